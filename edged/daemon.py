@@ -1,0 +1,95 @@
+"""The composition root: builds drivers, runners, the writer and the publisher, and wires them.
+
+Nothing else creates these objects, so the data flow (drivers -> samples -> writer -> records ->
+publisher) is readable in one place. Stopping is orderly: runners first (no new samples), then the
+writer's final commit, then the publisher's `offline`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from drivers.base import registry
+from edged.clock import ClockWatch
+from edged.readings import Record
+from edged.runner import DeviceRunner
+from edged.settings import Config
+from telemetry.mqtt import Publisher
+from telemetry.writer import Writer
+
+log = logging.getLogger(__name__)
+
+PRUNE_EVERY = 3600.0
+
+
+class Daemon:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.stop_event = threading.Event()
+        self.clock = ClockWatch()
+        self.publisher: Publisher | None = None
+        self.writer = Writer(
+            config.storage.path,
+            publish_interval=config.telemetry.publish_interval,
+            commit_interval=config.storage.commit_interval,
+            on_records=self._records_committed,
+        )
+        if config.mqtt.enabled:
+            self.publisher = Publisher(config, config.storage.path, ack=self.writer.ack)
+        specs = registry()
+        self.runners = [
+            DeviceRunner(
+                device,
+                specs[device.driver].factory(device.options),
+                push=specs[device.driver].push,
+                on_sample=self.writer.put,
+                on_state=self._device_state,
+                clock=self.clock,
+                stop=self.stop_event,
+            )
+            for device in config.devices
+        ]
+
+    def _records_committed(self, records: list[Record]) -> None:
+        if self.publisher is not None:
+            self.publisher.publish_records(records)
+
+    def _device_state(self, device: str, state: dict[str, Any], changed: bool) -> None:
+        self.writer.put_state(device, state)
+        if changed and self.publisher is not None:
+            self.publisher.publish_device_state(device, state)
+
+    def run(self) -> None:
+        """Run until `stop()`; returns after an orderly shutdown."""
+        log.info(
+            "edged starting: site %s, %d device(s), database %s",
+            self.config.site.id,
+            len(self.runners),
+            self.config.storage.path,
+        )
+        self.writer.start()
+        if self.publisher is not None:
+            self.publisher.start()
+        for runner in self.runners:
+            runner.start()
+        last_prune = time.monotonic()
+        while not self.stop_event.wait(5.0):
+            if time.monotonic() - last_prune >= PRUNE_EVERY:
+                self.writer.prune(self.config.storage.sample_retention_days * 86400)
+                last_prune = time.monotonic()
+        self._shutdown()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def _shutdown(self) -> None:
+        log.info("edged stopping")
+        for runner in self.runners:
+            runner.join(timeout=5)
+        self.writer.stop()
+        if self.publisher is not None:
+            self.publisher.stop()
+        log.info("edged stopped")

@@ -1,0 +1,88 @@
+"""Frozen configuration objects and their defaults, in one place.
+
+`edged.config` builds these from TOML after validating every key; everything else receives them
+ready-made and never touches TOML. Defaults live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_CONFIG_PATH = "/etc/edged/edged.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    id: str
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    path: str = "/var/lib/edged/edged.db"
+    commit_interval: float = 30.0
+    """Seconds between batch commits: the most a power cut can lose of what was read."""
+    sample_retention_days: float = 35.0
+    """Raw samples older than this are pruned; published records are kept until acknowledged."""
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure: bool = False
+    """Skip hostname verification (certificate chain is still verified). For lab brokers only."""
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 1883
+    topic_prefix: str = "edged"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    client_id: str | None = None
+    keepalive: int = 60
+    tls: TlsConfig | None = None
+    reconnect_min: float = 1.0
+    reconnect_max: float = 120.0
+    max_inflight: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class TelemetryConfig:
+    publish_interval: float = 60.0
+    compress_history: bool = False
+    history_batch: int = 60
+    """Records per `P/history/{device}` message."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceConfig:
+    id: str
+    driver: str
+    interval: float
+    stale_after: float
+    offline_after: float
+    options: Mapping[str, Any]
+    """Driver-specific keys, checked against `DriverSpec.options`, defaults filled in."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    site: SiteConfig
+    storage: StorageConfig = StorageConfig()
+    mqtt: MqttConfig = MqttConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
+    devices: tuple[DeviceConfig, ...] = ()
+    source: str = ""
+    """The file this config was read from (for messages)."""
+
+    @property
+    def topic_root(self) -> str:
+        """`P` of the contract: `{topic_prefix}/{site.id}`."""
+        return f"{self.mqtt.topic_prefix}/{self.site.id}"

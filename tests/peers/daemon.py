@@ -1,0 +1,78 @@
+"""`edged run` as a real subprocess, with its config written by the test."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+def write_config(
+    workdir: Path,
+    *,
+    devices: str,
+    broker_port: int | None,
+    prefix: str = "edged",
+    publish_interval: float = 1.0,
+    commit_interval: float = 0.5,
+    extra: str = "",
+) -> Path:
+    path = workdir / "edged.toml"
+    mqtt = (
+        f'host = "127.0.0.1"\nport = {broker_port}\ntopic_prefix = "{prefix}"\n'
+        f"reconnect_min = 0.2\nreconnect_max = 1.0\n"
+        if broker_port
+        else "enabled = false\n"
+    )
+    path.write_text(
+        f'[site]\nid = "test-site"\nname = "Test"\n\n'
+        f'[storage]\npath = "{workdir / "edged.db"}"\ncommit_interval = {commit_interval}\n\n'
+        f"[mqtt]\n{mqtt}\n"
+        f"[telemetry]\npublish_interval = {publish_interval}\n{extra}\n{devices}"
+    )
+    return path
+
+
+class DaemonProcess:
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config, self.log = config, log
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "edged.cli",
+                    "--log-level",
+                    "DEBUG",
+                    "run",
+                    "--config",
+                    str(self.config),
+                ],
+                stdout=log,
+                stderr=log,
+                env=env,
+            )
+
+    def terminate(self, timeout: float = 20) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def logs(self) -> str:
+        return self.log.read_text(errors="replace")
