@@ -83,9 +83,13 @@ class DriverSpec:
     push: bool = False
     """True when the device streams on its own (VE.Direct); False when the runner must poll."""
     default_interval: float = 10.0
+    validate: Callable[[Mapping[str, Any]], list[tuple[str, str]]] | None = None
+    """Rules across options (e.g. a key required by another's value), run after each option's
+    own check on the filled-in options: returns (key, what was expected) pairs; no I/O."""
 
 
 _REGISTRY: dict[str, DriverSpec] = {}
+_builtins_loaded = False
 
 
 def register(spec: DriverSpec) -> DriverSpec:
@@ -97,6 +101,8 @@ def register(spec: DriverSpec) -> DriverSpec:
 
 def registry() -> Mapping[str, DriverSpec]:
     """All known drivers, loading the built-in ones on first use."""
-    if not _REGISTRY:
+    global _builtins_loaded
+    if not _builtins_loaded:
+        _builtins_loaded = True
         import drivers.builtin  # noqa: F401  (registers as a side effect)
     return _REGISTRY

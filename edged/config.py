@@ -144,8 +144,11 @@ def _device(v: _Validator, item: Mapping[str, Any], path: str) -> DeviceConfig |
         v.unknown(item, path + ".", (*DEVICE_COMMON, *spec.options))
         for key, opt in spec.options.items():
             options[key] = v.value(item, key, opt.type, path, opt.default, opt.required, opt.check)
+        if spec.validate is not None and len(v.problems) == start:
+            for key, expected in spec.validate(options):
+                v.add(f"{path}.{key}", expected)
     if stale is not None and offline is not None and offline <= stale:
-        v.add(f"{path}.offline_after", f"expected more than stale_after ({stale}), got {offline}")
+        v.add(f"{path}.offline_after", f"expected more than stale_after ({stale:g}), got {offline}")
     if len(v.problems) > start:
         return None
     return DeviceConfig(dev_id, driver, interval, float(stale), float(offline), options)

@@ -1,0 +1,371 @@
+"""The MQTT publisher: live records, the outbox backlog as history, device state, online status.
+
+Follows docs/architecture.md ("Publisher API") and the topic table of the contract. Delivery is
+at least once: an outbox row is deleted (by the Writer, through `ack`) only after the PUBACK of
+the message that carried it; whatever was in flight when the link dropped is simply sent again
+from the outbox after the reconnect. This module never writes the database.
+
+Threads: paho's network loop only turns its callbacks into events on a queue; one sender thread
+owns all delivery state (what is in flight, the live queue, the sweep cursor) and is the only one
+that calls `publish`. That keeps paho's internal locks and ours from ever nesting both ways.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import ssl
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edged.readings import Record
+from edged.settings import Config
+from telemetry import outbox, topics
+from telemetry.store import StoreError, open_db
+
+log = logging.getLogger(__name__)
+
+LIVE_QUEUE_MAX = 1000
+"""Live records waiting for a free in-flight slot; beyond that they wait in the outbox."""
+STOP_TIMEOUT = 5.0
+"""How long `stop()` waits for the retained `offline` to be acknowledged."""
+
+
+@dataclass(slots=True)
+class _Message:
+    topic: str
+    payload: bytes
+    retain: bool = False
+    ids: tuple[int, ...] = ()
+    kind: str = "control"  # control | state | live | history
+
+
+class Publisher:
+    """Publishes what the Writer committed; see the module docstring for the delivery rules."""
+
+    def __init__(self, config: Config, db_path: str, ack: Callable[[list[int]], None]) -> None:
+        self._config = config
+        self._db_path = db_path
+        self._ack = ack
+        self._root = config.topic_root
+        self._events: queue.SimpleQueue[tuple] = queue.SimpleQueue()
+        self._connected = False
+        self._ever_connected = False
+        self._fail_logged = False
+        self._thread: threading.Thread | None = None
+        self._stats = dict.fromkeys(
+            ("sent_live", "sent_history", "acked", "reconnects", "bytes_out", "connect_failures"),
+            0,
+        )
+        # Owned by the sender thread only.
+        self._online = False
+        self._inflight: dict[int, _Message] = {}
+        self._control: deque[_Message] = deque()
+        self._live: deque[Record] = deque()
+        self._states: dict[str, bytes] = {}
+        self._dirty: dict[str, None] = {}
+        self._horizon = 0
+        self._cursor = 0
+        self._claimed: set[int] = set()
+        self._sweep_due = False
+        self._stopping = False
+        self._where = f"{config.mqtt.host}:{config.mqtt.port}"
+        self._client: mqtt.Client | None = None
+        try:  # a missing CA file must not take the daemon down: it runs on, storing
+            self._client = self._make_client()
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            log.error("MQTT publisher for %s cannot be set up: %s", self._where, exc)
+
+    # -- caller side ------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return dict(self._stats)
+
+    def start(self) -> None:
+        """Connect in the background; an unreachable broker is normal and retried forever."""
+        cfg = self._config.mqtt
+        if self._client is None:
+            return
+        try:
+            self._client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive)
+        except ValueError as exc:
+            log.error("MQTT publisher cannot connect to %s: %s", self._where, exc)
+            return
+        self._thread = threading.Thread(target=self._run, name="mqtt-publisher", daemon=True)
+        self._thread.start()
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        """Publish the retained `offline` (waiting for its PUBACK), then disconnect cleanly."""
+        if self._thread is not None:
+            self._events.put(("stop",))
+            self._thread.join(STOP_TIMEOUT + 1.0)
+            self._thread = None
+        if self._connected:
+            self._connected = False  # a disconnect we asked for is not a lost connection
+            log.info("MQTT disconnected from %s", self._where)
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+
+    def publish_records(self, records: list[Record]) -> None:
+        """Records just committed: sent live if connected, otherwise they wait in the outbox."""
+        if records:
+            self._events.put(("records", list(records)))
+
+    def publish_device_state(self, device: str, state: dict) -> None:
+        """Retained device state; the latest per device is republished on every reconnect."""
+        self._events.put(("state", device, topics.device_state_payload(state)))
+
+    # -- paho callbacks (network thread): record, log transitions, hand over ------------------
+
+    def _make_client(self) -> mqtt.Client:
+        cfg = self._config.mqtt
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=cfg.client_id or "",
+            protocol=mqtt.MQTTv311,
+        )
+        if cfg.username is not None:
+            client.username_pw_set(cfg.username, cfg.password)
+        if cfg.tls is not None:
+            client.tls_set(
+                ca_certs=cfg.tls.ca_file,
+                certfile=cfg.tls.cert_file,
+                keyfile=cfg.tls.key_file,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+            client.tls_insecure_set(cfg.tls.insecure)
+        client.will_set(topics.status_topic(self._root), topics.STATUS_OFFLINE, qos=1, retain=True)
+        client.reconnect_delay_set(cfg.reconnect_min, cfg.reconnect_max)
+        client.max_inflight_messages_set(cfg.max_inflight)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        return client
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            self._connect_failed(f"refused: {reason_code}")
+            return
+        # Messages paho kept from the previous connection are forgotten: they are still in the
+        # outbox and the sweep resends them, so paho must not resend them behind our back.
+        client.drop_out_messages()
+        self._connected = True
+        self._fail_logged = False
+        log.info("MQTT connected to %s", self._where)
+        self._events.put(("connected",))
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        self._connect_failed(repr(sys.exception()))  # called inside paho's `except OSError`
+
+    def _connect_failed(self, reason: str) -> None:
+        self._stats["connect_failures"] += 1
+        if not self._fail_logged:
+            self._fail_logged = True
+            log.warning("MQTT cannot connect to %s (%s); retrying", self._where, reason)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self._connected:
+            self._connected = False
+            log.warning("MQTT connection to %s lost: %s", self._where, reason_code)
+            self._events.put(("disconnected",))
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        self._events.put(("puback", mid, reason_code.is_failure))
+
+    # -- sender thread: the only owner of delivery state ------------------------------------
+
+    def _run(self) -> None:
+        try:  # records stored before this run are the backlog; later ones come via the Writer
+            db = open_db(self._db_path)
+            row = db.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()
+            self._horizon = max(self._horizon, row[0])
+        except (StoreError, sqlite3.Error) as exc:  # live records still go out without it
+            log.error("MQTT publisher cannot read the outbox %r: %s", self._db_path, exc)
+            db = None
+        deadline = None
+        try:
+            while True:
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    self._handle(self._events.get(timeout=timeout))
+                    while True:
+                        self._handle(self._events.get_nowait())
+                except queue.Empty:
+                    pass
+                if self._stopping and deadline is None:
+                    deadline = time.monotonic() + STOP_TIMEOUT
+                self._pump(db)
+                if self._stopping and (
+                    not self._online or not self._inflight or time.monotonic() >= deadline
+                ):
+                    return
+        finally:
+            if db is not None:
+                db.close()
+
+    def _handle(self, event: tuple) -> None:
+        kind = event[0]
+        if kind == "puback":
+            self._acknowledged(event[1], failed=event[2])
+        elif kind == "records":
+            self._new_records(event[1])
+        elif kind == "state":
+            self._states[event[1]] = event[2]
+            self._dirty[event[1]] = None
+        elif kind == "connected":
+            self._forget_connection()
+            self._online = True
+            if self._ever_connected:
+                self._stats["reconnects"] += 1
+            self._ever_connected = True
+            status = topics.status_topic(self._root)
+            self._control.append(_Message(status, topics.STATUS_ONLINE, retain=True))
+            self._dirty = dict.fromkeys(self._states)
+            self._sweep_due = True
+        elif kind == "disconnected":
+            self._forget_connection()
+        elif kind == "stop":
+            self._stopping = True
+            self._control.clear()
+            if self._online:
+                status = topics.status_topic(self._root)
+                self._control.append(_Message(status, topics.STATUS_OFFLINE, retain=True))
+
+    def _forget_connection(self) -> None:
+        """What was in flight is still in the outbox: forget it and sweep from the start."""
+        self._online = False
+        self._inflight.clear()
+        self._control.clear()
+        self._live.clear()
+        self._claimed.clear()
+        self._cursor = 0
+
+    def _acknowledged(self, mid: int, failed: bool) -> None:
+        message = self._inflight.pop(mid, None)
+        if message is None or not message.ids:
+            return
+        if failed:  # MQTT 5 only (we speak 3.1.1); the records wait for the next connection
+            log.warning("broker rejected a message on %r", message.topic)
+            return
+        self._stats["acked"] += len(message.ids)
+        try:
+            self._ack(list(message.ids))
+        except Exception:  # a failing ack only costs a duplicate later; keep publishing
+            log.exception("ack callback failed for %d records", len(message.ids))
+
+    def _new_records(self, records: list[Record]) -> None:
+        for record in records:
+            if record.id is None:
+                continue
+            self._horizon = max(self._horizon, record.id)
+            if record.id <= self._cursor or record.id in self._claimed:
+                continue  # already swept as history at start-up
+            if self._online and not self._stopping and len(self._live) < LIVE_QUEUE_MAX:
+                self._live.append(record)
+                self._claimed.add(record.id)
+            else:
+                self._sweep_due = True
+        if self._online and not self._sweep_due:
+            # Nothing left behind: all up to the horizon is claimed; keep `_claimed` small.
+            self._advance(self._horizon)
+
+    def _advance(self, cursor: int) -> None:
+        """Everything up to `cursor` was sent (or is queued live) in this connection."""
+        self._cursor = cursor
+        self._claimed = {i for i in self._claimed if i > cursor}
+
+    def _pump(self, db) -> None:
+        """Fill the free in-flight slots: status, device states, live records, then history."""
+        max_inflight = self._config.mqtt.max_inflight
+        while self._online and len(self._inflight) < max_inflight:
+            message = self._next_message()
+            if message is not None:
+                self._send(message)
+                continue
+            if self._stopping or not self._sweep_due or db is None:
+                return
+            batches = self._sweep(db, max_inflight - len(self._inflight))
+            if not batches:
+                return
+            for records in batches:
+                self._send(self._history_message(records))
+
+    def _next_message(self) -> _Message | None:
+        if self._control:
+            return self._control.popleft()
+        if self._stopping:
+            return None
+        if self._dirty:
+            device = next(iter(self._dirty))
+            del self._dirty[device]
+            topic = topics.device_topic(self._root, device)
+            return _Message(topic, self._states[device], retain=True, kind="state")
+        if self._live:
+            record = self._live.popleft()
+            topic = topics.telemetry_topic(self._root, record.device)
+            return _Message(topic, topics.telemetry_payload(record), ids=(record.id,), kind="live")
+        return None
+
+    def _sweep(self, db, slots: int) -> list[list[Record]]:
+        """The oldest unclaimed outbox records up to the horizon, cut into history batches.
+
+        The cursor moves over everything sent in this connection, so records acked but not yet
+        deleted by the Writer (it deletes at its next commit) are not sent twice.
+        """
+        size = self._config.telemetry.history_batch
+        limit = size * self._config.mqtt.max_inflight  # a wide window fills each device's batch
+        above = [i for i in self._claimed if i > self._cursor]
+        try:
+            found = outbox.pending(
+                db, limit, after_id=self._cursor, upto_id=self._horizon, exclude=above
+            )
+        except sqlite3.Error as exc:  # retried on the next event (a record, an ack)
+            log.warning("MQTT publisher cannot read the outbox: %s", exc)
+            return []
+        complete = len(found) < limit
+        batches = topics.history_batches(found, size, slots, complete)
+        sent = {r.id for batch in batches for r in batch}
+        unsent = [r.id for r in found if r.id not in sent]
+        self._claimed |= sent
+        if unsent:
+            self._advance(unsent[0] - 1)
+        elif complete:
+            self._advance(self._horizon)
+        else:
+            self._advance(found[-1].id)
+        self._sweep_due = bool(unsent) or not complete
+        return batches
+
+    def _history_message(self, records: list[Record]) -> _Message:
+        compress = self._config.telemetry.compress_history
+        return _Message(
+            topics.history_topic(self._root, records[0].device),
+            topics.history_payload(records, compress),
+            ids=tuple(r.id for r in records),
+            kind="history",
+        )
+
+    def _send(self, message: _Message) -> None:
+        info = self._client.publish(message.topic, message.payload, qos=1, retain=message.retain)
+        self._inflight[info.mid] = message
+        self._stats["bytes_out"] += len(message.payload)
+        if message.kind == "live":
+            self._stats["sent_live"] += 1
+        elif message.kind == "history":
+            self._stats["sent_history"] += len(message.ids)

@@ -1,0 +1,43 @@
+"""Read side of the outbox: which stored records the broker has not acknowledged yet.
+
+Deleting is the Writer's job (`Writer.ack`), after the publisher saw the PUBACK; this module
+never writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import sqlite_utils
+
+from edged.readings import Record
+from telemetry.store import RECORD_COLUMNS, record_from_row
+
+
+def pending(
+    db: sqlite_utils.Database,
+    limit: int,
+    *,
+    after_id: int = 0,
+    upto_id: int | None = None,
+    exclude: Collection[int] = (),
+) -> list[Record]:
+    """Unacknowledged records, oldest first, skipping `exclude` (those already in flight)."""
+    sql = (
+        f"SELECT {RECORD_COLUMNS} FROM outbox JOIN records ON records.id = outbox.record_id "
+        "WHERE outbox.record_id > ?"
+    )
+    params: list = [after_id]
+    if upto_id is not None:
+        sql += " AND outbox.record_id <= ?"
+        params.append(upto_id)
+    if exclude:
+        sql += f" AND outbox.record_id NOT IN ({','.join('?' * len(exclude))})"
+        params.extend(exclude)
+    sql += " ORDER BY outbox.record_id LIMIT ?"
+    params.append(limit)
+    return [record_from_row(row) for row in db.execute(sql, params).fetchall()]
+
+
+def count(db: sqlite_utils.Database) -> int:
+    return db.execute("SELECT count(*) FROM outbox").fetchone()[0]

@@ -1,0 +1,72 @@
+"""Read side for `edged status`: per device, what the runners concluded and the latest sample.
+
+Never writes: it works on `open_db(path, readonly=True)` beside a running daemon (WAL lets one
+reader see the last commit while the Writer writes). Decoding samples and records is the store's
+(`telemetry.store.read_samples`, `record_from_row`); this module only chooses what to show.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+
+from edged.readings import Record
+from telemetry import outbox
+from telemetry.store import RECORD_COLUMNS, read_samples, record_from_row
+
+
+def device_overview(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """Every known device (with a state or with samples), sorted by name.
+
+    Keys: device, state, last_seen, info, counters, changed, latest. `state` is None for a device
+    with samples but no state yet; `latest` is None for a device with no stored sample.
+    """
+    states = {
+        device: {
+            "state": state,
+            "last_seen": last_seen,
+            "info": json.loads(info),
+            "counters": json.loads(counters),
+            "changed": changed,
+        }
+        for device, state, last_seen, info, counters, changed in db.execute(
+            "SELECT device, state, last_seen, info, counters, changed FROM device_state"
+        ).fetchall()
+    }
+    with_samples = [name for (name,) in db.execute("SELECT name FROM devices").fetchall()]
+    empty = {"state": None, "last_seen": None, "info": {}, "counters": {}, "changed": None}
+    return [
+        {"device": device, **states.get(device, empty), "latest": latest_sample(db, device)}
+        for device in sorted(set(states) | set(with_samples))
+    ]
+
+
+def latest_sample(db: sqlite_utils.Database, device: str) -> dict[str, Any] | None:
+    """The newest stored sample of `device` as {ts, clock_synced, metrics}, or None.
+
+    Starts at the newest sample some record covers, so the backwards scan is bounded by the
+    samples stored since that device's last closed window (a window, unless it went silent).
+    """
+    row = db.execute("SELECT max(last_seq) FROM records WHERE device = ?", [device]).fetchone()
+    floor = (row[0] or 1) - 1
+    found = read_samples(db, device=device, after_seq=floor, newest_first=True, limit=1)
+    if not found:
+        return None
+    sample = found[0][1]
+    return {"ts": sample.ts, "clock_synced": sample.clock_synced, "metrics": sample.metrics}
+
+
+def outbox_size(db: sqlite_utils.Database) -> int:
+    """Records stored but not yet acknowledged by the broker."""
+    return outbox.count(db)
+
+
+def last_records(db: sqlite_utils.Database, device: str, n: int) -> list[Record]:
+    """The `n` newest records of `device` (by window start), newest first."""
+    rows = db.execute(
+        f"SELECT {RECORD_COLUMNS} FROM records WHERE device = ? ORDER BY ts DESC, id DESC LIMIT ?",
+        [device, n],
+    ).fetchall()
+    return [record_from_row(row) for row in rows]

@@ -1,0 +1,127 @@
+"""The MQTT topics and payloads of the contract (/work/shared/contract.md, "MQTT topics").
+
+Pure functions only: no client, socket, clock or database here, so the wire format can be tested
+byte for byte and reused by anyone who reads what edged publishes (`decode_payload`). JSON is
+compact (no spaces) because the uplink is metered.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from edged.readings import Record
+
+GZIP_MAGIC = b"\x1f\x8b"
+STATUS_ONLINE = b"online"
+STATUS_OFFLINE = b"offline"
+
+
+def status_topic(root: str) -> str:
+    return f"{root}/status"
+
+
+def telemetry_topic(root: str, device: str) -> str:
+    return f"{root}/telemetry/{device}"
+
+
+def history_topic(root: str, device: str) -> str:
+    return f"{root}/history/{device}"
+
+
+def device_topic(root: str, device: str) -> str:
+    return f"{root}/device/{device}"
+
+
+def _dumps(obj: Any) -> bytes:
+    """Compact JSON that cannot fail: odd values (bytes, enums) become strings."""
+    return json.dumps(_clean(obj), separators=(",", ":"), allow_nan=False, default=str).encode()
+
+
+def _clean(value: Any) -> Any:
+    """Whole floats as ints (`60` not `60.0`: bytes cost money) and NaN/inf as null.
+
+    NaN is not JSON; a driver bug must not turn into an exception in the publisher.
+    """
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        if value.is_integer() and abs(value) < 2**53:
+            return int(value)
+    elif isinstance(value, Mapping):
+        return {str(key): _clean(item) for key, item in value.items()}
+    elif isinstance(value, list | tuple):
+        return [_clean(item) for item in value]
+    return value
+
+
+def _clock(record: Record) -> str:
+    return "synced" if record.clock_synced else "unsynced"
+
+
+def telemetry_payload(record: Record) -> bytes:
+    """`P/telemetry/{device}`: one record, with its clock quality and how many samples it holds."""
+    return _dumps(
+        {
+            "ts": record.ts,
+            "metrics": record.metrics,
+            "clock": _clock(record),
+            "samples": record.samples,
+        }
+    )
+
+
+def history_payload(records: Iterable[Record], compress: bool) -> bytes:
+    """`P/history/{device}`: oldest first; gzip (fixed mtime: reproducible) if `compress`."""
+    samples = [{"ts": r.ts, "metrics": r.metrics, "clock": _clock(r)} for r in records]
+    data = _dumps({"samples": samples})
+    return gzip.compress(data, compresslevel=9, mtime=0) if compress else data
+
+
+def device_state_payload(state: Mapping[str, Any]) -> bytes:
+    """`P/device/{device}`: the runner's state dict, with a nested `info` mapping flattened.
+
+    The contract puts product/serial/firmware next to `state` and `last_seen`; keys already at the
+    top level win over `info`, so a device cannot overwrite `state` by naming a field "state".
+    """
+    flat = {key: value for key, value in state.items() if key != "info"}
+    info = state.get("info")
+    if isinstance(info, Mapping):
+        for key, value in info.items():
+            flat.setdefault(str(key), value)
+    return _dumps(flat)
+
+
+def decode_payload(payload: bytes) -> Any:
+    """Read any edged JSON payload, gunzipping history first when it starts with the gzip magic."""
+    if payload[:2] == GZIP_MAGIC:
+        payload = gzip.decompress(payload)
+    return json.loads(payload)
+
+
+def history_batches(
+    records: Sequence[Record], batch: int, max_messages: int, complete: bool
+) -> list[list[Record]]:
+    """Cut a slice of the backlog (oldest first) into at most `max_messages` history messages.
+
+    Each message holds one device's records, at most `batch` of them, in id order; messages come
+    out ordered by their oldest record, so each device's history is sent oldest first. When the
+    slice is not `complete` (the outbox holds more), short batches are held back (the next sweep
+    fills them instead of spending a message now), except the one holding the oldest record, so
+    the oldest record always leaves first and no device waits behind a busier one.
+    """
+    open_by_device: dict[str, list[Record]] = {}
+    batches: list[list[Record]] = []
+    for record in records:
+        current = open_by_device.get(record.device)
+        if current is None or len(current) >= batch:
+            current = []
+            open_by_device[record.device] = current
+            batches.append(current)
+        current.append(record)
+    if not complete:
+        batches = [b for i, b in enumerate(batches) if i == 0 or len(b) >= batch]
+    return batches[:max_messages]
