@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--config")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.add_argument("--lang", choices=i18n.LANGS, help="fr (default) or en; or $EDGED_LANG")
+    status.add_argument("--details", action="store_true", help="every metric, not the main ones")
     check = command("check-config", _cmd_check, "validate a config file")
     check.add_argument("--config")
     sim = command("simulate", _cmd_simulate, "run the daemon on emulated devices (no hardware)")
@@ -118,7 +119,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(status.render_json(data, config))
     else:
-        print(status.render_text(data, config, i18n.language(args.lang)), end="")
+        text = status.render_text(data, config, i18n.language(args.lang), args.details)
+        print(text, end="")
     return 0 if data is not None else 1
 
 

@@ -51,6 +51,7 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "charger_error": ("Code d'erreur", "Error code"),
     "charger_error_name": ("Erreur", "Error"),
     "alarm_on": ("Alarme", "Alarm"),
+    "alarm_reason": ("Alarmes", "Alarms"),
 }
 
 CHARGER_STATES_FR = {
@@ -86,7 +87,16 @@ def metric_label(name: str, lang: str) -> str:
 def text_value(name: str, value: str, lang: str) -> str:
     if lang == "fr" and name == "charger_state":
         return CHARGER_STATES_FR.get(value, value)
+    if value == "none":
+        return "aucune" if lang == "fr" else "none"
     return value
+
+
+def yes_no(value: object, lang: str) -> str:
+    yes = bool(value)
+    if lang == "fr":
+        return "oui" if yes else "non"
+    return "yes" if yes else "no"
 
 
 def number(value: float, lang: str, digits: int = 3) -> str:

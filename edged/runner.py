@@ -70,6 +70,8 @@ class DeviceRunner(threading.Thread):
             self._read_once()
             self._publish_state()
         self._close()
+        # final counters for `edged status`; the state itself is unchanged by stopping
+        self.on_state(self.device.id, self.snapshot(self.reported), False)
 
     def _open(self) -> bool:
         try:

@@ -13,6 +13,7 @@ from typing import Any
 
 from edged import i18n
 from edged.i18n import t
+from edged.liveness import State, state
 from edged.metrics import CATALOGUE
 from edged.settings import Config
 from telemetry import status_view
@@ -29,13 +30,33 @@ def collect(config: Config) -> dict[str, Any] | None:
         outbox = status_view.outbox_size(db)
     finally:
         db.conn.close()
+    now = time.time()
+    for device in devices:
+        device["state"] = _aged_state(device, config, now)
     return {
         "site": {"id": config.site.id, "name": config.site.name},
         "database": config.storage.path,
-        "now": time.time(),
+        "now": now,
         "outbox": outbox,
         "devices": devices,
     }
+
+
+_SEVERITY = [State.OK.value, State.STALE.value, State.OFFLINE.value]
+
+
+def _aged_state(device: dict[str, Any], config: Config, now: float) -> str:
+    """The stored state, made worse by the age of the last good read.
+
+    The daemon writes state on transitions; if it is stopped (or hung) the stored `ok` would
+    otherwise stay forever. Stale data must never look live, so the age decides too.
+    """
+    stored = device.get("state") or State.OFFLINE.value
+    cfg = next((d for d in config.devices if d.id == device["device"]), None)
+    if cfg is None or not device.get("last_seen"):
+        return stored
+    aged = state(device["last_seen"], now, cfg.stale_after, cfg.offline_after).value
+    return max(stored, aged, key=lambda s: _SEVERITY.index(s) if s in _SEVERITY else 2)
 
 
 def render_json(status: dict[str, Any] | None, config: Config) -> str:
@@ -44,7 +65,9 @@ def render_json(status: dict[str, Any] | None, config: Config) -> str:
     return json.dumps(status, indent=2, ensure_ascii=False, default=str)
 
 
-def render_text(status: dict[str, Any] | None, config: Config, lang: str) -> str:
+def render_text(
+    status: dict[str, Any] | None, config: Config, lang: str, details: bool = False
+) -> str:
     if status is None:
         return t("no_db", lang, path=config.storage.path)
     name = config.site.name or config.site.id
@@ -56,12 +79,35 @@ def render_text(status: dict[str, Any] | None, config: Config, lang: str) -> str
     if not status["devices"]:
         lines.append(t("no_devices", lang))
     for device in status["devices"]:
-        lines.extend(_device_lines(device, status["now"], lang))
+        lines.extend(_device_lines(device, status["now"], lang, details))
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _device_lines(device: dict[str, Any], now: float, lang: str) -> list[str]:
+# What a nurse needs at a glance, in this order; everything else with --details.
+HEADLINE = (
+    "battery_soc",
+    "battery_voltage",
+    "battery_current",
+    "battery_power",
+    "battery_time_to_go",
+    "battery_temperature",
+    "pv_power",
+    "charger_state",
+    "charger_error_name",
+    "yield_today",
+    "load_on",
+    "alarm_reason",
+)
+
+
+def _shown_metrics(metrics: dict[str, Any], details: bool) -> list[tuple[str, Any]]:
+    if details:
+        return sorted(metrics.items())
+    return [(name, metrics[name]) for name in HEADLINE if name in metrics]
+
+
+def _device_lines(device: dict[str, Any], now: float, lang: str, details: bool) -> list[str]:
     info = device.get("info") or {}
     ident = ", ".join(
         part
@@ -82,7 +128,7 @@ def _device_lines(device: dict[str, Any], now: float, lang: str) -> list[str]:
     latest = device.get("latest") or {}
     if latest and not latest.get("clock_synced", True):
         lines.append(f"  {t('clock_unsynced', lang)}")
-    for metric, value in (latest.get("metrics") or {}).items():
+    for metric, value in _shown_metrics(latest.get("metrics") or {}, details):
         lines.append(f"  {i18n.metric_label(metric, lang):<28} {_value(metric, value, lang)}")
     counters = device.get("counters") or {}
     if counters:
@@ -95,5 +141,7 @@ def _value(metric: str, value: Any, lang: str) -> str:
     if isinstance(value, str):
         return i18n.text_value(metric, value, lang)
     unit = CATALOGUE[metric].unit if metric in CATALOGUE else ""
+    if unit == "0/1":
+        return i18n.yes_no(value, lang)
     unit = "" if unit in ("text", "int", "count", "0/1") else f" {unit}"
     return f"{i18n.number(value, lang)}{unit}"

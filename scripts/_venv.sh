@@ -26,6 +26,9 @@ extras="${EDGED_EXTRAS:-}"
 stamp=".venv/.installed${extras:+-$extras}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install -q -e ".${extras:+[$extras]}"
+  if ! .venv/bin/python -m pip install -q -e ".${extras:+[$extras]}" >.venv/install.log 2>&1; then
+    cat .venv/install.log >&2
+    exit 1
+  fi
   touch "$stamp"
 fi

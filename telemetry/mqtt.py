@@ -136,7 +136,7 @@ class Publisher:
         cfg = self._config.mqtt
         client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=cfg.client_id or "",
+            client_id=cfg.client_id or f"edged-{self._config.site.id}",
             protocol=mqtt.MQTTv311,
         )
         if cfg.username is not None:
