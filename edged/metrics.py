@@ -92,6 +92,19 @@ CATALOGUE: dict[str, Metric] = {
         Metric("discharge_enabled", "0/1", _L),
         Metric("balancing", "0/1", _L),
         Metric("system_power", "W", _M),
+        Metric("battery_voltage_2", "V", _M),
+        Metric("battery_voltage_3", "V", _M),
+        Metric("battery_current_2", "A", _M),
+        Metric("battery_current_3", "A", _M),
+        Metric("aux_low_voltage_alarms", "count", _L),
+        Metric("aux_high_voltage_alarms", "count", _L),
+        Metric("aux_voltage_min_seen", "V", _L),
+        Metric("aux_voltage_max_seen", "V", _L),
+        Metric("warning_reason", "text", _L, text=True),
+        Metric("monitor_mode", "int", _L),
+        Metric("ac_out_voltage", "V", _M),
+        Metric("ac_out_current", "A", _M),
+        Metric("ac_out_apparent_power", "VA", _M),
     )
 }
 

@@ -220,8 +220,8 @@ def test_device_info(fields, info):
 def test_unknown_labels_are_kept_raw_and_listed_never_fatal():
     fields = [("V", "12800"), ("XYZ", "42"), ("V2", "13100")]
     reading = decode(fields)
-    assert reading.metrics == {"battery_voltage": 12.8}
-    assert reading.extra == {"XYZ": "42", "battery_voltage_2": 13.1}
+    assert reading.metrics == {"battery_voltage": 12.8, "battery_voltage_2": 13.1}
+    assert reading.extra == {"XYZ": "42"}
     assert unknown_labels(fields) == ["XYZ"]
 
 
