@@ -2,9 +2,15 @@
 
 Drives a real `telemetry.writer.Writer` with one device sending ~15 catalogue metrics at 1 Hz,
 committing every `--commit` simulated seconds (one `flush` per batch), with a device state put
-and every record acknowledged, as the daemon does. Prints throughput, bytes the process caused
-to be written (`write_bytes` of /proc/self/io: the kernel counts each 4 KiB page it must write
-back, the unit the card sees) per sample, and the database size per day of samples.
+every 60 s and every record acknowledged, as the daemon does. Prints throughput, bytes the
+process caused to be written (`write_bytes` of /proc/self/io: the kernel counts each 4 KiB page
+it must write back, the unit the card sees) per sample, and the database size per day.
+
+Two bounds: `synced` counts what SQLite fsyncs (the WAL appended by each commit, checkpoints);
+`+writeback` also writes the -shm (the WAL index, a shared mapping the kernel writes back ~30 s
+after each commit dirtied it) as real time does. Their difference is all -shm: about four 4 KiB
+pages per commit whatever the commit holds, so past a handful of pages per commit only fewer
+commits lower it. The brief's target is the `+writeback` figure under 300 B/sample.
 
 Accelerated time is honest for `synchronous = FULL` (every commit fsyncs, so each commit's
 pages are written back as in real time). For NORMAL it under-counts: in real time the kernel
@@ -124,23 +130,27 @@ def burst(n: int = 20000) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=3 * 3600, help="simulated seconds")
-    parser.add_argument("--commit", type=int, nargs="*", default=[30, 60, 120], help="cadence, s")
-    parser.add_argument("--page-size", type=int, nargs="*", default=[1024, 4096])
-    parser.add_argument("--synchronous", nargs="*", default=["FULL", "NORMAL"])
+    parser.add_argument(
+        "--commit", type=int, nargs="*", default=[30, 60, 90, 120, 180], help="cadence, s"
+    )
+    parser.add_argument("--page-size", type=int, nargs="*", default=[store.PAGE_SIZE])
+    parser.add_argument("--synchronous", nargs="*", default=[store.SYNCHRONOUS])
     args = parser.parse_args()
     print(f"1 device, 15 metrics, 1 sample/s, {args.seconds} simulated s; write_bytes per sample")
+    print(f"  schema v{store.SCHEMA_VERSION}: one compressed sample block per device per commit")
     print("  synced: only what SQLite syncs is written per commit (lower bound)")
     print("  +writeback: the kernel also wrote -shm and unsynced pages before the next commit\n")
     print(f"{'page':>5} {'sync':>6} {'commit s':>8} {'samples/s':>10} {'synced':>8}"
-          f" {'+writeback':>10} {'DB MB/day':>10}")  # fmt: skip
+          f" {'+writeback':>10} {'-shm':>6} {'DB MB/day':>10} {'< 300':>6}")  # fmt: skip
     for page_size in args.page_size:
         for synchronous in args.synchronous:
             for commit in args.commit:
                 low = run(args.seconds, commit, page_size, synchronous, writeback=False)
                 high = run(args.seconds, commit, page_size, synchronous, writeback=True)
+                lo, hi = low["write B/sample"], high["write B/sample"]
                 print(f"{page_size:>5} {synchronous:>6} {commit:>8} {low['samples/s']:>10.0f}"
-                      f" {low['write B/sample']:>8.0f} {high['write B/sample']:>10.0f}"
-                      f" {low['DB MB/day']:>10.2f}")  # fmt: skip
+                      f" {lo:>8.0f} {hi:>10.0f} {hi - lo:>6.0f} {low['DB MB/day']:>10.2f}"
+                      f" {'yes' if hi < 300 else 'no':>6}")  # fmt: skip
     print(f"\nburst: one commit of 20000 queued samples: {burst():.0f} samples/s")
 
 

@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from edged import __version__, i18n
+from edged import __version__, i18n, scan_cmd
 from edged.config import ConfigError, config_path, load
 
 log = logging.getLogger("edged")
@@ -53,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--no-mqtt", action="store_true", help="keep everything in the outbox")
     sim.add_argument("--seconds", type=float, help="stop after this many seconds")
     sim.add_argument("--publish-interval", type=float, default=60.0)
+    scan_cmd.add_parser(sub)
     return parser
 
 

@@ -2,7 +2,9 @@
 
 Never writes: it works on `open_db(path, readonly=True)` beside a running daemon (WAL lets one
 reader see the last commit while the Writer writes). Decoding samples and records is the store's
-(`telemetry.store.read_samples`, `record_from_row`); this module only chooses what to show.
+(`telemetry.samples.latest`, `telemetry.store.record_from_row`); this module only chooses what to
+show. The newest sample is also a sighting: the Writer stores an unchanged device state only
+every few minutes, so `last_seen` is the later of the state's and the newest sample's time.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from typing import Any
 import sqlite_utils
 
 from edged.readings import Record
-from telemetry import outbox
-from telemetry.store import RECORD_COLUMNS, read_samples, record_from_row
+from telemetry import outbox, samples
+from telemetry.store import RECORD_COLUMNS, record_from_row
 
 
 def device_overview(db: sqlite_utils.Database) -> list[dict[str, Any]]:
@@ -37,24 +39,22 @@ def device_overview(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     }
     with_samples = [name for (name,) in db.execute("SELECT name FROM devices").fetchall()]
     empty = {"state": None, "last_seen": None, "info": {}, "counters": {}, "changed": None}
-    return [
-        {"device": device, **states.get(device, empty), "latest": latest_sample(db, device)}
-        for device in sorted(set(states) | set(with_samples))
-    ]
+    overview = []
+    for device in sorted(set(states) | set(with_samples)):
+        latest = latest_sample(db, device)
+        entry = {"device": device, **states.get(device, empty), "latest": latest}
+        if latest is not None and latest["ts"] > (entry["last_seen"] or 0):
+            entry["last_seen"] = latest["ts"]
+        overview.append(entry)
+    return overview
 
 
 def latest_sample(db: sqlite_utils.Database, device: str) -> dict[str, Any] | None:
-    """The newest stored sample of `device` as {ts, clock_synced, metrics}, or None.
-
-    Starts at the newest sample some record covers, so the backwards scan is bounded by the
-    samples stored since that device's last closed window (a window, unless it went silent).
-    """
-    row = db.execute("SELECT max(last_seq) FROM records WHERE device = ?", [device]).fetchone()
-    floor = (row[0] or 1) - 1
-    found = read_samples(db, device=device, after_seq=floor, newest_first=True, limit=1)
-    if not found:
+    """The newest stored sample of `device` as {ts, clock_synced, metrics}, or None."""
+    found = samples.latest(db, device)
+    if found is None:
         return None
-    sample = found[0][1]
+    sample = found[1]
     return {"ts": sample.ts, "clock_synced": sample.clock_synced, "metrics": sample.metrics}
 
 

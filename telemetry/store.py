@@ -1,18 +1,13 @@
-"""The SQLite database on the SD card: connection settings and schema migrations.
+"""The SQLite database on the SD card: connection settings, migration, and the Writer's batch.
 
 Every process (daemon, `edged status`) opens the database through `open_db`, so WAL mode, the
 busy timeout and the schema version are the same everywhere. Deciding *when* to write is the
-Writer's job (`telemetry.writer`, the only writer); this module holds the SQL: the schema, the
-readers, and the statements of the Writer's one-transaction batch (`Batch`, `write`, `prune`).
+Writer's job (`telemetry.writer`, the only writer); this module holds the SQL of its one
+transaction per commit (`Batch`, `write`) and of pruning. The tables and why they are shaped so
+are in `telemetry.schema`; raw samples' block format is `telemetry.samples`'.
 
-Schema, and why:
-- `samples`: every accepted reading, compact (values as a JSON list against a shared `layouts`
-  row of metric names) because there is one per device per second and the SD card pays per byte.
-- `records`: one row per device per publish window (the aggregate that is published). `last_seq`
-  is the newest sample folded into it, so a restart can rebuild the window it was in.
-- `outbox`: ids of records not yet acknowledged by the broker; a row is deleted only after PUBACK.
-- `device_state`: what the runners last concluded (ok/stale/offline), for `edged status`.
-- `events`: counted, logged events (bad frames summary, dropped samples, clock jumps...).
+What a commit costs the card is counted in pages: the bench (bench/bench_store.py) and
+tests/test_store.py's WAL-frame test keep it at a handful of 1 KiB pages per commit.
 """
 
 from __future__ import annotations
@@ -24,49 +19,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 import sqlite_utils
 
-from edged.readings import Record, Sample
+from edged.readings import Record
+from telemetry.samples import UPDATE_BLOCK_HINT, Block, read_samples
+from telemetry.schema import MIGRATIONS, SCHEMA_VERSION
 
-MIGRATIONS: list[str] = [
-    # v1
-    """
-    CREATE TABLE devices (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
-    CREATE TABLE layouts (id INTEGER PRIMARY KEY, names TEXT NOT NULL UNIQUE);
-    CREATE TABLE samples (
-        seq INTEGER PRIMARY KEY, device_id INTEGER NOT NULL, ts REAL NOT NULL,
-        synced INTEGER NOT NULL, layout_id INTEGER NOT NULL, vals TEXT NOT NULL);
-    CREATE TABLE records (
-        id INTEGER PRIMARY KEY, device TEXT NOT NULL, ts REAL NOT NULL,
-        synced INTEGER NOT NULL, samples INTEGER NOT NULL, last_seq INTEGER NOT NULL,
-        metrics TEXT NOT NULL);
-    CREATE INDEX records_device_ts ON records(device, ts);
-    CREATE TABLE outbox (record_id INTEGER PRIMARY KEY);
-    CREATE TABLE device_state (
-        device TEXT PRIMARY KEY, state TEXT NOT NULL, last_seen REAL, info TEXT NOT NULL,
-        counters TEXT NOT NULL, changed REAL NOT NULL);
-    CREATE TABLE events (
-        id INTEGER PRIMARY KEY, ts REAL NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
-        message TEXT NOT NULL);
-    """,
-]
-
-SCHEMA_VERSION = len(MIGRATIONS)
+__all__ = ["SCHEMA_VERSION", "StoreError", "open_db", "read_samples", "record_from_row", "write"]
 
 PAGE_SIZE = 1024
-"""Bytes per SQLite page, fixed when the first table is created. Each commit rewrites whole pages
-(the samples tail leaf, its parent, page 1, records, outbox, state), so small pages write less:
-bench/bench_store.py at a 30 s cadence measured 536 B/sample with 1024 against 919 with 4096."""
+"""Bytes per SQLite page, fixed when the first table is created. A commit appends 4-7 pages to
+the WAL (page 1, the blocks tail leaf and its parent, records, outbox), so small pages write
+less: bench/bench_store.py measured 1024 at or near the best of 512-4096 at every cadence."""
 
 SYNCHRONOUS = "FULL"
 """WAL fsync'd at every commit, so a power cut loses at most the Writer's uncommitted batch
 (<= commit_interval). NORMAL saves no bytes once the kernel writes dirty pages back (~30 s)."""
 
+VACUUM_FREE_PAGES = 256
+"""After a migration freed more pages than this (v1's samples), VACUUM once: reusing a long
+freelist costs every later commit an extra page (the freelist trunk)."""
+
 
 class StoreError(Exception):
-    """The database cannot be opened or is newer than this edged understands."""
+    """The database cannot be opened, or its schema is not the one this edged reads."""
 
 
 def open_db(path: str | Path, *, readonly: bool = False) -> sqlite_utils.Database:
@@ -89,8 +66,11 @@ def open_db(path: str | Path, *, readonly: bool = False) -> sqlite_utils.Databas
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
             migrate(db)
-        else:
-            _check_version(db)
+        elif _check_version(db) < SCHEMA_VERSION:
+            raise StoreError(
+                f"database {str(path)!r} has schema v{_check_version(db)}, this edged reads"
+                f" v{SCHEMA_VERSION}: start the daemon once to upgrade it"
+            )
         return db
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open database {str(path)!r}: {exc}") from exc
@@ -109,9 +89,17 @@ def _check_version(db: sqlite_utils.Database) -> int:
 def migrate(db: sqlite_utils.Database) -> None:
     """Apply the missing migrations, each in its own transaction with its version bump."""
     version = _check_version(db)
-    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        with db.conn:
-            db.conn.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+        if isinstance(step, str):
+            db.conn.executescript(f"BEGIN; {step}; PRAGMA user_version = {number}; COMMIT;")
+            continue
+        with transaction(db.conn):
+            step(db.conn)
+            db.conn.execute(f"PRAGMA user_version = {number}")
+    # A new file is migrated from nothing too: the tables v1 made and v2 dropped leave free pages.
+    worth = VACUUM_FREE_PAGES if version else 0
+    if version < SCHEMA_VERSION and db.execute("PRAGMA freelist_count").fetchone()[0] > worth:
+        db.conn.execute("VACUUM")
 
 
 def record_from_row(row: sqlite3.Row | tuple) -> Record:
@@ -125,80 +113,38 @@ RECORD_COLUMNS = (
 )
 
 
-def read_samples(
-    db: sqlite_utils.Database,
-    *,
-    device: str | None = None,
-    after_seq: int = 0,
-    newest_first: bool = False,
-    limit: int = -1,
-) -> list[tuple[int, Sample]]:
-    """Stored samples as `(seq, Sample)`, in seq order (or newest first), decoded from layouts."""
-    sql = (
-        "SELECT samples.seq, devices.name, samples.ts, samples.synced, layouts.names, samples.vals"
-        " FROM samples JOIN devices ON devices.id = samples.device_id"
-        " JOIN layouts ON layouts.id = samples.layout_id WHERE samples.seq > ?"
-    )
-    params: list = [after_seq]
-    if device is not None:
-        sql += " AND devices.name = ?"
-        params.append(device)
-    sql += f" ORDER BY samples.seq {'DESC' if newest_first else 'ASC'} LIMIT ?"
-    params.append(limit)
-    return [
-        (
-            seq,
-            Sample(
-                name, ts, bool(synced), dict(zip(json.loads(names), json.loads(vals), strict=True))
-            ),
-        )
-        for seq, name, ts, synced, names, vals in db.execute(sql, params).fetchall()
-    ]
-
-
 # --- the Writer's batch: executed only on the Writer thread --------------------------------------
-
-
-class SampleRow(NamedTuple):
-    """A sample encoded for the `samples` table (its metric names become a `layouts` row)."""
-
-    seq: int
-    device: str
-    ts: float
-    synced: int
-    names: str
-    vals: str
-
-
-def encode_sample(sample: Sample, seq: int) -> SampleRow | None:
-    """Encode compactly; None when a value cannot be stored (a driver bug must not stop commits)."""
-    try:
-        names = json.dumps(list(sample.metrics), separators=(",", ":"))
-        vals = json.dumps(list(sample.metrics.values()), separators=(",", ":"))
-        return SampleRow(
-            seq, str(sample.device), float(sample.ts), int(bool(sample.clock_synced)), names, vals
-        )
-    except (TypeError, ValueError):
-        return None
 
 
 @dataclass(slots=True)
 class Batch:
     """What one commit writes. Kept whole in memory when the commit fails, and retried."""
 
-    samples: list[SampleRow] = field(default_factory=list)
+    blocks: list[Block] = field(default_factory=list)
     records: list[tuple[int, Record, int]] = field(default_factory=list)
     """(record id, record, last_seq) of the windows closed since the last commit."""
     states: dict[str, dict] = field(default_factory=dict)
     acks: set[int] = field(default_factory=set)
 
+    @property
+    def sample_count(self) -> int:
+        return sum(len(block.samples) for block in self.blocks)
+
     def empty(self) -> bool:
-        return not (self.samples or self.records or self.states or self.acks)
+        return not (self.blocks or self.records or self.states or self.acks)
 
     def bound(self, limit: int) -> int:
         """Drop the oldest samples and records beyond `limit` each; returns how many went."""
-        dropped = max(0, len(self.samples) - limit) + max(0, len(self.records) - limit)
-        del self.samples[: max(0, len(self.samples) - limit)]
+        dropped = excess = max(0, self.sample_count - limit)
+        while excess:
+            head = self.blocks[0]
+            cut = min(excess, len(head.samples))
+            del head.samples[:cut]
+            head.first_seq += cut
+            excess -= cut
+            if not head.samples:
+                self.blocks.pop(0)
+        dropped += max(0, len(self.records) - limit)
         del self.records[: max(0, len(self.records) - limit)]
         return dropped
 
@@ -208,7 +154,6 @@ class Ids:
     """Row ids the Writer hands out itself, so a retried batch keeps the same seqs and ids."""
 
     devices: dict[str, int]
-    layouts: dict[str, int]
     next_seq: int
     next_record_id: int
 
@@ -216,11 +161,10 @@ class Ids:
     def load(cls, db: sqlite_utils.Database) -> Ids:
         one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
         # Samples may have been pruned past the newest record's last_seq: never reuse a seq.
-        top_seq = max(one("SELECT coalesce(max(seq), 0) FROM samples"),
+        top_seq = max(one("SELECT coalesce(max(last_seq), 0) FROM sample_blocks"),
                       one("SELECT coalesce(max(last_seq), 0) FROM records"))  # fmt: skip
         return cls(
             devices={n: i for i, n in db.execute("SELECT id, name FROM devices")},
-            layouts={n: i for i, n in db.execute("SELECT id, names FROM layouts")},
             next_seq=top_seq + 1,
             next_record_id=one("SELECT coalesce(max(id), 0) FROM records") + 1,
         )
@@ -241,14 +185,12 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
 
 def write(db: sqlite_utils.Database, batch: Batch, ids: Ids) -> int:
     """Write `batch` in one transaction (all or nothing); returns how many outbox rows acked."""
-    conn, new_devices, new_layouts = db.conn, {}, {}
+    conn, new_devices = db.conn, {}
     with transaction(conn):
-        rows = [
-            (s.seq, _intern(conn, "devices", "name", s.device, ids.devices, new_devices), s.ts,
-             s.synced, _intern(conn, "layouts", "names", s.names, ids.layouts, new_layouts), s.vals)
-            for s in batch.samples
-        ]  # fmt: skip
-        conn.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany(
+            "INSERT INTO sample_blocks VALUES (?, ?, ?, ?, ?, ?)",
+            [b.row(_device_id(conn, b.device, ids.devices, new_devices)) for b in batch.blocks],
+        )
         conn.executemany(
             "INSERT INTO records (id, device, ts, synced, samples, last_seq, metrics)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -259,11 +201,11 @@ def write(db: sqlite_utils.Database, batch: Batch, ids: Ids) -> int:
             "INSERT INTO outbox (record_id) VALUES (?)", [(rid,) for rid, *_ in batch.records]
         )
         conn.executemany(_UPSERT_STATE, [_state_row(d, s) for d, s in batch.states.items()])
+        conn.executemany(UPDATE_BLOCK_HINT, [(device,) for device in batch.states])
         acked = conn.executemany(
             "DELETE FROM outbox WHERE record_id = ?", [(i,) for i in batch.acks]
         ).rowcount
     ids.devices.update(new_devices)
-    ids.layouts.update(new_layouts)
     return max(acked, 0)
 
 
@@ -287,13 +229,13 @@ def _json(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
-def _intern(conn, table: str, column: str, value: str, known: dict, new: dict) -> int:
-    """Id of `value` in a small lookup table, inserting it (remembered only after COMMIT)."""
-    if value in known:
-        return known[value]
-    if value not in new:
-        new[value] = conn.execute(f"INSERT INTO {table} ({column}) VALUES (?)", (value,)).lastrowid
-    return new[value]
+def _device_id(conn: sqlite3.Connection, name: str, known: dict, new: dict) -> int:
+    """Id of device `name`, inserting it (remembered by the caller only after COMMIT)."""
+    if name in known:
+        return known[name]
+    if name not in new:
+        new[name] = conn.execute("INSERT INTO devices (name) VALUES (?)", (name,)).lastrowid
+    return new[name]
 
 
 def with_id(record: Record, rid: int) -> Record:
@@ -306,33 +248,37 @@ def covered_seqs(db: sqlite_utils.Database) -> dict[str, int]:
 
 
 def prune(db: sqlite_utils.Database, samples_before: float, records_before: float | None,
-          batch: int = 5000) -> int:  # fmt: skip
-    """Delete old rows in short transactions; returns how many.
+          batch: int = 500) -> int:  # fmt: skip
+    """Delete old rows in short transactions; returns how many samples and records went.
 
+    A block goes when all its samples are older than `samples_before` and covered by a record.
     Never deleted: samples no record covers yet (an open window, replayed at start), records
     still in the outbox, and each device's newest record (it says what is covered).
     """
     covered = covered_seqs(db)
     total = 0
     for name, device_id in db.execute("SELECT name, id FROM devices").fetchall():
+        top = covered.get(name, 0)
         total += _delete_in_batches(db.conn, (
-            "DELETE FROM samples WHERE seq IN (SELECT seq FROM samples"
-            " WHERE seq <= ? AND device_id = ? AND ts < ? LIMIT ?)"
-        ), (covered.get(name, 0), device_id, samples_before, batch))  # fmt: skip
+            "DELETE FROM sample_blocks WHERE first_seq IN (SELECT first_seq FROM sample_blocks"
+            " WHERE first_seq <= ? AND last_seq <= ? AND device_id = ? AND ts_max < ? LIMIT ?)"
+            " RETURNING last_seq - first_seq + 1"
+        ), (top, top, device_id, samples_before, batch))  # fmt: skip
     if records_before is not None:
         total += _delete_in_batches(db.conn, (
             "DELETE FROM records WHERE id IN (SELECT id FROM records WHERE ts < ?"
             " AND id NOT IN (SELECT record_id FROM outbox)"
-            " AND id NOT IN (SELECT max(id) FROM records GROUP BY device) LIMIT ?)"
+            " AND id NOT IN (SELECT max(id) FROM records GROUP BY device) LIMIT ?) RETURNING 1"
         ), (records_before, batch))  # fmt: skip
     return total
 
 
 def _delete_in_batches(conn: sqlite3.Connection, sql: str, params: tuple) -> int:
+    """Run a `DELETE ... LIMIT ? RETURNING count` until it deletes fewer rows than the limit."""
     total, limit = 0, params[-1]
     while True:
         with transaction(conn):
-            n = conn.execute(sql, params).rowcount
-        total += n
-        if n < limit:
+            rows = conn.execute(sql, params).fetchall()
+        total += sum(n for (n,) in rows)
+        if len(rows) < limit:
             return total

@@ -2,15 +2,20 @@
 
 Runners `put` samples into a bounded queue (never blocking: a full queue drops and counts), the
 publisher `ack`s record ids; every `commit_interval` seconds the Writer drains all of it into ONE
-transaction (samples, closed windows as records + outbox rows, device states, outbox deletions),
-then hands the new records to `on_records`. Batching is what keeps the SD card alive: the bytes
-written per sample are dominated by pages rewritten per commit (see bench/bench_store.py).
+transaction (one sample block per device, closed windows as records + outbox rows, changed
+device states, outbox deletions), then hands the new records to `on_records`. Batching is what
+keeps the SD card alive: the bytes written per sample are dominated by the pages rewritten per
+commit, about five 1 KiB pages whatever the cadence (see bench/bench_store.py for the figures).
+A device state whose `state` and `info` did not change is written at most every
+`state_refresh` seconds (the runner refreshes it every minute only to update counters).
 
 Loss window: with `synchronous = FULL` a commit is on the card when it returns, so a power cut
 or SIGKILL loses at most the samples read since the last commit (<= commit_interval seconds).
 Open windows are not lost: at start the Writer replays the stored samples that no record covers
-yet (seq > the device's newest `records.last_seq`). A failing commit (disk full, I/O error) keeps
-the batch in memory, bounded by `max_queue` samples, and retries at the next cadence.
+yet (seq > the device's newest `records.last_seq`). Samples are folded into windows as they are
+stored (`samples.storable`: ts to the ms), so a replayed window equals the live one. A failing
+commit (disk full, I/O error) keeps the batch in memory, bounded by `max_queue` samples, and
+retries at the next cadence.
 
 Follows docs/architecture.md ("Store API"). Reading is `telemetry.outbox` / `status_view`'s job.
 """
@@ -30,13 +35,15 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from edged.readings import Record, Sample
-from telemetry import store
+from telemetry import samples, store
 from telemetry.windows import ClosedWindow, WindowAggregator
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _STOP = object()
+STATE_REFRESH = 300.0
+"""Seconds between writes of an unchanged device state (counters, last_seen) per device."""
 
 
 class Writer(threading.Thread):
@@ -51,16 +58,19 @@ class Writer(threading.Thread):
         max_queue: int = 20000,
         *,
         grace: float | None = None,
+        state_refresh: float = STATE_REFRESH,
     ) -> None:
         super().__init__(name="edged-writer", daemon=True)
         self.path = Path(path)
         self.commit_interval = commit_interval
+        self.state_refresh = state_refresh
         self._on_records = on_records
         self._max_queue = max_queue
         self._queue: queue.Queue[Sample] = queue.Queue(maxsize=max_queue)
         self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()  # guards _states, _acks, _stats, _dropping
         self._states: dict[str, dict] = {}
+        self._written: dict[str, tuple[tuple, float]] = {}  # device -> (state key, monotonic)
         self._acks: set[int] = set()
         self._dropping = False
         self._stats = dict.fromkeys(
@@ -93,7 +103,9 @@ class Writer(threading.Thread):
                     self._dropping = False
 
     def put_state(self, device: str, state: dict) -> None:
-        """Upsert `device_state` at the next commit (keys: state, last_seen, info, counters)."""
+        """Upsert `device_state` (keys: state, last_seen, info, counters): at the next commit
+        when `state` or `info` changed, else at most every `state_refresh` s; the newest at stop.
+        """
         with self._lock:
             self._states[device] = {**state, "changed": time.time()}
 
@@ -103,7 +115,10 @@ class Writer(threading.Thread):
             self._acks.update(ids)
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Commit now and wait. True when nothing is left pending (False: the commit failed)."""
+        """Commit now and wait. True when nothing is left pending (False: the commit failed).
+
+        Like any commit it holds back unchanged device states (see `put_state`); `stop` does not.
+        """
         return self.call(lambda _db: self._commit(), timeout)
 
     def call(self, fn: Callable[[sqlite_utils.Database], T], timeout: float = 30.0) -> T:
@@ -116,7 +131,8 @@ class Writer(threading.Thread):
 
     def prune(self, max_age: float, records_max_age: float | None = None) -> int:
         """Delete samples older than `max_age` seconds (and acknowledged records older than
-        `records_max_age`, if given) on the writer thread, in short transactions; returns rows.
+        `records_max_age`, if given) on the writer thread, in short transactions; returns
+        how many samples and records went (samples go by whole blocks).
 
         Samples of a still-open window and records still in the outbox are never deleted.
         """
@@ -164,7 +180,7 @@ class Writer(threading.Thread):
 
     def _finish(self) -> None:
         try:
-            self._commit()
+            self._commit(final=True)
         finally:
             self._finished = True
             self._db.close()
@@ -191,29 +207,48 @@ class Writer(threading.Thread):
             self._ids.next_record_id += 1
 
     def _drain(self, now: float) -> None:
-        """Move queued samples into the batch: give each its seq and fold it into its window."""
+        """Move queued samples into the batch as one block per device (contiguous seqs), and
+        fold each, as stored, into its window."""
+        by_device: dict[str, list[Sample]] = {}
         while True:
             try:
                 sample = self._queue.get_nowait()
             except queue.Empty:
                 break
-            row = store.encode_sample(sample, self._ids.next_seq)
-            if row is None:
+            stored = samples.storable(sample)
+            if stored is None:
                 self._count("rejected")
                 log.warning("sample of %r not storable, dropped: %r", sample.device, sample)
                 continue
-            self._ids.next_seq += 1
-            self._batch.samples.append(row)
-            self._store_closed(self._agg.add(sample, row.seq, now))
+            by_device.setdefault(stored.device, []).append(stored)
+        for device, group in by_device.items():
+            block = samples.Block(device, self._ids.next_seq, group)
+            self._ids.next_seq += len(group)
+            self._batch.blocks.append(block)
+            for seq, sample in enumerate(group, block.first_seq):
+                self._store_closed(self._agg.add(sample, seq, now))
 
-    def _commit(self) -> bool:
+    def _take_states(self, now: float, final: bool) -> None:
+        """Move the device states due for writing into the batch (caller holds the lock)."""
+        for device, state in list(self._states.items()):
+            written = self._written.get(device)
+            if (
+                final
+                or written is None
+                or written[0] != _state_key(state)
+                or now - written[1] >= self.state_refresh
+                or device in self._batch.states  # a failed commit's older state: take the newer
+            ):
+                self._batch.states[device] = self._states.pop(device)
+
+    def _commit(self, final: bool = False) -> bool:
         now = time.monotonic()
         self._drain(now)
         self._store_closed(self._agg.close_idle(now))
         with self._lock:
-            self._batch.states.update(self._states)
+            self._take_states(now, final)
             self._batch.acks.update(self._acks)
-            self._states, self._acks = {}, set()
+            self._acks = set()
         if self._batch.empty():
             return True
         try:
@@ -223,10 +258,11 @@ class Writer(threading.Thread):
             self._count("dropped", self._batch.bound(self._max_queue))
             log.error(
                 "commit failed, keeping %d samples / %d records for the next try: %s",
-                len(self._batch.samples), len(self._batch.records), exc,
+                self._batch.sample_count, len(self._batch.records), exc,
             )  # fmt: skip
             return False
         done, self._batch = self._batch, store.Batch()
+        self._written.update((d, (_state_key(s), now)) for d, s in done.states.items())
         self._account(done, acked)
         self._publish(done)
         return True
@@ -234,7 +270,7 @@ class Writer(threading.Thread):
     def _account(self, done: store.Batch, acked: int) -> None:
         with self._lock:
             self._stats["commits"] += 1
-            self._stats["samples_written"] += len(done.samples)
+            self._stats["samples_written"] += done.sample_count
             self._stats["records_created"] += len(done.records)
             self._stats["acked"] += acked
 
@@ -246,3 +282,8 @@ class Writer(threading.Thread):
             self._on_records(records)
         except Exception:  # the publisher's bug must not stop storage; the outbox has them
             log.exception("on_records callback failed; records stay in the outbox")
+
+
+def _state_key(state: dict) -> tuple:
+    """What makes a device state worth writing at once: its value and the device's identity."""
+    return state.get("state"), state.get("info")

@@ -5,7 +5,6 @@ a subscriber. Covers decoded values, outages of the broker, SIGKILL, and a USB c
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from drivers.victron.vedirect.emulator import PtyEmulator
-from tests.peers.daemon import DaemonProcess, write_config
+from tests.peers.daemon import DaemonProcess, db_rows, write_config
 from tests.peers.replay import ReplayPty, wait_until
 from tests.peers.subscriber import Subscriber
 
@@ -30,20 +29,6 @@ def capture_bytes(name: str) -> bytes:
 def device_toml(dev_id: str, port: Path, **extra: float) -> str:
     keys = "".join(f"{k} = {v}\n" for k, v in extra.items())
     return f'[[devices]]\nid = "{dev_id}"\ndriver = "vedirect"\nport = "{port}"\n{keys}\n'
-
-
-def db_rows(db: Path, sql: str) -> list[tuple]:
-    if not db.exists():
-        return []
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-    try:
-        return conn.execute(sql).fetchall()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):  # the daemon has not created its schema yet
-            return []
-        raise
-    finally:
-        conn.close()
 
 
 def records_seen(sub: Subscriber, device: str) -> set[float]:

@@ -54,4 +54,3 @@ def test_the_checker_sees_a_violation(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("from telemetry.store import open_db\nimport maintenance.x\n")
     assert imports_of(bad) == {"telemetry.store", "maintenance.x"}
-

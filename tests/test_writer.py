@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import signal
 import sqlite3
 import subprocess
@@ -171,14 +172,15 @@ def test_disk_full_keeps_the_batch_and_writes_it_once_there_is_room(started, tmp
     assert w.flush()
     pages = w.call(lambda db: db.execute("PRAGMA page_count").fetchone()[0])
     w.call(lambda db: db.execute(f"PRAGMA max_page_count = {pages}").fetchone())
-    for i in range(1, 400):
-        w.put(mppt(T0 + i, v=12 + i / 100))
+    for i in range(1, 400):  # values that do not compress away: the block needs new pages
+        w.put(mppt(T0 + i, v=12 + i * 7919 % 1000 / 1000, pv_power=i * 104729 % 9973))
     assert w.flush() is False
     assert w.flush() is False
     assert w.stats["commit_failures"] == 2 and got == []
     assert any("database or disk is full" in r.getMessage() for r in caplog.records)
     db = store.open_db(tmp_path / "edged.db", readonly=True)
     assert db.execute("SELECT count(*) FROM samples").fetchone()[0] == 1
+    assert w.stats["samples_written"] == 1
 
     w.call(lambda db: db.execute("PRAGMA max_page_count = 1073741823").fetchone())
     assert w.flush() is True
@@ -204,6 +206,7 @@ def test_status_view_reads_a_readonly_connection_while_the_writer_commits(starte
         poll(lambda i=i: latest_ts() == T0 + i)
     [dev] = status_view.device_overview(ro)
     assert dev["device"] == "mppt" and dev["state"] == "ok"
+    assert dev["last_seen"] == T0 + 200  # the newest sample is a later sighting than the state
     assert dev["info"] == {"product": "MPPT 75/15"} and dev["counters"] == {"accepted": 1}
     assert dev["latest"]["metrics"] == {
         "battery_voltage": 13.0,
@@ -220,11 +223,15 @@ def test_prune_runs_on_the_writer_thread_and_keeps_the_open_window(started, tmp_
     w = started()
     for i in range(0, 200, 10):
         w.put(mppt(T0 + i))
+        if i % 30 == 20:  # a commit every 30 s: blocks of 3 samples
+            w.flush()
     w.flush()
-    assert w.prune(max_age=0.0) == 17  # windows 1-3 covered; the open window's 3 stay
+    # Windows 1-3 are closed (seqs 1-17); the block of seqs 16-18 holds the open window's
+    # first sample, so it stays with the open window's block (19-20).
+    assert w.prune(max_age=0.0) == 15
     db = store.open_db(tmp_path / "edged.db", readonly=True)
-    assert db.execute("SELECT count(*) FROM samples").fetchone()[0] == 3
-    assert w.stats["pruned"] == 17
+    assert db.execute("SELECT min(seq), count(*) FROM samples").fetchone() == (16, 5)
+    assert w.stats["pruned"] == 15
 
 
 def test_a_failing_on_records_callback_does_not_stop_storage(started, caplog):
@@ -239,3 +246,85 @@ def test_a_failing_on_records_callback_does_not_stop_storage(started, caplog):
     w.put(mppt(T0 + 120))
     assert w.flush() and w.stats["records_created"] == 2
     assert "on_records callback failed" in caplog.text
+
+
+def test_unchanged_state_is_held_back_changed_state_is_written_the_newest_at_stop(
+    started, tmp_path
+):
+    w = started(state_refresh=3600.0)
+    db = store.open_db(tmp_path / "edged.db", readonly=True)
+
+    def put_and_flush(state: str, n: int, info: dict | None = None) -> tuple:
+        w.put_state("mppt", {"state": state, "last_seen": float(n), "info": info or {},
+                             "counters": {"accepted": n}})  # fmt: skip
+        assert w.flush()
+        return db.execute("SELECT state, last_seen, info FROM device_state").fetchone()
+
+    assert put_and_flush("ok", 1) == ("ok", 1.0, "{}")
+    assert put_and_flush("ok", 2) == ("ok", 1.0, "{}")  # only counters moved: held back
+    assert put_and_flush("ok", 3, {"serial": "HQ1"}) == ("ok", 3.0, '{"serial":"HQ1"}')
+    assert put_and_flush("ok", 4, {"serial": "HQ1"}) == ("ok", 3.0, '{"serial":"HQ1"}')
+    assert put_and_flush("stale", 5, {"serial": "HQ1"}) == ("stale", 5.0, '{"serial":"HQ1"}')
+    w.put_state("mppt", {"state": "stale", "last_seen": 6.0, "info": {"serial": "HQ1"},
+                         "counters": {"accepted": 6}})  # fmt: skip
+    w.stop()
+    assert db.execute("SELECT last_seen, counters FROM device_state").fetchone() == (
+        6.0,
+        '{"accepted":6}',
+    )
+
+
+def test_unchanged_state_is_written_again_after_state_refresh(started, tmp_path):
+    w = started(state_refresh=0.0)
+    for n in (1, 2):
+        w.put_state("mppt", {"state": "ok", "last_seen": float(n), "info": {}, "counters": {}})
+        assert w.flush()
+    db = store.open_db(tmp_path / "edged.db", readonly=True)
+    assert db.execute("SELECT last_seen FROM device_state").fetchone() == (2.0,)
+
+
+def vedirect_like(ts: float, rng: random.Random) -> Sample:
+    """Fifteen metrics at VE.Direct resolution with sensor noise (what the SD card will see)."""
+    noisy = {
+        "battery_voltage": round(13.2 + rng.uniform(-0.02, 0.02), 2),
+        "battery_current": round(4.1 + rng.uniform(-0.1, 0.1), 1),
+        "battery_power": round(54 + rng.uniform(-2, 2)),
+        "pv_voltage": round(19.5 + rng.uniform(-0.05, 0.05), 2),
+        "pv_current": round(3.0 + rng.uniform(0, 0.05), 2),
+        "pv_power": round(58 + rng.uniform(-1, 1)),
+        "load_current": round(1.2 + rng.uniform(-0.1, 0.1), 1),
+        "load_power": round(15 + rng.uniform(-1, 1)),
+        "battery_temperature": round(31 + rng.uniform(-0.2, 0.2), 1),
+    }
+    fixed = {"battery_soc": 81.5, "load_on": 1, "yield_today": 0.42, "yield_total": 1234.56,
+             "charger_state": "bulk", "charger_error": 0}  # fmt: skip
+    return Sample("mppt", ts, True, {**noisy, **fixed})
+
+
+@pytest.mark.parametrize("per_commit", [30, 60, 120])
+def test_a_commit_appends_a_few_wal_frames_whatever_it_holds(started, tmp_path, per_commit):
+    """The SD card's wear is pages per commit: bounded, and not growing with samples per commit.
+
+    Counts the WAL frames (page_size + 24 bytes each) each commit appends, with checkpoints off.
+    """
+    acked: list[int] = []
+    w = started(on_records=lambda records: acked.extend(r.id for r in records))
+    w.call(lambda db: db.execute("PRAGMA wal_autocheckpoint = 0").fetchone())
+    wal = tmp_path / "edged.db-wal"
+    frame = store.PAGE_SIZE + 24
+    rng, frames, before = random.Random(7), [], wal.stat().st_size
+    for first in range(0, 40 * 60, per_commit):  # 40 simulated minutes
+        for s in range(first, first + per_commit):
+            w.put(vedirect_like(T0 + s, rng))
+        w.put_state("mppt", {"state": "ok", "last_seen": T0 + s, "info": {},
+                             "counters": {"accepted": s}})  # fmt: skip
+        w.ack(acked)
+        acked.clear()
+        assert w.flush()
+        size = wal.stat().st_size
+        frames.append((size - before) // frame)
+        before = size
+    steady = frames[1:]  # the first commit creates the device row and the first pages
+    assert max(steady) <= 9, frames
+    assert sum(steady) / len(steady) <= 7, frames
+    assert w.stats["samples_written"] == 40 * 60

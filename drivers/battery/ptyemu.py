@@ -4,8 +4,9 @@ A protocol's emulator gives the exact request bytes it understands (built with i
 `build_request`, so byte-for-byte what the driver sends) and a function that answers one of them.
 This class owns the pty, the thread and the fault modes tests need: `ok`, `malformed` (one byte
 of each answer flipped), `partial` (the first half of each answer), `silent` (no answer),
-`noisy` (line garbage before each answer). Being built on the codec's tables it cannot prove
-them right; the captured frames in tests/captures are the authority.
+`noisy` (line garbage before each answer), `echo` (the request sent back before each answer,
+as a 2-wire RS485 adapter that hears its own transmission). Being built on the codec's tables it
+cannot prove them right; the captured frames in tests/captures are the authority.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import threading
 import tty
 from collections.abc import Callable, Mapping
 
-FAULTS = ("ok", "malformed", "partial", "silent", "noisy")
+FAULTS = ("ok", "malformed", "partial", "silent", "noisy", "echo")
 NOISE = b"\x00\xff\x13garbage\x11"
 
 
@@ -90,9 +91,9 @@ class PtyEmulator:
             at, req = min(hits)
             del pending[: at + len(req)]
             self.requests_seen += 1
-            self._send(self._answer(self._requests[req]))
+            self._send(req, self._answer(self._requests[req]))
 
-    def _send(self, answer: bytes) -> None:
+    def _send(self, request: bytes, answer: bytes) -> None:
         with self._lock:
             fault = self._fault
         if fault == "silent" or not answer:
@@ -104,4 +105,6 @@ class PtyEmulator:
             answer = answer[: len(answer) // 2]
         elif fault == "noisy":
             answer = NOISE + answer
+        elif fault == "echo":
+            answer = request + answer
         os.write(self._master, answer)

@@ -3,7 +3,9 @@
 Probes are read-only (one register read per unit id) and go only to the port or host and the
 unit ids the caller names: a technician on site decides what to touch, this module never sweeps.
 A unit that answers an exception still counts as present (it is there, it just does not serve
-that register); a silent one is left out.
+that register); a silent one is left out, and so is a gateway's "path unavailable" (10) or
+"target failed to respond" (11): a GX answers those for a unit id with no such service behind it
+(dbus_modbustcp backend.cpp), so they mean "nobody there", not "present".
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pymodbus.exceptions import ModbusException
 from serial.tools import list_ports
 
 BY_ID = "/dev/serial/by-id"
+GATEWAY_ABSENT = (10, 11)
+"""Exception codes by which a gateway says no device answers behind that unit id."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +90,10 @@ def probe(
                 if not client.connected:
                     client.connect()
                 continue
-            found[unit] = f"exception {resp.exception_code}" if resp.isError() else "ok"
+            if not resp.isError():
+                found[unit] = "ok"
+            elif resp.exception_code not in GATEWAY_ABSENT:
+                found[unit] = f"exception {resp.exception_code}"
     finally:
         client.close()
     return found

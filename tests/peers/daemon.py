@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,18 @@ class DaemonProcess:
 
     def logs(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+def db_rows(db: Path, sql: str) -> list[tuple]:
+    """Rows of `sql` on the daemon's database, read-only; [] before the daemon created it."""
+    if not db.exists():
+        return []
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    try:
+        return conn.execute(sql).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):  # the daemon has not created its schema yet
+            return []
+        raise
+    finally:
+        conn.close()

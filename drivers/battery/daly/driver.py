@@ -48,8 +48,12 @@ class DalyDriver(SerialBmsDriver):
         return decode(frames, current_sign=self.current_sign)
 
     def _ask(self, command: int, parser: ResponseParser, deadline: float, count: int = 1):
-        # Responses carry the board's own address, not the one polled, so match on the command.
-        def want(frame: Frame) -> bool:
-            return frame.command == command
+        request = build_request(command, self.board)
 
-        return self.link.exchange(build_request(command, self.board), parser, want, deadline, count)
+        # Responses carry the board's own address, not the one polled, so match on the command.
+        # A frame carrying the polled address is our own request, echoed by a 2-wire RS485
+        # adapter: taken as the answer, its zero data would read 0 V and -3000 A.
+        def want(frame: Frame) -> bool:
+            return frame.command == command and frame.address != request[1]
+
+        return self.link.exchange(request, parser, want, deadline, count)

@@ -47,9 +47,12 @@ class PylontechDriver(SerialBmsDriver):
         )
 
     def _ask(self, cid2: int, parser: ResponseParser, deadline: float) -> Frame:
-        (frame,) = self.link.exchange(
-            build_request(cid2, self.address), parser, self._from_our_pack, deadline
-        )
+        # In a response CID2 is a return code; a frame from our address still carrying our
+        # command is the request itself, echoed by a 2-wire RS485 adapter: not an answer.
+        def answer(frame: Frame) -> bool:
+            return self._from_our_pack(frame) and frame.cid2 != cid2
+
+        (frame,) = self.link.exchange(build_request(cid2, self.address), parser, answer, deadline)
         if frame.cid2 != 0:
             self.counters.reject("return_code")
             meaning = RETURN_CODES.get(frame.cid2, "unknown")

@@ -1,0 +1,116 @@
+"""Schema migrations of the SD-card database, one per `PRAGMA user_version`.
+
+`telemetry.store.migrate` applies the missing ones, each in one transaction with its version
+bump, so a power cut mid-migration leaves the previous version intact. A migration is SQL text or
+a function of the connection (for conversions SQL cannot do, such as compressing sample blocks).
+
+Tables (v2), and why:
+- `devices`: device names interned to small ids for `sample_blocks`.
+- `sample_blocks`: raw samples, one zlib block per device per commit (`telemetry.samples`).
+- `records`: one row per device per publish window (the aggregate that is published). `last_seq`
+  is the newest sample folded into it, so a restart can rebuild the window it was in.
+- `outbox`: ids of records not yet acknowledged by the broker; deleted only after PUBACK.
+- `device_state`: what the runners last concluded, plus `block`, a hint to the device's newest
+  sample block that bounds `edged status`'s search (see `telemetry.samples.latest`).
+- `events`: counted, logged events.
+- view `samples(seq, device_id)`: one row per stored sample, expanded from the blocks, for the
+  sqlite3 shell and tests (`count(*)`, `max(seq)`); it reads every block, so code never uses it.
+
+v2 dropped v1's `records(device, ts)` index: it cost a page per record and nothing read by it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+
+from edged.readings import Sample
+from telemetry import samples as blocks
+
+V1 = """
+    CREATE TABLE devices (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+    CREATE TABLE layouts (id INTEGER PRIMARY KEY, names TEXT NOT NULL UNIQUE);
+    CREATE TABLE samples (
+        seq INTEGER PRIMARY KEY, device_id INTEGER NOT NULL, ts REAL NOT NULL,
+        synced INTEGER NOT NULL, layout_id INTEGER NOT NULL, vals TEXT NOT NULL);
+    CREATE TABLE records (
+        id INTEGER PRIMARY KEY, device TEXT NOT NULL, ts REAL NOT NULL,
+        synced INTEGER NOT NULL, samples INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+        metrics TEXT NOT NULL);
+    CREATE INDEX records_device_ts ON records(device, ts);
+    CREATE TABLE outbox (record_id INTEGER PRIMARY KEY);
+    CREATE TABLE device_state (
+        device TEXT PRIMARY KEY, state TEXT NOT NULL, last_seen REAL, info TEXT NOT NULL,
+        counters TEXT NOT NULL, changed REAL NOT NULL);
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY, ts REAL NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
+        message TEXT NOT NULL);
+"""
+
+V2_CREATE = (
+    """CREATE TABLE sample_blocks (
+        first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, device_id INTEGER NOT NULL,
+        ts_min REAL NOT NULL, ts_max REAL NOT NULL, data BLOB NOT NULL)""",
+    "ALTER TABLE device_state ADD COLUMN block INTEGER",
+)
+V2_FINISH = (
+    "DROP INDEX records_device_ts",
+    "DROP TABLE samples",
+    "DROP TABLE layouts",
+    """CREATE VIEW samples (seq, device_id) AS
+        WITH RECURSIVE s (seq, last_seq, device_id) AS (
+            SELECT first_seq, last_seq, device_id FROM sample_blocks
+            UNION ALL SELECT seq + 1, last_seq, device_id FROM s WHERE seq < last_seq)
+        SELECT seq, device_id FROM s""",
+)
+
+MIGRATED_BLOCK = 600
+"""Most samples per block converted from v1 (v1 rows of one device in a row, seqs contiguous)."""
+
+
+def v2_sample_blocks(conn: sqlite3.Connection) -> None:
+    """v1 -> v2: convert every `samples` row into blocks, keeping its seq; drop v1's leftovers.
+
+    Timestamps are rounded to the millisecond (v2's resolution); a metric stored as null in v1
+    (a driver bug v1 let through) is dropped from its sample, and a sample that still cannot be
+    stored leaves a seq gap (a block boundary) rather than stopping the upgrade. Runs once, in
+    one transaction: a power cut during it leaves the v1 file as it was.
+    """
+    for sql in V2_CREATE:
+        conn.execute(sql)
+    rows = conn.execute(
+        "SELECT s.seq, s.device_id, d.name, s.ts, s.synced, l.names, s.vals FROM samples AS s"
+        " JOIN devices AS d ON d.id = s.device_id JOIN layouts AS l ON l.id = s.layout_id"
+        " ORDER BY s.seq"
+    )
+    run: blocks.Block | None = None
+    run_device = 0
+    for seq, device_id, name, ts, synced, names, vals in rows:
+        metrics = {k: v for k, v in zip(json.loads(names), json.loads(vals), strict=True)
+                   if v is not None}  # fmt: skip
+        sample = blocks.storable(Sample(name, ts, bool(synced), metrics))
+        if sample is None:
+            continue
+        if (
+            run is None
+            or (device_id, seq) != (run_device, run.last_seq + 1)
+            or (len(run.samples) >= MIGRATED_BLOCK)
+        ):
+            _insert(conn, run, run_device)
+            run, run_device = blocks.Block(name, seq, []), device_id
+        run.samples.append(sample)
+    _insert(conn, run, run_device)
+    for sql in V2_FINISH:
+        conn.execute(sql)
+    for (device,) in conn.execute("SELECT device FROM device_state").fetchall():
+        conn.execute(blocks.UPDATE_BLOCK_HINT, [device])
+
+
+def _insert(conn: sqlite3.Connection, block: blocks.Block | None, device_id: int) -> None:
+    if block is not None:
+        conn.execute("INSERT INTO sample_blocks VALUES (?, ?, ?, ?, ?, ?)", block.row(device_id))
+
+
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [V1, v2_sample_blocks]
+SCHEMA_VERSION = len(MIGRATIONS)
