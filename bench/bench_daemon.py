@@ -65,6 +65,7 @@ id = "bench"
 [storage]
 path = "{workdir / "edged.db"}"
 commit_interval = {commit}
+live_path = "{workdir / "live.json"}"
 [mqtt]
 enabled = {"true" if broker else "false"}
 host = "{host}"

@@ -121,8 +121,26 @@ def _devices(v: _Validator, raw: Any) -> list[DeviceConfig]:
         if device.id in seen:
             v.add(f"{path}.id", f"expected a unique device id, {device.id!r} is used twice")
         seen.add(device.id)
+        _shared_serial_port(v, device, out, path)
         out.append(device)
     return out
+
+
+def _shared_serial_port(
+    v: _Validator, device: DeviceConfig, earlier: list[DeviceConfig], path: str
+) -> None:
+    """Two devices cannot open one serial port: each runner would eat the other's answers."""
+    port = device.options.get("port")
+    if not isinstance(port, str):
+        return
+    for i, other in enumerate(earlier):
+        if other.options.get("port") == port:
+            v.add(
+                f"{path}.port",
+                f"expected a serial port no other device uses, devices[{i}] ({other.id!r}) "
+                "uses it too (several devices on one bus are not supported yet)",
+            )
+            return
 
 
 def _device(v: _Validator, item: Mapping[str, Any], path: str) -> DeviceConfig | None:

@@ -8,11 +8,13 @@ writer's final commit, then the publisher's `offline`.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
 
 from drivers.base import registry
+from edged import live
 from edged.clock import ClockWatch
 from edged.readings import Record
 from edged.runner import DeviceRunner
@@ -23,6 +25,7 @@ from telemetry.writer import Writer
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = 3600.0
+LIVE_EVERY = 5.0
 
 
 class Daemon:
@@ -31,6 +34,8 @@ class Daemon:
         self.stop_event = threading.Event()
         self.clock = ClockWatch()
         self.publisher: Publisher | None = None
+        self.live_path = live.writable_path(config)
+        self.live_failed = False
         self.writer = Writer(
             config.storage.path,
             publish_interval=config.telemetry.publish_interval,
@@ -76,7 +81,8 @@ class Daemon:
         for runner in self.runners:
             runner.start()
         last_prune = time.monotonic()
-        while not self.stop_event.wait(5.0):
+        while not self.stop_event.wait(LIVE_EVERY):
+            self._write_live()
             if time.monotonic() - last_prune >= PRUNE_EVERY:
                 self.writer.prune(self.config.storage.sample_retention_days * 86400)
                 last_prune = time.monotonic()
@@ -84,6 +90,22 @@ class Daemon:
 
     def stop(self) -> None:
         self.stop_event.set()
+
+    def _write_live(self) -> None:
+        view = {
+            "pid": os.getpid(),
+            "devices": [{"device": r.device.id, **r.live_view()} for r in self.runners],
+            "writer": self.writer.stats,
+            "mqtt": self.publisher.stats if self.publisher is not None else None,
+            "mqtt_connected": self.publisher is not None and self.publisher.connected,
+            "clock_jumps": self.clock.jumps,
+        }
+        try:
+            live.write(self.live_path, view)
+        except OSError as exc:
+            if not self.live_failed:
+                log.warning("cannot write the live status file %s: %s", self.live_path, exc)
+            self.live_failed = True
 
     def _shutdown(self) -> None:
         log.info("edged stopping")

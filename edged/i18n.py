@@ -13,6 +13,16 @@ _TEXT: dict[str, tuple[str, str]] = {
     "database": ("Base de données", "Database"),
     "outbox": ("En attente d'envoi", "Waiting to be sent"),
     "records": ("enregistrements", "records"),
+    "daemon_running": ("Le démon edged tourne.", "The edged daemon is running."),
+    "daemon_stopped": (
+        "ATTENTION : le démon edged ne tourne pas (valeurs enregistrées, peut-être anciennes).",
+        "WARNING: the edged daemon is not running (stored values, possibly old).",
+    ),
+    "mqtt_up": ("Liaison vers le serveur : connectée.", "Link to the server: connected."),
+    "mqtt_down": (
+        "Liaison vers le serveur : coupée (les données attendent, rien n'est perdu).",
+        "Link to the server: down (data waits, nothing is lost).",
+    ),
     "no_devices": ("Aucun appareil vu pour l'instant.", "No device seen yet."),
     "no_db": (
         "Aucune donnée : le démon edged n'a encore rien enregistré ({path}).",

@@ -51,6 +51,7 @@ class DeviceRunner(threading.Thread):
         self.last_seen_wall: float | None = None
         self.last_accept = -1e18
         self.samples = 0
+        self.latest: Sample | None = None
         self.reported = State.OFFLINE
         self.reported_at = -1e18
         self.unavailable_logged = False
@@ -82,10 +83,6 @@ class DeviceRunner(threading.Thread):
                 self.unavailable_logged = True
             return False
         self.is_open = True
-        self.backoff.reset()
-        if self.unavailable_logged:
-            log.info("device %s: port open again", self.device.id)
-        self.unavailable_logged = False
         return True
 
     def _read_once(self) -> None:
@@ -93,8 +90,9 @@ class DeviceRunner(threading.Thread):
         try:
             readings = self.driver.read(time.monotonic() + window)
         except DeviceUnavailable as exc:
-            log.warning("device %s lost: %s; reopening", self.device.id, exc)
-            self.unavailable_logged = True
+            if not self.unavailable_logged:  # once per outage, not once per retry
+                log.warning("device %s lost: %s; reopening", self.device.id, exc)
+                self.unavailable_logged = True
             self._close()
             return
         except ProtocolError as exc:
@@ -104,6 +102,10 @@ class DeviceRunner(threading.Thread):
             self._accept(reading)
 
     def _accept(self, reading: Reading) -> None:
+        if self.unavailable_logged:
+            log.info("device %s: reading again", self.device.id)
+            self.unavailable_logged = False
+        self.backoff.reset()
         now = time.monotonic()
         self.last_good = now
         self.last_seen_wall = time.time()
@@ -112,7 +114,8 @@ class DeviceRunner(threading.Thread):
         self.last_accept = now
         self.samples += 1
         synced = self.clock.synced(self.last_seen_wall, now)
-        self.on_sample(Sample(self.device.id, self.last_seen_wall, synced, dict(reading.metrics)))
+        self.latest = Sample(self.device.id, self.last_seen_wall, synced, dict(reading.metrics))
+        self.on_sample(self.latest)
 
     def _publish_state(self) -> None:
         now = time.monotonic()
@@ -124,6 +127,19 @@ class DeviceRunner(threading.Thread):
             log.info("device %s: %s -> %s", self.device.id, self.reported.value, current.value)
         self.reported, self.reported_at = current, now
         self.on_state(self.device.id, self.snapshot(current), changed)
+
+    def live_view(self) -> dict[str, Any]:
+        """What `edged status` shows while the daemon runs: state as of now, latest sample."""
+        now = time.monotonic()
+        current = state(self.last_good, now, self.device.stale_after, self.device.offline_after)
+        view = self.snapshot(current)
+        latest = self.latest
+        view["latest"] = latest and {
+            "ts": latest.ts,
+            "clock_synced": latest.clock_synced,
+            "metrics": latest.metrics,
+        }
+        return view
 
     def snapshot(self, current: State) -> dict[str, Any]:
         counters = self.driver.counters

@@ -26,6 +26,8 @@ class StorageConfig:
     """Seconds between batch commits: the most a power cut can lose of what was read."""
     sample_retention_days: float = 35.0
     """Raw samples older than this are pruned; published records are kept until acknowledged."""
+    live_path: str = "/run/edged/live.json"
+    """The daemon's live view for `edged status`, on tmpfs (RAM) so it costs the SD card nothing."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,45 +1,115 @@
 """`edged simulate`: the whole daemon on emulated devices, for demos, newcomers and benchmarks.
 
-Starts device emulators on pseudo-terminals (the same emulators the tests use), writes a config
-that points the daemon at them, validates it like any other config, and runs the daemon. With no
-broker reachable the records simply wait in the outbox; with one on localhost they flow.
+Starts the product's device emulators (the same ones the tests use) — VE.Direct MPPT and BMV on
+pseudo-terminals, a Victron GX answering Modbus-TCP on a free loopback port, an EPEver Tracer
+answering Modbus-RTU on a pseudo-terminal, a JBD BMS on a pseudo-terminal — writes a config that
+points the daemon at them, validates it like any other config, and runs the daemon. With no broker
+reachable the records simply wait in the outbox; with one on localhost they flow.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
-from drivers.victron.vedirect.emulator import PtyEmulator
 from edged.cli import run_daemon
 from edged.config import ConfigError, load
 
 log = logging.getLogger(__name__)
 
-EMULATED = (
-    # (device id, emulator model, driver)
-    ("mppt", "mppt", "vedirect"),
-    ("bmv", "bmv", "vedirect"),
+
+class Emulator(Protocol):
+    def start(self) -> Any: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Emulated:
+    """One emulated device: how to start its emulator and the config lines that read it."""
+
+    build: Callable[[Path], tuple[Emulator, list[str]]]
+    """Given the working folder: an unstarted emulator and the `[[devices]]` tables for it."""
+
+
+def _vedirect(model: str, dev: str) -> Emulated:
+    def build(workdir: Path) -> tuple[Emulator, list[str]]:
+        from drivers.victron.vedirect.emulator import PtyEmulator
+
+        link = workdir / f"tty-{dev}"
+        return PtyEmulator(model, link=str(link)), [_device(dev, "vedirect", port=str(link))]
+
+    return Emulated(build)
+
+
+def _gx(workdir: Path) -> tuple[Emulator, list[str]]:
+    from drivers.modbus.simulator import GxSimulator, free_port
+
+    port = free_port()
+    devices = [
+        _device("gx-system", "victron-gx", host="127.0.0.1", port=port, service="system"),
+        _device(
+            "gx-mppt", "victron-gx", host="127.0.0.1", port=port, service="solarcharger", unit=245
+        ),
+        _device(
+            "gx-battery", "victron-gx", host="127.0.0.1", port=port, service="battery", unit=247
+        ),
+    ]
+    return GxSimulator(port), devices
+
+
+def _epever(workdir: Path) -> tuple[Emulator, list[str]]:
+    from drivers.modbus.simulator import EpeverSimulator
+
+    link = workdir / "tty-epever"
+    return EpeverSimulator(address=1, link=str(link)), [
+        _device("epever", "epever", port=str(link), address=1)
+    ]
+
+
+def _bms(protocol: str) -> Emulated:
+    def build(workdir: Path) -> tuple[Emulator, list[str]]:
+        from drivers.battery.emulators import make_emulator
+
+        link = workdir / f"tty-{protocol}"
+        emulator = make_emulator(protocol, str(link), seed=7)
+        return emulator, [_device(f"bms-{protocol}", protocol, port=str(link))]
+
+    return Emulated(build)
+
+
+SITE: tuple[Emulated, ...] = (
+    _vedirect("mppt", "mppt"),
+    _vedirect("bmv", "bmv"),
+    Emulated(_gx),
+    Emulated(_epever),
+    _bms("jbd"),
 )
 
 
-def write_config(workdir: Path, args: argparse.Namespace) -> Path:
+def _device(dev_id: str, driver: str, **options: Any) -> str:
+    lines = [f'[[devices]]\nid = "{dev_id}"\ndriver = "{driver}"']
+    for key, value in options.items():
+        lines.append(f'{key} = "{value}"' if isinstance(value, str) else f"{key} = {value}")
+    return "\n".join(lines) + "\n"
+
+
+def write_config(workdir: Path, args: argparse.Namespace, devices: list[str]) -> Path:
     host, _, port = args.broker.partition(":")
-    devices = "".join(
-        f'\n[[devices]]\nid = "{dev}"\ndriver = "{driver}"\nport = "{workdir / ("tty-" + dev)}"\n'
-        for dev, _model, driver in EMULATED
-    )
     path = workdir / "edged.toml"
     path.write_text(
-        f"""# Written by `edged simulate`: emulated devices on pseudo-terminals.
+        f"""# Written by `edged simulate`: emulated devices, see edged/simulate.py.
 [site]
 id = "simulation"
 name = "CSCOM simulé"
 
 [storage]
 path = "{workdir / "edged.db"}"
-commit_interval = 10
+live_path = "{workdir / "live.json"}"
 
 [mqtt]
 enabled = {"false" if args.no_mqtt else "true"}
@@ -48,7 +118,10 @@ port = {int(port or 1883)}
 
 [telemetry]
 publish_interval = {args.publish_interval}
-{devices}"""
+compress_history = true
+
+"""
+        + "\n".join(devices)
     )
     return path
 
@@ -56,11 +129,15 @@ publish_interval = {args.publish_interval}
 def simulate(args: argparse.Namespace) -> int:
     workdir = Path(args.dir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    emulators = [PtyEmulator(model, link=str(workdir / f"tty-{dev}")) for dev, model, _ in EMULATED]
-    for emulator in emulators:
-        emulator.start()
+    started: list[Emulator] = []
+    devices: list[str] = []
     try:
-        path = write_config(workdir, args)
+        for emulated in SITE:
+            emulator, tables = emulated.build(workdir)
+            emulator.start()
+            started.append(emulator)
+            devices.extend(tables)
+        path = write_config(workdir, args, devices)
         try:
             config = load(str(path))
         except ConfigError as exc:
@@ -69,5 +146,5 @@ def simulate(args: argparse.Namespace) -> int:
         log.info("simulated site in %s; `edged status --config %s` shows it", workdir, path)
         return run_daemon(config, stop_after=args.seconds)
     finally:
-        for emulator in emulators:
+        for emulator in reversed(started):
             emulator.stop()

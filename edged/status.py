@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edged import i18n
+from edged import i18n, live
 from edged.i18n import t
 from edged.liveness import State, state
 from edged.metrics import CATALOGUE
@@ -21,7 +21,10 @@ from telemetry.store import open_db
 
 
 def collect(config: Config) -> dict[str, Any] | None:
-    """The status as plain data (the `--json` output); None when there is no database yet."""
+    """The status as plain data (the `--json` output); None when there is no database yet.
+
+    While the daemon runs its live view (RAM) is the source; the database, aged, otherwise.
+    """
     if not Path(config.storage.path).exists():
         return None
     db = open_db(config.storage.path, readonly=True)
@@ -31,14 +34,22 @@ def collect(config: Config) -> dict[str, Any] | None:
     finally:
         db.conn.close()
     now = time.time()
-    for device in devices:
-        device["state"] = _aged_state(device, config, now)
+    view = next(filter(None, (live.read(p, now) for p in live.candidates(config))), None)
+    if view is not None:
+        running = {d["device"]: d for d in view.get("devices", [])}
+        devices = [running.get(d["device"], d) for d in devices]
+        devices += [d for name, d in running.items() if name not in {x["device"] for x in devices}]
+    else:
+        for device in devices:
+            device["state"] = _aged_state(device, config, now)
     return {
         "site": {"id": config.site.id, "name": config.site.name},
         "database": config.storage.path,
         "now": now,
+        "daemon": "running" if view is not None else "stopped",
+        "mqtt_connected": bool(view and view.get("mqtt_connected")),
         "outbox": outbox,
-        "devices": devices,
+        "devices": sorted(devices, key=lambda d: d["device"]),
     }
 
 
@@ -73,9 +84,12 @@ def render_text(
     name = config.site.name or config.site.id
     lines = [
         f"{t('title', lang)} — {name} ({config.site.id})",
+        t("daemon_" + status.get("daemon", "stopped"), lang),
         f"{t('outbox', lang)} : {status['outbox']} {t('records', lang)}",
         "",
     ]
+    if status.get("daemon") == "running":
+        lines.insert(2, t("mqtt_" + ("up" if status.get("mqtt_connected") else "down"), lang))
     if not status["devices"]:
         lines.append(t("no_devices", lang))
     for device in status["devices"]:

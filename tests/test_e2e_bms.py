@@ -8,8 +8,11 @@ the configs are the ones the emulators speak, so this also proves options flow f
 
 Pylontech: one device only, at address 3 on a bus where packs 2 and 3 answer. Two devices on
 one port (one runner per device, each opening the pty) is not supported: both runners read the
-same port, steal and split each other's answers (see docs/drivers-bms.md, "Several Pylontech
-packs").
+same port, steal and split each other's answers (docs/drivers-bms.md, "Several packs on one
+port").
+
+Also here, without the daemon: `make_emulator` (what `edged simulate` starts) serves a seeded pack
+behind a link, and an RS485 adapter echoing every request changes no decoded value.
 """
 
 from __future__ import annotations

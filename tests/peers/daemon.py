@@ -29,7 +29,8 @@ def write_config(
     )
     path.write_text(
         f'[site]\nid = "test-site"\nname = "Test"\n\n'
-        f'[storage]\npath = "{workdir / "edged.db"}"\ncommit_interval = {commit_interval}\n\n'
+        f'[storage]\npath = "{workdir / "edged.db"}"\ncommit_interval = {commit_interval}\n'
+        f'live_path = "{workdir / "live.json"}"\n\n'
         f"[mqtt]\n{mqtt}\n"
         f"[telemetry]\npublish_interval = {publish_interval}\n{extra}\n{devices}"
     )

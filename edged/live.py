@@ -1,0 +1,61 @@
+"""The daemon's live view, kept in RAM (`/run`) so `edged status` sees now, not the last commit.
+
+SQLite on the SD card is written in batches (every `storage.commit_interval`), so what it holds can
+be that old; writing the live view there every few seconds would cost the card for nothing. The
+daemon rewrites this small JSON file (atomically: temp file + rename) every few seconds on tmpfs;
+`edged status` trusts it while its timestamp is fresh, and otherwise knows the daemon is not
+running and falls back to the database, aged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from edged.settings import Config
+
+log = logging.getLogger(__name__)
+
+FRESH_FOR = 15.0
+"""A live file older than this (seconds) means the daemon is stopped or hung."""
+
+
+def write(path: Path, view: dict[str, Any]) -> None:
+    """Replace the live file; a failure is logged once by the caller's counter, never raised."""
+    tmp = path.with_name(path.name + ".tmp")
+    data = json.dumps({"written": time.time(), **view}, default=str, separators=(",", ":"))
+    tmp.write_text(data)
+    os.replace(tmp, path)
+
+
+def read(path: Path, now: float | None = None) -> dict[str, Any] | None:
+    """The live view if the daemon wrote it recently, else None."""
+    try:
+        view = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    now = time.time() if now is None else now
+    written = view.get("written")
+    if not isinstance(written, int | float) or not 0 <= now - written <= FRESH_FOR:
+        return None
+    return view
+
+
+def candidates(config: Config) -> list[Path]:
+    """Where the live file is: `storage.live_path`, else beside the database (no /run)."""
+    return [Path(config.storage.live_path), Path(config.storage.path).with_suffix(".live.json")]
+
+
+def writable_path(config: Config) -> Path:
+    """The first candidate whose folder exists or can be made."""
+    primary, fallback = candidates(config)
+    try:
+        primary.parent.mkdir(parents=True, exist_ok=True)
+        return primary
+    except OSError:
+        log.info("cannot use %s; the live status goes to %s", primary.parent, fallback)
+        return fallback
