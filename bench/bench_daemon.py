@@ -6,6 +6,7 @@ on a site whose uplink is down), and samples the daemon's /proc files:
   - RSS (VmRSS) at the end and its peak over the run,
   - CPU: (utime + stime) over the steady-state part of the run, as % of one core,
   - bytes written to disk (`write_bytes` of /proc/<pid>/io) per stored sample and per day.
+The live status file goes to /dev/shm (tmpfs), as /run/edged does on a Pi.
 Start-up (imports, first commit) is excluded from the CPU and disk figures: the clock starts
 after a warm-up.
 
@@ -65,7 +66,7 @@ id = "bench"
 [storage]
 path = "{workdir / "edged.db"}"
 commit_interval = {commit}
-live_path = "{workdir / "live.json"}"
+live_path = "/dev/shm/edged-bench-live.json"
 [mqtt]
 enabled = {"true" if broker else "false"}
 host = "{host}"

@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drivers.base import DriverSpec, Option, register
+from drivers.base import Driver, DriverSpec, Option, register
 
-from .driver import ModbusDriver, rtu_client, tcp_client
 from .regmap import MapError, RegisterMap, load_builtin, load_map
 
 GX_SERVICES = ("system", "solarcharger", "battery")
@@ -41,7 +40,9 @@ def _gx_rules(opts: Mapping[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
-def _gx(opts: Mapping[str, Any]) -> ModbusDriver:
+def _gx(opts: Mapping[str, Any]) -> Driver:
+    from .driver import ModbusDriver, tcp_client  # pymodbus costs ~10 MB: only where used
+
     service, unit = opts["service"], opts.get("unit")
     if unit is None:  # validated: only the system service may omit it
         unit = 100
@@ -55,7 +56,9 @@ def _gx(opts: Mapping[str, Any]) -> ModbusDriver:
     )
 
 
-def _epever(opts: Mapping[str, Any]) -> ModbusDriver:
+def _epever(opts: Mapping[str, Any]) -> Driver:
+    from .driver import ModbusDriver, rtu_client
+
     return ModbusDriver(
         _map(opts, "epever_tracer"),
         rtu_client(opts["port"], opts["baudrate"]),
