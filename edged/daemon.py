@@ -84,7 +84,10 @@ class Daemon:
         while not self.stop_event.wait(LIVE_EVERY):
             self._write_live()
             if time.monotonic() - last_prune >= PRUNE_EVERY:
-                self.writer.prune(self.config.storage.sample_retention_days * 86400)
+                storage = self.config.storage
+                self.writer.prune(
+                    storage.sample_retention_days * 86400, storage.record_retention_days * 86400
+                )
                 last_prune = time.monotonic()
         self._shutdown()
 

@@ -22,10 +22,13 @@ class SiteConfig:
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
     path: str = "/var/lib/edged/edged.db"
-    commit_interval: float = 30.0
-    """Seconds between batch commits: the most a power cut can lose of what was read."""
+    commit_interval: float = 120.0
+    """Seconds between batch commits: the most a power cut can lose of what was read, and how
+    late a record may reach MQTT. Each commit costs ~5.5 SD pages whatever it holds (README)."""
     sample_retention_days: float = 35.0
-    """Raw samples older than this are pruned; published records are kept until acknowledged."""
+    """Raw samples older than this are pruned (whole compressed blocks)."""
+    record_retention_days: float = 400.0
+    """Published records older than this are pruned once acknowledged; never while in the outbox."""
     live_path: str = "/run/edged/live.json"
     """The daemon's live view for `edged status`, on tmpfs (RAM) so it costs the SD card nothing."""
 
