@@ -16,17 +16,15 @@ Rules, codes and defaults: docs/power-policy.md.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import time
 from enum import StrEnum
 
-from edged.readings import Record
+from maintenance.power_reasons import Action, Decision, Floor, ReasonCode, Say, Urgency
+from maintenance.pv_profile import HourlyProfile, Window, minutes, minutes_left
 from maintenance.shedding import (
     EnergyState,
     VoltsByNominal,
-    fmt,
     lead_acid_volts,
     measure,
     nominal_voltage,
@@ -34,102 +32,14 @@ from maintenance.shedding import (
     volts_for,
 )
 
-Window = tuple[str, str]
-
 PV_TRUST = 0.5
 """Share of today's measured charging surplus counted on for the rest of a job (clouds come)."""
+
 
 class JobKind(StrEnum):
     BACKUP = "backup"
     SYNC = "sync"
     REPORT = "report"
-
-
-class Action(StrEnum):
-    START = "start"
-    WAIT = "wait"
-    STOP = "stop"
-    CONTINUE = "continue"
-
-
-class Urgency(StrEnum):
-    NORMAL = "normal"  # deadline far: normal floor, wait for the sunniest hour
-    NEAR = "near"  # within urgent_before_s of the deadline: urgent floor
-    OVERDUE = "overdue"  # deadline passed (or never done): urgent floor, reported as missed
-    UNKNOWN = "unknown"  # clock not synchronised: deadlines cannot be judged
-
-
-class ReasonCode(StrEnum):
-    START = "start"
-    START_URGENT = "start_urgent"
-    START_SUN = "start_sun"
-    CONTINUE = "continue"
-    STOP_FLOOR = "stop_floor"
-    STOP_NO_DATA = "stop_no_data"
-    WAIT_DONE = "wait_done"
-    WAIT_WINDOW = "wait_window"
-    WAIT_NO_DATA = "wait_no_data"
-    WAIT_FLOOR = "wait_floor"
-    WAIT_PROJECTION = "wait_projection"
-    WAIT_SUNNIER = "wait_sunnier"
-    WAIT_CLOCK = "wait_clock"
-
-
-_TEXT: dict[ReasonCode, tuple[str, str]] = {
-    ReasonCode.START: (
-        "Démarrage : batterie à {value}, au-dessus du seuil de {floor} ({after} prévus après).",
-        "Starting: battery at {value}, above the floor of {floor} ({after} expected after).",
-    ),
-    ReasonCode.START_URGENT: (
-        "Démarrage urgent ({due}) : batterie à {value}, seuil abaissé à {floor}.",
-        "Urgent start ({due}): battery at {value}, floor lowered to {floor}.",
-    ),
-    ReasonCode.START_SUN: (
-        "Heure non synchronisée, mais plein soleil ({pv}) et batterie à {value} : démarrage.",
-        "Clock not synchronised, but full sun ({pv}) and battery at {value}: starting.",
-    ),
-    ReasonCode.CONTINUE: (
-        "En cours : batterie à {value}, au-dessus du seuil de {floor}.",
-        "Running: battery at {value}, above the floor of {floor}.",
-    ),
-    ReasonCode.STOP_FLOOR: (
-        "Arrêt : la batterie est descendue à {value}, seuil de {floor} atteint.",
-        "Stopping: the battery fell to {value}, reaching the floor of {floor}.",
-    ),
-    ReasonCode.STOP_NO_DATA: (
-        "Arrêt : plus de mesure de la batterie, l'énergie disponible est inconnue.",
-        "Stopping: no battery reading any more, the energy available is unknown.",
-    ),
-    ReasonCode.WAIT_DONE: (
-        "En attente : faite il y a {ago}, pas avant {wait} de plus.",
-        "Waiting: done {ago} ago, not again for another {wait}.",
-    ),
-    ReasonCode.WAIT_WINDOW: (
-        "En attente : hors des plages horaires permises ({windows}).",
-        "Waiting: outside the allowed time windows ({windows}).",
-    ),
-    ReasonCode.WAIT_NO_DATA: (
-        "En attente : aucune mesure récente de la batterie.",
-        "Waiting: no recent battery reading.",
-    ),
-    ReasonCode.WAIT_FLOOR: (
-        "En attente : batterie à {value}, sous le seuil de {floor}.",
-        "Waiting: battery at {value}, below the floor of {floor}.",
-    ),
-    ReasonCode.WAIT_PROJECTION: (
-        "En attente : batterie à {value}, mais {after} prévus après la tâche (seuil {floor}).",
-        "Waiting: battery at {value}, but {after} expected after the job (floor {floor}).",
-    ),
-    ReasonCode.WAIT_SUNNIER: (
-        "En attente de {hour} h, l'heure la plus ensoleillée des derniers jours.",
-        "Waiting for {hour}:00, the sunniest hour of recent days.",
-    ),
-    ReasonCode.WAIT_CLOCK: (
-        "En attente : heure non synchronisée et pas de plein soleil pour s'y fier.",
-        "Waiting: clock not synchronised and no full sun to go by.",
-    ),
-}
-_MISSED = (" Échéance dépassée ({due}).", " Deadline missed ({due}).")
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +80,7 @@ class JobSpec:
         if not self.windows:
             problems.append("at least one window is needed")
         for w in self.windows:
-            start, end = _minutes(w[0]), _minutes(w[1])
+            start, end = minutes(w[0]), minutes(w[1])
             if start is None or end is None or start == end:
                 problems.append(f"window {w!r}: expected two different 'HH:MM' times")
         if problems:
@@ -185,92 +95,6 @@ class JobSpec:
         if self.energy_wh is not None:
             return self.energy_wh
         return (self.power_w or 0.0) * self.max_duration_s / 3600.0
-
-
-@dataclass(frozen=True, slots=True)
-class Floor:
-    metric: str  # "soc" (%) or "voltage" (V)
-    value: float
-    urgent: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    action: Action
-    reason_code: ReasonCode
-    reason_fr: str
-    reason_en: str
-    floor_used: Floor | None
-    urgency: Urgency
-    overdue_s: float | None = None  # > 0 when the deadline is missed; None if never done
-
-
-def _minutes(hhmm: str) -> int | None:
-    try:
-        h, m = (int(part) for part in hhmm.split(":"))
-    except (ValueError, AttributeError):
-        return None
-    ok = (0 <= h <= 23 and 0 <= m <= 59) or (h, m) == (24, 0)
-    return h * 60 + m if ok else None
-
-
-def _minutes_left(window: Window, now_min: float) -> float:
-    """Minutes from `now_min` to the window's end if now is inside it, else 0."""
-    start, end = _minutes(window[0]) or 0, _minutes(window[1]) or 0
-    if not (start <= now_min < end if start < end else now_min >= start or now_min < end):
-        return 0.0
-    return (end - now_min) % 1440 or 1440.0
-
-
-@dataclass(frozen=True, slots=True)
-class HourlyProfile:
-    """Mean PV power per local hour over recent days: when this site's sun is best."""
-
-    means: tuple[float | None, ...]  # 24 entries in W; None where no data
-
-    @classmethod
-    def from_points(
-        cls,
-        points: Iterable[tuple[float, float]],
-        now_ts: float,
-        days: float = 7.0,
-        utc_offset_s: float = 0.0,
-    ) -> HourlyProfile:
-        """From (unix ts, PV W) points of the `days` before `now_ts`."""
-        sums, counts = [0.0] * 24, [0] * 24
-        for ts, pv_w in points:
-            if now_ts - days * 86400.0 <= ts < now_ts and math.isfinite(pv_w):
-                hour = int((ts + utc_offset_s) % 86400.0 // 3600.0)
-                sums[hour] += pv_w
-                counts[hour] += 1
-        return cls(tuple(s / c if c else None for s, c in zip(sums, counts, strict=True)))
-
-    @classmethod
-    def from_records(
-        cls, records: Iterable[Record], now_ts: float, days: float = 7.0, utc_offset_s: float = 0.0
-    ) -> HourlyProfile:
-        """From stored records: `pv_power` summed over devices per window. Records stamped
-        before the clock was synchronised are left out: their hour would be wrong."""
-        totals: dict[float, float] = {}
-        for r in records:
-            pv = r.metrics.get("pv_power")
-            if r.clock_synced and isinstance(pv, int | float) and not isinstance(pv, bool):
-                totals[r.ts] = totals.get(r.ts, 0.0) + float(pv)
-        return cls.from_points(totals.items(), now_ts, days, utc_offset_s)
-
-    def mean(self, hour: int) -> float | None:
-        return self.means[hour % 24]
-
-    def peak(self) -> float | None:
-        known = [m for m in self.means if m is not None]
-        return max(known) if known else None
-
-    def best_hours(self, window: Window) -> list[int]:
-        """Hours touching `window`, sunniest first; ties and unknown hours in window order."""
-        start = _minutes(window[0]) or 0
-        length = ((_minutes(window[1]) or 0) - start) % 1440 or 1440
-        hours = [h % 24 for h in range(start // 60, (start + length - 1) // 60 + 1)]
-        return sorted(dict.fromkeys(hours), key=lambda h: -(self.mean(h) or 0.0))
 
 
 def decide(
@@ -292,7 +116,7 @@ def decide(
     m = measure(state)
     urgent = urgency in (Urgency.NEAR, Urgency.OVERDUE)
     floor = None if m is None else _floor(job, state, m[0], urgent)
-    say = _Say(urgency, overdue_s, due_at, state, floor)
+    say = Say(urgency, overdue_s, due_at, state, floor)
     if running:
         if m is None or floor is None:
             return say(Action.STOP, ReasonCode.STOP_NO_DATA)
@@ -305,7 +129,7 @@ def decide(
     if not state.clock_synced:
         return _decide_unsynced(job, state, pv_history, capacity_wh, say)
     now_min = now_local_time.hour * 60 + now_local_time.minute + now_local_time.second / 60.0
-    left, window = max((_minutes_left(w, now_min), w) for w in job.windows)
+    left, window = max((minutes_left(w, now_min), w) for w in job.windows)
     if left <= 0:
         windows = ", ".join(f"{a}-{b}" for a, b in job.windows)
         return say(Action.WAIT, ReasonCode.WAIT_WINDOW, windows=windows)
@@ -324,7 +148,7 @@ def decide(
 
 
 def _decide_unsynced(
-    job: JobSpec, state: EnergyState, profile_: HourlyProfile, capacity_wh: float, say: _Say
+    job: JobSpec, state: EnergyState, profile_: HourlyProfile, capacity_wh: float, say: Say
 ) -> Decision:
     """Without a trusted clock, windows and deadlines mean nothing: go by the sun instead.
 
@@ -408,59 +232,3 @@ def _projected(job: JobSpec, state: EnergyState, m: tuple[str, float], capacity_
     if m[0] == "soc":
         return m[1] + delta_pct
     return m[1] + soc_change_in_volts(delta_pct, nominal_voltage(state))
-
-
-def _hours(seconds: float, lang: str) -> str:
-    if seconds < 3600.0:
-        return f"{seconds / 60.0:.0f} min"
-    text = f"{seconds / 3600.0:.1f} h"
-    return text.replace(".", ",") if lang == "fr" else text
-
-
-@dataclass(frozen=True, slots=True)
-class _Say:
-    """Builds a Decision with its French and English reasons from one call's context."""
-
-    urgency: Urgency
-    overdue_s: float | None
-    due_at: float | None
-    state: EnergyState
-    floor: Floor | None
-
-    def __call__(self, action: Action, code: ReasonCode, **values: object) -> Decision:
-        fr, en = (self._text(code, lang, values) for lang in ("fr", "en"))
-        return Decision(action, code, fr, en, self.floor, self.urgency, self.overdue_s)
-
-    def _text(self, code: ReasonCode, lang: str, values: dict[str, object]) -> str:
-        fr = lang == "fr"
-        metric = self.floor.metric if self.floor else "soc"
-        fields: dict[str, object] = {"due": self._due(lang), **values}
-        if self.floor:
-            fields["floor"] = fmt(metric, self.floor.value, lang)
-        for key in ("value", "after"):
-            v = values.get(key)
-            if isinstance(v, tuple):
-                fields[key] = fmt(v[0], v[1], lang)
-            elif isinstance(v, float):
-                fields[key] = fmt(metric, v, lang)
-        for key in ("ago", "wait"):
-            if isinstance(values.get(key), float):
-                fields[key] = _hours(values[key], lang)  # type: ignore[arg-type]
-        if isinstance(values.get("pv"), float):
-            fields["pv"] = f"{values['pv']:.0f} W"
-        text = _TEXT[code][0 if fr else 1].format(**fields)
-        if self.urgency is Urgency.OVERDUE and code not in (ReasonCode.START_URGENT,):
-            text += _MISSED[0 if fr else 1].format(**fields)
-        return text
-
-    def _due(self, lang: str) -> str:
-        fr = lang == "fr"
-        if self.urgency is Urgency.OVERDUE and self.overdue_s is None:
-            return "jamais faite" if fr else "never done"
-        if self.overdue_s is not None:
-            late = _hours(self.overdue_s, lang)
-            return f"en retard de {late}" if fr else f"{late} late"
-        if self.due_at is not None:
-            left = _hours(self.due_at - self.state.ts, lang)
-            return f"échéance dans {left}" if fr else f"due in {left}"
-        return "échéance inconnue" if fr else "deadline unknown"
