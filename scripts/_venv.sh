@@ -8,6 +8,7 @@ python3 -c 'import ensurepip, venv' 2>/dev/null || need_apt+=(python3-venv)
 for pkg in "$@"; do
   case "$pkg" in
     mosquitto) command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto) ;;
+    poppler-utils) command -v pdftoppm >/dev/null || need_apt+=(poppler-utils) ;;
   esac
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
