@@ -86,7 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=20.0, help="seconds excluded at start")
-    parser.add_argument("--commit-interval", type=float, default=30.0)
+    parser.add_argument("--commit-interval", type=float, default=120.0, help="the product default")
     parser.add_argument("--broker", help="host:port of a broker to publish to (default: none)")
     args = parser.parse_args()
 

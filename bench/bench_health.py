@@ -2,9 +2,10 @@
 
 One round = host (psutil + a fake Raspberry Pi sysfs tree) + 3 service checks against local
 servers (HTTP page, TCP port, remote-host reachability) + one equipment item (USB scan of a fake
-tree of 12 devices, LAN connect) + the uplink read (/proc/net/dev of the fake tree). The servers
-run in a child process, so `time.process_time` (this process, all threads) counts only the
-collector side. A systemd check is measured apart: most of its cost is the systemctl child,
+tree of 12 devices, LAN connect) + the uplink read (/proc/net/dev of the fake tree) + the alarm
+engine (built-in rules) over the round's readings; the engine's cost per device sample apart.
+The servers run in a child process, so `time.process_time` (this process, all threads) counts
+only the collector side. A systemd check is measured apart: most of its cost is the systemctl child,
 counted from `os.times()` children times.
 
     .venv/bin/python bench/bench_health.py [--rounds 300]
@@ -28,6 +29,9 @@ from drivers.host.glasses import USB_DIR, Equipment, EquipmentSpec, UsbId
 from drivers.host.pibox import HWMON_DIR, THERMAL_PATH, THROTTLED_PATH, collect_host
 from drivers.host.traffic import NET_DEV, TrafficAccumulator
 from drivers.host.uplink import ConnectionTracker, collect_uplink
+from edged.settings import AlarmsConfig
+from maintenance.alarm_rules import build
+from maintenance.alarms import AlarmEngine
 from tests.peers.broker import free_port
 from tests.test_health_peers import HttpPeer, TcpPeer, write_tree
 
@@ -103,10 +107,21 @@ def run(root: Path, url: str, db_port: int, phone_port: int, rounds: int) -> Non
     }
     readings = [fn() for fn in parts.values()]
     assert all(r.ok for r in (readings[0], *readings[1], readings[2], readings[3])), readings
+    flat = [readings[0], *readings[1], readings[2], readings[3]]
+    engine = AlarmEngine(build(AlarmsConfig()))
+    parts["alarm engine"] = lambda: [
+        engine.observe_many(f"health.{r.component}", r.values, time.time()) for r in flat
+    ]
+    metrics = {"battery_soc": 80.0, "battery_voltage": 12.9, "battery_temperature": 25.0,
+               "pv_power": 120.0, "charger_error": 0, "charger_state": "bulk",
+               **{f"other_{i}": float(i) for i in range(14)}}  # fmt: skip
+    per_sample = cpu_ms_per_call(lambda: engine.observe_many("mppt", metrics, time.time()),
+                                 rounds * 10)  # fmt: skip
     whole = cpu_ms_per_call(lambda: [fn() for fn in parts.values()], rounds)
     print(f"one health round: {whole:.2f} ms CPU ({rounds} rounds, {os.cpu_count()} cores)")
     for name, fn in parts.items():
         print(f"  {name:<18} {cpu_ms_per_call(fn, rounds):.2f} ms CPU")
+    print(f"  alarm engine per device sample (20 metrics): {per_sample * 1000:.1f} µs CPU")
     systemd_rounds = max(10, rounds // 10)
     before = os.times()
     parent = cpu_ms_per_call(lambda: check_systemd("edged.service"), systemd_rounds)

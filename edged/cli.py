@@ -1,4 +1,4 @@
-"""The `edged` command: run, status, check-config, simulate.
+"""The `edged` command: run, status, check-config, simulate, scan, alarms.
 
 Exit codes: 0 success, 1 runtime failure (e.g. database unusable), 2 invalid config or usage.
 """
@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from edged import __version__, i18n, scan_cmd
+from edged import __version__, alarms_cmd, i18n, report_cmd, scan_cmd
 from edged.config import ConfigError, config_path, load
 
 log = logging.getLogger("edged")
@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--seconds", type=float, help="stop after this many seconds")
     sim.add_argument("--publish-interval", type=float, default=60.0)
     scan_cmd.add_parser(sub)
+    alarms_cmd.add_parser(sub)
+    report_cmd.add_parser(sub)
     return parser
 
 

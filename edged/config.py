@@ -72,7 +72,9 @@ def load(path: str) -> Config:
 
 def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
     v = _Validator()
-    v.unknown(raw, "", ("site", "storage", "mqtt", "telemetry", "devices"))
+    from edged import config_health  # it uses this module's _Validator
+
+    v.unknown(raw, "", ("site", "storage", "mqtt", "telemetry", "devices", "health", "alarms"))
     site = v.section(raw, "site", SiteConfig, {"id": _match(SITE_ID, "[a-z0-9-]")}, required=True)
     storage = v.section(raw, "storage", StorageConfig, {"commit_interval": _positive})
     mqtt = _mqtt(v, raw)
@@ -83,9 +85,11 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
         {"publish_interval": _positive, "history_batch": _positive},
     )
     devices = _devices(v, raw.get("devices", []))
+    health = config_health.health(v, raw)
+    alarms = config_health.alarms(v, raw)
     if v.problems:
         raise ConfigError(source, v.problems)
-    return Config(site, storage, mqtt, telemetry, tuple(devices), source=source)
+    return Config(site, storage, mqtt, telemetry, tuple(devices), health, alarms, source=source)
 
 
 def _mqtt(v: _Validator, raw: Mapping[str, Any]) -> MqttConfig:

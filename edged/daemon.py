@@ -15,8 +15,10 @@ from typing import Any
 
 from drivers.base import registry
 from edged import live
+from edged.alarm_service import AlarmService
 from edged.clock import ClockWatch
-from edged.readings import Record
+from edged.health_round import HealthRound
+from edged.readings import Record, Sample
 from edged.runner import DeviceRunner
 from edged.settings import Config
 from telemetry.mqtt import Publisher
@@ -42,15 +44,28 @@ class Daemon:
             commit_interval=config.storage.commit_interval,
             on_records=self._records_committed,
         )
+        self.health: HealthRound | None = None
+        if config.health.enabled:
+            self.health = HealthRound(config, self.writer, self.stop_event)
         if config.mqtt.enabled:
-            self.publisher = Publisher(config, config.storage.path, ack=self.writer.ack)
+            self.publisher = Publisher(
+                config,
+                config.storage.path,
+                ack=self.writer.ack,
+                on_link=self.health.on_link if self.health else None,
+                on_rtt=self.health.on_rtt if self.health else None,
+            )
+        self.alarms = AlarmService(config, self.writer, self.publisher)
+        if self.health is not None:
+            self.health.publisher = self.publisher
+            self.health.on_reading = self.alarms.observe_health
         specs = registry()
         self.runners = [
             DeviceRunner(
                 device,
                 specs[device.driver].factory(device.options),
                 push=specs[device.driver].push,
-                on_sample=self.writer.put,
+                on_sample=self._sample,
                 on_state=self._device_state,
                 clock=self.clock,
                 stop=self.stop_event,
@@ -62,8 +77,13 @@ class Daemon:
         if self.publisher is not None:
             self.publisher.publish_records(records)
 
+    def _sample(self, sample: Sample) -> None:
+        self.writer.put(sample)
+        self.alarms.observe_sample(sample)
+
     def _device_state(self, device: str, state: dict[str, Any], changed: bool) -> None:
         self.writer.put_state(device, state)
+        self.alarms.observe_state(device, state)
         if changed and self.publisher is not None:
             self.publisher.publish_device_state(device, state)
 
@@ -76,10 +96,13 @@ class Daemon:
             self.config.storage.path,
         )
         self.writer.start()
+        self.alarms.restore()
         if self.publisher is not None:
             self.publisher.start()
         for runner in self.runners:
             runner.start()
+        if self.health is not None:
+            self.health.start()
         last_prune = time.monotonic()
         while not self.stop_event.wait(LIVE_EVERY):
             self._write_live()
@@ -102,6 +125,8 @@ class Daemon:
             "mqtt": self.publisher.stats if self.publisher is not None else None,
             "mqtt_connected": self.publisher is not None and self.publisher.connected,
             "clock_jumps": self.clock.jumps,
+            "health": dict(self.health.latest) if self.health is not None else {},
+            "alarms": self.alarms.active(),
         }
         try:
             live.write(self.live_path, view)
@@ -114,7 +139,10 @@ class Daemon:
         log.info("edged stopping")
         for runner in self.runners:
             runner.join(timeout=5)
+        if self.health is not None and self.health.is_alive():
+            self.health.join(timeout=15)  # a round blocks at most its checks' timeouts
         self.writer.stop()
         if self.publisher is not None:
             self.publisher.stop()
+        self.live_path.unlink(missing_ok=True)  # `edged status` now says the daemon is stopped
         log.info("edged stopped")

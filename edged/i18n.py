@@ -38,6 +38,42 @@ _TEXT: dict[str, tuple[str, str]] = {
     "frames": ("trames reçues {ok}, rejetées {bad}", "frames accepted {ok}, rejected {bad}"),
     "serial": ("n°", "serial"),
     "firmware": ("version", "firmware"),
+    # alarms (edged alarms, edged status)
+    "alarms_active": ("Alarmes actives ({n}) :", "Active alarms ({n}):"),
+    "alarms_none": ("Aucune alarme active.", "No active alarm."),
+    "alarms_history": ("Historique :", "History:"),
+    "severity.critical": ("CRITIQUE", "CRITICAL"),
+    "severity.warning": ("attention", "warning"),
+    "alarm_since": ("depuis {ago}", "for {ago}"),
+    "alarm_cleared": (
+        "terminée il y a {ago} (durée {lasted})",
+        "cleared {ago} ago (lasted {lasted})",
+    ),
+    "alarm_acked": ("[acquittée par {by}]", "[acknowledged by {by}]"),
+    "ack_acked": ("Alarme #{id} acquittée par {by}.", "Alarm #{id} acknowledged by {by}."),
+    "ack_already": (
+        "L'alarme #{id} était déjà acquittée.",
+        "Alarm #{id} was already acknowledged.",
+    ),
+    "ack_unknown": ("Pas d'alarme #{id}.", "No alarm #{id}."),
+    # equipment (edged status)
+    "equipment": ("Équipements :", "Equipment:"),
+    "pibox": ("PiBox", "PiBox"),
+    "pibox_line": ("disque {disk} %, processeur {temp}", "disk {disk} %, CPU {temp}"),
+    "undervoltage_now": ("SOUS-TENSION MAINTENANT", "UNDER-VOLTAGE NOW"),
+    "undervoltage_seen": ("sous-tension vue depuis le démarrage", "under-voltage seen since boot"),
+    "check_ok": ("répond", "answering"),
+    "check_failed": ("NE RÉPOND PAS", "NOT ANSWERING"),
+    "check_unknown": ("inconnu", "unknown"),
+    "item_seen": ("vu il y a {ago}", "seen {ago} ago"),
+    "item_now": ("présent", "present"),
+    "link_line": (
+        "Liaison : {state}, données ce mois {used}",
+        "Link: {state}, data this month {used}",
+    ),
+    "link_up": ("connectée", "connected"),
+    "link_down": ("coupée", "down"),
+    "health_age": ("(relevé il y a {ago})", "(read {ago} ago)"),
 }
 
 METRIC_LABELS: dict[str, tuple[str, str]] = {

@@ -78,12 +78,101 @@ class DeviceConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckConfig:
+    """One `[[health.checks]]` entry (docs/health.md); only the fields of its kind are used."""
+
+    name: str
+    kind: str
+    url: str = ""
+    expect_status: int = 200
+    expect_text: str | None = None
+    host: str = ""
+    port: int = 0
+    unit: str = ""
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class EquipmentConfig:
+    """One `[[health.equipment]]` item (smart glasses): how it can be seen."""
+
+    item: str
+    usb_ids: tuple[str, ...] = ()
+    usb_charging: bool = True
+    lan_host: str | None = None
+    lan_port: int | None = None
+    lan_timeout: float = 2.0
+    report_ttl: float = 900.0
+    max_gap: float = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReportEndpointConfig:
+    bind: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class UplinkConfig:
+    interface: str = "ppp0"
+    monthly_budget_mb: float | None = None
+    cycle_day: int = 1
+    timezone: str = "UTC"
+    window_h: float = 24.0
+    broker_check: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class HealthConfig:
+    enabled: bool = True
+    interval: float = 60.0
+    """Seconds between health rounds: one P/health message and one stored row per component."""
+    data_path: str = "/var/lib/edged"
+    sysfs_root: str = "/"
+    """Where /sys and /proc are read from (a fake tree in tests; "/" on a real box)."""
+    checks: tuple[CheckConfig, ...] = ()
+    equipment: tuple[EquipmentConfig, ...] = ()
+    report: ReportEndpointConfig | None = None
+    uplink: UplinkConfig | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmRuleConfig:
+    """An override of a built-in rule (`[alarms.<id>]`, None = keep the built-in value) or a
+    custom rule (`[[alarms.rules]]`, where target, condition and threshold are required)."""
+
+    id: str
+    enabled: bool = True
+    target: str | None = None
+    condition: str | None = None
+    threshold: float | str | bool | None = None
+    clear: float | None = None
+    delay: float | None = None
+    clear_delay: float | None = None
+    severity: str | None = None
+    message_fr: str | None = None
+    message_en: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmsConfig:
+    timezone: str = "UTC"
+    """Local time of the site, for rules restricted to daylight hours (Mali is UTC all year)."""
+    daylight_hours: tuple[int, int] = (8, 17)
+    overrides: tuple[AlarmRuleConfig, ...] = ()
+    rules: tuple[AlarmRuleConfig, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     site: SiteConfig
     storage: StorageConfig = StorageConfig()
     mqtt: MqttConfig = MqttConfig()
     telemetry: TelemetryConfig = TelemetryConfig()
     devices: tuple[DeviceConfig, ...] = ()
+    health: HealthConfig = HealthConfig()
+    alarms: AlarmsConfig = AlarmsConfig()
     source: str = ""
     """The file this config was read from (for messages)."""
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edged import i18n, live
+from edged import alarms_cmd, i18n, live, status_equipment
 from edged.i18n import t
 from edged.liveness import State, state
 from edged.metrics import CATALOGUE
@@ -31,11 +31,17 @@ def collect(config: Config) -> dict[str, Any] | None:
     try:
         devices = status_view.device_overview(db)
         outbox = status_view.outbox_size(db)
+        stored_alarms = alarms_cmd.stored_alarms(db, active_only=True)
+        health = _stored_health(db)
     finally:
         db.conn.close()
     now = time.time()
     view = next(filter(None, (live.read(p, now) for p in live.candidates(config))), None)
+    alarms = stored_alarms
     if view is not None:
+        health = view.get("health") or health
+        by_id = {a["alarm_id"]: a for a in stored_alarms}
+        alarms = [{**a, **_ack_of(by_id.get(a["alarm_id"]))} for a in view.get("alarms", [])]
         running = {d["device"]: d for d in view.get("devices", [])}
         devices = [running.get(d["device"], d) for d in devices]
         devices += [d for name, d in running.items() if name not in {x["device"] for x in devices}]
@@ -50,7 +56,24 @@ def collect(config: Config) -> dict[str, Any] | None:
         "mqtt_connected": bool(view and view.get("mqtt_connected")),
         "outbox": outbox,
         "devices": sorted(devices, key=lambda d: d["device"]),
+        "alarms": sorted(alarms, key=lambda a: (a["severity"] != "critical", -a["since"])),
+        "health": health,
     }
+
+
+def _ack_of(row: dict[str, Any] | None) -> dict[str, Any]:
+    if row is None:
+        return {}
+    return {k: row[k] for k in ("id", "acked_at", "acked_by")}
+
+
+def _stored_health(db) -> dict[str, Any]:
+    """The newest stored health reading per component (among the last rows: no index needed)."""
+    rows = db.execute(
+        "SELECT component, ts, ok, vals FROM health"
+        " WHERE id > (SELECT coalesce(max(id), 0) FROM health) - 200 ORDER BY id"
+    ).fetchall()
+    return {c: {"ts": ts, "ok": bool(ok), "values": json.loads(v)} for c, ts, ok, v in rows}
 
 
 _SEVERITY = [State.OK.value, State.STALE.value, State.OFFLINE.value]
@@ -90,11 +113,13 @@ def render_text(
     ]
     if status.get("daemon") == "running":
         lines.insert(2, t("mqtt_" + ("up" if status.get("mqtt_connected") else "down"), lang))
+    lines[-1:-1] = _alarm_lines(status.get("alarms") or [], status["now"], lang)
     if not status["devices"]:
         lines.append(t("no_devices", lang))
     for device in status["devices"]:
         lines.extend(_device_lines(device, status["now"], lang, details))
         lines.append("")
+    lines.extend(status_equipment.lines(status.get("health") or {}, config, status["now"], lang))
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -113,6 +138,16 @@ HEADLINE = (
     "load_on",
     "alarm_reason",
 )
+
+
+def _alarm_lines(alarms: list[dict[str, Any]], now: float, lang: str) -> list[str]:
+    if not alarms:
+        return [t("alarms_none", lang)]
+    lines = [t("alarms_active", lang, n=len(alarms))]
+    for alarm in alarms:
+        text = alarms_cmd.line({"id": "", "acked_at": None, **alarm, "active": True}, lang, now)
+        lines.append("  " + text.removeprefix("# "))
+    return lines
 
 
 def _shown_metrics(metrics: dict[str, Any], details: bool) -> list[tuple[str, Any]]:

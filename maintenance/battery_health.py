@@ -187,7 +187,9 @@ def _soc_cycles(segs: list[list[Record]]) -> list[tuple[float, float]] | None:
     return cycles if seen else None
 
 
-def _histogram(cycles: list[tuple[float, float]], width: float = 10.0) -> tuple[DodBin, ...]:
+def dod_histogram_bins(
+    cycles: list[tuple[float, float]], width: float = 10.0
+) -> tuple[DodBin, ...]:
     counts = [0.0] * int(100 / width)
     for depth, n in cycles:
         index = min(len(counts) - 1, max(0, -int(-depth // width) - 1))  # (low, high] bins
@@ -274,7 +276,7 @@ def battery_health(
         equivalent_full_cycles=efc,
         efc_method=method,
         discharged_ah=discharged,
-        dod_histogram=_histogram(cycles) if cycles is not None else None,
+        dod_histogram=dod_histogram_bins(cycles) if cycles is not None else None,
         hours_below_20=_hours_where(segs, "battery_soc", lambda v: v < 20.0),
         hours_below_40=_hours_where(segs, "battery_soc", lambda v: v < 40.0),
         hours_above_40c=_hours_where(segs, "battery_temperature", lambda v: v > 40.0),
@@ -283,12 +285,12 @@ def battery_health(
         capacity_ah=measured,
         capacity_fade_pct=None if measured is None else 100.0 * (1.0 - measured / capacity_ah),
         damage=damage,
-        remaining_life_days=_remaining(1.0, damage, observed_h),
-        remaining_life_throughput_days=_remaining(p.lifetime_throughput_efc, efc, observed_h),
+        remaining_life_days=remaining_days(1.0, damage, observed_h),
+        remaining_life_throughput_days=remaining_days(p.lifetime_throughput_efc, efc, observed_h),
     )
 
 
-def _remaining(budget: float, used: float | None, observed_h: float) -> float | None:
+def remaining_days(budget: float, used: float | None, observed_h: float) -> float | None:
     """Days left if use goes on at the observed rate: (budget − used) / (used per day)."""
     if not used or observed_h <= 0:
         return None

@@ -33,6 +33,8 @@ from telemetry.store import StoreError, open_db
 
 log = logging.getLogger(__name__)
 
+HEALTH_QUEUE_MAX = 50
+"""Health messages waiting for a slot; older ones are dropped (the next round replaces them)."""
 LIVE_QUEUE_MAX = 1000
 """Live records waiting for a free in-flight slot; beyond that they wait in the outbox."""
 STOP_TIMEOUT = 5.0
@@ -45,14 +47,26 @@ class _Message:
     payload: bytes
     retain: bool = False
     ids: tuple[int, ...] = ()
-    kind: str = "control"  # control | state | live | history
+    kind: str = "control"  # control | state | health | live | history
+    sent: float = 0.0  # monotonic, for the uplink's publish -> PUBACK round trip
 
 
 class Publisher:
     """Publishes what the Writer committed; see the module docstring for the delivery rules."""
 
-    def __init__(self, config: Config, db_path: str, ack: Callable[[list[int]], None]) -> None:
+    def __init__(
+        self,
+        config: Config,
+        db_path: str,
+        ack: Callable[[list[int]], None],
+        *,
+        on_link: Callable[[bool, float], None] | None = None,
+        on_rtt: Callable[[float], None] | None = None,
+    ) -> None:
+        """`on_link(connected, wall time)` and `on_rtt(seconds)` feed the uplink's health; they
+        are called on the sender thread and must be quick."""
         self._config = config
+        self._on_link, self._on_rtt = on_link, on_rtt
         self._db_path = db_path
         self._ack = ack
         self._root = config.topic_root
@@ -70,8 +84,9 @@ class Publisher:
         self._inflight: dict[int, _Message] = {}
         self._control: deque[_Message] = deque()
         self._live: deque[Record] = deque()
-        self._states: dict[str, bytes] = {}
+        self._states: dict[str, bytes] = {}  # retained topic -> latest payload
         self._dirty: dict[str, None] = {}
+        self._health: deque[_Message] = deque(maxlen=HEALTH_QUEUE_MAX)
         self._horizon = 0
         self._cursor = 0
         self._claimed: set[int] = set()
@@ -128,7 +143,19 @@ class Publisher:
 
     def publish_device_state(self, device: str, state: dict) -> None:
         """Retained device state; the latest per device is republished on every reconnect."""
-        self._events.put(("state", device, topics.device_state_payload(state)))
+        topic = topics.device_topic(self._root, device)
+        self._events.put(("state", topic, topics.device_state_payload(state)))
+
+    def publish_alarm(self, alarm_id: str, payload: dict) -> None:
+        """Retained alarm state (raised or cleared), republished on every reconnect."""
+        topic = topics.alarm_topic(self._root, alarm_id)
+        self._events.put(("state", topic, topics.json_payload(payload)))
+
+    def publish_health(self, component: str, payload: dict) -> None:
+        """`P/health/{component}`, not retained, QoS 1; dropped while disconnected (the health
+        table keeps it; a stale health reading is worth nothing to a dashboard)."""
+        topic = topics.health_topic(self._root, component)
+        self._events.put(("health", topic, topics.json_payload(payload)))
 
     # -- paho callbacks (network thread): record, log transitions, hand over ------------------
 
@@ -228,6 +255,9 @@ class Publisher:
         elif kind == "state":
             self._states[event[1]] = event[2]
             self._dirty[event[1]] = None
+        elif kind == "health":
+            if self._online and not self._stopping:
+                self._health.append(_Message(event[1], event[2], kind="health"))
         elif kind == "connected":
             self._forget_connection()
             self._online = True
@@ -238,8 +268,10 @@ class Publisher:
             self._control.append(_Message(status, topics.STATUS_ONLINE, retain=True))
             self._dirty = dict.fromkeys(self._states)
             self._sweep_due = True
+            self._link(True)
         elif kind == "disconnected":
             self._forget_connection()
+            self._link(False)
         elif kind == "stop":
             self._stopping = True
             self._control.clear()
@@ -247,17 +279,24 @@ class Publisher:
                 status = topics.status_topic(self._root)
                 self._control.append(_Message(status, topics.STATUS_OFFLINE, retain=True))
 
+    def _link(self, connected: bool) -> None:
+        if self._on_link is not None:
+            self._on_link(connected, time.time())
+
     def _forget_connection(self) -> None:
         """What was in flight is still in the outbox: forget it and sweep from the start."""
         self._online = False
         self._inflight.clear()
         self._control.clear()
         self._live.clear()
+        self._health.clear()
         self._claimed.clear()
         self._cursor = 0
 
     def _acknowledged(self, mid: int, failed: bool) -> None:
         message = self._inflight.pop(mid, None)
+        if message is not None and self._on_rtt is not None and not failed:
+            self._on_rtt(time.monotonic() - message.sent)
         if message is None or not message.ids:
             return
         if failed:  # MQTT 5 only (we speak 3.1.1); the records wait for the next connection
@@ -312,10 +351,11 @@ class Publisher:
         if self._stopping:
             return None
         if self._dirty:
-            device = next(iter(self._dirty))
-            del self._dirty[device]
-            topic = topics.device_topic(self._root, device)
-            return _Message(topic, self._states[device], retain=True, kind="state")
+            topic = next(iter(self._dirty))
+            del self._dirty[topic]
+            return _Message(topic, self._states[topic], retain=True, kind="state")
+        if self._health:
+            return self._health.popleft()
         if self._live:
             record = self._live.popleft()
             topic = topics.telemetry_topic(self._root, record.device)
@@ -362,6 +402,7 @@ class Publisher:
         )
 
     def _send(self, message: _Message) -> None:
+        message.sent = time.monotonic()
         info = self._client.publish(message.topic, message.payload, qos=1, retain=message.retain)
         self._inflight[info.mid] = message
         self._stats["bytes_out"] += len(message.payload)

@@ -17,6 +17,14 @@ Tables (v2), and why:
   sqlite3 shell and tests (`count(*)`, `max(seq)`); it reads every block, so code never uses it.
 
 v2 dropped v1's `records(device, ts)` index: it cost a page per record and nothing read by it.
+
+v3 (equipment health and alarms):
+- `alarms`: one row per occurrence (raised, then cleared in place), the history `edged alarms`
+  lists; `alarm_id` is `{rule}.{subject}`, the `P/alarm/{alarm_id}` topic level. The partial
+  index holds only active rows, so it stays a page or two however long the history grows.
+- `health`: one row per component per health round (values as compact JSON), for the monthly
+  report; appended in the Writer's commit, pruned with the samples.
+- `kv`: small daemon state kept across restarts (glasses usage, uplink traffic counters).
 """
 
 from __future__ import annotations
@@ -112,5 +120,18 @@ def _insert(conn: sqlite3.Connection, block: blocks.Block | None, device_id: int
         conn.execute("INSERT INTO sample_blocks VALUES (?, ?, ?, ?, ?, ?)", block.row(device_id))
 
 
-MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [V1, v2_sample_blocks]
+V3 = """
+    CREATE TABLE alarms (
+        id INTEGER PRIMARY KEY, alarm_id TEXT NOT NULL, rule TEXT NOT NULL,
+        subject TEXT NOT NULL, severity TEXT NOT NULL, active INTEGER NOT NULL,
+        since REAL NOT NULL, cleared REAL, acked_at REAL, acked_by TEXT,
+        message TEXT NOT NULL, message_en TEXT NOT NULL, value TEXT);
+    CREATE INDEX alarms_active ON alarms(alarm_id) WHERE active = 1;
+    CREATE TABLE health (
+        id INTEGER PRIMARY KEY, component TEXT NOT NULL, ts REAL NOT NULL, ok INTEGER NOT NULL,
+        vals TEXT NOT NULL);
+    CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [V1, v2_sample_blocks, V3]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -125,13 +125,15 @@ class Batch:
     """(record id, record, last_seq) of the windows closed since the last commit."""
     states: dict[str, dict] = field(default_factory=dict)
     acks: set[int] = field(default_factory=set)
+    rows: list[tuple[str, tuple]] = field(default_factory=list)
+    """(kind of `ROW_SQL`, parameters), written in order: health rows, alarm changes, kv."""
 
     @property
     def sample_count(self) -> int:
         return sum(len(block.samples) for block in self.blocks)
 
     def empty(self) -> bool:
-        return not (self.blocks or self.records or self.states or self.acks)
+        return not (self.blocks or self.records or self.states or self.acks or self.rows)
 
     def bound(self, limit: int) -> int:
         """Drop the oldest samples and records beyond `limit` each; returns how many went."""
@@ -146,6 +148,7 @@ class Batch:
                 self.blocks.pop(0)
         dropped += max(0, len(self.records) - limit)
         del self.records[: max(0, len(self.records) - limit)]
+        del self.rows[: max(0, len(self.rows) - limit)]
         return dropped
 
 
@@ -205,9 +208,21 @@ def write(db: sqlite_utils.Database, batch: Batch, ids: Ids) -> int:
         acked = conn.executemany(
             "DELETE FROM outbox WHERE record_id = ?", [(i,) for i in batch.acks]
         ).rowcount
+        for kind, params in batch.rows:
+            conn.execute(ROW_SQL[kind], params)
     ids.devices.update(new_devices)
     return max(acked, 0)
 
+
+ROW_SQL = {
+    "health": "INSERT INTO health (component, ts, ok, vals) VALUES (?, ?, ?, ?)",
+    "alarm_raised": "INSERT INTO alarms (alarm_id, rule, subject, severity, active, since,"
+    " message, message_en, value) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
+    "alarm_cleared": "UPDATE alarms SET active = 0, cleared = ? WHERE alarm_id = ? AND active = 1",
+    "kv": "INSERT INTO kv (key, value) VALUES (?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+}
+"""The small rows other components hand the Writer (`Writer.put_row`), by kind."""
 
 _UPSERT_STATE = """
     INSERT INTO device_state (device, state, last_seen, info, counters, changed)
@@ -264,6 +279,9 @@ def prune(db: sqlite_utils.Database, samples_before: float, records_before: floa
             " WHERE first_seq <= ? AND last_seq <= ? AND device_id = ? AND ts_max < ? LIMIT ?)"
             " RETURNING last_seq - first_seq + 1"
         ), (top, top, device_id, samples_before, batch))  # fmt: skip
+    total += _delete_in_batches(
+        db.conn, "DELETE FROM health WHERE id IN (SELECT id FROM health WHERE ts < ? LIMIT ?)"
+        " RETURNING 1", (samples_before, batch))  # fmt: skip
     if records_before is not None:
         total += _delete_in_batches(db.conn, (
             "DELETE FROM records WHERE id IN (SELECT id FROM records WHERE ts < ?"

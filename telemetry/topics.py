@@ -36,6 +36,19 @@ def device_topic(root: str, device: str) -> str:
     return f"{root}/device/{device}"
 
 
+def alarm_topic(root: str, alarm_id: str) -> str:
+    return f"{root}/alarm/{alarm_id}"
+
+
+def health_topic(root: str, component: str) -> str:
+    return f"{root}/health/{component}"
+
+
+def json_payload(body: Mapping[str, Any]) -> bytes:
+    """Compact JSON for `P/alarm/...` and `P/health/...` bodies (built by their owners)."""
+    return _dumps(body)
+
+
 def _dumps(obj: Any) -> bytes:
     """Compact JSON that cannot fail: odd values (bytes, enums) become strings."""
     return json.dumps(_clean(obj), separators=(",", ":"), allow_nan=False, default=str).encode()

@@ -68,10 +68,11 @@ class Writer(threading.Thread):
         self._max_queue = max_queue
         self._queue: queue.Queue[Sample] = queue.Queue(maxsize=max_queue)
         self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._lock = threading.Lock()  # guards _states, _acks, _stats, _dropping
+        self._lock = threading.Lock()  # guards _states, _acks, _rows, _stats, _dropping
         self._states: dict[str, dict] = {}
         self._written: dict[str, tuple[tuple, float]] = {}  # device -> (state key, monotonic)
         self._acks: set[int] = set()
+        self._rows: list[tuple[str, tuple]] = []
         self._dropping = False
         self._stats = dict.fromkeys(
             ("samples_written", "records_created", "commits", "dropped", "acked",
@@ -108,6 +109,14 @@ class Writer(threading.Thread):
         """
         with self._lock:
             self._states[device] = {**state, "changed": time.time()}
+
+    def put_row(self, kind: str, params: tuple) -> None:
+        """Write a small row (`store.ROW_SQL[kind]`: health, alarm change, kv) at the next
+        commit, in order; no commit of its own (the SD card pays per commit, not per row)."""
+        if kind not in store.ROW_SQL:
+            raise ValueError(f"unknown row kind {kind!r}")
+        with self._lock:
+            self._rows.append((kind, params))
 
     def ack(self, ids: list[int]) -> None:
         """Delete these outbox rows at the next commit (the broker acknowledged them)."""
@@ -248,7 +257,8 @@ class Writer(threading.Thread):
         with self._lock:
             self._take_states(now, final)
             self._batch.acks.update(self._acks)
-            self._acks = set()
+            self._batch.rows.extend(self._rows)
+            self._acks, self._rows = set(), []
         if self._batch.empty():
             return True
         try:

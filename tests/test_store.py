@@ -22,12 +22,16 @@ def names(db, kind: str) -> set[str]:
 
 def test_migrates_an_empty_file_with_the_chosen_page_size_and_wal(tmp_path):
     db = store.open_db(tmp_path / "sub" / "edged.db")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 3
     assert names(db, "table") == {
-        "devices", "sample_blocks", "records", "outbox", "device_state", "events"
+        "devices", "sample_blocks", "records", "outbox", "device_state", "events", "alarms",
+        "health", "kv",
     }  # fmt: skip
     assert names(db, "view") == {"samples"}
-    assert names(db, "index") == {"sqlite_autoindex_devices_1", "sqlite_autoindex_device_state_1"}
+    assert names(db, "index") == {
+        "sqlite_autoindex_devices_1", "sqlite_autoindex_device_state_1", "alarms_active",
+        "sqlite_autoindex_kv_1",
+    }  # fmt: skip
     assert db.execute("PRAGMA page_size").fetchone()[0] == store.PAGE_SIZE
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -234,7 +238,7 @@ def test_v1_database_is_converted_keeping_every_sample_seq_record_and_state(tmp_
     with pytest.raises(store.StoreError, match="schema v1.*start the daemon once"):
         store.open_db(path, readonly=True)
     db = store.open_db(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
     assert "layouts" not in names(db, "table") and "records_device_ts" not in names(db, "index")
     expected = []
     for seq, device_id, ts, synced, layout, vals in rows:

@@ -1,0 +1,186 @@
+"""`edged report`: the month's equipment-health and cost report for FENASCOM, as files.
+
+    edged report --month 2026-10 [--config F] [--format pdf,html,csv,json] [--out DIR]
+                 [--lang fr|en] [--registry R.toml] [--db PATH] [--site NAME]
+                 [--health-interval S]
+    edged report --fleet SITE.json... --out DIR      (national comparison)
+
+Reads the daemon's database read-only (beside a running daemon). The equipment registry, the
+maintenance log and the budget come from `--registry` (a TOML file with `[[equipment]]`,
+`[[maintenance_log]]` and `[budget]`, docs/report.md) until `edged.config` carries them.
+`add_parser` is wired into `edged.cli`; `main(argv)` runs it alone (`python -m edged.report_cmd`).
+Exit status: 0 written, 1 data could not be read, 2 bad arguments or registry.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from pathlib import Path
+
+from maintenance.report import load
+from maintenance.report.figures import Budget, build_report
+from maintenance.report.fleet import combine, fleet_csv, fleet_html, fleet_json
+from maintenance.report.month import bounds, parse_month
+from maintenance.report.registry import validate_equipment, validate_log
+from maintenance.report.render_csv import render_csv
+from maintenance.report.render_html import render_html
+from maintenance.report.render_json import render_json
+from maintenance.report.render_pdf import render_pdf
+from telemetry.store import StoreError, open_db
+
+FORMATS = ("pdf", "html", "csv", "json")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("report", help="monthly equipment and cost report (files)")
+    _arguments(parser)
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def _arguments(parser: argparse.ArgumentParser) -> None:
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--month", help="YYYY-MM (UTC)")
+    what.add_argument("--fleet", nargs="+", metavar="JSON", help="site report JSONs to compare")
+    parser.add_argument("--config")
+    parser.add_argument("--db", help="database path (default: the config's storage.path)")
+    parser.add_argument("--site", help="site name in the report (default: the config's site.id)")
+    parser.add_argument("--health-interval", type=float, help="s between health rounds")
+    parser.add_argument("--registry", help="TOML: [[equipment]], [[maintenance_log]], [budget]")
+    parser.add_argument("--format", default="pdf,html,csv,json", help="comma-separated")
+    parser.add_argument("--out", default=".", help="output directory")
+    parser.add_argument("--lang", choices=("fr", "en"), default="fr")
+
+
+def _registry(path: str | None) -> tuple[list, list, Budget, list[str]]:
+    """Items, log, budget and problems (as `key: expected a ...` lines) from the TOML file."""
+    if path is None:
+        return [], [], Budget(), []
+    try:
+        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return [], [], Budget(), [f"{path}: {exc}"]
+    items, problems = validate_equipment(raw.get("equipment", []))
+    log, log_problems = validate_log(raw.get("maintenance_log", []), {i.item for i in items})
+    budget = raw.get("budget", {})
+    fees, data = budget.get("fees_collected"), budget.get("uplink_bytes")
+    found = [f"{key}: expected {what}" for key, what in problems + log_problems]
+    if fees is not None and not isinstance(fees, int | float):
+        found.append("budget.fees_collected: expected a number")
+    if data is not None and not isinstance(data, int):
+        found.append("budget.uplink_bytes: expected an integer")
+    return items, log, Budget(data, fees), found
+
+
+def _settings(args: argparse.Namespace) -> tuple[str, str, float, float] | None:
+    """(db path, site, publish interval, health interval) from the arguments and the config."""
+    if args.db and args.site:
+        return args.db, args.site, 60.0, args.health_interval or 60.0
+    from edged.config import ConfigError, config_path
+    from edged.config import load as load_config
+
+    try:
+        config = load_config(config_path(args.config))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return None
+    return (
+        args.db or config.storage.path,
+        args.site or config.site.id,
+        config.telemetry.publish_interval,
+        config.health.interval,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    if bad := [f for f in formats if f not in FORMATS]:
+        print(
+            f"--format: unknown {', '.join(map(repr, bad))}; use {','.join(FORMATS)}",
+            file=sys.stderr,
+        )
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.fleet:
+        return _fleet(args.fleet, formats, out, args.lang)
+    try:
+        parse_month(args.month)
+    except ValueError as exc:
+        print(f"--month: {exc}", file=sys.stderr)
+        return 2
+    items, log, budget, problems = _registry(args.registry)
+    settings = _settings(args)
+    if problems or settings is None:
+        print("\n".join(problems), file=sys.stderr)
+        return 2
+    db_path, site, interval, health_interval = settings
+    start, end = bounds(args.month)
+    try:
+        db = open_db(db_path, readonly=True)
+        records = load.records(db, start, end, interval)
+        alarms, health = load.alarms(db, start, end), load.health(db, start, end)
+        db.conn.close()
+    except StoreError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    report = build_report(
+        site=site,
+        month=args.month,
+        records=records,
+        items=items,
+        log=log,
+        alarms=alarms,
+        health=health,
+        budget=budget,
+        interval_s=interval,
+        health_interval_s=health_interval,
+    )
+    _write(out, f"report-{site}-{args.month}", report, formats, args.lang)
+    return 0
+
+
+def _write(out: Path, stem: str, report, formats: list[str], lang: str) -> None:
+    makers = {
+        "json": lambda: render_json(report),
+        "csv": lambda: render_csv(report),
+        "html": lambda: render_html(report, lang),
+        "pdf": lambda: render_pdf(report, lang),
+    }
+    for fmt in formats:
+        content = makers[fmt]()
+        path = out / f"{stem}.{fmt}"
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+        print(path)
+
+
+def _fleet(files: list[str], formats: list[str], out: Path, lang: str) -> int:
+    try:
+        texts = [Path(f).read_text(encoding="utf-8") for f in files]
+    except (OSError, UnicodeDecodeError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    lines, problems = combine(texts)
+    for problem in problems:
+        print(f"{files[int(problem.split()[1].rstrip(':'))]}: {problem}", file=sys.stderr)
+    makers = {"json": fleet_json, "csv": fleet_csv, "html": lambda x: fleet_html(x, lang)}
+    for fmt in (f for f in formats if f in makers):
+        path = out / f"fleet.{fmt}"
+        path.write_text(makers[fmt](lines), encoding="utf-8")
+        print(path)
+    return 1 if problems and not lines else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="edged report")
+    _arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""The README's first command: the whole daemon on the emulated site, then `edged status`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.peers.broker import free_port
+
+
+def edged(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "edged.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_simulated_site_runs_and_every_device_reads(tmp_path):
+    # No broker on this port: the records must wait in the outbox, as on a site with no uplink.
+    run = edged(
+        "simulate",
+        "--dir",
+        str(tmp_path),
+        "--broker",
+        f"127.0.0.1:{free_port()}",
+        "--seconds",
+        "12",
+        "--publish-interval",
+        "2",
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr
+    config = str(tmp_path / "edged.toml")
+    assert edged("check-config", "--config", config).returncode == 0
+
+    status = edged("status", "--json", "--config", config)
+    data = json.loads(status.stdout)
+    devices = {d["device"]: d for d in data["devices"]}
+    assert set(devices) == {
+        "mppt",
+        "bmv",
+        "gx-system",
+        "gx-mppt",
+        "gx-battery",
+        "epever",
+        "bms-jbd",
+    }
+    for name, device in devices.items():
+        assert device["latest"] and device["latest"]["metrics"], f"{name} stored no sample"
+    assert devices["bms-jbd"]["latest"]["metrics"]["cell_count"] == 4
+    assert data["daemon"] == "stopped" and data["outbox"] > 0
+
+    text = edged("status", "--config", config).stdout
+    assert "le démon edged ne tourne pas" in text and "Appareil mppt" in text
