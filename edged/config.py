@@ -76,7 +76,12 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
 
     v.unknown(raw, "", ("site", "storage", "mqtt", "telemetry", "devices", "health", "alarms"))
     site = v.section(raw, "site", SiteConfig, {"id": _match(SITE_ID, "[a-z0-9-]")}, required=True)
-    storage = v.section(raw, "storage", StorageConfig, {"commit_interval": _positive})
+    storage = v.section(
+        raw,
+        "storage",
+        StorageConfig,
+        {"commit_interval": _positive, "low_battery_commit_interval": _positive},
+    )
     mqtt = _mqtt(v, raw)
     telemetry = v.section(
         raw,

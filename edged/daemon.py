@@ -16,6 +16,7 @@ from typing import Any
 from drivers.base import registry
 from edged import live
 from edged.alarm_service import AlarmService
+from edged.cadence import CommitCadence
 from edged.clock import ClockWatch
 from edged.health_round import HealthRound
 from edged.readings import Record, Sample
@@ -36,6 +37,10 @@ class Daemon:
         self.stop_event = threading.Event()
         self.clock = ClockWatch()
         self.publisher: Publisher | None = None
+        storage = config.storage
+        self.cadence = CommitCadence(
+            storage.commit_interval, storage.low_battery_commit_interval, storage.low_battery_soc
+        )
         self.live_path = live.writable_path(config)
         self.live_failed = False
         self.writer = Writer(
@@ -80,6 +85,10 @@ class Daemon:
     def _sample(self, sample: Sample) -> None:
         self.writer.put(sample)
         self.alarms.observe_sample(sample)
+        cadence = self.cadence.observe(sample)
+        if cadence is not None:
+            log.info("battery state of charge: committing every %g s", cadence)
+            self.writer.set_commit_interval(cadence)
 
     def _device_state(self, device: str, state: dict[str, Any], changed: bool) -> None:
         self.writer.put_state(device, state)

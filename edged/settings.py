@@ -22,9 +22,13 @@ class SiteConfig:
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
     path: str = "/var/lib/edged/edged.db"
-    commit_interval: float = 120.0
+    commit_interval: float = 180.0
     """Seconds between batch commits: the most a power cut can lose of what was read, and how
     late a record may reach MQTT. Each commit costs ~5.5 SD pages whatever it holds (README)."""
+    low_battery_soc: float = 30.0
+    low_battery_commit_interval: float = 15.0
+    """While a device reports battery_soc below low_battery_soc, commit this often instead: the
+    samples before a power cut are the ones a technician needs (edged.cadence)."""
     sample_retention_days: float = 35.0
     """Raw samples older than this are pruned (whole compressed blocks)."""
     record_retention_days: float = 400.0

@@ -166,15 +166,21 @@ class Writer(threading.Thread):
 
     # --- the writer thread --------------------------------------------------------------------
 
+    def set_commit_interval(self, seconds: float) -> None:
+        """Change the cadence now (faster while the battery is low, see edged.cadence)."""
+        self.commit_interval = seconds
+        self._calls.put((lambda _db: None, Future()))  # wake the loop so it re-plans
+
     def run(self) -> None:
-        next_commit = time.monotonic() + self.commit_interval
+        last_commit = time.monotonic()
         try:
             while True:
+                next_commit = last_commit + self.commit_interval
                 try:
                     item = self._calls.get(timeout=max(0.0, next_commit - time.monotonic()))
                 except queue.Empty:
                     self._commit()
-                    next_commit = time.monotonic() + self.commit_interval
+                    last_commit = time.monotonic()
                     continue
                 if item is _STOP:
                     break
