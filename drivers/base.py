@@ -83,6 +83,9 @@ class DriverSpec:
     push: bool = False
     """True when the device streams on its own (VE.Direct); False when the runner must poll."""
     default_interval: float = 10.0
+    shared_bus: bool = False
+    """True when several devices of this driver may share one serial port (an RS485 bus with
+    several slave addresses): the driver then serialises access to the port itself."""
     validate: Callable[[Mapping[str, Any]], list[tuple[str, str]]] | None = None
     """Rules across options (e.g. a key required by another's value), run after each option's
     own check on the filled-in options: returns (key, what was expected) pairs; no I/O."""

@@ -138,18 +138,28 @@ def _devices(v: _Validator, raw: Any) -> list[DeviceConfig]:
 def _shared_serial_port(
     v: _Validator, device: DeviceConfig, earlier: list[DeviceConfig], path: str
 ) -> None:
-    """Two devices cannot open one serial port: each runner would eat the other's answers."""
+    """One serial port, one device, unless the driver shares a bus (several RS485 slaves): else
+    each runner would eat the other's answers. Devices on one bus must agree on its speed."""
     port = device.options.get("port")
     if not isinstance(port, str):
         return
     for i, other in enumerate(earlier):
-        if other.options.get("port") == port:
-            v.add(
-                f"{path}.port",
-                f"expected a serial port no other device uses, devices[{i}] ({other.id!r}) "
-                "uses it too (several devices on one bus are not supported yet)",
-            )
-            return
+        if other.options.get("port") != port:
+            continue
+        if registry()[device.driver].shared_bus and other.driver == device.driver:
+            if other.options.get("baudrate") != device.options.get("baudrate"):
+                v.add(
+                    f"{path}.baudrate",
+                    f"expected the baudrate of devices[{i}] ({other.id!r}) on the same bus, "
+                    f"{other.options.get('baudrate')!r}",
+                )
+            continue
+        v.add(
+            f"{path}.port",
+            f"expected a serial port no other device uses, devices[{i}] ({other.id!r}) "
+            "uses it too (this driver cannot share a bus)",
+        )
+        return
 
 
 def _device(v: _Validator, item: Mapping[str, Any], path: str) -> DeviceConfig | None:
