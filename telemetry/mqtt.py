@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import queue
 import sqlite3
-import ssl
 import sys
 import threading
 import time
@@ -24,11 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from edged.readings import Record
 from edged.settings import Config
 from telemetry import outbox, topics
+from telemetry.mqtt_client import build_client
 from telemetry.store import StoreError, open_db
 
 log = logging.getLogger(__name__)
@@ -160,25 +159,7 @@ class Publisher:
     # -- paho callbacks (network thread): record, log transitions, hand over ------------------
 
     def _make_client(self) -> mqtt.Client:
-        cfg = self._config.mqtt
-        client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=cfg.client_id or f"edged-{self._config.site.id}",
-            protocol=mqtt.MQTTv311,
-        )
-        if cfg.username is not None:
-            client.username_pw_set(cfg.username, cfg.password)
-        if cfg.tls is not None:
-            client.tls_set(
-                ca_certs=cfg.tls.ca_file,
-                certfile=cfg.tls.cert_file,
-                keyfile=cfg.tls.key_file,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-            client.tls_insecure_set(cfg.tls.insecure)
-        client.will_set(topics.status_topic(self._root), topics.STATUS_OFFLINE, qos=1, retain=True)
-        client.reconnect_delay_set(cfg.reconnect_min, cfg.reconnect_max)
-        client.max_inflight_messages_set(cfg.max_inflight)
+        client = build_client(self._config)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect

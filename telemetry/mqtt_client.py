@@ -1,0 +1,44 @@
+"""A paho-mqtt 2.x client configured from `[mqtt]`: identity, credentials, TLS, will, backoff.
+
+Split from `telemetry.mqtt` so the publisher's delivery rules read on their own. Secrets go to
+paho only; nothing here logs.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edged.settings import Config
+from telemetry import topics
+
+
+def build_client(config: Config) -> mqtt.Client:
+    """MQTT 3.1.1, client id `edged-{site}` unless set, last will `offline` retained on P/status.
+
+    TLS always verifies the broker's certificate chain (`insecure` only skips the host name).
+    May raise OSError/ValueError for unreadable certificate files: the caller decides.
+    """
+    cfg = config.mqtt
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=cfg.client_id or f"edged-{config.site.id}",
+        protocol=mqtt.MQTTv311,
+    )
+    if cfg.username is not None:
+        client.username_pw_set(cfg.username, cfg.password)
+    if cfg.tls is not None:
+        client.tls_set(
+            ca_certs=cfg.tls.ca_file,
+            certfile=cfg.tls.cert_file,
+            keyfile=cfg.tls.key_file,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+        client.tls_insecure_set(cfg.tls.insecure)
+    root = config.topic_root
+    client.will_set(topics.status_topic(root), topics.STATUS_OFFLINE, qos=1, retain=True)
+    client.reconnect_delay_set(cfg.reconnect_min, cfg.reconnect_max)
+    client.max_inflight_messages_set(cfg.max_inflight)
+    return client
