@@ -244,3 +244,39 @@ def test_gx_server_restart_resumes_polling(tmp_path, gx, watch, start_daemon):
     )
     fresh = [r for r in watch.records("gx-system") if r["metrics"]["battery_soc"] == 64]
     assert all(r["ts"] > restarted - 1.0 for r in fresh)  # window starts are floored to 1 s
+
+
+def test_two_epevers_on_one_bus_publish_and_a_silent_one_does_not_blank_the_other(
+    tmp_path, watch, start_daemon
+):
+    sim = EpeverSimulator(address=(1, 2), link=str(tmp_path / "tty-rs485"))
+    sim.bank.set_words(1, 4, 0x311A, [95])
+    sim.bank.set_words(2, 4, 0x311A, [44])
+    sim.start()
+    # timeout 0.1 s: a silent slave keeps the bus 0.2 s per poll (two attempts), inside the
+    # 0.3 s poll window, so the healthy slave still gets its turn every interval
+    bus = {"port": str(sim.link), "timeout": 0.1}
+    try:
+        start_daemon(
+            device_toml("tracer-a", "epever", address=1, **bus)
+            + device_toml("tracer-b", "epever", address=2, **bus)
+        )
+        assert watch.metrics("tracer-a")["battery_soc"] == 95
+        assert watch.metrics("tracer-b")["battery_soc"] == 44
+
+        sim.silent.add(2)  # controller b's A/B pair cut; a stays wired
+        silenced = time.time()
+        wait_until(lambda: watch.states("tracer-b")[-1:] == ["offline"], 10, what="b offline")
+        assert watch.states("tracer-b")[-3:] == ["ok", "stale", "offline"]
+        offline = time.time()
+        wait_until(
+            lambda: len([r for r in watch.records("tracer-a") if r["ts"] >= offline]) >= 2,
+            10,
+            what="a's telemetry after b went offline",
+        )
+        assert all(r["metrics"]["battery_soc"] == 95 for r in watch.records("tracer-a"))
+        assert set(watch.states("tracer-a")) == {"ok"}  # never stale while b was dying
+        late = [r["ts"] for r in watch.records("tracer-b") if r["ts"] > silenced + 0.5]
+        assert not late, f"records of the silent slave: {late}"
+    finally:
+        sim.stop()

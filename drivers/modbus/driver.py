@@ -7,46 +7,78 @@ does). What it decides is how a failed request reads to the core:
 - no answer within the request budget (`retries` + 1 attempts, each bounded by `timeout` and the
   caller's deadline) -> DeviceUnavailable, so one silent slave on a shared bus costs a bounded time;
 - bytes that do not make a valid frame (bad CRC, RS485 echo, foreign frames) -> ProtocolError.
+
+Modbus-RTU slaves share their port's bus (`drivers.modbus.bus`): a poll holds the bus for all its
+blocks, so requests to different slaves never interleave, and a slave silent on its first block
+gives the bus back after `timeout` x (`retries` + 1). Modbus-TCP keeps a connection per driver.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from pymodbus.client import ModbusSerialClient, ModbusTcpClient
+from pymodbus.client import ModbusTcpClient
 from pymodbus.client.base import ModbusBaseSyncClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 
 from drivers.base import Counters, DeviceUnavailable, ProtocolError
 from edged.readings import Reading
 
+from .bus import BusBusy, SharedPort, Trace
 from .decode import decode
 from .plan import Block, plan
 from .regmap import RegisterMap
 
 log = logging.getLogger(__name__)
 
-Trace = Callable[[bool, bytes], bytes]
-ClientFactory = Callable[[float, Trace], ModbusBaseSyncClient]
-"""Builds an unconnected client given the request timeout and a packet-trace hook."""
+
+class Dedicated:
+    """A connection of the driver's own: Modbus-TCP, where the peer serves many clients at once."""
+
+    def __init__(self, make: Callable[[float, Trace], ModbusBaseSyncClient], where: str) -> None:
+        self._make, self._where = make, where
+        self._client: ModbusBaseSyncClient | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self._client is not None
+
+    def open(self, timeout: float, trace: Trace) -> None:
+        self.close()
+        client = self._make(timeout, trace)
+        if not client.connect():
+            client.close()
+            raise DeviceUnavailable(f"cannot connect to {self._where}")
+        self._client = client
+
+    def close(self, lost: bool = False) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    @contextlib.contextmanager
+    def hold(self, wait: float) -> Iterator[ModbusBaseSyncClient]:
+        if self._client is None:
+            raise DeviceUnavailable(f"{self._where} is not open")
+        yield self._client
 
 
-def tcp_client(host: str, port: int) -> ClientFactory:
+Link = Dedicated | SharedPort
+"""How a driver reaches its unit: its own TCP connection, or its turn on a shared RTU bus."""
+
+
+def tcp_client(host: str, port: int) -> Link:
     def make(timeout: float, trace: Trace) -> ModbusBaseSyncClient:
         return ModbusTcpClient(host, port=port, timeout=timeout, retries=0, trace_packet=trace)
 
-    return make
+    return Dedicated(make, f"{host}:{port}")
 
 
-def rtu_client(port: str, baudrate: int) -> ClientFactory:
-    def make(timeout: float, trace: Trace) -> ModbusBaseSyncClient:
-        return ModbusSerialClient(
-            port, baudrate=baudrate, timeout=timeout, retries=0, trace_packet=trace
-        )
-
-    return make
+def rtu_client(port: str, baudrate: int) -> Link:
+    return SharedPort(port, baudrate)
 
 
 class ModbusDriver:
@@ -55,7 +87,7 @@ class ModbusDriver:
     def __init__(
         self,
         rmap: RegisterMap,
-        client: ClientFactory,
+        client: Link,
         unit: int,
         timeout: float,
         where: str,
@@ -68,35 +100,32 @@ class ModbusDriver:
         self.where = where
         self.counters = Counters()
         self.info: dict[str, str] = {"product": rmap.product}
-        self._factory = client
-        self._client: ModbusBaseSyncClient | None = None
+        self._link = client
         self._plan = plan(rmap)
         self._previous: dict[tuple[int, int], int] = {}
         self._rx = False
 
     def open(self) -> None:
-        self.close()
-        client = self._factory(self.timeout, self._trace)
-        if not client.connect():
-            client.close()
-            raise DeviceUnavailable(f"cannot connect to {self.where}")
-        self._client = client
+        self._link.open(self.timeout, self._trace)
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._link.close()
 
     def read(self, deadline: float) -> list[Reading]:
-        """One poll of the whole map; metrics of blocks that answered an exception are absent."""
-        words: dict[tuple[int, int], int] = {}
-        refused = 0
-        for block in self._plan:
-            registers = self._request(block, deadline)
-            if registers is None:
-                refused += 1
-                continue
-            words.update(((block.function, block.address + i), w) for i, w in enumerate(registers))
+        """One poll of the whole map; metrics of blocks that answered an exception are absent.
+
+        On a shared bus the poll first waits its turn, keeping one request timeout of its
+        deadline for itself: a bus that other slaves' polls kept busy that long means no reading
+        this time, not a lost device (the runner's staleness clock still runs)."""
+        wait = max(0.0, deadline - time.monotonic() - self.timeout)
+        try:
+            with self._link.hold(wait) as client:
+                words = self._poll(client, deadline)
+        except BusBusy:
+            log.debug(
+                "unit %s at %s: bus busy for %.2f s, poll skipped", self.unit, self.where, wait
+            )
+            return []
         if not words:
             raise ProtocolError(f"unit {self.unit} at {self.where} refused every block")
         decoded = decode(self.rmap, words, self._previous)
@@ -107,7 +136,21 @@ class ModbusDriver:
                 self.counters.reject(kind)
         return [Reading(decoded.metrics, dict(self.info), decoded.extra)]
 
-    def _request(self, block: Block, deadline: float) -> list[int] | None:
+    def _poll(self, client: ModbusBaseSyncClient, deadline: float) -> dict[tuple[int, int], int]:
+        """Every block in turn; the first silence ends the poll, so a dead slave on a shared bus
+        holds it at most `timeout` x (`retries` + 1), not that times the number of blocks."""
+        words: dict[tuple[int, int], int] = {}
+        for block in self._plan:
+            registers = self._request(client, block, deadline)
+            if registers is not None:
+                words.update(
+                    ((block.function, block.address + i), w) for i, w in enumerate(registers)
+                )
+        return words
+
+    def _request(
+        self, client: ModbusBaseSyncClient, block: Block, deadline: float
+    ) -> list[int] | None:
         """The block's registers, None for a Modbus exception; raises on silence or garbage."""
         error: Exception = DeviceUnavailable(f"deadline reached before reading {self.where}")
         for _ in range(self.retries + 1):
@@ -115,19 +158,18 @@ class ModbusDriver:
             if budget <= 0:
                 break
             try:
-                return self._attempt(block, budget)
+                return self._attempt(client, block, budget)
             except (DeviceUnavailable, ProtocolError) as exc:
                 error = exc
-                if self._client is None:  # connection lost: retrying here is the runner's job
+                if not self._link.is_open:  # connection lost: retrying here is the runner's job
                     break
         if isinstance(error, DeviceUnavailable):
             self.close()  # a late answer must not be taken for the next request's
         raise error
 
-    def _attempt(self, block: Block, budget: float) -> list[int] | None:
-        client = self._client
-        if client is None:
-            raise DeviceUnavailable(f"{self.where} is not open")
+    def _attempt(
+        self, client: ModbusBaseSyncClient, block: Block, budget: float
+    ) -> list[int] | None:
         client.comm_params.timeout_connect = budget
         self._rx = False
         read = client.read_holding_registers if block.function == 3 else client.read_input_registers
@@ -135,7 +177,7 @@ class ModbusDriver:
             resp = read(block.address, count=block.count, device_id=self.unit)
         except ConnectionException as exc:
             self.counters.reject("connection")
-            self.close()
+            self._link.close(lost=True)  # the port vanished: whoever shares it must reopen
             raise DeviceUnavailable(f"{self.where}: {exc}") from None
         except ModbusIOException:
             if self._rx:

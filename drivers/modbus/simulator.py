@@ -198,13 +198,16 @@ class GxSimulator:
 
 
 class EpeverSimulator:
-    """An EPEver slave on a pseudo-terminal; clients open `self.port` (or the `link` symlink)."""
+    """EPEver slaves on one pseudo-terminal (an RS485 bus: one slave per address in `address`);
+    clients open `self.port` (or the `link` symlink)."""
 
-    def __init__(self, address: int = 1, link: str | None = None) -> None:
-        self.address = address
+    def __init__(self, address: int | tuple[int, ...] = 1, link: str | None = None) -> None:
         self.link = link
         self.bank = Bank()
-        self.bank.load(address, load_builtin("epever_tracer"))
+        for unit in (address,) if isinstance(address, int) else address:
+            self.bank.load(unit, load_builtin("epever_tracer"))
+        self.silent: set[int] = set()
+        """Addresses that stop answering (one controller's cable cut, the others still wired)."""
         self.mangle: Callable[[bytes], bytes] | None = None
         """Applied to every answer frame before it is written (CRC damage, echo, noise)."""
         self.port = ""
@@ -253,7 +256,8 @@ class EpeverSimulator:
                 buf = buf[used:]
             except ModbusIOException:  # CRC fine but not a PDU we know: drop it, as a slave would
                 buf, pdu = b"", None
-            if pdu is not None and pdu.dev_id in self.bank.units:
+            unit = pdu.dev_id if pdu is not None else None
+            if unit in self.bank.units and unit not in self.silent:
                 answer = framer.buildFrame(self._answer(pdu))
                 os.write(master, self.mangle(answer) if self.mangle else answer)
 

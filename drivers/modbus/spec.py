@@ -110,6 +110,7 @@ EPEVER = register(
             "map": _MAP,
         },
         factory=_epever,
+        shared_bus=True,  # several controllers on one RS485 bus, one slave address each
         description="EPEver Tracer (and maps for other Modbus-RTU controllers)",
     )
 )
