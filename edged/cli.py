@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from edged import __version__, alarms_cmd, i18n, report_cmd, scan_cmd
+from edged import __version__, alarms_cmd, battery_cmd, i18n, report_cmd, scan_cmd
 from edged.config import ConfigError, config_path, load
 
 log = logging.getLogger("edged")
@@ -56,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     scan_cmd.add_parser(sub)
     alarms_cmd.add_parser(sub)
     report_cmd.add_parser(sub)
+    battery_cmd.add_parser(sub)
     return parser
 
 

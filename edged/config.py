@@ -72,9 +72,10 @@ def load(path: str) -> Config:
 
 def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
     v = _Validator()
-    from edged import config_health  # it uses this module's _Validator
+    from edged import config_battery, config_health  # they use this module's _Validator
 
-    v.unknown(raw, "", ("site", "storage", "mqtt", "telemetry", "devices", "health", "alarms"))
+    sections = ("site", "storage", "mqtt", "telemetry", "devices", "health", "alarms", "batteries")
+    v.unknown(raw, "", sections)
     site = v.section(raw, "site", SiteConfig, {"id": _match(SITE_ID, "[a-z0-9-]")}, required=True)
     storage = v.section(
         raw,
@@ -92,9 +93,12 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
     devices = _devices(v, raw.get("devices", []))
     health = config_health.health(v, raw)
     alarms = config_health.alarms(v, raw)
+    banks = config_battery.batteries(v, raw)
     if v.problems:
         raise ConfigError(source, v.problems)
-    return Config(site, storage, mqtt, telemetry, tuple(devices), health, alarms, source=source)
+    return Config(
+        site, storage, mqtt, telemetry, tuple(devices), health, alarms, banks, source=source
+    )
 
 
 def _mqtt(v: _Validator, raw: Mapping[str, Any]) -> MqttConfig:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 import time
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from drivers.base import registry
 from edged import live
 from edged.alarm_service import AlarmService
+from edged.battery_model import BatteryModel
 from edged.cadence import CommitCadence
 from edged.clock import ClockWatch
 from edged.health_round import HealthRound
@@ -61,6 +63,7 @@ class Daemon:
                 on_rtt=self.health.on_rtt if self.health else None,
             )
         self.alarms = AlarmService(config, self.writer, self.publisher)
+        self.battery = BatteryModel(config.batteries, config.devices)
         if self.health is not None:
             self.health.publisher = self.publisher
             self.health.on_reading = self.alarms.observe_health
@@ -83,16 +86,30 @@ class Daemon:
             self.publisher.publish_records(records)
 
     def _sample(self, sample: Sample) -> None:
+        self._store(sample)
+        for bank_sample in self.battery.observe(sample):  # [[batteries]]: virtual devices
+            self._store(bank_sample, alarms=bank_sample.device not in self.battery.measured)
+        for row in self.battery.saves():
+            self.writer.put_row("kv", row)
+
+    def _store(self, sample: Sample, alarms: bool = True) -> None:
         self.writer.put(sample)
-        self.alarms.observe_sample(sample)
+        if alarms:
+            self.alarms.observe_sample(sample)
         cadence = self.cadence.observe(sample)
         if cadence is not None:
             log.info("battery state of charge: committing every %g s", cadence)
             self.writer.set_commit_interval(cadence)
 
     def _device_state(self, device: str, state: dict[str, Any], changed: bool) -> None:
-        self.writer.put_state(device, state)
+        self._put_state(device, state, changed)
         self.alarms.observe_state(device, state)
+        # a bank's state follows its source devices', whose own alarms already cover it
+        for bank, bank_state, bank_changed in self.battery.observe_state(device, state):
+            self._put_state(bank, bank_state, bank_changed)
+
+    def _put_state(self, device: str, state: dict[str, Any], changed: bool) -> None:
+        self.writer.put_state(device, state)
         if changed and self.publisher is not None:
             self.publisher.publish_device_state(device, state)
 
@@ -106,6 +123,7 @@ class Daemon:
         )
         self.writer.start()
         self.alarms.restore()
+        self._restore_battery()
         if self.publisher is not None:
             self.publisher.start()
         for runner in self.runners:
@@ -125,6 +143,17 @@ class Daemon:
 
     def stop(self) -> None:
         self.stop_event.set()
+
+    def _restore_battery(self) -> None:
+        """The saved SOC estimates, before any sample arrives (else the estimate restarts)."""
+        if not self.config.batteries:
+            return
+        try:
+            saved = dict(self.writer.call(lambda db: db.execute("SELECT key, value FROM kv")))
+        except (RuntimeError, TimeoutError, sqlite3.Error) as exc:
+            log.error("cannot load the saved battery estimates (they restart): %s", exc)
+            return
+        self.battery.restore(saved)
 
     def _write_live(self) -> None:
         view = {
@@ -150,6 +179,8 @@ class Daemon:
             runner.join(timeout=5)
         if self.health is not None and self.health.is_alive():
             self.health.join(timeout=15)  # a round blocks at most its checks' timeouts
+        for row in self.battery.saves(force=True):
+            self.writer.put_row("kv", row)
         self.writer.stop()
         if self.publisher is not None:
             self.publisher.stop()

@@ -27,7 +27,6 @@ from maintenance.report.registry import validate_equipment, validate_log
 from maintenance.report.render_csv import render_csv
 from maintenance.report.render_html import render_html
 from maintenance.report.render_json import render_json
-from maintenance.report.render_pdf import render_pdf
 from telemetry.store import StoreError, open_db
 
 FORMATS = ("pdf", "html", "csv", "json")
@@ -142,12 +141,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _render_pdf(report, lang: str) -> bytes:
+    # fpdf2 and Pillow cost ~20 MB of RSS: loaded only when a PDF is asked for, never by the daemon
+    from maintenance.report.render_pdf import render_pdf
+
+    return render_pdf(report, lang)
+
+
 def _write(out: Path, stem: str, report, formats: list[str], lang: str) -> None:
     makers = {
         "json": lambda: render_json(report),
         "csv": lambda: render_csv(report),
         "html": lambda: render_html(report, lang),
-        "pdf": lambda: render_pdf(report, lang),
+        "pdf": lambda: _render_pdf(report, lang),
     }
     for fmt in formats:
         content = makers[fmt]()

@@ -169,6 +169,25 @@ class AlarmsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class BatteryConfig:
+    """One `[[batteries]]` bank (docs/battery.md): its SOC is measured by `monitor` (a battery
+    monitor or BMS device reporting battery_soc) or estimated from `controller`'s readings, less
+    `load`'s load_current. Exactly one of monitor and controller is set."""
+
+    id: str
+    chemistry: str
+    nominal_voltage: int
+    capacity_ah: float
+    monitor: str | None = None
+    controller: str | None = None
+    load: str | None = None
+    charge_efficiency: float | None = None
+    peukert: float | None = None
+    initial_soc: float | None = None
+    """None: unknown (50 ± 50 %) until the first full charge or a saved estimate."""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     site: SiteConfig
     storage: StorageConfig = StorageConfig()
@@ -177,6 +196,7 @@ class Config:
     devices: tuple[DeviceConfig, ...] = ()
     health: HealthConfig = HealthConfig()
     alarms: AlarmsConfig = AlarmsConfig()
+    batteries: tuple[BatteryConfig, ...] = ()
     source: str = ""
     """The file this config was read from (for messages)."""
 
