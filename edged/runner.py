@@ -52,6 +52,8 @@ class DeviceRunner(threading.Thread):
         self.last_accept = -1e18
         self.samples = 0
         self.latest: Sample | None = None
+        self.latest_data: dict[str, Any] = {}
+        """The last reading's values outside the catalogue (e.g. every cell voltage of a BMS)."""
         self.reported = State.OFFLINE
         self.reported_at = -1e18
         self.unavailable_logged = False
@@ -107,6 +109,8 @@ class DeviceRunner(threading.Thread):
             self.unavailable_logged = False
         self.backoff.reset()
         now = time.monotonic()
+        if reading.extra:
+            self.latest_data = dict(reading.extra)
         self.last_good = now
         self.last_seen_wall = time.time()
         if not reading.metrics or now - self.last_accept < self.device.interval * 0.8:
@@ -147,6 +151,7 @@ class DeviceRunner(threading.Thread):
             "state": current.value,
             "last_seen": self.last_seen_wall,
             "info": dict(self.driver.info),
+            "data": dict(self.latest_data),
             "counters": {
                 "accepted": counters.accepted,
                 "rejected": counters.rejected,

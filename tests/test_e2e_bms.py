@@ -244,6 +244,10 @@ def test_pack_state_is_published_and_silence_goes_stale_offline_then_ok(case, tm
         wait_until(lambda: last_state() == "ok", 10, what="device ok")
         ok = states()[-1]
         assert {k: ok.get(k) for k in INFO_KEYS} == {k: case.info.get(k) for k in INFO_KEYS}
+        # every cell's voltage travels in the device data, beside the min/max/delta metrics
+        cells = ok["data"]["cell_voltages"].split(",")
+        assert len(cells) == case.metrics["cell_count"]
+        assert min(float(c) for c in cells) == case.metrics["cell_voltage_min"]
 
         emulator.set_fault("silent")
         silenced = time.time()
