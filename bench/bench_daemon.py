@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from drivers.victron.vedirect.emulator import PtyEmulator
+from edged.settings import StorageConfig
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -86,7 +87,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=20.0, help="seconds excluded at start")
-    parser.add_argument("--commit-interval", type=float, default=120.0, help="the product default")
+    parser.add_argument(
+        "--commit-interval",
+        type=float,
+        default=StorageConfig().commit_interval,
+        help="default: the product's own default",
+    )
     parser.add_argument("--broker", help="host:port of a broker to publish to (default: none)")
     args = parser.parse_args()
 
