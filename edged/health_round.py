@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from drivers.host.checks import CheckMonitor, CheckSpec, Kind
+from drivers.host.checks import CheckMonitor
 from drivers.host.glasses import Equipment, EquipmentSpec, UsbId
 from drivers.host.pibox import collect_host
 from drivers.host.reading import HealthReading
@@ -38,12 +38,6 @@ log = logging.getLogger(__name__)
 
 TRAFFIC_KEY = "uplink.traffic"
 USAGE_KEY = "usage.{item}"
-
-
-def check_spec(check) -> CheckSpec:
-    return CheckSpec(check.name, Kind(check.kind), check.url, check.expect_status,
-                     check.expect_text, check.host, check.port, check.unit,
-                     check.timeout)  # fmt: skip
 
 
 def equipment_spec(item) -> EquipmentSpec:
@@ -66,7 +60,7 @@ class HealthRound(threading.Thread):
         self.publisher = None  # set by the daemon once built (it needs on_link/on_rtt first)
         health = config.health
         self.root = Path(health.sysfs_root)
-        self.monitors = [CheckMonitor(check_spec(c)) for c in health.checks]
+        self.monitors = [CheckMonitor(c) for c in health.checks]
         self.equipment = [Equipment(equipment_spec(e)) for e in health.equipment]
         uplink = health.uplink
         self.traffic = TrafficAccumulator(uplink.cycle_day, uplink.timezone) if uplink else None

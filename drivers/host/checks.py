@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from drivers.host.reading import HealthReading, ms
+from edged.settings import CheckConfig
 
 log = logging.getLogger(__name__)
 
@@ -68,19 +69,8 @@ class CheckResult:
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class CheckSpec:
-    """One configured check; only the fields of its kind are used."""
-
-    name: str
-    kind: Kind
-    url: str = ""
-    expect_status: int = 200
-    expect_text: str | None = None
-    host: str = ""
-    port: int = 0
-    unit: str = ""
-    timeout: float = 5.0
+CheckSpec = CheckConfig
+"""One configured check (`[[health.checks]]`); `kind` is a `Kind` or its string value."""
 
 
 def _elapsed(start: float) -> float:
@@ -157,11 +147,12 @@ def check_systemd(unit: str, timeout: float = 5.0, systemctl: str = "systemctl")
 
 
 def run_check(spec: CheckSpec) -> CheckResult:
-    if spec.kind is Kind.HTTP:
+    kind = Kind(spec.kind)
+    if kind is Kind.HTTP:
         return check_http(spec.url, spec.expect_status, spec.timeout, spec.expect_text)
-    if spec.kind is Kind.SYSTEMD:
+    if kind is Kind.SYSTEMD:
         return check_systemd(spec.unit, spec.timeout)
-    return check_tcp(spec.host, spec.port, spec.timeout, refused_is_up=spec.kind is Kind.HOST)
+    return check_tcp(spec.host, spec.port, spec.timeout, refused_is_up=kind is Kind.HOST)
 
 
 class CheckMonitor:
