@@ -1,4 +1,4 @@
-"""The `edged` command: run, status, check-config, simulate, scan, alarms.
+"""The `edged` command: run, status, check-config, simulate, scan, alarms, maintenance.
 
 Exit codes: 0 success, 1 runtime failure (e.g. database unusable), 2 invalid config or usage.
 """
@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from edged import __version__, alarms_cmd, battery_cmd, i18n, report_cmd, scan_cmd
+from edged import __version__, alarms_cmd, battery_cmd, i18n, maintenance_cmd, report_cmd, scan_cmd
 from edged.config import ConfigError, config_path, load
 
 log = logging.getLogger("edged")
@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     alarms_cmd.add_parser(sub)
     report_cmd.add_parser(sub)
     battery_cmd.add_parser(sub)
+    maintenance_cmd.add_parser(sub)
     return parser
 
 
@@ -115,11 +116,16 @@ def run_daemon(config, stop_after: float | None = None) -> int:
 
 def _cmd_status(args: argparse.Namespace) -> int:
     from edged import status
+    from telemetry.store import StoreError
 
     config = _load_or_report(args.config)
     if config is None:
         return 2
-    data = status.collect(config)
+    try:
+        data = status.collect(config)
+    except StoreError as exc:  # unreadable, or a schema the daemon has not upgraded yet
+        print(f"edged status: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(status.render_json(data, config))
     else:

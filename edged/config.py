@@ -74,7 +74,17 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
     v = _Validator()
     from edged import config_battery, config_health  # they use this module's _Validator
 
-    sections = ("site", "storage", "mqtt", "telemetry", "devices", "health", "alarms", "batteries")
+    sections = (
+        "site",
+        "storage",
+        "mqtt",
+        "telemetry",
+        "devices",
+        "health",
+        "alarms",
+        "batteries",
+        "equipment",
+    )
     v.unknown(raw, "", sections)
     site = v.section(raw, "site", SiteConfig, {"id": _match(SITE_ID, "[a-z0-9-]")}, required=True)
     storage = v.section(
@@ -94,11 +104,33 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
     health = config_health.health(v, raw)
     alarms = config_health.alarms(v, raw)
     banks = config_battery.batteries(v, raw)
+    equipment = _equipment(v, raw)
     if v.problems:
         raise ConfigError(source, v.problems)
     return Config(
-        site, storage, mqtt, telemetry, tuple(devices), health, alarms, banks, source=source
+        site,
+        storage,
+        mqtt,
+        telemetry,
+        tuple(devices),
+        health,
+        alarms,
+        banks,
+        equipment,
+        source=source,
     )
+
+
+def _equipment(v: _Validator, raw: Mapping[str, Any]) -> tuple[Any, ...]:
+    """`[[equipment]]` through the report's own validator, so the rules live in one place."""
+    from maintenance.report.registry import validate_equipment
+
+    if "equipment" not in raw:
+        return ()
+    items, problems = validate_equipment(raw["equipment"])
+    for path, expected in problems:
+        v.add(path, "unknown key" if expected == "no such key" else f"expected {expected}")
+    return tuple(items)
 
 
 def _mqtt(v: _Validator, raw: Mapping[str, Any]) -> MqttConfig:

@@ -5,9 +5,11 @@
                  [--health-interval S]
     edged report --fleet SITE.json... --out DIR      (national comparison)
 
-Reads the daemon's database read-only (beside a running daemon). The equipment registry, the
-maintenance log and the budget come from `--registry` (a TOML file with `[[equipment]]`,
-`[[maintenance_log]]` and `[budget]`, docs/report.md) until `edged.config` carries them.
+Reads the daemon's database read-only (beside a running daemon). The equipment registry is the
+config's `[[equipment]]`, or `--registry`'s when given (a TOML file with `[[equipment]]`,
+`[[maintenance_log]]` and `[budget]`, docs/report.md); the maintenance log is the visits
+recorded in the database (`edged maintenance log`) plus any `--registry` entries. With both
+`--db` and `--site` and no `--config`, no config is read (no `[[equipment]]` then).
 `add_parser` is wired into `edged.cli`; `main(argv)` runs it alone (`python -m edged.report_cmd`).
 Exit status: 0 written, 1 data could not be read, 2 bad arguments or registry.
 """
@@ -19,6 +21,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+from edged.maintenance_cmd import stored_log
 from maintenance.report import load
 from maintenance.report.figures import Budget, build_report
 from maintenance.report.fleet import combine, fleet_csv, fleet_html, fleet_json
@@ -73,10 +76,11 @@ def _registry(path: str | None) -> tuple[list, list, Budget, list[str]]:
     return items, log, Budget(data, fees), found
 
 
-def _settings(args: argparse.Namespace) -> tuple[str, str, float, float] | None:
-    """(db path, site, publish interval, health interval) from the arguments and the config."""
-    if args.db and args.site:
-        return args.db, args.site, 60.0, args.health_interval or 60.0
+def _settings(args: argparse.Namespace) -> tuple[str, str, float, float, tuple] | None:
+    """(db path, site, publish interval, health interval, equipment) from the arguments and
+    the config."""
+    if args.db and args.site and not args.config:
+        return args.db, args.site, 60.0, args.health_interval or 60.0, ()
     from edged.config import ConfigError, config_path
     from edged.config import load as load_config
 
@@ -89,7 +93,8 @@ def _settings(args: argparse.Namespace) -> tuple[str, str, float, float] | None:
         args.db or config.storage.path,
         args.site or config.site.id,
         config.telemetry.publish_interval,
-        config.health.interval,
+        args.health_interval or config.health.interval,
+        config.equipment,
     )
 
 
@@ -115,12 +120,15 @@ def run(args: argparse.Namespace) -> int:
     if problems or settings is None:
         print("\n".join(problems), file=sys.stderr)
         return 2
-    db_path, site, interval, health_interval = settings
+    db_path, site, interval, health_interval, equipment = settings
+    if args.registry is None:
+        items = list(equipment)
     start, end = bounds(args.month)
     try:
         db = open_db(db_path, readonly=True)
         records = load.records(db, start, end, interval)
         alarms, health = load.alarms(db, start, end), load.health(db, start, end)
+        log = [*log, *stored_log(db)]
         db.conn.close()
     except StoreError as exc:
         print(exc, file=sys.stderr)

@@ -197,6 +197,9 @@ class Config:
     health: HealthConfig = HealthConfig()
     alarms: AlarmsConfig = AlarmsConfig()
     batteries: tuple[BatteryConfig, ...] = ()
+    equipment: tuple[Any, ...] = ()
+    """`[[equipment]]`: `maintenance.report.registry.Item`s (typed loosely: this core module
+    imports no layer), for the report's costs and `edged maintenance log`."""
     source: str = ""
     """The file this config was read from (for messages)."""
 

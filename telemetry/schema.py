@@ -25,6 +25,11 @@ v3 (equipment health and alarms):
 - `health`: one row per component per health round (values as compact JSON), for the monthly
   report; appended in the Writer's commit, pruned with the samples.
 - `kv`: small daemon state kept across restarts (glasses usage, uplink traffic counters).
+
+v4 (maintenance log):
+- `maintenance_log`: one row per technician's visit (`edged maintenance log`), read by the
+  monthly report's costs. `date` is the visit's day (YYYY-MM-DD, as typed), `recorded_at` when
+  the row was written (unix s). A few rows a month: no index.
 """
 
 from __future__ import annotations
@@ -133,5 +138,12 @@ V3 = """
     CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [V1, v2_sample_blocks, V3]
+V4 = """
+    CREATE TABLE maintenance_log (
+        id INTEGER PRIMARY KEY, date TEXT NOT NULL, item TEXT NOT NULL, action TEXT NOT NULL,
+        parts_cost REAL NOT NULL, labour_cost REAL NOT NULL, currency TEXT NOT NULL,
+        note TEXT NOT NULL, recorded_at REAL NOT NULL);
+"""
+
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [V1, v2_sample_blocks, V3, V4]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,10 +22,10 @@ def names(db, kind: str) -> set[str]:
 
 def test_migrates_an_empty_file_with_the_chosen_page_size_and_wal(tmp_path):
     db = store.open_db(tmp_path / "sub" / "edged.db")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 4
     assert names(db, "table") == {
         "devices", "sample_blocks", "records", "outbox", "device_state", "events", "alarms",
-        "health", "kv",
+        "health", "kv", "maintenance_log",
     }  # fmt: skip
     assert names(db, "view") == {"samples"}
     assert names(db, "index") == {
@@ -52,6 +52,27 @@ def test_a_newer_schema_is_refused_with_a_clear_error(tmp_path, readonly):
     store.open_db(path).execute(f"PRAGMA user_version = {store.SCHEMA_VERSION + 1}")
     with pytest.raises(store.StoreError, match=r"newer than this edged.*upgrade edged"):
         store.open_db(path, readonly=readonly)
+
+
+def test_a_v3_database_gains_the_maintenance_log_and_keeps_its_rows(tmp_path):
+    path = tmp_path / "edged.db"
+    db = store.open_db(path)  # a v3 file is today's minus v4's table: make one
+    db.conn.executescript(
+        "BEGIN; DROP TABLE maintenance_log; PRAGMA user_version = 3;"
+        " INSERT INTO kv VALUES ('uplink', '{}'); COMMIT;"
+    )
+    db.conn.close()
+    with pytest.raises(store.StoreError, match="schema v3.*start the daemon once"):
+        store.open_db(path, readonly=True)
+    db = store.open_db(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert "maintenance_log" in names(db, "table")
+    assert db.execute("SELECT key FROM kv").fetchall() == [("uplink",)]
+    columns = [r[1] for r in db.execute("PRAGMA table_info(maintenance_log)")]
+    assert columns == [
+        "id", "date", "item", "action", "parts_cost", "labour_cost", "currency", "note",
+        "recorded_at",
+    ]  # fmt: skip
 
 
 def test_readonly_open_of_a_missing_file_fails_without_creating_it(tmp_path):
