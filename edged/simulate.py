@@ -120,6 +120,9 @@ port = {int(port or 1883)}
 publish_interval = {args.publish_interval}
 compress_history = true
 
+[health]
+data_path = "{workdir}"
+
 """
         + "\n".join(devices)
     )
