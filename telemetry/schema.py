@@ -30,6 +30,13 @@ v4 (maintenance log):
 - `maintenance_log`: one row per technician's visit (`edged maintenance log`), read by the
   monthly report's costs. `date` is the visit's day (YYYY-MM-DD, as typed), `recorded_at` when
   the row was written (unix s). A few rows a month: no index.
+
+v5 (power-aware jobs and load shedding, docs/power-policy.md):
+- `job_runs`: one row per finished run of a backup/sync/report job (`outcome`: success, failed,
+  timeout, stopped_low_battery, stopped_shutdown, error), with the tail of its output; `trigger`
+  is `schedule` or `manual` (`edged backup --now`). Read by `edged schedule`, status, reports.
+- `power_events`: decisions worth keeping: a job deferred or started (one row when the reason
+  changes, not one per minute), load-shedding level changes, services stopped/started.
 """
 
 from __future__ import annotations
@@ -145,5 +152,18 @@ V4 = """
         note TEXT NOT NULL, recorded_at REAL NOT NULL);
 """
 
-MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [V1, v2_sample_blocks, V3, V4]
+V5 = """
+    CREATE TABLE job_runs (
+        id INTEGER PRIMARY KEY, job TEXT NOT NULL, kind TEXT NOT NULL, trigger TEXT NOT NULL,
+        started REAL NOT NULL, ended REAL NOT NULL, duration_s REAL NOT NULL,
+        outcome TEXT NOT NULL, exit_code INTEGER, reason TEXT NOT NULL,
+        reason_en TEXT NOT NULL, output_tail TEXT NOT NULL, clock_synced INTEGER NOT NULL);
+    CREATE INDEX job_runs_job ON job_runs(job, started);
+    CREATE TABLE power_events (
+        id INTEGER PRIMARY KEY, ts REAL NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
+        action TEXT NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL,
+        message_en TEXT NOT NULL);
+"""
+
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [V1, v2_sample_blocks, V3, V4, V5]
 SCHEMA_VERSION = len(MIGRATIONS)

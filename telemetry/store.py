@@ -219,6 +219,11 @@ ROW_SQL = {
     "alarm_raised": "INSERT INTO alarms (alarm_id, rule, subject, severity, active, since,"
     " message, message_en, value) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
     "alarm_cleared": "UPDATE alarms SET active = 0, cleared = ? WHERE alarm_id = ? AND active = 1",
+    "job_run": "INSERT INTO job_runs (job, kind, trigger, started, ended, duration_s, outcome,"
+    " exit_code, reason, reason_en, output_tail, clock_synced)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "power_event": "INSERT INTO power_events (ts, kind, subject, action, code, message,"
+    " message_en) VALUES (?, ?, ?, ?, ?, ?, ?)",
     "kv": "INSERT INTO kv (key, value) VALUES (?, ?)"
     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 }
