@@ -1,4 +1,5 @@
-"""The `edged` command: run, status, check-config, simulate, scan, alarms, maintenance.
+"""The `edged` command: run, status, check-config, simulate, scan, alarms, report, battery,
+maintenance, schedule, backup.
 
 Exit codes: 0 success, 1 runtime failure (e.g. database unusable), 2 invalid config or usage.
 """
@@ -11,7 +12,16 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from edged import __version__, alarms_cmd, battery_cmd, i18n, maintenance_cmd, report_cmd, scan_cmd
+from edged import (
+    __version__,
+    alarms_cmd,
+    battery_cmd,
+    i18n,
+    maintenance_cmd,
+    report_cmd,
+    scan_cmd,
+    schedule_cmd,
+)
 from edged.config import ConfigError, config_path, load
 
 log = logging.getLogger("edged")
@@ -58,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     report_cmd.add_parser(sub)
     battery_cmd.add_parser(sub)
     maintenance_cmd.add_parser(sub)
+    schedule_cmd.add_parser(sub)
     return parser
 
 

@@ -1,9 +1,11 @@
 """Is the wall clock trustworthy, and did it just jump?
 
 A Raspberry Pi has no real-time clock: at boot the time is whatever fake-hwclock saved (or 1970),
-and it jumps when NTP syncs. Every sample carries whether the kernel considered the clock
-synchronised when it was taken (`adjtimex`: TIME_ERROR means unsynchronised), so reports and
-dashboards can tell trustworthy timestamps from guesses. Jumps are detected by comparing wall and
+and it jumps when NTP syncs. The clock counts as synchronised when the kernel says so (`adjtimex`)
+or when systemd-timesyncd has left its flag file (it touches `/run/systemd/timesync/synchronized`
+at its first sync; /run is emptied at boot, so the flag means "synced since this boot"). Every
+sample carries whether the clock was synchronised when it was taken, so reports and dashboards
+can tell trustworthy timestamps from guesses. Jumps are detected by comparing wall and
 monotonic progress, and reported once each.
 """
 
@@ -14,12 +16,14 @@ import ctypes.util
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 TIME_ERROR = 5
 EARLIEST_PLAUSIBLE = 1_767_225_600.0  # 2026-01-01: a clock before the first release is wrong
 JUMP_THRESHOLD = 5.0
+TIMESYNC_FLAG = "/run/systemd/timesync/synchronized"
 
 
 def _adjtimex_state() -> int | None:
@@ -45,6 +49,7 @@ class ClockWatch:
     """Tracks clock quality for the runners; cheap to call once per sample."""
 
     recheck_every: float = 60.0
+    flag_path: str = TIMESYNC_FLAG
     _synced: bool = False
     _checked_mono: float = -1e18
     _last_wall: float = 0.0
@@ -57,7 +62,7 @@ class ClockWatch:
         self._detect_jump(wall, mono)
         if mono - self._checked_mono >= self.recheck_every:
             self._checked_mono = mono
-            self._synced = kernel_says_synced()
+            self._synced = kernel_says_synced() or Path(self.flag_path).exists()
         return self._synced and wall >= EARLIEST_PLAUSIBLE
 
     def _detect_jump(self, wall: float, mono: float) -> None:

@@ -72,7 +72,7 @@ def load(path: str) -> Config:
 
 def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
     v = _Validator()
-    from edged import config_battery, config_health  # they use this module's _Validator
+    from edged import config_battery, config_health, config_jobs  # they use _Validator
 
     sections = (
         "site",
@@ -84,6 +84,10 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
         "alarms",
         "batteries",
         "equipment",
+        "jobs",
+        "power",
+        "shedding",
+        "budget",
     )
     v.unknown(raw, "", sections)
     site = v.section(raw, "site", SiteConfig, {"id": _match(SITE_ID, "[a-z0-9-]")}, required=True)
@@ -105,6 +109,7 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
     alarms = config_health.alarms(v, raw)
     banks = config_battery.batteries(v, raw)
     equipment = _equipment(v, raw)
+    jobs, power, shedding, budget = config_jobs.power_sections(v, raw, banks)
     if v.problems:
         raise ConfigError(source, v.problems)
     return Config(
@@ -116,6 +121,10 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
         health,
         alarms,
         banks,
+        jobs,
+        power,
+        shedding,
+        budget,
         equipment,
         source=source,
     )

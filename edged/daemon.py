@@ -21,7 +21,9 @@ from edged.battery_model import BatteryModel
 from edged.cadence import CommitCadence
 from edged.clock import ClockWatch
 from edged.health_round import HealthRound
+from edged.power_service import PowerService
 from edged.readings import Record, Sample
+from edged.rollup_task import RollupTask
 from edged.runner import DeviceRunner
 from edged.settings import Config
 from telemetry.mqtt import Publisher
@@ -30,14 +32,18 @@ from telemetry.writer import Writer
 log = logging.getLogger(__name__)
 
 PRUNE_EVERY = 3600.0
+FIRST_PRUNE = 300.0
 LIVE_EVERY = 5.0
+LOOP_EVERY = 1.0
+"""The main loop's period: `edged backup --now` requests are taken within a second, and the
+live view is written every LIVE_EVERY s, or every second while a job runs (its progress)."""
 
 
 class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.stop_event = threading.Event()
-        self.clock = ClockWatch()
+        self.clock = ClockWatch(flag_path=config.power.timesync_flag)
         self.publisher: Publisher | None = None
         storage = config.storage
         self.cadence = CommitCadence(
@@ -64,6 +70,10 @@ class Daemon:
             )
         self.alarms = AlarmService(config, self.writer, self.publisher)
         self.battery = BatteryModel(config.batteries, config.devices)
+        self.rollups = RollupTask(config)
+        self.power = PowerService(
+            config, self.writer, self.publisher, self.alarms, self.clock, self.live_path
+        )
         if self.health is not None:
             self.health.publisher = self.publisher
             self.health.on_reading = self.alarms.observe_health
@@ -94,6 +104,7 @@ class Daemon:
 
     def _store(self, sample: Sample, alarms: bool = True) -> None:
         self.writer.put(sample)
+        self.power.observe(sample)
         if alarms:
             self.alarms.observe_sample(sample)
         cadence = self.cadence.observe(sample)
@@ -130,15 +141,23 @@ class Daemon:
             runner.start()
         if self.health is not None:
             self.health.start()
-        last_prune = time.monotonic()
-        while not self.stop_event.wait(LIVE_EVERY):
-            self._write_live()
-            if time.monotonic() - last_prune >= PRUNE_EVERY:
-                storage = self.config.storage
+        self.power.start()
+        last_live = time.monotonic()
+        last_prune = last_live - PRUNE_EVERY + FIRST_PRUNE  # a box cut every night still prunes
+        while not self.stop_event.wait(LOOP_EVERY):
+            self.power.poll()
+            now = time.monotonic()
+            if now - last_live >= LIVE_EVERY or self.power.busy:
+                self._write_live()
+                last_live = now
+            if now - last_prune >= PRUNE_EVERY:
+                storage = self.config.storage  # records: after their roll-up (PowerService)
                 self.writer.prune(
-                    storage.sample_retention_days * 86400, storage.record_retention_days * 86400
+                    storage.sample_retention_days * 86400,
+                    health_max_age=storage.health_retention_days * 86400,
                 )
-                last_prune = time.monotonic()
+                self.rollups.start()
+                last_prune = now
         self._shutdown()
 
     def stop(self) -> None:
@@ -165,6 +184,7 @@ class Daemon:
             "clock_jumps": self.clock.jumps,
             "health": dict(self.health.latest) if self.health is not None else {},
             "alarms": self.alarms.active(),
+            "power": self.power.view(),
         }
         try:
             live.write(self.live_path, view)
@@ -175,6 +195,8 @@ class Daemon:
 
     def _shutdown(self) -> None:
         log.info("edged stopping")
+        self.power.stop()  # running jobs are recorded as stopped before the final commit
+        self.rollups.join(timeout=30)
         for runner in self.runners:
             runner.join(timeout=5)
         if self.health is not None and self.health.is_alive():

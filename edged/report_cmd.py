@@ -5,11 +5,13 @@
                  [--health-interval S]
     edged report --fleet SITE.json... --out DIR      (national comparison)
 
-Reads the daemon's database read-only (beside a running daemon). The equipment registry is the
-config's `[[equipment]]`, or `--registry`'s when given (a TOML file with `[[equipment]]`,
-`[[maintenance_log]]` and `[budget]`, docs/report.md); the maintenance log is the visits
-recorded in the database (`edged maintenance log`) plus any `--registry` entries. With both
-`--db` and `--site` and no `--config`, no config is read (no `[[equipment]]` then).
+Argument handling only: the report itself is `edged.monthly_report.generate`'s, shared with
+the daemon. Reads the daemon's database read-only (beside a running daemon). The equipment
+registry is the config's `[[equipment]]`, or `--registry`'s when given (a TOML file with
+`[[equipment]]`, `[[maintenance_log]]` and `[budget]`, docs/report.md); the maintenance log is
+the visits recorded in the database (`edged maintenance log`) plus any `--registry` entries; the
+budget is `--registry`'s `[budget]`, else the config's `[budget]`. With both `--db` and
+`--site` and no `--config`, no config is read (no `[[equipment]]` then).
 `add_parser` is wired into `edged.cli`; `main(argv)` runs it alone (`python -m edged.report_cmd`).
 Exit status: 0 written, 1 data could not be read, 2 bad arguments or registry.
 """
@@ -19,20 +21,16 @@ from __future__ import annotations
 import argparse
 import sys
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
-from edged.maintenance_cmd import stored_log
-from maintenance.report import load
-from maintenance.report.figures import Budget, build_report
+from edged.monthly_report import FORMATS, generate
+from edged.settings import Config, SiteConfig, StorageConfig
+from maintenance.report.figures import Budget
 from maintenance.report.fleet import combine, fleet_csv, fleet_html, fleet_json
-from maintenance.report.month import bounds, parse_month
+from maintenance.report.month import parse_month
 from maintenance.report.registry import validate_equipment, validate_log
-from maintenance.report.render_csv import render_csv
-from maintenance.report.render_html import render_html
-from maintenance.report.render_json import render_json
-from telemetry.store import StoreError, open_db
-
-FORMATS = ("pdf", "html", "csv", "json")
+from telemetry.store import StoreError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -56,14 +54,15 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lang", choices=("fr", "en"), default="fr")
 
 
-def _registry(path: str | None) -> tuple[list, list, Budget, list[str]]:
-    """Items, log, budget and problems (as `key: expected a ...` lines) from the TOML file."""
+def _registry(path: str | None) -> tuple[list, list, Budget | None, list[str]]:
+    """Items, log, budget (None: no `[budget]` table) and problems (as `key: expected a ...`
+    lines) from the TOML file."""
     if path is None:
-        return [], [], Budget(), []
+        return [], [], None, []
     try:
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        return [], [], Budget(), [f"{path}: {exc}"]
+        return [], [], None, [f"{path}: {exc}"]
     items, problems = validate_equipment(raw.get("equipment", []))
     log, log_problems = validate_log(raw.get("maintenance_log", []), {i.item for i in items})
     budget = raw.get("budget", {})
@@ -73,29 +72,34 @@ def _registry(path: str | None) -> tuple[list, list, Budget, list[str]]:
         found.append("budget.fees_collected: expected a number")
     if data is not None and not isinstance(data, int):
         found.append("budget.uplink_bytes: expected an integer")
-    return items, log, Budget(data, fees), found
+    return items, log, Budget(data, fees) if "budget" in raw else None, found
 
 
-def _settings(args: argparse.Namespace) -> tuple[str, str, float, float, tuple] | None:
-    """(db path, site, publish interval, health interval, equipment) from the arguments and
-    the config."""
+def _settings(args: argparse.Namespace, items: list, budget: Budget | None) -> Config | None:
+    """The config (or one made of `--db` and `--site`), with the arguments applied over it."""
     if args.db and args.site and not args.config:
-        return args.db, args.site, 60.0, args.health_interval or 60.0, ()
-    from edged.config import ConfigError, config_path
-    from edged.config import load as load_config
+        config = Config(SiteConfig(args.site), StorageConfig(path=args.db))
+    else:
+        from edged.config import ConfigError, config_path
+        from edged.config import load as load_config
 
-    try:
-        config = load_config(config_path(args.config))
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return None
-    return (
-        args.db or config.storage.path,
-        args.site or config.site.id,
-        config.telemetry.publish_interval,
-        args.health_interval or config.health.interval,
-        config.equipment,
-    )
+        try:
+            config = load_config(config_path(args.config))
+        except ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return None
+    changes: dict = {}
+    if args.db:
+        changes["storage"] = replace(config.storage, path=args.db)
+    if args.site:
+        changes["site"] = replace(config.site, id=args.site)
+    if args.health_interval:
+        changes["health"] = replace(config.health, interval=args.health_interval)
+    if args.registry is not None:
+        changes["equipment"] = tuple(items)
+    if budget is not None:
+        changes["budget"] = budget
+    return replace(config, **changes)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,61 +120,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"--month: {exc}", file=sys.stderr)
         return 2
     items, log, budget, problems = _registry(args.registry)
-    settings = _settings(args)
-    if problems or settings is None:
+    config = None if problems else _settings(args, items, budget)
+    if config is None:
         print("\n".join(problems), file=sys.stderr)
         return 2
-    db_path, site, interval, health_interval, equipment = settings
-    if args.registry is None:
-        items = list(equipment)
-    start, end = bounds(args.month)
     try:
-        db = open_db(db_path, readonly=True)
-        records = load.records(db, start, end, interval)
-        alarms, health = load.alarms(db, start, end), load.health(db, start, end)
-        log = [*log, *stored_log(db)]
-        db.conn.close()
+        written, _ = generate(config, args.month, out, formats, args.lang, log=log)
     except StoreError as exc:
         print(exc, file=sys.stderr)
         return 1
-    report = build_report(
-        site=site,
-        month=args.month,
-        records=records,
-        items=items,
-        log=log,
-        alarms=alarms,
-        health=health,
-        budget=budget,
-        interval_s=interval,
-        health_interval_s=health_interval,
-    )
-    _write(out, f"report-{site}-{args.month}", report, formats, args.lang)
-    return 0
-
-
-def _render_pdf(report, lang: str) -> bytes:
-    # fpdf2 and Pillow cost ~20 MB of RSS: loaded only when a PDF is asked for, never by the daemon
-    from maintenance.report.render_pdf import render_pdf
-
-    return render_pdf(report, lang)
-
-
-def _write(out: Path, stem: str, report, formats: list[str], lang: str) -> None:
-    makers = {
-        "json": lambda: render_json(report),
-        "csv": lambda: render_csv(report),
-        "html": lambda: render_html(report, lang),
-        "pdf": lambda: _render_pdf(report, lang),
-    }
-    for fmt in formats:
-        content = makers[fmt]()
-        path = out / f"{stem}.{fmt}"
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
+    for path in written:
         print(path)
+    return 0
 
 
 def _fleet(files: list[str], formats: list[str], out: Path, lang: str) -> int:

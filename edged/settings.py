@@ -31,8 +31,15 @@ class StorageConfig:
     samples before a power cut are the ones a technician needs (edged.cadence)."""
     sample_retention_days: float = 35.0
     """Raw samples older than this are pruned (whole compressed blocks)."""
-    record_retention_days: float = 400.0
-    """Published records older than this are pruned once acknowledged; never while in the outbox."""
+    record_retention_days: float = 62.0
+    """Published records older than this are pruned once acknowledged and rolled up (hourly
+    and daily rollups, kept for years, are what the monthly report reads); never while in the
+    outbox."""
+    health_retention_days: float = 70.0
+    """Health rows (PiBox, glasses, uplink) older than this are pruned: long enough for the
+    monthly report of the month before last."""
+    reports_dir: str = "/var/lib/edged/reports"
+    """Where the monthly report files are kept for upload (edged.monthly_report)."""
     live_path: str = "/run/edged/live.json"
     """The daemon's live view for `edged status`, on tmpfs (RAM) so it costs the SD card nothing."""
 
@@ -188,6 +195,67 @@ class BatteryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class JobConfig:
+    """One `[[jobs]]` entry (docs/power-policy.md): a backup, sync or report run when the energy
+    allows. `policy` is the `maintenance.power_policy.JobSpec` built from the same table (typed
+    loosely: this module imports no layer); the rest is how the job is run."""
+
+    policy: Any
+    command: tuple[str, ...] = ()
+    """argv, no shell; empty only for `kind = "report"` (the built-in monthly report)."""
+    on_low_battery: str = "stop"
+    """`stop` (SIGTERM, then SIGKILL after stop_grace) or `suspend` (SIGSTOP, SIGCONT when the
+    battery allows again) when SOC falls to the floor while it runs."""
+    stop_grace: float = 30.0
+    workdir: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return str(self.policy.name)
+
+
+@dataclass(frozen=True, slots=True)
+class PowerConfig:
+    """`[power]`: where the scheduler reads the battery, and how often it decides."""
+
+    battery: str | None = None
+    """Device or `[[batteries]]` bank id whose battery_soc/battery_voltage the policy reads;
+    None: the first bank, else the first device reporting battery_soc or battery_voltage."""
+    capacity_wh: float | None = None
+    """Usable bank energy for the job projections; None: from the bank's capacity_ah x nominal
+    voltage (required when there is no `[[batteries]]` bank)."""
+    timezone: str = "UTC"
+    tick: float = 60.0
+    """Seconds between decisions (each job and the load-shedding level)."""
+    stale_after: float = 300.0
+    """A battery reading older than this counts as no reading (jobs wait, running jobs stop)."""
+    history_days: float = 7.0
+    """Days of PV records used to find the sunniest hours."""
+    auto_report: bool = True
+    """Add the built-in monthly report job (`edged.power_service.DEFAULT_REPORT`) when no
+    `[[jobs]]` entry of kind "report" is configured."""
+    timesync_flag: str = "/run/systemd/timesync/synchronized"
+    """File whose presence says NTP has synchronised the clock since boot (systemd-timesyncd
+    creates it), checked besides the kernel's own flag (edged.clock)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ShedConfig:
+    """`[shedding]`: what the PiBox does on a critical battery. `policy` is the
+    `maintenance.shedding.SheddingConfig` built from the thresholds (typed loosely)."""
+
+    policy: Any = None
+    enabled: bool = True
+    services: tuple[str, ...] = ()
+    """systemd units stopped at `stop_services` (in order; started again in reverse order)."""
+    stop_command: tuple[str, ...] = ("systemctl", "stop", "{service}")
+    start_command: tuple[str, ...] = ("systemctl", "start", "{service}")
+    shutdown_command: tuple[str, ...] = ("systemctl", "poweroff")
+    command_timeout: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     site: SiteConfig
     storage: StorageConfig = StorageConfig()
@@ -197,6 +265,11 @@ class Config:
     health: HealthConfig = HealthConfig()
     alarms: AlarmsConfig = AlarmsConfig()
     batteries: tuple[BatteryConfig, ...] = ()
+    jobs: tuple[JobConfig, ...] = ()
+    power: PowerConfig = PowerConfig()
+    shedding: ShedConfig = ShedConfig()
+    budget: Any = None
+    """`[budget]`: the report's `maintenance.report.costs.Budget` (None: its defaults)."""
     equipment: tuple[Any, ...] = ()
     """`[[equipment]]`: `maintenance.report.registry.Item`s (typed loosely: this core module
     imports no layer), for the report's costs and `edged maintenance log`."""

@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edged import alarms_cmd, i18n, live, status_equipment
+from edged import alarms_cmd, i18n, live, schedule_view, status_equipment
 from edged.i18n import t
 from edged.liveness import State, state
 from edged.metrics import CATALOGUE
+from edged.schedule_cmd import stored_power
 from edged.settings import Config
 from telemetry import status_view
 from telemetry.store import open_db
@@ -58,6 +59,7 @@ def collect(config: Config) -> dict[str, Any] | None:
         "devices": sorted(devices, key=lambda d: d["device"]),
         "alarms": sorted(alarms, key=lambda a: (a["severity"] != "critical", -a["since"])),
         "health": health,
+        "power": (view or {}).get("power") if view is not None else None,
     }
 
 
@@ -120,6 +122,9 @@ def render_text(
         lines.extend(_device_lines(device, status["now"], lang, details))
         lines.append("")
     lines.extend(status_equipment.lines(status.get("health") or {}, config, status["now"], lang))
+    if config.jobs:
+        lines.append("")
+        lines.extend(schedule_view.lines(status.get("power") or stored_power(config), lang))
     return "\n".join(lines).rstrip() + "\n"
 
 

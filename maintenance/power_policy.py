@@ -107,7 +107,9 @@ def decide(
     capacity_wh: float,
 ) -> Decision:
     """What to do with `job` now. Call about once a minute; `running` says whether it runs;
-    `last_success_ts` is when the last successful run started (None: never).
+    `last_success_ts` is when the last successful run started (None: never), on the same clock
+    as `state.ts`: a run of this boot is dated from the monotonic clock, so it stays right across
+    a wall-clock jump (`edged.job_supervisor`); a stored one is passed only on a synced clock.
 
     Order of the checks (the first that fails gives the reason): window, battery reading, floor,
     sunnier hour still ahead (and early enough for the deadline), battery after the job.
@@ -124,7 +126,7 @@ def decide(
             return say(Action.STOP, ReasonCode.STOP_FLOOR, value=m)
         return say(Action.CONTINUE, ReasonCode.CONTINUE, value=m)
     since = None if last_success_ts is None else state.ts - last_success_ts
-    if since is not None and state.clock_synced and 0 <= since < job.interval_s:
+    if since is not None and 0 <= since < job.interval_s:  # the caller keeps ts on this clock
         return say(Action.WAIT, ReasonCode.WAIT_DONE, ago=since, wait=job.interval_s - since)
     if not state.clock_synced:
         return _decide_unsynced(job, state, pv_history, capacity_wh, say)

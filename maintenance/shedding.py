@@ -216,7 +216,7 @@ def shedding_decision(
     if _rank(target) > _rank(current):
         if target is Level.SHUTDOWN and _rank(current) < _rank(Level.STOP_SERVICES):
             target = Level.STOP_SERVICES  # stop services cleanly first; shut down next call
-        return target, _reason(code, target, m, limit or _limit(config, target, m[0], nominal))
+        return target, _reason(code, target, m, limit or _limit(config, target, m, nominal))
     level = current
     while _rank(level) > _rank(target):
         recover = _recovery(config, level, m[0], nominal)

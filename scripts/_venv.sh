@@ -9,6 +9,8 @@ for pkg in "$@"; do
   case "$pkg" in
     mosquitto) command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto) ;;
     poppler-utils) command -v pdftoppm >/dev/null || need_apt+=(poppler-utils) ;;
+    faketime) ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need_apt+=(faketime) ;;
+    sqlite3) command -v sqlite3 >/dev/null || need_apt+=(sqlite3) ;;
   esac
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

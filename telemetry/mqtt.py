@@ -156,6 +156,16 @@ class Publisher:
         topic = topics.health_topic(self._root, component)
         self._events.put(("health", topic, topics.json_payload(payload)))
 
+    def publish_retained(self, topic: str, payload: dict) -> None:
+        """Any retained state (`P/job/...`, `P/power/shedding`, `P/report/...`): the latest per
+        topic is kept and republished on every reconnect, so a dashboard never misses it."""
+        self._events.put(("state", topic, topics.json_payload(payload)))
+
+    def publish_event(self, topic: str, payload: dict) -> None:
+        """A decision (`P/event/...`), QoS 1, not retained; dropped while disconnected like
+        health (the `power_events` table keeps it for `edged schedule` and the report)."""
+        self._events.put(("health", topic, topics.json_payload(payload)))
+
     # -- paho callbacks (network thread): record, log transitions, hand over ------------------
 
     def _make_client(self) -> mqtt.Client:

@@ -37,6 +37,15 @@ v5 (power-aware jobs and load shedding, docs/power-policy.md):
   is `schedule` or `manual` (`edged backup --now`). Read by `edged schedule`, status, reports.
 - `power_events`: decisions worth keeping: a job deferred or started (one row when the reason
   changes, not one per minute), load-shedding level changes, services stopped/started.
+
+v6 (long-term rollups, docs/report.md):
+- `rollups`: one row per device per UTC hour (`period_s` 3600) or day (86400), what the monthly
+  report needs of the records (`maintenance.report.rollups`), kept for years so raw records can
+  be pruned. `body` is the row's compact JSON deflated against a preset dictionary of its keys
+  and the metric names (`maintenance.report.rollup_store`): ~0.1-0.2 KiB an hour. A rowid table
+  (a WITHOUT ROWID row over ~230 bytes would spill to an overflow page at 1 KiB pages) with its
+  key indexed in time order, so hourly inserts append. `roll_up` keeps its progress (the last
+  record id rolled up and each device's last record) in `kv` under `rollups`.
 """
 
 from __future__ import annotations
@@ -165,5 +174,19 @@ V5 = """
         message_en TEXT NOT NULL);
 """
 
-MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [V1, v2_sample_blocks, V3, V4, V5]
+V6 = """
+    CREATE TABLE rollups (
+        id INTEGER PRIMARY KEY, device TEXT NOT NULL, period_s INTEGER NOT NULL,
+        start INTEGER NOT NULL, body BLOB NOT NULL);
+    CREATE UNIQUE INDEX rollups_key ON rollups(start, period_s, device);
+"""
+
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
+    V1,
+    v2_sample_blocks,
+    V3,
+    V4,
+    V5,
+    V6,
+]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -268,8 +268,9 @@ def covered_seqs(db: sqlite_utils.Database) -> dict[str, int]:
 
 
 def prune(db: sqlite_utils.Database, samples_before: float, records_before: float | None,
-          batch: int = 500) -> int:  # fmt: skip
+          batch: int = 500, health_before: float | None = None) -> int:  # fmt: skip
     """Delete old rows in short transactions; returns how many samples and records went.
+    Health rows go before `health_before` (default: `samples_before`).
 
     A block goes when all its samples are older than `samples_before` and covered by a record.
     Never deleted: samples no record covers yet (an open window, replayed at start), records
@@ -286,7 +287,8 @@ def prune(db: sqlite_utils.Database, samples_before: float, records_before: floa
         ), (top, top, device_id, samples_before, batch))  # fmt: skip
     total += _delete_in_batches(
         db.conn, "DELETE FROM health WHERE id IN (SELECT id FROM health WHERE ts < ? LIMIT ?)"
-        " RETURNING 1", (samples_before, batch))  # fmt: skip
+        " RETURNING 1", (samples_before if health_before is None else health_before, batch),
+    )  # fmt: skip
     if records_before is not None:
         total += _delete_in_batches(db.conn, (
             "DELETE FROM records WHERE id IN (SELECT id FROM records WHERE ts < ?"

@@ -44,6 +44,26 @@ def health_topic(root: str, component: str) -> str:
     return f"{root}/health/{component}"
 
 
+def job_topic(root: str, job: str) -> str:
+    """Retained: a power-aware job's state and last result (docs/mqtt.md)."""
+    return f"{root}/job/{job}"
+
+
+def shedding_topic(root: str) -> str:
+    """Retained: the PiBox's load-shedding level and why."""
+    return f"{root}/power/shedding"
+
+
+def event_topic(root: str, kind: str) -> str:
+    """Not retained: one decision (a job started, deferred, stopped; a shedding step)."""
+    return f"{root}/event/{kind}"
+
+
+def report_topic(root: str, month: str) -> str:
+    """Retained: the month's equipment-health summary (contract: `P/report/{YYYY-MM}`)."""
+    return f"{root}/report/{month}"
+
+
 def json_payload(body: Mapping[str, Any]) -> bytes:
     """Compact JSON for `P/alarm/...` and `P/health/...` bodies (built by their owners)."""
     return _dumps(body)

@@ -138,16 +138,25 @@ class Writer(threading.Thread):
         self._calls.put((fn, future))
         return future.result(timeout)
 
-    def prune(self, max_age: float, records_max_age: float | None = None) -> int:
-        """Delete samples older than `max_age` seconds (and acknowledged records older than
-        `records_max_age`, if given) on the writer thread, in short transactions; returns
-        how many samples and records went (samples go by whole blocks).
+    def prune(
+        self,
+        max_age: float,
+        records_max_age: float | None = None,
+        health_max_age: float | None = None,
+    ) -> int:
+        """Delete samples older than `max_age` seconds (acknowledged records older than
+        `records_max_age`, health rows older than `health_max_age` (default `max_age`), if
+        given) on the writer thread, in short transactions; returns how many rows went.
 
         Samples of a still-open window and records still in the outbox are never deleted.
         """
         now = time.time()
         records_before = None if records_max_age is None else now - records_max_age
-        pruned = self.call(lambda db: store.prune(db, now - max_age, records_before), 600.0)
+        health_before = None if health_max_age is None else now - health_max_age
+        pruned = self.call(
+            lambda db: store.prune(db, now - max_age, records_before, health_before=health_before),
+            600.0,
+        )
         self._count("pruned", pruned)
         return pruned
 

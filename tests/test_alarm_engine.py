@@ -166,7 +166,8 @@ def test_builtin_table_covers_the_technicians_list():
     assert ids == {
         "battery_soc_low", "battery_soc_critical", "battery_over_temperature", "charger_error",
         "no_pv_daylight", "device_offline", "pibox_disk_full", "pibox_undervoltage",
-        "openclinic_down", "equipment_unseen", "data_budget",
+        "openclinic_down", "equipment_unseen", "data_budget", "power_saving",
+        "power_services_stopped", "job_overdue",
     }  # fmt: skip
     for rule in BUILTIN:
         assert rule.message_fr and rule.message_en, rule.id

@@ -365,3 +365,10 @@ def test_cloudy_week_table_for_the_docs(sims):
     lines = day_table(weather, res, jobs)
     assert len(lines) == 2 + len(CLOUDY)
     assert all("missed" not in line and "12:00 start" in line for line in lines[2:])
+
+
+def test_shedding_reason_names_the_threshold_crossed():
+    state = EnergyState(0.0, 18.0, 13.0, None, None, None, True)
+    level, reason = shedding_decision(state, SheddingConfig(), Level.NORMAL)
+    assert level is Level.STOP_SERVICES
+    assert "at or below 20 %" in reason.en and "seuil de 20 %" in reason.fr

@@ -174,7 +174,8 @@ def test_the_command_writes_every_format_and_a_fleet(db_path, tmp_path):
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == [f"report-Kati-{MONTH}.{ext}" for ext in ("csv", "html", "json", "pdf")]
+    exts = ("csv", "html", "json", "pdf", "summary.json")
+    assert names == [f"report-Kati-{MONTH}.{ext}" for ext in exts]
     data = json.loads((tmp_path / "out" / f"report-Kati-{MONTH}.json").read_text())
     assert data["costs"]["maintenance_spent"] == 5000 and data["costs"]["fees_collected"] == 20000
     fleet = [

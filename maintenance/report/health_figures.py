@@ -4,7 +4,9 @@ Input shapes (dicts, so the wiring to SQLite can come later):
 - alarm: a row of the `alarms` table: {alarm_id, severity, since, cleared, acked_at,
   message, message_en} (cleared/acked_at None while open / not acknowledged);
 - health row: {component, ts, values, ok?} as the health round stores it (`values` a dict);
-- job run: {job, started, ended, result} with result "ok" or anything else for a failure.
+- job run: a row of `job_runs` {job, started, ended, outcome, ...}: `outcome` "success" or
+  a failure (failed, timeout, stopped_low_battery, stopped_shutdown, error);
+- job wait: a `power_events` row of kind "job", action "wait", as {ts, job}.
 Health rows are a time series like records: one row holds until the next, unless the next is
 more than GAP_FACTOR health intervals later. Pure.
 """
@@ -118,23 +120,31 @@ def pibox(
     )
 
 
-def jobs(runs: Sequence[dict] | None, start: float, end: float) -> tuple[Job, ...] | None:
-    """Per job: runs started in the month, ok and failed, the last success. None: no data."""
+def jobs(
+    runs: Sequence[dict] | None, start: float, end: float, waits: Sequence[dict] = ()
+) -> tuple[Job, ...] | None:
+    """Per job: runs started in the month, succeeded and not, the last success, and the days
+    deferred (a `wait` that day and no successful run started that day). None: no data."""
     if runs is None:
         return None
     out: dict[str, list[dict]] = {}
     for run in sorted(runs, key=lambda r: r["started"]):
         if start <= run["started"] < end:
             out.setdefault(str(run["job"]), []).append(run)
+    waited: dict[str, set] = {}
+    for w in waits:
+        if start <= w["ts"] < end:
+            waited.setdefault(str(w["job"]), set()).add(day_of(w["ts"]))
     return tuple(
         Job(
             name,
-            len(rs),
-            sum(r["result"] == "ok" for r in rs),
-            sum(r["result"] != "ok" for r in rs),
-            max((r.get("ended") or r["started"] for r in rs if r["result"] == "ok"), default=None),
+            len(rs := out.get(name, [])),
+            len(done := [r for r in rs if r["outcome"] == "success"]),
+            len(rs) - len(done),
+            max((r.get("ended") or r["started"] for r in done), default=None),
+            len(waited.get(name, set()) - {day_of(r["started"]) for r in done}),
         )
-        for name, rs in sorted(out.items())
+        for name in sorted(out.keys() | waited.keys())
     )
 
 

@@ -119,6 +119,7 @@ class Job:
     ok: int
     failed: int
     last_ok: float | None
+    deferred: int  # days with a power-policy `wait` and no successful run
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """Hourly and daily rollups of one site's records: what the monthly report needs, kept small.
 
-A rollup holds, per device and per UTC hour (or day), min/max/sum/count of every numeric metric,
-energy integrals, seconds in each charger state, and the battery SOC's turning points. The
+A rollup holds, per device and per UTC hour (or day), min/max/sum/count of each metric of
+`STATS`, energy integrals, seconds in each charger state, and the battery SOC's turning points. The
 monthly report is computed from rollups only (`maintenance.report.figures`), so raw records can
 be pruned once their hours are rolled up, and the report stays the same.
 
@@ -41,6 +41,15 @@ INTEGRALS = (
 )
 """Sums kept per bucket (seconds, kWh, Ah, SOC points, counts of intervals)."""
 
+STATS = frozenset({
+    "battery_voltage", "battery_current", "battery_power", "battery_soc", "battery_temperature",
+    "pv_voltage", "pv_power", "load_power", "load_current", "system_power", "cell_voltage_min",
+    "cell_voltage_max", "bms_temperature", "charger_temperature",
+})  # fmt: skip
+"""Metrics whose min/max/sum/count a bucket keeps: the physical quantities worth a trend over
+years. Counters and settings (yield_total, battery_cycles, history fields...) would double a
+stored hour (rollup_store measures it) for figures no report reads."""
+
 
 @dataclass(slots=True)
 class Rollup:
@@ -79,7 +88,7 @@ def _num(value: object) -> float | None:
 
 def _add_stats(bucket: Rollup, metrics: dict) -> None:
     for name, value in metrics.items():
-        v = _num(value)
+        v = _num(value) if name in STATS else None
         if v is None:
             continue
         s = bucket.stats.get(name)
@@ -138,14 +147,17 @@ def rollup(
     interval_s: float = 60.0,
     period_s: int = HOUR,
     state: dict[str, RollupState] | None = None,
+    into: Iterable[Rollup] = (),
 ) -> tuple[list[Rollup], dict[str, RollupState]]:
     """Roll up records (each device's in stored order) into buckets of `period_s` seconds.
 
     `state` is what a previous call returned (per device); the result is sorted by (device,
-    start) and the new state is returned beside it.
+    start) and the new state is returned beside it. `into`: buckets a previous call returned,
+    continued in place when records of their hour come late (stored after that call), so the
+    rows are exactly those of one call over everything.
     """
     state = dict(state or {})
-    buckets: dict[tuple[str, int], Rollup] = {}
+    buckets: dict[tuple[str, int], Rollup] = {(r.device, r.start): r for r in into}
     for rec in records:
         start = int(rec.ts // period_s) * period_s
         bucket = buckets.get((rec.device, start))
@@ -204,7 +216,7 @@ def merge(rollups: Sequence[Rollup], period_s: int = DAY) -> list[Rollup]:
 
 
 def to_rows(rollups: Iterable[Rollup]) -> list[dict]:
-    """Plain, JSON-able dicts (one per rollup), for a future `rollups` table."""
+    """Plain, JSON-able dicts (one per rollup), stored by `rollup_store` (table `rollups`)."""
     return [
         {
             "device": r.device,

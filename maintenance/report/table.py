@@ -71,6 +71,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "runs": ("exécutions", "runs"),
     "ok": ("réussies", "succeeded"),
     "failed": ("échouées", "failed"),
+    "deferred": ("jours reportés", "days deferred"),
     "days_seen": ("jours vues", "days seen"),
     "charge_sessions": ("charges", "charge sessions"),
     "hours_of_use": ("heures d'utilisation", "hours of use"),
@@ -106,6 +107,7 @@ UNITS = {
     "bytes_month": "B",
     "budget_bytes": "B",
     "dod": "cycles",
+    "deferred": "days",
     "equivalent_full_cycles": "cycles",
 }
 

@@ -1,0 +1,139 @@
+"""The month's report files and MQTT summary: one core for `edged report` and the daemon.
+
+`generate` reads the daemon's database read-only (safe beside the running Writer), builds the
+report (`maintenance.report.figures`) and writes `report-{site}-{month}.{fmt}` into `out_dir`.
+Each file is written to a temporary name, fsync'd and renamed, then the directory fsync'd: a
+power cut leaves either the old file, no file, or the whole new one, never a half PDF that
+looks complete (a stray `*.tmp` is overwritten next time). `due_month` says which month the
+daemon should report now: the last full UTC month (Mali keeps UTC), once its last records
+have had time to be committed, when its files are not all there, and never on an unsynchronised
+clock (a month computed from a wrong date would be the wrong month).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from edged.maintenance_cmd import stored_log
+from edged.settings import Config
+from maintenance.report import load
+from maintenance.report.figures import Budget, build_report
+from maintenance.report.model import Report
+from maintenance.report.month import bounds, day_of, month_of, previous_month
+from maintenance.report.mqtt_summary import summary_payload
+from maintenance.report.registry import LogEntry
+from maintenance.report.render_csv import render_csv
+from maintenance.report.render_html import render_html
+from maintenance.report.render_json import render_json
+from telemetry.store import open_db
+
+FORMATS = ("pdf", "html", "csv", "json")
+SUMMARY = "summary.json"
+"""Written beside the files: the daemon publishes it after a report job (a subprocess) ends."""
+SETTLE_S = 900.0
+"""A month is due this long after it ends: its last records reach the database up to a commit
+interval (180 s) plus a publish window later."""
+
+
+def file_name(site: str, month: str, fmt: str) -> str:
+    return f"report-{site}-{month}.{fmt}"
+
+
+def build(config: Config, month: str, log: Sequence[LogEntry] = ()) -> Report:
+    """The report of `month` from the database at `config.storage.path` (StoreError if it
+    cannot be read). `log`: visits beside the stored ones (`edged report --registry`)."""
+    start, end = bounds(month)
+    interval = config.telemetry.publish_interval
+    db = open_db(config.storage.path, readonly=True)
+    try:
+        data = dict(
+            **load.series(db, month, interval),
+            alarms=load.alarms(db, start, end),
+            health=load.health(db, start, end),
+            job_runs=load.job_runs(db, start, end),
+            job_waits=load.job_waits(db, start, end),
+            log=[*log, *stored_log(db)],
+        )
+    finally:
+        db.conn.close()
+    return build_report(
+        site=config.site.id,
+        month=month,
+        items=config.equipment,
+        budget=config.budget or Budget(),
+        interval_s=interval,
+        health_interval_s=config.health.interval,
+        **data,
+    )
+
+
+def generate(
+    config: Config,
+    month: str,
+    out_dir: Path,
+    formats: Sequence[str] = FORMATS,
+    lang: str = "fr",
+    *,
+    log: Sequence[LogEntry] = (),
+) -> tuple[list[Path], dict]:
+    """Write the report files of `month`; returns them and the `P/report/{month}` payload."""
+    report = build(config, month, log)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in formats:
+        path = out_dir / file_name(config.site.id, month, fmt)
+        write_atomic(path, _render(report, fmt, lang))
+        written.append(path)
+    summary = summary_payload(report)
+    write_atomic(out_dir / file_name(config.site.id, month, SUMMARY), summary)
+    return written, json.loads(summary)
+
+
+def read_summary(out_dir: Path, site: str, month: str) -> dict | None:
+    """The `P/report/{month}` payload `generate` left beside the files (None if absent)."""
+    try:
+        return json.loads((Path(out_dir) / file_name(site, month, SUMMARY)).read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def _render(report: Report, fmt: str, lang: str) -> bytes:
+    if fmt == "pdf":
+        # fpdf2 and Pillow cost ~20 MB of RSS: imported only when a PDF is asked for.
+        from maintenance.report.render_pdf import render_pdf
+
+        return render_pdf(report, lang)
+    makers = {"json": render_json, "csv": render_csv, "html": lambda r: render_html(r, lang)}
+    return makers[fmt](report).encode("utf-8")
+
+
+def write_atomic(path: Path, content: bytes) -> None:
+    """Write `path` whole or not at all (tmp, fsync, rename, fsync the directory)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(content)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def due_month(
+    now_ts: float, clock_synced: bool, out_dir: Path, site: str, formats: Sequence[str] = FORMATS
+) -> str | None:
+    """The month to report now ("YYYY-MM"), or None: clock not synchronised, or its files are
+    all in `out_dir` already."""
+    if not clock_synced:
+        return None
+    month = previous_month(month_of(day_of(now_ts - SETTLE_S)))
+    if all((Path(out_dir) / file_name(site, month, fmt)).is_file() for fmt in formats):
+        return None
+    return month

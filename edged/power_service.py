@@ -1,0 +1,180 @@
+"""The power-aware side of the daemon in one place: energy view, jobs, load shedding, calendar.
+
+`edged.daemon` feeds `observe` with every sample and calls `poll` from its main loop (every few
+seconds): that is where a wall-clock jump seen by `edged.clock.ClockWatch` re-anchors the
+calendar, and where `edged backup --now` requests are taken. Everything periodic runs on the
+calendar (`edged.scheduler`): each job's decision, the shedding level, the hourly refresh of the
+PV profile from stored records.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from edged import job_requests
+from edged.alarm_service import AlarmService
+from edged.clock import ClockWatch
+from edged.energy_view import EnergyView
+from edged.job_process import Outcome
+from edged.job_supervisor import JobSupervisor
+from edged.monthly_report import read_summary
+from edged.readings import Sample
+from edged.scheduler import Calendar
+from edged.settings import Config, JobConfig
+from edged.shedding_service import SheddingService
+from maintenance.power_policy import JobKind, JobSpec
+from maintenance.pv_profile import HourlyProfile
+from maintenance.report import load
+from telemetry import topics
+from telemetry.mqtt import Publisher
+from telemetry.writer import Writer
+
+log = logging.getLogger(__name__)
+
+PROFILE_EVERY = 3600.0
+DEFAULT_REPORT = JobConfig(
+    JobSpec(
+        "monthly-report",
+        JobKind.REPORT,
+        max_duration_s=900.0,
+        power_w=6.0,
+        deadline_s=3 * 86400.0,
+        windows=(("10:00", "16:00"),),
+    )  # fmt: skip
+)
+"""The report job every site gets unless it configures its own (`[power] auto_report`)."""
+
+
+def site_jobs(config: Config) -> tuple[JobConfig, ...]:
+    """The configured jobs, plus the built-in monthly report where none is configured."""
+    if not config.power.auto_report or any(j.policy.kind is JobKind.REPORT for j in config.jobs):
+        return config.jobs
+    return (*config.jobs, DEFAULT_REPORT)
+
+
+class PowerService:
+    def __init__(self, config: Config, writer: Writer, publisher: Publisher | None,
+                 alarms: AlarmService, clock: ClockWatch, live_path: Path) -> None:  # fmt: skip
+        self._config, self._writer, self._clock = config, writer, clock
+        self._publisher = publisher
+        self.energy = EnergyView(config)
+        self.requests = job_requests.requests_dir(live_path)
+        self.jobs = JobSupervisor(config, site_jobs(config), writer, publisher, self.energy,
+                                  clock.synced, live_path.parent / "locks",
+                                  Path(config.storage.reports_dir))  # fmt: skip
+        self.jobs.on_report = self._report_written
+        self.jobs.on_health = alarms.observe_health
+        self.shedding: SheddingService | None = None
+        if config.shedding.enabled and config.shedding.policy is not None:
+            self.shedding = SheddingService(config, writer, publisher, self.energy, alarms,
+                                            self.jobs, clock.synced)  # fmt: skip
+        self.calendar = Calendar()
+        self._jumps = 0
+
+    @property
+    def active(self) -> bool:
+        return bool(self.jobs.slots) or self.shedding is not None
+
+    def observe(self, sample: Sample) -> None:
+        self.energy.observe(sample)
+
+    def start(self) -> None:
+        """Restore saved state (the Writer runs) and start the calendar."""
+        if not self.active:
+            return
+        self.jobs.restore()
+        tick = self._config.power.tick
+        if self.jobs.slots:
+            self.calendar.every("pv-profile", PROFILE_EVERY, self._refresh_profile)
+        for name in self.jobs.slots:
+            self.calendar.every(f"job:{name}", tick, lambda n=name: self.jobs.tick(n))
+        if self.shedding is not None:
+            self.shedding.restore()
+            self.calendar.every("shedding", tick, self.shedding.tick)
+        self._jumps = self._clock.jumps
+        self.calendar.start()
+
+    def poll(self) -> None:
+        """From the daemon's main loop: clock jumps and `edged backup --now` requests."""
+        if not self.active:
+            return
+        self._clock.synced()
+        if self._clock.jumps != self._jumps:
+            self._jumps = self._clock.jumps
+            self.calendar.clock_jumped()
+        for request in job_requests.take(self.requests):
+            threading.Thread(target=self._manual, args=(request,), daemon=True).start()
+
+    def _manual(self, request: dict[str, Any]) -> None:
+        name = request["job"]
+        if name not in self.jobs.slots:
+            known = ", ".join(self.jobs.slots) or "none"
+            job_requests.answer(
+                self.requests,
+                name,
+                {
+                    "started": False,
+                    "message_en": f"no job named {name!r} (configured: {known})",
+                    "message": f"aucune tâche {name!r} (configurées : {known})",
+                },
+            )
+            return  # fmt: skip
+        decision = self.jobs.tick(name, manual=True, force=request["force"])
+        slot = self.jobs.slots[name]
+        body = {"started": slot.process is not None, "message": None, "message_en": None}
+        if decision is not None:
+            body.update(message=decision.reason_fr, message_en=decision.reason_en)
+        if self.jobs.blocked and slot.process is None:
+            body.update(message_en=f"load shedding holds: {self.jobs.blocked}")
+        job_requests.answer(self.requests, name, body)
+
+    def _report_written(self, month: str, reports_dir: Path) -> None:
+        """A report job succeeded: publish its summary, retained, on `P/report/{month}`."""
+        summary = read_summary(reports_dir, self._config.site.id, month)
+        if summary is None:
+            log.error("report of %s written but its summary is missing in %s", month, reports_dir)
+        elif self._publisher is not None:
+            topic = topics.report_topic(self._config.topic_root, month)
+            self._publisher.publish_retained(topic, summary)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a job runs (the live view is then written every second, for its progress)."""
+        return any(slot.process is not None for slot in self.jobs.slots.values())
+
+    def _refresh_profile(self) -> None:
+        """The sunniest hours of the last days, from the stored records."""
+        power, now = self._config.power, time.time()
+        start = now - power.history_days * 86400.0
+        interval = self._config.telemetry.publish_interval
+        records = self._writer.call(lambda db: load.records(db, start, now, interval), 120.0)
+        offset = datetime.now(ZoneInfo(power.timezone)).utcoffset()
+        seconds = offset.total_seconds() if offset else 0.0
+        profile = HourlyProfile.from_records(records, now, power.history_days, seconds)
+        self.jobs.refresh_profile(profile)
+
+    def stop(self) -> None:
+        """Stop the calendar, then the running jobs (they are recorded as stopped)."""
+        if not self.active:
+            return
+        self.calendar.stop()
+        self.jobs.stop_all(Outcome.STOPPED_SHUTDOWN, "Arrêt d'edged.", "edged is stopping.",
+                           wait=15.0)  # fmt: skip
+
+    def view(self) -> dict[str, Any] | None:
+        if not self.active:
+            return None
+        state = self.energy.state(time.time(), self._clock.synced())
+        return {
+            "energy": self.energy.describe(state),
+            "shedding": self.shedding.view() if self.shedding is not None else None,
+            "jobs": self.jobs.view(),
+            "next_runs": self.calendar.next_runs(),
+            "ticks": self.calendar.counts(),
+        }
