@@ -144,12 +144,14 @@ class Daemon:
         self.power.start()
         last_live = time.monotonic()
         last_prune = last_live - PRUNE_EVERY + FIRST_PRUNE  # a box cut every night still prunes
+        was_busy = False
         while not self.stop_event.wait(LOOP_EVERY):
             self.power.poll()
-            now = time.monotonic()
-            if now - last_live >= LIVE_EVERY or self.power.busy:
+            now, busy = time.monotonic(), self.power.busy
+            if now - last_live >= LIVE_EVERY or busy or was_busy:  # a job's end shows at once
                 self._write_live()
                 last_live = now
+            was_busy = busy
             if now - last_prune >= PRUNE_EVERY:
                 storage = self.config.storage  # records: after their roll-up (PowerService)
                 self.writer.prune(

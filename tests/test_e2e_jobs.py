@@ -122,11 +122,7 @@ def test_backup_runs_once_is_recorded_and_published(tmp_path, broker, daemon):
 
 
 def _ticks(workdir: Path) -> int:
-    try:
-        view = json.loads((workdir / "live.json").read_text())
-    except (OSError, ValueError):
-        return 0
-    return sum((view.get("power") or {}).get("ticks", {}).values())
+    return sum(_live(workdir).get("ticks", {}).values())
 
 
 @pytest.mark.parametrize(
@@ -137,17 +133,24 @@ def _ticks(workdir: Path) -> int:
     ],
     ids=["failure", "timeout"],
 )
-def test_failure_and_timeout_are_recorded(tmp_path, daemon, command, max_duration, outcome, code):
+def test_failure_and_timeout_are_recorded_and_published(
+    tmp_path, broker, daemon, command, max_duration, outcome, code
+):
+    sub = Subscriber("127.0.0.1", broker.port, f"{P}/job/sync").start()
     with EnergyPty(soc=95.0) as pty:
-        d = daemon(config(tmp_path, pty.path, None, job("sync", command, max_duration)))
+        d = daemon(config(tmp_path, pty.path, broker.port, job("sync", command, max_duration)))
         wait_until(lambda: runs(tmp_path), 30, what="a job_runs row")
+        [message] = sub.wait_for(lambda m: json.loads(m.payload)["last"] is not None, 10)
         d.terminate()
     [(name, got, exit_code, _trigger, reason, tail)] = runs(tmp_path)
     assert (name, got, exit_code) == ("sync", outcome, code)
+    last = json.loads(message.payload)["last"]
+    assert (last["outcome"], last["exit_code"], last["reason_en"]) == (got, exit_code, reason)
     if outcome == "failed":
         assert "disque plein" in tail and "exit code 3" in reason
     else:
         assert "Duration limit" in reason
+    sub.stop()
 
 
 def test_low_soc_stops_a_running_job_and_suspend_resumes_one(tmp_path, broker, daemon):
@@ -175,16 +178,30 @@ def test_low_soc_stops_a_running_job_and_suspend_resumes_one(tmp_path, broker, d
     states = [json.loads(m.payload)["state"] for m in sub.received(
         lambda m: m.topic == f"{P}/job/pauser")]  # fmt: skip
     assert "suspended" in states
+    stopper = [json.loads(m.payload)["last"] for m in sub.received(
+        lambda m: m.topic == f"{P}/job/stopper")]  # fmt: skip
+    assert any(last and last["outcome"] == "stopped_low_battery" for last in stopper)
     sub.stop()
 
 
-def _state(workdir: Path, name: str) -> str | None:
+def _live(workdir: Path) -> dict:
+    """The daemon's live view (written every second while a job runs, else every 5 s)."""
     try:
-        view = json.loads((workdir / "live.json").read_text())
+        return json.loads((workdir / "live.json").read_text()).get("power") or {}
     except (OSError, ValueError):
-        return None
-    jobs = (view.get("power") or {}).get("jobs") or []
-    return next((j["state"] for j in jobs if j["job"] == name), None)
+        return {}
+
+
+def _job(workdir: Path, name: str) -> dict:
+    return next((j for j in _live(workdir).get("jobs") or [] if j["job"] == name), {})
+
+
+def _last(workdir: Path, name: str) -> dict | None:
+    return _job(workdir, name).get("last")
+
+
+def _state(workdir: Path, name: str) -> str | None:
+    return _job(workdir, name).get("state")
 
 
 def test_load_shedding_stops_and_restarts_services_then_shuts_down(tmp_path, broker, daemon):
@@ -227,11 +244,7 @@ def test_load_shedding_stops_and_restarts_services_then_shuts_down(tmp_path, bro
 
 
 def _level(workdir: Path) -> str | None:
-    try:
-        view = json.loads((workdir / "live.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return ((view.get("power") or {}).get("shedding") or {}).get("level")
+    return (_live(workdir).get("shedding") or {}).get("level")
 
 
 def edged(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -240,7 +253,7 @@ def edged(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
 
 
 def test_backup_now_through_the_daemon_and_standalone_and_schedule(tmp_path, daemon):
-    slow = ["sh", "-c", "for i in 1 2 3 4; do echo progress: $((i*25)); sleep 0.4; done"]
+    slow = ["sh", "-c", "for i in 1 2 3 4 5 6 7 8; do echo progress: $((i*12)); sleep 0.5; done"]
     cfg = config(tmp_path, "/dev/null", None, job("backup", slow, windows=[["03:00", "03:01"]]))
     with EnergyPty(soc=95.0) as pty:
         cfg.write_text(cfg.read_text().replace('port = "/dev/null"', f'port = "{pty.path}"'))
@@ -252,6 +265,9 @@ def test_backup_now_through_the_daemon_and_standalone_and_schedule(tmp_path, dae
         done = edged("backup", "--now", "--config", str(cfg))
         assert done.returncode == 0, done.stdout + done.stderr
         assert "EN COURS" in done.stdout and "réussie" in done.stdout
+        wait_until(lambda: _last(tmp_path, "backup"), 5, what="the live view showing the run")
+        status = edged("status", "--config", str(cfg))
+        assert "Tâches planifiées" in status.stdout and "réussie" in status.stdout
         d.terminate()
     alone = edged("backup", "--now", "--config", str(cfg), "--lang", "en")
     assert alone.returncode == 0, alone.stdout + alone.stderr
