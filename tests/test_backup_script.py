@@ -140,6 +140,8 @@ def test_bad_destination_and_usage(site, tmp_path):
     assert "does not exist" in missing.stderr
     assert site.run("20260315-101500", "--keep", "0").returncode == 1
     assert site.run("20260315-101500", "--files", str(tmp_path / "nope")).returncode == 1
+    unmounted = site.run("20260315-101500", "--require-mount")  # a plain folder, not a disk
+    assert unmounted.returncode == 1 and "not a mounted disk" in unmounted.stderr
     usage = subprocess.run([str(SCRIPT)], capture_output=True, text=True, timeout=30)
     assert usage.returncode == 2 and "usage:" in usage.stderr
     assert site.listing() == []
