@@ -10,7 +10,11 @@ reachable the records simply wait in the outbox; with one on localhost they flow
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import shlex
+import sqlite3
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +114,7 @@ name = "CSCOM simulé"
 [storage]
 path = "{workdir / "edged.db"}"
 live_path = "{workdir / "live.json"}"
+reports_dir = "{workdir / "reports"}"
 
 [mqtt]
 enabled = {"false" if args.no_mqtt else "true"}
@@ -124,9 +129,44 @@ compress_history = true
 data_path = "{workdir}"
 
 """
+        + _power(workdir)
         + "\n".join(devices)
     )
     return path
+
+
+def _power(workdir: Path) -> str:
+    """A backup of a demo clinic database (the real script, a SQLite dump standing in for
+    MariaDB) run when the simulated battery allows, and load shedding with no service to stop."""
+    clinic = workdir / "openclinic-demo.db"
+    with sqlite3.connect(clinic) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS patients (id INTEGER PRIMARY KEY, name TEXT)")
+        if not conn.execute("SELECT count(*) FROM patients").fetchone()[0]:
+            conn.executemany("INSERT INTO patients (name) VALUES (?)", [("Awa",), ("Moussa",)])
+    conn.close()
+    dump = f"{sys.executable} -c {shlex.quote(_DUMP)} {shlex.quote(str(clinic))}"
+    command = [str(BACKUP_SCRIPT), "--dest", str(workdir / "usb-backups"), "--dump-command", dump]
+    (workdir / "usb-backups").mkdir(exist_ok=True)
+    return f"""[power]
+battery = "bmv"
+capacity_wh = 2400
+tick = 15
+
+[shedding]
+
+[[jobs]]
+name = "backup-openclinic"
+kind = "backup"
+command = {json.dumps(command)}
+max_duration = 600
+power_w = 12
+windows = [["00:00", "24:00"]]
+
+"""
+
+
+_DUMP = "import sqlite3, sys; [print(line) for line in sqlite3.connect(sys.argv[1]).iterdump()]"
+BACKUP_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "backup-openclinic"
 
 
 def simulate(args: argparse.Namespace) -> int:
