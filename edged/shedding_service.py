@@ -53,6 +53,7 @@ class SheddingService:
         self.level, self.since = Level.NORMAL, time.time()
         self.reason: Reason | None = None
         self.commands: list[dict[str, Any]] = []  # the last actions, for the live view
+        self._reapply = False
 
     def restore(self) -> None:
         rows = self._writer.call(
@@ -62,12 +63,17 @@ class SheddingService:
             saved = json.loads(rows[0][0])
             self.level, self.since = Level(saved["level"]), float(saved["since"])
             log.info("load shedding restored at level %s", self.level.value)
+            # the boot started the services again: stop them again if the battery is still low
+            self._reapply = _RANK[self.level] >= _RANK[Level.STOP_SERVICES]
 
     def tick(self) -> None:
         now = time.time()
         state = self._energy.state(now, self._synced())
         level, reason = shedding_decision(state, self._shed.policy, self.level)
         self.reason = reason
+        if self._reapply and _RANK[level] >= _RANK[Level.STOP_SERVICES]:
+            self._stop_services(reason)
+        self._reapply = False
         if level is not self.level:
             self._change(level, reason, now)
         self._alarms.observe_health(
@@ -82,10 +88,7 @@ class SheddingService:
         self._writer.put_row("kv", (KV_KEY, json.dumps({"level": level.value, "since": now})))
         stop = _RANK[Level.STOP_SERVICES]
         if _RANK[level] >= stop > _RANK[old]:
-            self._jobs.blocked = reason.en
-            self._jobs.stop_all(Outcome.STOPPED_LOW_BATTERY, reason.fr, reason.en, wait=60.0)
-            for service in self._shed.services:
-                self._run("stop", self._shed.stop_command, service)
+            self._stop_services(reason)
         elif _RANK[level] < stop <= _RANK[old]:
             for service in reversed(self._shed.services):
                 self._run("start", self._shed.start_command, service)
@@ -93,6 +96,13 @@ class SheddingService:
         self._publish(now, reason)
         if level is Level.SHUTDOWN:
             self._shutdown(reason)
+
+    def _stop_services(self, reason: Reason) -> None:
+        """Running jobs first (a backup of a database about to stop), then the services."""
+        self._jobs.blocked = reason.en
+        self._jobs.stop_all(Outcome.STOPPED_LOW_BATTERY, reason.fr, reason.en, wait=60.0)
+        for service in self._shed.services:
+            self._run("stop", self._shed.stop_command, service)
 
     def _run(self, action: str, template: tuple[str, ...], service: str) -> bool:
         argv = [part.replace("{service}", service) for part in template]

@@ -231,12 +231,21 @@ def test_load_shedding_stops_and_restarts_services_then_shuts_down(tmp_path, bro
         reached("shutdown")
         wait_until(lambda: "poweroff" in log.read_text(), 20, what="shutdown command")
         d.terminate()
+        # the box boots again (systemd started the services) on a battery still low: edged
+        # remembers the level, stops the services again, and does not shut down in a loop
+        again = daemon(config(tmp_path, pty.path, broker.port, "", extra=shedding))
+        wait_until(lambda: log.read_text().count("stop openclinic") == 3, 20, what="re-stopped")
+        pty.set(soc=45.0)
+        wait_until(lambda: log.read_text().count("start openclinic") == 2, 20, what="restarted")
+        again.terminate()
     lines = log.read_text().split("\n")
     assert lines[:4] == ["stop openclinic", "stop mariadb", "start mariadb", "start openclinic"]
     assert lines[4:7] == ["stop openclinic", "stop mariadb", "poweroff"]  # services first
+    assert lines[7:11] == ["stop openclinic", "stop mariadb", "start mariadb", "start openclinic"]
+    assert lines.count("poweroff") == 1
     levels = [json.loads(m.payload)["level"] for m in sub.received(
         lambda m: m.topic == f"{P}/power/shedding")]  # fmt: skip
-    assert levels == ["stop_services", "normal", "stop_services", "shutdown"]
+    assert levels[:4] == ["stop_services", "normal", "stop_services", "shutdown"]
     events = db_rows(tmp_path / "edged.db", "SELECT kind, subject, action FROM power_events")
     assert ("service", "mariadb", "start") in events
     assert ("shedding", "shutdown", "shutdown") in events
