@@ -27,9 +27,9 @@ def run(job: str, day: int, outcome: str, hour: float = 14.0) -> tuple:
             0 if outcome == "success" else 1, "", "", "", 1)  # fmt: skip
 
 
-def wait(job: str, day: int, hour: float = 8.0) -> tuple:
+def wait(job: str, day: int, hour: float = 8.0, code: str = "wait_floor") -> tuple:
     ts = START + (day - 1) * DAY + hour * 3600
-    return (ts, "job", job, "wait", "soc_low", "batterie faible", "battery low")
+    return (ts, "job", job, "wait", code, "batterie faible", "battery low")
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +44,17 @@ def config(tmp_path_factory) -> Config:
         run("backup", 12, "stopped_low_battery"),
         run("backup", 1, "success", hour=-2.0),
     ]  # the last: September, not counted
-    waits = [wait("backup", 7), wait("backup", 8), wait("backup", 9), wait("backup", 9, 11.0),
-             wait("sync", 12), wait("sync", 40)]  # fmt: skip
+    waits = [
+        wait("backup", 7),
+        wait("backup", 8),
+        wait("backup", 9),
+        wait("backup", 9, 11.0),
+        wait("sync", 12),
+        wait("sync", 40),
+        wait("backup", 14, code="wait_done"),
+        wait("backup", 15, code="wait_window"),
+    ]
+    # the last two: waiting for no lack of energy (done recently, outside its hours): not deferred
     with db.conn:
         db.conn.execute("BEGIN")
         db.conn.executemany(ROW_SQL["job_run"], runs)
@@ -100,6 +109,9 @@ def test_job_runs_and_deferred_days_come_from_the_database(config, tmp_path):
                             "deferred": 1}  # day 40 is November  # fmt: skip
     assert "jobs,backup,deferred,2,days" in written[1].read_text(encoding="utf-8")
     assert "jours reportés" in written[2].read_text(encoding="utf-8")
+    data = json.loads(written[0].read_text(encoding="utf-8"))
+    assert "« backup » : 2 réussie(s), 2 en échec, reportée 2 jour(s)" in data["summary_fr"]
+    assert "'sync': 0 succeeded, 0 failed, deferred on 1 day(s)" in data["summary_en"]
 
 
 def test_a_failed_render_leaves_the_previous_file_and_a_stray_tmp_is_replaced(tmp_path):

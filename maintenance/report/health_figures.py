@@ -120,11 +120,17 @@ def pibox(
     )
 
 
+ENERGY_WAITS = ("wait_floor", "wait_projection")
+"""Power-policy codes that mean "deferred for lack of energy" (not: done recently, outside its
+hours, waiting for a sunnier hour of the same day)."""
+
+
 def jobs(
     runs: Sequence[dict] | None, start: float, end: float, waits: Sequence[dict] = ()
 ) -> tuple[Job, ...] | None:
     """Per job: runs started in the month, succeeded and not, the last success, and the days
-    deferred (a `wait` that day and no successful run started that day). None: no data."""
+    deferred (a `wait` for lack of energy that day and no successful run started that day).
+    None: no data."""
     if runs is None:
         return None
     out: dict[str, list[dict]] = {}
@@ -133,7 +139,7 @@ def jobs(
             out.setdefault(str(run["job"]), []).append(run)
     waited: dict[str, set] = {}
     for w in waits:
-        if start <= w["ts"] < end:
+        if start <= w["ts"] < end and w.get("code") in ENERGY_WAITS:
             waited.setdefault(str(w["job"]), set()).add(day_of(w["ts"]))
     return tuple(
         Job(

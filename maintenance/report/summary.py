@@ -50,6 +50,21 @@ def _quality(q: Quality, lang: str) -> list[str]:
     return out
 
 
+def _jobs(jobs, lang: str) -> list[str]:
+    """Backups that failed or waited for energy: what a clinic must know about its data."""
+    out = []
+    for j in jobs or ():
+        if j.failed or j.deferred:
+            out.append(
+                f"« {j.job} » : {j.ok} réussie(s), {j.failed} en échec, reportée {j.deferred}"
+                " jour(s) faute d'énergie."
+                if lang == "fr"
+                else f"'{j.job}': {j.ok} succeeded, {j.failed} failed, deferred on"
+                f" {j.deferred} day(s) for lack of energy."
+            )
+    return out
+
+
 def summaries(site: str, month: str, **s) -> tuple[str, str]:
     """(French, English) paragraphs from the report's sections (keyword arguments)."""
     return _paragraph(site, month, "fr", s), _paragraph(site, month, "en", s)
@@ -95,6 +110,7 @@ def _paragraph(site: str, month: str, lang: str, s: dict) -> str:
             if fr
             else f"{a.count} alarm(s) this month, {a.still_open} still open."
         )
+    out += _jobs(s.get("jobs"), lang)
     c = s["costs"]
     out.append(
         f"À mettre de côté ce mois pour l'entretien et le remplacement du matériel :"
