@@ -290,11 +290,15 @@ def prune(db: sqlite_utils.Database, samples_before: float, records_before: floa
         " RETURNING 1", (samples_before if health_before is None else health_before, batch),
     )  # fmt: skip
     if records_before is not None:
+        # each device's newest record, found once: re-grouping the whole table for every batch
+        # made a first prune over months of records quadratic (bench/bench_rollups.py)
+        rows = db.execute("SELECT max(id) FROM records GROUP BY device").fetchall()
+        newest = json.dumps([i for (i,) in rows])
         total += _delete_in_batches(db.conn, (
             "DELETE FROM records WHERE id IN (SELECT id FROM records WHERE ts < ?"
             " AND id NOT IN (SELECT record_id FROM outbox)"
-            " AND id NOT IN (SELECT max(id) FROM records GROUP BY device) LIMIT ?) RETURNING 1"
-        ), (records_before, batch))  # fmt: skip
+            " AND id NOT IN (SELECT value FROM json_each(?)) LIMIT ?) RETURNING 1"
+        ), (records_before, newest, batch))  # fmt: skip
     return total
 
 

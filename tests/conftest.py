@@ -1,10 +1,13 @@
-"""Shared fixtures: real peers (mosquitto) that many test modules use."""
+"""Shared fixtures: real peers (mosquitto, `edged run`) that many test modules use."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from tests.peers.broker import Broker
+from tests.peers.daemon import DaemonProcess
 
 
 @pytest.fixture
@@ -14,3 +17,20 @@ def broker(tmp_path):
     b.start()
     yield b
     b.stop()
+
+
+@pytest.fixture
+def daemons(tmp_path):
+    """`make(config)` starts `edged run` on a config (log: tmp_path/daemon.log); every daemon
+    still running at the end of the test is killed."""
+    started: list[DaemonProcess] = []
+
+    def make(config: Path) -> DaemonProcess:
+        d = DaemonProcess(config, tmp_path / "daemon.log")
+        started.append(d)
+        d.start()
+        return d
+
+    yield make
+    for d in started:
+        d.stop()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.peers.daemon import DaemonProcess, db_rows, write_config
+from tests.peers.daemon import db_rows, write_config
 from tests.peers.energy_pty import EnergyPty
 from tests.peers.replay import wait_until
 from tests.peers.subscriber import Subscriber
@@ -61,21 +61,6 @@ def runs(workdir: Path) -> list[tuple]:
                    " output_tail FROM job_runs ORDER BY id")  # fmt: skip
 
 
-@pytest.fixture
-def daemon(tmp_path):
-    started: list[DaemonProcess] = []
-
-    def make(cfg: Path) -> DaemonProcess:
-        d = DaemonProcess(cfg, tmp_path / "daemon.log")
-        started.append(d)
-        d.start()
-        return d
-
-    yield make
-    for d in started:
-        d.stop()
-
-
 def clinic_database(workdir: Path) -> Path:
     """A real SQLite database standing in for OpenClinic's MariaDB."""
     db = workdir / "openclinic.db"
@@ -85,7 +70,7 @@ def clinic_database(workdir: Path) -> Path:
     return db
 
 
-def test_backup_runs_once_is_recorded_and_published(tmp_path, broker, daemon):
+def test_backup_runs_once_is_recorded_and_published(tmp_path, broker, daemons):
     dest = tmp_path / "usb"
     dest.mkdir()
     clinic = clinic_database(tmp_path)
@@ -95,7 +80,7 @@ def test_backup_runs_once_is_recorded_and_published(tmp_path, broker, daemon):
     (tmp_path / "docs" / "scan.txt").write_text("ordonnance")
     sub = Subscriber("127.0.0.1", broker.port, f"{P}/#").start()
     with EnergyPty(soc=95.0) as pty:
-        d = daemon(config(tmp_path, pty.path, broker.port, job("backup", command)))
+        d = daemons(config(tmp_path, pty.path, broker.port, job("backup", command)))
         wait_until(lambda: runs(tmp_path), 30, what="a job_runs row")
         retained = sub.wait_for(lambda m: m.topic == f"{P}/job/backup" and
                                 json.loads(m.payload)["last"] is not None, 10)  # fmt: skip
@@ -134,11 +119,11 @@ def _ticks(workdir: Path) -> int:
     ids=["failure", "timeout"],
 )
 def test_failure_and_timeout_are_recorded_and_published(
-    tmp_path, broker, daemon, command, max_duration, outcome, code
+    tmp_path, broker, daemons, command, max_duration, outcome, code
 ):
     sub = Subscriber("127.0.0.1", broker.port, f"{P}/job/sync").start()
     with EnergyPty(soc=95.0) as pty:
-        d = daemon(config(tmp_path, pty.path, broker.port, job("sync", command, max_duration)))
+        d = daemons(config(tmp_path, pty.path, broker.port, job("sync", command, max_duration)))
         wait_until(lambda: runs(tmp_path), 30, what="a job_runs row")
         [message] = sub.wait_for(lambda m: json.loads(m.payload)["last"] is not None, 10)
         d.terminate()
@@ -153,14 +138,14 @@ def test_failure_and_timeout_are_recorded_and_published(
     sub.stop()
 
 
-def test_low_soc_stops_a_running_job_and_suspend_resumes_one(tmp_path, broker, daemon):
+def test_low_soc_stops_a_running_job_and_suspend_resumes_one(tmp_path, broker, daemons):
     stop_cmd = ["sh", "-c", "echo progress: 5; exec sleep 60"]
     suspend_cmd = ["sh", "-c", "for i in $(seq 1 20); do echo progress: $((i*5)); sleep 0.4;"
                    " done"]  # fmt: skip
     jobs = job("stopper", stop_cmd) + job("pauser", suspend_cmd, on_low_battery="suspend")
     sub = Subscriber("127.0.0.1", broker.port, f"{P}/job/#").start()
     with EnergyPty(soc=95.0) as pty:
-        d = daemon(config(tmp_path, pty.path, broker.port, jobs))
+        d = daemons(config(tmp_path, pty.path, broker.port, jobs))
         wait_until(lambda: _state(tmp_path, "stopper") == _state(tmp_path, "pauser") == "running",
                    30, what="both jobs running")  # fmt: skip
         pty.set(soc=35.0)  # below the urgent floor of 40 %
@@ -204,7 +189,7 @@ def _state(workdir: Path, name: str) -> str | None:
     return _job(workdir, name).get("state")
 
 
-def test_load_shedding_stops_and_restarts_services_then_shuts_down(tmp_path, broker, daemon):
+def test_load_shedding_stops_and_restarts_services_then_shuts_down(tmp_path, broker, daemons):
     log = tmp_path / "services.log"
     shedding = (
         f'[shedding]\nservices = ["openclinic", "mariadb"]\nshutdown_soc = 10\n'
@@ -220,7 +205,7 @@ def test_load_shedding_stops_and_restarts_services_then_shuts_down(tmp_path, bro
                      and json.loads(m.payload)["level"] == level, 20)  # fmt: skip
 
     with EnergyPty(soc=80.0) as pty:
-        d = daemon(config(tmp_path, pty.path, broker.port, "", extra=shedding))
+        d = daemons(config(tmp_path, pty.path, broker.port, "", extra=shedding))
         wait_until(lambda: _level(tmp_path) == "normal", 20, what="daemon deciding")
         pty.set(soc=18.0)
         reached("stop_services")
@@ -233,7 +218,7 @@ def test_load_shedding_stops_and_restarts_services_then_shuts_down(tmp_path, bro
         d.terminate()
         # the box boots again (systemd started the services) on a battery still low: edged
         # remembers the level, stops the services again, and does not shut down in a loop
-        again = daemon(config(tmp_path, pty.path, broker.port, "", extra=shedding))
+        again = daemons(config(tmp_path, pty.path, broker.port, "", extra=shedding))
         wait_until(lambda: log.read_text().count("stop openclinic") == 3, 20, what="re-stopped")
         pty.set(soc=45.0)
         wait_until(lambda: log.read_text().count("start openclinic") == 2, 20, what="restarted")
@@ -261,12 +246,12 @@ def edged(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout)  # fmt: skip
 
 
-def test_backup_now_through_the_daemon_and_standalone_and_schedule(tmp_path, daemon):
+def test_backup_now_through_the_daemon_and_standalone_and_schedule(tmp_path, daemons):
     slow = ["sh", "-c", "for i in 1 2 3 4 5 6 7 8; do echo progress: $((i*12)); sleep 0.5; done"]
     cfg = config(tmp_path, "/dev/null", None, job("backup", slow, windows=[["03:00", "03:01"]]))
     with EnergyPty(soc=95.0) as pty:
         cfg.write_text(cfg.read_text().replace('port = "/dev/null"', f'port = "{pty.path}"'))
-        d = daemon(cfg)
+        d = daemons(cfg)
         wait_until(lambda: _state(tmp_path, "backup") == "idle", 20, what="daemon up")
         schedule = edged("schedule", "--config", str(cfg))
         assert schedule.returncode == 0
@@ -288,11 +273,11 @@ def test_backup_now_through_the_daemon_and_standalone_and_schedule(tmp_path, dae
 
 
 def test_the_monthly_report_job_writes_the_files_and_publishes_the_summary(
-    tmp_path, broker, daemon
+    tmp_path, broker, daemons
 ):
     sub = Subscriber("127.0.0.1", broker.port, f"{P}/#").start()
     with EnergyPty(soc=95.0) as pty:
-        d = daemon(config(tmp_path, pty.path, broker.port, "", auto_report=True))
+        d = daemons(config(tmp_path, pty.path, broker.port, "", auto_report=True))
         month = datetime.fromtimestamp(time.time() - 900, UTC).replace(day=1) - timedelta(days=1)
         topic = f"{P}/report/{month:%Y-%m}"
         [message] = sub.wait_for(lambda m: m.topic == topic, 60)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from drivers.victron.vedirect.emulator import PtyEmulator
-from tests.peers.daemon import DaemonProcess, db_rows, write_config
+from tests.peers.daemon import db_rows, write_config
 from tests.peers.replay import ReplayPty, wait_until
 from tests.peers.subscriber import Subscriber
 
@@ -47,22 +47,7 @@ def workdir(tmp_path):
     return tmp_path
 
 
-@pytest.fixture
-def daemon_factory(workdir):
-    started: list[DaemonProcess] = []
-
-    def make(config: Path) -> DaemonProcess:
-        d = DaemonProcess(config, workdir / "daemon.log")
-        started.append(d)
-        d.start()
-        return d
-
-    yield make
-    for d in started:
-        d.stop()
-
-
-def test_captured_bmv_frames_reach_the_broker_with_exact_values(workdir, broker, daemon_factory):
+def test_captured_bmv_frames_reach_the_broker_with_exact_values(workdir, broker, daemons):
     port = ReplayPty(workdir / "tty-bmv", [capture_bytes("vedirect_a3_bmv700_main_history.hex")])
     port.start()
     sub = Subscriber(broker.host, broker.port, f"{PREFIX}/#")
@@ -73,7 +58,7 @@ def test_captured_bmv_frames_reach_the_broker_with_exact_values(workdir, broker,
         broker_port=broker.port,
         prefix=PREFIX,
     )
-    daemon = daemon_factory(config)
+    daemon = daemons(config)
     try:
         msgs = sub.wait_for(lambda m: m.topic.endswith("/telemetry/bmv"), timeout=20)
         record = json.loads(msgs[0][1])
@@ -124,7 +109,7 @@ def test_captured_bmv_frames_reach_the_broker_with_exact_values(workdir, broker,
         port.stop()
 
 
-def test_broker_outage_loses_nothing(workdir, broker, daemon_factory):
+def test_broker_outage_loses_nothing(workdir, broker, daemons):
     emulator = PtyEmulator("mppt", link=str(workdir / "tty-mppt"), interval=0.2, seed=3)
     emulator.start()
     sub = Subscriber(broker.host, broker.port, f"{PREFIX}/#")
@@ -135,7 +120,7 @@ def test_broker_outage_loses_nothing(workdir, broker, daemon_factory):
         broker_port=broker.port,
         prefix=PREFIX,
     )
-    daemon_factory(config)
+    daemons(config)
     db = workdir / "edged.db"
     try:
         sub.wait_for(lambda m: m.topic.endswith("/telemetry/mppt"), timeout=20)
@@ -162,7 +147,7 @@ def test_broker_outage_loses_nothing(workdir, broker, daemon_factory):
         emulator.stop()
 
 
-def test_sigkill_loses_no_stored_record(workdir, broker, daemon_factory):
+def test_sigkill_loses_no_stored_record(workdir, broker, daemons):
     emulator = PtyEmulator("mppt", link=str(workdir / "tty-mppt"), interval=0.2, seed=4)
     emulator.start()
     broker.stop()  # the uplink is down: records pile up in the outbox
@@ -174,7 +159,7 @@ def test_sigkill_loses_no_stored_record(workdir, broker, daemon_factory):
     )
     db = workdir / "edged.db"
     try:
-        daemon = daemon_factory(config)
+        daemon = daemons(config)
         wait_until(lambda: len(db_rows(db, "SELECT id FROM records")) >= 3, 20, what="records")
         daemon.kill()
         (check,) = db_rows(db, "PRAGMA integrity_check")
@@ -184,7 +169,7 @@ def test_sigkill_loses_no_stored_record(workdir, broker, daemon_factory):
         broker.start()
         sub = Subscriber(broker.host, broker.port, f"{PREFIX}/#")
         sub.start()
-        daemon_factory(config)
+        daemons(config)
         wait_until(
             lambda: {("mppt", ts) for ts in records_seen(sub, "mppt")} >= records,
             30,
@@ -196,7 +181,7 @@ def test_sigkill_loses_no_stored_record(workdir, broker, daemon_factory):
         emulator.stop()
 
 
-def test_unplugged_cable_goes_stale_then_offline_and_resumes(workdir, broker, daemon_factory):
+def test_unplugged_cable_goes_stale_then_offline_and_resumes(workdir, broker, daemons):
     emulator = PtyEmulator("mppt", link=str(workdir / "tty-mppt"), interval=0.2, seed=5)
     emulator.start()
     sub = Subscriber(broker.host, broker.port, f"{PREFIX}/#")
@@ -205,7 +190,7 @@ def test_unplugged_cable_goes_stale_then_offline_and_resumes(workdir, broker, da
         "mppt", Path(emulator.path), interval=0.2, stale_after=1.5, offline_after=3
     )
     config = write_config(workdir, devices=device, broker_port=broker.port, prefix=PREFIX)
-    daemon_factory(config)
+    daemons(config)
     db = workdir / "edged.db"
 
     def states() -> list[str]:
