@@ -16,19 +16,11 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from edged.readings import Sample
 from edged.settings import Config
 from maintenance.shedding import EnergyState
-
-
-@dataclass(slots=True)
-class _Seen:
-    mono: float
-    ts: float
-    metrics: dict[str, Any]
 
 
 def _number(value: Any) -> float | None:
@@ -49,27 +41,26 @@ class EnergyView:
         )
         self.stale_after = power.stale_after
         self._order = [d.id for d in config.devices] + [b.id for b in config.batteries]
-        self._latest: dict[str, _Seen] = {}
+        self._latest: dict[str, dict[str, tuple[float, Any]]] = {}
+        """Per device, per metric: (monotonic time received, value). Per metric, not per
+        device: a BMV that starts sending `---` for its SOC keeps sending volts, and its last
+        SOC must age out, not stay "live" beside fresh volts."""
         self._lock = threading.Lock()
 
     def observe(self, sample: Sample) -> None:
+        now = time.monotonic()
         with self._lock:
-            seen = self._latest.get(sample.device)
-            if seen is None:
-                seen = _Seen(time.monotonic(), sample.ts, dict(sample.metrics))
-                self._latest[sample.device] = seen
-            else:  # devices that send a metric only now and then keep the others
-                seen.mono, seen.ts = time.monotonic(), sample.ts
-                seen.metrics.update(sample.metrics)
+            metrics = self._latest.setdefault(sample.device, {})
+            for name, value in sample.metrics.items():
+                metrics[name] = (now, value)
 
     def state(self, now_wall: float, clock_synced: bool) -> EnergyState:
         """The readings to decide on now; stale ones are None."""
         now = time.monotonic()
         with self._lock:
             fresh = {
-                d: dict(s.metrics)
-                for d, s in self._latest.items()
-                if now - s.mono <= self.stale_after
+                device: {k: v for k, (seen, v) in metrics.items() if now - seen <= self.stale_after}
+                for device, metrics in self._latest.items()
             }
         source = self._battery_source(fresh)
         battery = fresh.get(source or "", {})

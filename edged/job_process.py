@@ -49,6 +49,9 @@ KILL_WAIT_S = 5.0
 pulled out may not exit; `terminate` then returns None)."""
 GROUP_POLL_S = 0.05
 """How often `terminate` looks whether the group is gone during the grace period."""
+STRAY_GRACE_S = 2.0
+"""When the main process exits but a process it started in the background is still in its
+group, how long that one has after SIGTERM before SIGKILL (`JobProcess(stray_grace=...)`)."""
 
 
 class Outcome(StrEnum):
@@ -101,12 +104,15 @@ class JobProcess:
     One thread controls it; any thread may read its properties (the live view)."""
 
     def __init__(self, name: str, argv: Sequence[str], *, cwd: str | None = None,
-                 env: Mapping[str, str] | None = None, tail_bytes: int = 4096) -> None:  # fmt: skip
+                 env: Mapping[str, str] | None = None, tail_bytes: int = 4096,
+                 stray_grace: float = STRAY_GRACE_S) -> None:  # fmt: skip
         self.name, self.argv, self.cwd, self.tail_bytes = name, list(argv), cwd, tail_bytes
+        self.stray_grace = stray_grace
         self.env = {**os.environ, **(env or {})}
         self._popen: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
         self._exited, self._pause = threading.Event(), threading.Event()  # _pause: never set
+        self._terminating = threading.Event()
         self._lock = threading.Lock()
         self._tail, self._progress, self._last_line = bytearray(), None, ""
         self._started: float | None = None  # monotonic, as every time below
@@ -138,6 +144,8 @@ class JobProcess:
             raise JobStartError(f"command not executable: {command!r}") from exc
         except OSError as exc:
             raise JobStartError(f"cannot run {command!r}: {exc.strerror or exc}") from exc
+        except (ValueError, TypeError) as exc:  # a NUL character, a value that is no string
+            raise JobStartError(_invalid(self.argv, self.env, exc)) from exc
         self._started = time.monotonic()
         self._reader = threading.Thread(target=self._read, name=f"job-{self.name}-out",
                                         daemon=True)  # fmt: skip
@@ -172,16 +180,29 @@ class JobProcess:
                 self._progress = self._progress if value is None else value
 
     def _reap(self) -> None:
-        """Wait for the main process (a blocking waitpid), then briefly for its last output."""
+        """Wait for the main process (a blocking waitpid), stop what it left running in its
+        group, then wait briefly for its last output. The exit is reported only then: a child
+        it backgrounded (`cmd &` in a script) must not go on writing to the backup disk after
+        the run is recorded and the job's lock released."""
         assert self._popen is not None and self._reader is not None
         self._popen.wait()
         with self._lock:
             self._ended = time.monotonic()
             self._end_suspension(self._ended)
+        if not self._terminating.is_set() and _has_live_member(self._popen.pid):
+            log.warning("job %s exited leaving processes in its group: stopping them", self.name)
+            self._stop_group(self.stray_grace)
+            self._note("edged: the job exited leaving processes running; they were stopped")
         self._reader.join(DRAIN_S)
         if self._reader.is_alive():
             log.warning("job %s exited, but a process it left holds its output", self.name)
         self._exited.set()
+
+    def _note(self, text: str) -> None:
+        """Add a line of edged's own to the output tail (it is stored with the result)."""
+        with self._lock:
+            self._tail += f"\n{text}\n".encode()
+            del self._tail[: max(0, len(self._tail) - self.tail_bytes)]
 
     @property
     def pid(self) -> int | None:
@@ -261,11 +282,22 @@ class JobProcess:
         `grace` s for every process of the group to exit, then SIGKILL to what is left.
 
         Returns the exit code as Popen gives it (-15, -9, or the job's own code if it caught
-        SIGTERM), or None if it outlived SIGKILL by `KILL_WAIT_S`. Safe once the job ended.
-        A process that left the group (setsid, a daemon) is out of reach: jobs must not detach.
+        SIGTERM). Returns None when the main process outlived SIGKILL by `KILL_WAIT_S`: it is
+        in uninterruptible sleep (state D: a write to a USB disk that was pulled out, a hung
+        NFS server), which no signal can end. It is then still there, `poll()` gives its code
+        if it ever exits, and the caller records the run with exit_code None. Safe once the
+        job ended. A process that left the group (setsid, a daemon) is out of reach: jobs must
+        not detach.
         """
-        if self._popen is None or not self._group_alive():
-            return self.poll()
+        if self._popen is None:
+            return None
+        self._terminating.set()
+        if self._group_alive():
+            self._stop_group(grace)
+        return self.wait(KILL_WAIT_S)
+
+    def _stop_group(self, grace: float) -> None:
+        """SIGTERM + SIGCONT to the group, up to `grace` s for it to go, then SIGKILL."""
         self._signal(signal.SIGTERM)
         with self._lock:
             self._signal(signal.SIGCONT)
@@ -276,7 +308,6 @@ class JobProcess:
         if self._group_alive():
             log.warning("job %s: still running %.1f s after SIGTERM, killing it", self.name, grace)
             self._signal(signal.SIGKILL)
-        return self.wait(KILL_WAIT_S)
 
     def _signal(self, sig: signal.Signals) -> None:
         assert self._popen is not None
@@ -285,9 +316,26 @@ class JobProcess:
 
     def _group_alive(self) -> bool:
         """Whether a process of the job's group is left. The main one counts until reaped, so
-        the group id is never signalled once the kernel could give it to another process."""
+        the group id is never signalled once the kernel could give it to another process (a
+        group id stays taken while any member lives)."""
         assert self._popen is not None
-        return not self._exited.is_set() or _has_live_member(self._popen.pid)
+        return self._popen.returncode is None or _has_live_member(self._popen.pid)
+
+
+def _invalid(argv: Sequence[Any], env: Mapping[Any, Any], exc: Exception) -> str:
+    """Which argument or variable Popen refused, without printing any value (an env value
+    may be a password)."""
+    for n, arg in enumerate(argv):
+        if not isinstance(arg, str | bytes | os.PathLike):
+            return f"argument {n} is not a string but {type(arg).__name__}"
+        if "\0" in os.fsdecode(arg):
+            return f"argument {n} contains a NUL character"
+    for key, value in env.items():
+        if not isinstance(key, str | bytes) or not isinstance(value, str | bytes):
+            return f"environment variable {key!r} is not a string"
+        if "\0" in os.fsdecode(key) + os.fsdecode(value) or "=" in os.fsdecode(key):
+            return f"environment variable {key!r} contains a NUL character or '='"
+    return f"invalid command or environment: {exc}"
 
 
 def _has_live_member(pgid: int) -> bool:

@@ -42,6 +42,10 @@ class JobSlot:
         self.success_stored: float | None = None  # a previous boot's, wall clock, when synced
         self.last: dict[str, Any] | None = None
         self.month: str | None = None
+        self.urgent_start = False  # started under the urgent floor: keep it while running
+        self.failures = 0  # runs in a row that did not succeed
+        self.retry_at: float | None = None  # monotonic: no scheduled start before
+        self.first_seen: float | None = None  # monotonic: first decision on a synced clock
 
     def last_success(self, now_wall: float, synced: bool) -> float | None:
         """When the last successful run started, on today's wall clock (see module doc)."""
@@ -94,6 +98,7 @@ class JobSlot:
         if outcome is Outcome.SUCCESS:
             self.success_mono = self.started_mono
         self.last, self.process, self.stopping = result.payload(), None, None
+        self.file_lock.release()  # before idle: a new run must take the lock afresh
         self.idle.set()
         return result
 

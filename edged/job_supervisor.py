@@ -16,7 +16,6 @@ counts only once the clock is synchronised. A `JobLock` per job keeps `edged bac
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -27,13 +26,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from drivers.host.reading import HealthReading
+from edged import job_decisions as jd
 from edged.energy_view import EnergyView
 from edged.job_lock import JobLock
 from edged.job_process import JobProcess, JobResult, JobStartError, Outcome
 from edged.job_slot import JobSlot, report_command
 from edged.settings import Config, JobConfig
-from maintenance.power_policy import JobKind, decide
-from maintenance.power_reasons import Action, Decision, Urgency
+from maintenance.power_policy import JobKind
+from maintenance.power_reasons import Action, Decision, ReasonCode, Urgency, held
 from maintenance.pv_profile import HourlyProfile
 from telemetry import topics
 from telemetry.mqtt import Publisher
@@ -42,7 +42,6 @@ from telemetry.writer import Writer
 log = logging.getLogger(__name__)
 
 WATCH_EVERY = 1.0
-NO_PROFILE = HourlyProfile((None,) * 24)
 
 
 class JobSupervisor:
@@ -62,7 +61,7 @@ class JobSupervisor:
         self._tz = ZoneInfo(config.power.timezone)
         self.reports_dir = reports_dir
         self.slots = {j.name: JobSlot(j, JobLock(lock_dir, j.name)) for j in jobs}
-        self.profile = NO_PROFILE
+        self.profile = jd.NO_PROFILE
         self.blocked: str | None = None  # set by load shedding: no job starts while it holds
         self.on_report: Callable[[str, Path], None] | None = None
         self.on_health: Callable[[HealthReading, float], None] | None = None
@@ -70,56 +69,67 @@ class JobSupervisor:
     # -- decisions --------------------------------------------------------------------------
 
     def tick(self, name: str, manual: bool = False, force: bool = False) -> Decision | None:
-        """Decide for one job now; returns the decision (None when nothing is to decide)."""
+        """Decide for one job now; returns the decision (None when nothing is to decide).
+        `manual`: a technician asked (`edged backup --now`); `force` also skips the battery
+        rules, never load shedding."""
         slot = self.slots[name]
         with slot.lock:
             now, synced = time.time(), self._synced()
             state = self._energy.state(now, synced)
+            if synced and slot.first_seen is None:
+                slot.first_seen = time.monotonic()  # "never done" is late from a deadline on
             if slot.process is not None:
                 return self._check_running(slot, state)
             if slot.config.policy.kind is JobKind.REPORT:
                 slot.month = self._due_report(now, synced)
                 if slot.month is None and not manual:
+                    self._overdue(slot, None, now)
                     return None
-            decision = self._decide(slot, state, now, running=False)
-            startable = decision.action is Action.START or (manual and (
-                force or decision.reason_code.value in ("wait_window", "wait_sunnier",
-                                                        "wait_done", "wait_clock")))  # fmt: skip
-            if self.blocked and not force:
-                startable = False
+            capacity = self._energy.capacity_wh or 1.0
+            if manual and self.blocked:
+                decision = held(ReasonCode.WAIT_SHEDDING, Urgency.UNKNOWN)
+            elif manual:
+                decision = jd.on_demand(slot, state, capacity)
+            else:
+                local = datetime.fromtimestamp(now, self._tz).time()
+                decision = jd.scheduled(slot, state, local, self.profile, capacity,
+                                        self.blocked is not None)  # fmt: skip
+            startable = decision.action is Action.START or (
+                manual and force and decision.reason_code is not ReasonCode.WAIT_SHEDDING
+            )
             self._note(slot, decision, now, manual)
             self._overdue(slot, decision, now)
             if startable:
-                self._start(slot, decision, "manual" if manual else "schedule")
+                urgent = manual or (decision.floor_used is not None and decision.floor_used.urgent)
+                self._start(slot, decision, "manual" if manual else "schedule", urgent)
             return decision
 
-    def _decide(self, slot: JobSlot, state, now: float, running: bool) -> Decision:
-        spec = slot.config.policy
-        if spec.kind is JobKind.REPORT:
-            spec = dataclasses.replace(spec, min_interval_s=0.0)
-        local = datetime.fromtimestamp(now, self._tz).time()
+    def _check_running(self, slot: JobSlot, state) -> Decision | None:
+        if slot.stopping is not None:
+            return None  # being stopped: let it clean up (no SIGSTOP in its grace period)
         capacity = self._energy.capacity_wh or 1.0
-        return decide(spec, state, slot.last_success(now, state.clock_synced), local,
-                      self.profile, running, capacity)  # fmt: skip
-
-    def _check_running(self, slot: JobSlot, state) -> Decision:
-        decision = self._decide(slot, state, state.ts, running=not slot.process.suspended)
-        if slot.process.suspended and decision.action is Action.START:
-            slot.process.resume()
-            log.info("job %s resumed: %s", slot.name, decision.reason_en)
-            self._note(slot, decision, state.ts, False, force=True)
-        elif decision.action is Action.STOP and not slot.process.suspended:
-            self._note(slot, decision, state.ts, False, force=True)
-            if slot.config.on_low_battery == "suspend":
-                slot.process.suspend()
-                log.warning("job %s suspended: %s", slot.name, decision.reason_en)
-            else:
-                slot.stop(Outcome.STOPPED_LOW_BATTERY, decision.reason_fr, decision.reason_en)
+        process = slot.process
+        if process.suspended:
+            decision = jd.resume(slot, state, capacity)
+            if decision.action is Action.START:
+                process.resume()
+                log.info("job %s resumed: %s", slot.name, decision.reason_en)
+                self._note(slot, decision, state.ts, False, force=True)
+        else:
+            decision = jd.running(slot, state, capacity)
+            if decision.action is Action.STOP:
+                self._note(slot, decision, state.ts, False, force=True)
+                if slot.config.on_low_battery == "suspend":
+                    process.suspend()
+                    log.warning("job %s suspended: %s", slot.name, decision.reason_en)
+                else:
+                    slot.stop(Outcome.STOPPED_LOW_BATTERY, decision.reason_fr,
+                              decision.reason_en)  # fmt: skip
         self._publish_slot(slot)
         return decision
 
     def _due_report(self, now: float, synced: bool) -> str | None:
-        from edged.monthly_report import due_month
+        from edged.report_files import due_month
 
         return due_month(now, synced, self.reports_dir, self._config.site.id)
 
@@ -138,16 +148,23 @@ class JobSupervisor:
                             "code": d.reason_code.value, "message": d.reason_fr,
                             "message_en": d.reason_en, "urgency": d.urgency.value})  # fmt: skip
 
-    def _overdue(self, slot: JobSlot, d: Decision, now: float) -> None:
-        """Hours past the deadline, for the alarm engine (built-in rule `job_overdue`)."""
-        if self.on_health is not None:
-            late = (d.overdue_s or 0.0) / 3600.0 if d.urgency is Urgency.OVERDUE else 0.0
-            reading = HealthReading(f"job-{slot.name}", {"overdue_h": round(late, 1)}, late == 0)
-            self.on_health(reading, now)
+    def _overdue(self, slot: JobSlot, d: Decision | None, now: float) -> None:
+        """Hours past the deadline, for the alarm engine (built-in rule `job_overdue`). A job
+        never done is late once it has been tried for longer than its deadline."""
+        if self.on_health is None:
+            return
+        late = 0.0
+        if d is not None and d.urgency is Urgency.OVERDUE:
+            if d.overdue_s is not None:
+                late = d.overdue_s
+            elif slot.first_seen is not None:
+                late = time.monotonic() - slot.first_seen - slot.config.policy.deadline_s
+        late_h = round(max(late, 0.0) / 3600.0, 1)
+        self.on_health(HealthReading(f"job-{slot.name}", {"overdue_h": late_h}, late_h == 0), now)
 
     # -- running ----------------------------------------------------------------------------
 
-    def _start(self, slot: JobSlot, decision: Decision, trigger: str) -> None:
+    def _start(self, slot: JobSlot, decision: Decision, trigger: str, urgent: bool) -> None:
         if not slot.file_lock.acquire():
             holder = slot.file_lock.holder_pid()
             log.warning("job %s not started: already running (pid %s)", slot.name, holder)
@@ -156,6 +173,7 @@ class JobSupervisor:
         argv = job.command or report_command(self._config, slot.month or "", self.reports_dir)
         process = JobProcess(slot.name, argv, cwd=job.workdir, env=job.env)
         slot.begin(process, trigger, self._synced())
+        slot.urgent_start = urgent
         try:
             process.start()
         except JobStartError as exc:
@@ -182,22 +200,30 @@ class JobSupervisor:
                           f"Duration limit of {limit:.0f} s exceeded.")  # fmt: skip
             if slot.stopping is not None:
                 code = process.terminate(slot.config.stop_grace)
+                break  # None: stuck in I/O (a USB disk pulled out): recorded without a code
         self._finish(slot, code)
 
     def _finish(self, slot: JobSlot, code: int | None) -> None:
         with slot.lock:
-            result = slot.end(code, self._synced())
-        self._record(result)
-        report = slot.config.policy.kind is JobKind.REPORT
-        if result.outcome is Outcome.SUCCESS and report and self.on_report and slot.month:
-            self.on_report(slot.month, self.reports_dir)
-        slot.file_lock.release()
+            result = slot.end(code, self._synced())  # releases the lock, then idle
+            slot.failures = 0 if result.outcome is Outcome.SUCCESS else slot.failures + 1
+            retry = result.outcome not in (Outcome.SUCCESS, Outcome.STOPPED_SHUTDOWN)
+            slot.retry_at = time.monotonic() + jd.retry_delay(slot.failures) if retry else None
+        try:
+            self._record(result)
+        finally:
+            report = slot.config.policy.kind is JobKind.REPORT
+            if result.outcome is Outcome.SUCCESS and report and self.on_report and slot.month:
+                self.on_report(slot.month, self.reports_dir)
 
     def _record(self, result: JobResult) -> None:
         level = logging.INFO if result.outcome is Outcome.SUCCESS else logging.WARNING
         log.log(level, "job %s ended: %s (%s)", result.job, result.outcome.value, result.reason_en)
         self._writer.put_row("job_run", result.row())
-        self._writer.flush(timeout=10.0)
+        try:
+            self._writer.flush(timeout=10.0)  # a result is worth a commit of its own
+        except (RuntimeError, TimeoutError) as exc:  # stopping, or a slow card: next commit
+            log.warning("job %s: result queued for the next commit (%s)", result.job, exc)
         self._event("job", {"job": result.job, "ts": result.ended, "action": "end",
                             **result.payload()})  # fmt: skip
         self._publish_slot(self.slots[result.job])

@@ -18,11 +18,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edged.maintenance_cmd import stored_log
+from edged.report_files import FORMATS, SETTLE_S, SUMMARY, due_month, file_name, read_summary
 from edged.settings import Config
 from maintenance.report import load
 from maintenance.report.figures import Budget, build_report
 from maintenance.report.model import Report
-from maintenance.report.month import bounds, day_of, month_of, previous_month
+from maintenance.report.month import bounds
 from maintenance.report.mqtt_summary import summary_payload
 from maintenance.report.registry import LogEntry
 from maintenance.report.render_csv import render_csv
@@ -30,16 +31,8 @@ from maintenance.report.render_html import render_html
 from maintenance.report.render_json import render_json
 from telemetry.store import open_db
 
-FORMATS = ("pdf", "html", "csv", "json")
-SUMMARY = "summary.json"
-"""Written beside the files: the daemon publishes it after a report job (a subprocess) ends."""
-SETTLE_S = 900.0
-"""A month is due this long after it ends: its last records reach the database up to a commit
-interval (180 s) plus a publish window later."""
-
-
-def file_name(site: str, month: str, fmt: str) -> str:
-    return f"report-{site}-{month}.{fmt}"
+__all__ = ["FORMATS", "SETTLE_S", "build", "due_month", "file_name", "generate", "read_summary",
+           "write_atomic"]  # fmt: skip
 
 
 def build(config: Config, month: str, log: Sequence[LogEntry] = ()) -> Report:
@@ -93,14 +86,6 @@ def generate(
     return written, json.loads(summary)
 
 
-def read_summary(out_dir: Path, site: str, month: str) -> dict | None:
-    """The `P/report/{month}` payload `generate` left beside the files (None if absent)."""
-    try:
-        return json.loads((Path(out_dir) / file_name(site, month, SUMMARY)).read_bytes())
-    except (OSError, ValueError):
-        return None
-
-
 def _render(report: Report, fmt: str, lang: str) -> bytes:
     if fmt == "pdf":
         # fpdf2 and Pillow cost ~20 MB of RSS: imported only when a PDF is asked for.
@@ -124,16 +109,3 @@ def write_atomic(path: Path, content: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def due_month(
-    now_ts: float, clock_synced: bool, out_dir: Path, site: str, formats: Sequence[str] = FORMATS
-) -> str | None:
-    """The month to report now ("YYYY-MM"), or None: clock not synchronised, or its files are
-    all in `out_dir` already."""
-    if not clock_synced:
-        return None
-    month = previous_month(month_of(day_of(now_ts - SETTLE_S)))
-    if all((Path(out_dir) / file_name(site, month, fmt)).is_file() for fmt in formats):
-        return None
-    return month

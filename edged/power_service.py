@@ -21,18 +21,17 @@ from edged import job_requests
 from edged.alarm_service import AlarmService
 from edged.clock import ClockWatch
 from edged.energy_view import EnergyView
-from edged.job_process import Outcome
+from edged.job_process import KILL_WAIT_S, Outcome
 from edged.job_supervisor import JobSupervisor
-from edged.monthly_report import read_summary
 from edged.readings import Sample
 from edged.scheduler import Calendar
 from edged.settings import Config, JobConfig
 from edged.shedding_service import SheddingService
 from maintenance.power_policy import JobKind, JobSpec
 from maintenance.pv_profile import HourlyProfile
-from maintenance.report import load
 from telemetry import topics
 from telemetry.mqtt import Publisher
+from telemetry.store import record_from_row
 from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -125,17 +124,25 @@ class PowerService:
                 },
             )
             return  # fmt: skip
-        decision = self.jobs.tick(name, manual=True, force=request["force"])
         slot = self.jobs.slots[name]
-        body = {"started": slot.process is not None, "message": None, "message_en": None}
+        with slot.lock:  # the same lock as `tick`: what ran before and after, seen at once
+            already = slot.process is not None
+            decision = self.jobs.tick(name, manual=True, force=request["force"])
+            running = slot.process is not None
+            body = {"started": running, "message": None, "message_en": None}
+            if running:  # the CLI follows this run, whoever started it (its result row)
+                body.update(started_at=slot.started_wall, already_running=already)
         if decision is not None:
             body.update(message=decision.reason_fr, message_en=decision.reason_en)
-        if self.jobs.blocked and slot.process is None:
-            body.update(message_en=f"load shedding holds: {self.jobs.blocked}")
+        if self.jobs.blocked and not running:
+            body.update(message=f"le délestage bloque les tâches : {self.jobs.blocked}",
+                        message_en=f"load shedding holds: {self.jobs.blocked}")  # fmt: skip
         job_requests.answer(self.requests, name, body)
 
     def _report_written(self, month: str, reports_dir: Path) -> None:
         """A report job succeeded: publish its summary, retained, on `P/report/{month}`."""
+        from edged.report_files import read_summary
+
         summary = read_summary(reports_dir, self._config.site.id, month)
         if summary is None:
             log.error("report of %s written but its summary is missing in %s", month, reports_dir)
@@ -152,8 +159,13 @@ class PowerService:
         """The sunniest hours of the last days, from the stored records."""
         power, now = self._config.power, time.time()
         start = now - power.history_days * 86400.0
-        interval = self._config.telemetry.publish_interval
-        records = self._writer.call(lambda db: load.records(db, start, now, interval), 120.0)
+
+        def recent(db) -> list:
+            rows = db.execute("SELECT id, device, ts, synced, samples, metrics FROM records"
+                              " WHERE ts >= ? AND ts < ? ORDER BY id", (start, now))  # fmt: skip
+            return [record_from_row(row) for row in rows]
+
+        records = self._writer.call(recent, 120.0)
         offset = datetime.now(ZoneInfo(power.timezone)).utcoffset()
         seconds = offset.total_seconds() if offset else 0.0
         profile = HourlyProfile.from_records(records, now, power.history_days, seconds)
@@ -164,8 +176,13 @@ class PowerService:
         if not self.active:
             return
         self.calendar.stop()
-        self.jobs.stop_all(Outcome.STOPPED_SHUTDOWN, "Arrêt d'edged.", "edged is stopping.",
-                           wait=15.0)  # fmt: skip
+        grace = max((j.stop_grace for j in self._config.jobs), default=0.0)
+        self.jobs.stop_all(
+            Outcome.STOPPED_SHUTDOWN,
+            "Arrêt d'edged.",
+            "edged is stopping.",
+            wait=grace + KILL_WAIT_S + 2.0,
+        )  # recorded before the last commit
 
     def view(self) -> dict[str, Any] | None:
         if not self.active:

@@ -14,7 +14,6 @@ import threading
 import time
 
 from edged.settings import Config
-from maintenance.report.rollup_store import prune_records, roll_up
 from telemetry.store import StoreError, open_db
 
 log = logging.getLogger(__name__)
@@ -34,6 +33,9 @@ class RollupTask:
         self._thread.start()
 
     def run_once(self) -> tuple[int, int] | None:
+        # imported here: the report's modules cost the daemon RAM it needs only once an hour
+        from maintenance.report.rollup_store import prune_records, roll_up
+
         storage, now = self._config.storage, time.time()
         try:
             db = open_db(storage.path)

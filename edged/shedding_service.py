@@ -33,6 +33,9 @@ from telemetry.writer import Writer
 log = logging.getLogger(__name__)
 
 KV_KEY = "shedding"
+RETRY_S = 600.0
+"""A failed service start, or a shutdown that did not happen (or a boot at the shutdown level
+on a battery still that low), is tried again after this long."""
 _RANK = {level: i for i, level in enumerate(Level)}
 
 
@@ -54,6 +57,8 @@ class SheddingService:
         self.reason: Reason | None = None
         self.commands: list[dict[str, Any]] = []  # the last actions, for the live view
         self._reapply = False
+        self._failed_starts: dict[str, float] = {}  # service -> monotonic time of the failure
+        self._shutdown_at: float | None = None  # monotonic: last shutdown attempt this boot
 
     def restore(self) -> None:
         rows = self._writer.call(
@@ -65,6 +70,8 @@ class SheddingService:
             log.info("load shedding restored at level %s", self.level.value)
             # the boot started the services again: stop them again if the battery is still low
             self._reapply = _RANK[self.level] >= _RANK[Level.STOP_SERVICES]
+            if self.level is Level.SHUTDOWN:  # booted on a low battery: give it RETRY_S first
+                self._shutdown_at = time.monotonic()
 
     def tick(self) -> None:
         now = time.time()
@@ -74,8 +81,12 @@ class SheddingService:
         if self._reapply and _RANK[level] >= _RANK[Level.STOP_SERVICES]:
             self._stop_services(reason)
         self._reapply = False
+        self._failed_starts: dict[str, float] = {}  # service -> monotonic time of the failure
+        self._shutdown_at: float | None = None  # monotonic: last shutdown attempt this boot
         if level is not self.level:
             self._change(level, reason, now)
+        else:
+            self._retry(state, reason)
         self._alarms.observe_health(
             HealthReading("power", {"shedding_level": _RANK[level]}, level is Level.NORMAL), now
         )
@@ -97,6 +108,21 @@ class SheddingService:
         if level is Level.SHUTDOWN:
             self._shutdown(reason)
 
+    def _retry(self, state, reason: Reason) -> None:
+        """Commands that did not work the first time: starts on recovery, and the shutdown
+        while the battery stays at its shutdown threshold (else the protection cuts it)."""
+        mono = time.monotonic()
+        if _RANK[self.level] < _RANK[Level.STOP_SERVICES]:
+            for service, failed in list(self._failed_starts.items()):
+                if mono - failed >= RETRY_S:
+                    self._run("start", self._shed.start_command, service)
+        if self.level is not Level.SHUTDOWN:
+            return
+        still_low = shedding_decision(state, self._shed.policy, Level.STOP_SERVICES)[0]
+        due = self._shutdown_at is None or mono - self._shutdown_at >= RETRY_S
+        if still_low is Level.SHUTDOWN and due:
+            self._shutdown(reason)
+
     def _stop_services(self, reason: Reason) -> None:
         """Running jobs first (a backup of a database about to stop), then the services."""
         self._jobs.blocked = reason.en
@@ -113,9 +139,14 @@ class SheddingService:
             ok, detail = done.returncode == 0, (done.stderr or done.stdout).strip()[-200:]
         except (OSError, subprocess.TimeoutExpired) as exc:
             ok, detail = False, str(exc)
-        verb_fr = "arrêté" if action == "stop" else "redémarré"
-        fr = f"Service {service} {verb_fr}." if ok else f"Service {service} : échec ({detail})."
+        verb_fr = {"stop": "arrêt", "start": "démarrage", "shutdown": "arrêt du PiBox"}[action]
+        fr = f"Service {service} : {verb_fr} {'fait' if ok else f'en échec ({detail})'}."
         en = f"Service {service}: {action} {'ok' if ok else f'failed ({detail})'}."
+        if action == "start":
+            if ok:
+                self._failed_starts.pop(service, None)
+            else:
+                self._failed_starts[service] = time.monotonic()
         (log.info if ok else log.error)("%s", en)
         self._writer.put_row("power_event", (now, "service", service, action,
                                              "ok" if ok else "failed", fr, en))  # fmt: skip
@@ -127,7 +158,11 @@ class SheddingService:
 
     def _shutdown(self, reason: Reason) -> None:
         log.warning("shutting the host down before the battery protection does: %s", reason.en)
-        self._writer.flush(timeout=30.0)  # everything read so far is on disk first
+        self._shutdown_at = time.monotonic()
+        try:
+            self._writer.flush(timeout=30.0)  # everything read so far is on disk first
+        except (RuntimeError, TimeoutError) as exc:
+            log.error("shutting down without the last commit: %s", exc)
         self._run("shutdown", self._shed.shutdown_command, "host")
 
     def _publish(self, now: float, reason: Reason) -> None:

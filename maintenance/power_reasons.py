@@ -40,6 +40,8 @@ class ReasonCode(StrEnum):
     WAIT_PROJECTION = "wait_projection"
     WAIT_SUNNIER = "wait_sunnier"
     WAIT_CLOCK = "wait_clock"
+    WAIT_RETRY = "wait_retry"  # given by the runner: backoff after a run that did not succeed
+    WAIT_SHEDDING = "wait_shedding"  # given by the runner: load shedding holds every job
 
 
 _TEXT: dict[ReasonCode, tuple[str, str]] = {
@@ -94,6 +96,14 @@ _TEXT: dict[ReasonCode, tuple[str, str]] = {
     ReasonCode.WAIT_CLOCK: (
         "En attente : heure non synchronisée et pas de plein soleil pour s'y fier.",
         "Waiting: clock not synchronised and no full sun to go by.",
+    ),
+    ReasonCode.WAIT_RETRY: (
+        "En attente : la dernière exécution a échoué, nouvel essai dans {wait}.",
+        "Waiting: the last run did not succeed, trying again in {wait}.",
+    ),
+    ReasonCode.WAIT_SHEDDING: (
+        "En attente : délestage en cours (batterie trop faible), aucune tâche ne démarre.",
+        "Waiting: load shedding holds (battery too low), no job starts.",
     ),
 }
 _MISSED = (" Échéance dépassée ({due}).", " Deadline missed ({due}).")
@@ -171,3 +181,13 @@ class Say:
             left = _hours(self.due_at - self.state.ts, lang)
             return f"échéance dans {left}" if fr else f"due in {left}"
         return "échéance inconnue" if fr else "deadline unknown"
+
+
+def held(code: ReasonCode, urgency: Urgency, wait_s: float = 0.0) -> Decision:
+    """A wait the runner imposes on top of `decide` (retry backoff, load shedding), worded
+    and coded like the policy's own decisions."""
+    fr, en = (_TEXT[code][i].format(wait=_hours(wait_s, lang)) for i, lang in enumerate(LANGS))
+    return Decision(Action.WAIT, code, fr, en, None, urgency)
+
+
+LANGS = ("fr", "en")

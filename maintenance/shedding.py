@@ -197,8 +197,9 @@ def shedding_decision(
     """The level the box should be at now, given the level it is at (call about once a minute).
 
     Falling: the most severe level whose entry threshold is reached, at once (but shutdown only
-    from stop_services). Rising: one level at a time while the value is at or above the current
-    level's recovery threshold. Missing data keeps the current level.
+    from stop_services). Rising: level by level while the value is at or above the current
+    level's recovery threshold, and the voltage (when read) at or above its recovery voltage.
+    Missing data keeps the current level.
     """
     current = Level(current_level)
     m = measure(state)
@@ -221,6 +222,8 @@ def shedding_decision(
     while _rank(level) > _rank(target):
         recover = _recovery(config, level, m[0], nominal)
         if recover is not None and m[1] < recover:
+            break
+        if not _voltage_recovered(config, level, v, nominal):
             break
         level = _ORDER[_rank(level) - 1]
     if _rank(level) < _rank(current):
@@ -253,6 +256,16 @@ def _limit(
 ) -> float | None:
     t = config.threshold(level)
     return None if t is None else _entry(t, m[0], nominal)
+
+
+def _voltage_recovered(config: SheddingConfig, level: Level, v: float | None, nominal: int) -> bool:
+    """Leaving a level also needs the voltage back at its recovery value, when one is read: an
+    estimated SOC drifts, and a bank whose voltage sagged to the cut-off under load springs
+    back once the services stop; without this the box would stop and restart them in a loop."""
+    t = config.threshold(level)
+    if t is None or v is None or not math.isfinite(v):
+        return True
+    return v >= volts_for(t.recover_voltage, nominal)
 
 
 def _recovery(config: SheddingConfig, level: Level, metric: str, nominal: int) -> float | None:

@@ -126,7 +126,11 @@ def test_failure_and_timeout_are_recorded_and_published(
         d = daemons(config(tmp_path, pty.path, broker.port, job("sync", command, max_duration)))
         wait_until(lambda: runs(tmp_path), 30, what="a job_runs row")
         [message] = sub.wait_for(lambda m: json.loads(m.payload)["last"] is not None, 10)
+        ticks = _ticks(tmp_path)  # a failed run is retried after 5 min, not at every tick
+        wait_until(lambda: _ticks(tmp_path) >= ticks + 4, 15, what="more policy ticks")
         d.terminate()
+    codes = db_rows(tmp_path / "edged.db", "SELECT code FROM power_events WHERE kind = 'job'")
+    assert ("wait_retry",) in codes
     [(name, got, exit_code, _trigger, reason, tail)] = runs(tmp_path)
     assert (name, got, exit_code) == ("sync", outcome, code)
     last = json.loads(message.payload)["last"]
@@ -256,6 +260,14 @@ def test_backup_now_through_the_daemon_and_standalone_and_schedule(tmp_path, dae
         schedule = edged("schedule", "--config", str(cfg))
         assert schedule.returncode == 0
         assert "hors des plages horaires permises (03:00-03:01)" in schedule.stdout
+        pty.set(soc=30.0)  # below the urgent floor: a technician's start is refused...
+        wait_until(lambda: (_live(tmp_path).get("energy") or {}).get("soc") == 30.0, 10,
+                   what="the daemon reading 30 %")  # fmt: skip
+        refused = edged("backup", "--now", "--config", str(cfg))
+        assert refused.returncode == 1 and "sous le seuil" in refused.stdout, refused.stdout
+        pty.set(soc=95.0)  # ...and accepted above it, outside the job's window
+        wait_until(lambda: (_live(tmp_path).get("energy") or {}).get("soc") == 95.0, 10,
+                   what="the daemon reading 95 %")  # fmt: skip
         done = edged("backup", "--now", "--config", str(cfg))
         assert done.returncode == 0, done.stdout + done.stderr
         assert "EN COURS" in done.stdout and "réussie" in done.stdout

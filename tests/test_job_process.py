@@ -1,6 +1,7 @@
 """edged.job_process on real subprocesses: output and progress, exit codes, stopping a whole
-process group (children that ignore SIGTERM included), suspend/resume, start errors, the
-file lock across processes, and a JobResult row in a real database."""
+process group (children that ignore SIGTERM included), children left behind by a job that
+exited, a job stuck in uninterruptible I/O (a frozen file system), suspend/resume, start
+errors, the file lock across processes, and a JobResult row in a real database."""
 
 from __future__ import annotations
 
@@ -158,6 +159,73 @@ def test_start_errors_are_clear(tmp_path):
             job.start()
         assert (job.poll(), job.wait(0), job.terminate(1), job.running_s) == (None, None, None, 0)
         assert job.output_tail == ""
+
+
+def test_invalid_argv_or_env_is_a_start_error_that_shows_no_value():
+    cases = [
+        (["echo", "a\0b"], {}, "argument 1 contains a NUL character"),
+        (["echo", 3], {}, "argument 1 is not a string but int"),
+        (["true"], {"DUMP_PASSWORD": "se\0cret"}, "variable 'DUMP_PASSWORD' contains a NUL"),
+        (["true"], {"A=B": "x"}, "variable 'A=B' contains a NUL character or '='"),
+    ]
+    for argv, env, message in cases:
+        job = JobProcess("test", argv, env=env)
+        with pytest.raises(JobStartError, match=message) as caught:
+            job.start()
+        assert "cret" not in str(caught.value)
+        assert (job.poll(), job.terminate(1)) == (None, None)
+
+
+def test_a_background_child_left_behind_is_stopped_before_the_exit_is_reported(sh):
+    job = sh("sleep 100 >/dev/null 2>&1 & echo child $!")  # the child does not hold the pipe
+    assert job.wait(10) == 0
+    assert gone(int(job.output_tail.split()[1]))  # no `until`: gone before the exit was told
+    assert job.output_tail.endswith("were stopped\n")
+
+
+def test_a_left_child_that_ignores_sigterm_is_killed_after_stray_grace(tmp_path, sh):
+    flag = tmp_path / "pid"
+    script = (f"""sh -c 'trap "" TERM; echo $$ > {flag}.tmp; mv {flag}.tmp {flag};"""
+              f""" exec sleep 100' & while [ ! -e {flag} ]; do sleep 0.01; done""")  # fmt: skip
+    began = time.monotonic()
+    job = sh(script, stray_grace=0.3)
+    assert job.wait(10) == 0
+    assert 0.3 <= time.monotonic() - began < 3.0
+    assert gone(int(flag.read_text()))
+
+
+@pytest.fixture
+def frozen_dir(tmp_path):
+    """A directory on a frozen ext4 loop file system: a write there sleeps uninterruptibly
+    (state D) until it is thawed, as a write to a USB disk that went away does."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root (mount, fsfreeze)")
+    image, mnt = tmp_path / "fs.img", tmp_path / "mnt"
+    mnt.mkdir()
+    with image.open("wb") as f:
+        f.truncate(16 << 20)
+    steps = [["mkfs.ext4", "-q", str(image)], ["mount", "-o", "loop", str(image), str(mnt)]]
+    for step in steps:
+        if subprocess.run(step, capture_output=True, timeout=30).returncode != 0:
+            pytest.skip(f"cannot {step[0]} here")
+    subprocess.run(["fsfreeze", "-f", str(mnt)], check=True, timeout=10)
+    thaw = ["fsfreeze", "-u", str(mnt)]
+    yield mnt, lambda: subprocess.run(thaw, capture_output=True, timeout=10)
+    subprocess.run(thaw, capture_output=True, timeout=10)
+    subprocess.run(["umount", str(mnt)], check=True, timeout=30)
+
+
+def test_terminate_returns_none_when_the_job_is_stuck_in_uninterruptible_io(
+    frozen_dir, sh, monkeypatch
+):
+    mnt, thaw = frozen_dir
+    monkeypatch.setattr("edged.job_process.KILL_WAIT_S", 0.5)
+    job = sh(f"echo writing; echo data > {mnt}/dump")
+    until(lambda: psutil.Process(job.pid).status() == psutil.STATUS_DISK_SLEEP)
+    assert job.terminate(grace=0.2) is None  # SIGTERM, SIGKILL: neither ends a D sleep
+    assert job.poll() is None and not gone(job.pid)
+    thaw()
+    assert job.wait(10) in (-signal.SIGTERM, -signal.SIGKILL)  # pending signals land now
 
 
 def test_tail_keeps_only_the_last_bytes_and_cuts_no_character(sh):

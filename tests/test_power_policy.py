@@ -226,8 +226,8 @@ def test_shedding_hysteresis_on_a_noisy_soc():
             path.append(level)
     assert path == [Level.NORMAL, Level.WARN, Level.STOP_SERVICES, Level.SHUTDOWN]
     level, path = Level.STOP_SERVICES, [Level.STOP_SERVICES]
-    for soc in reversed(down[:900]):
-        level, _ = shedding_decision(_state(soc, v=25.0), config, level)
+    for soc in reversed(down[:900]):  # recharging: the charger holds the bank at 25.4 V
+        level, _ = shedding_decision(_state(soc, v=25.4), config, level)
         if level != path[-1]:
             path.append(level)
             assert soc >= {Level.WARN: 30.0, Level.NORMAL: 40.0}[level]
@@ -372,3 +372,15 @@ def test_shedding_reason_names_the_threshold_crossed():
     level, reason = shedding_decision(state, SheddingConfig(), Level.NORMAL)
     assert level is Level.STOP_SERVICES
     assert "at or below 20 %" in reason.en and "seuil de 20 %" in reason.fr
+
+
+def test_shedding_does_not_restart_services_on_a_drifting_soc_and_a_sagging_voltage():
+    """An estimated SOC of 60 % at night while heavy load pulls a 12 V bank to the cut-off:
+    the services stop, the voltage springs back without them, and they stay stopped until the
+    voltage says the bank is really charged (no stop/start loop)."""
+    config, level, path = SheddingConfig(), Level.NORMAL, []
+    for v in [12.2, 11.35, 12.1, 11.9, 12.1, 12.2, 12.3, 12.55, 12.65]:
+        level, _ = shedding_decision(_state(60.0, v=v, nominal_voltage=12), config, level)
+        path.append(level)
+    stop, warn, normal = Level.STOP_SERVICES, Level.WARN, Level.NORMAL
+    assert path == [normal, stop, stop, stop, stop, stop, stop, warn, normal]

@@ -1,0 +1,103 @@
+"""The files scripts/install puts on the Pi: the polkit rules (parsed and run by node, with a
+stand-in for polkit's `polkit` object, since polkitd needs a system bus this container lacks),
+the unit list scripts/install writes into them from [shedding] services (its own shell function,
+run here), and edged.service (checked by `systemd-analyze verify` where it is installed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_e2e_jobs import config
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = ROOT / "systemd" / "50-edged.rules"
+NODE = shutil.which("node")
+
+# Loads a rules file the way polkit does (one function body sharing the `polkit` global), then
+# asks its rule about each case: [action id, user, {detail: value}] -> "yes" or null.
+EVAL = """
+const text = require("fs").readFileSync(0, "utf8");
+let rule = null;
+const polkit = {Result: {YES: "yes", NO: "no", NOT_HANDLED: null},
+                addRule: function (f) { rule = f; }};
+new Function("polkit", text)(polkit);
+const cases = JSON.parse(process.argv[1]);
+console.log(JSON.stringify(cases.map(function (c) {
+    const action = {id: c[0], lookup: function (key) { return c[2][key]; }};
+    const answer = rule(action, {user: c[1]});
+    return answer === undefined ? null : answer;
+})));
+"""
+UNITS = "org.freedesktop.systemd1.manage-units"
+OFF = "org.freedesktop.login1.power-off"
+
+
+def ask(rules: str, cases: list) -> list:
+    out = subprocess.run([NODE, "-e", EVAL, json.dumps(cases)], input=rules, text=True,
+                         capture_output=True, timeout=30)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def polkit_rules(config_path: Path) -> subprocess.CompletedProcess:
+    """scripts/install's own `polkit_rules` function, run with this venv's python."""
+    script = (ROOT / "scripts" / "install").read_text()
+    function = script[script.index("polkit_rules() {") : script.index("\n}\n") + 3]
+    return subprocess.run(["bash", "-c", f'{function}polkit_rules "$0" "$1"', sys.executable,
+                           str(config_path)], env={"SRC": str(ROOT), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_the_shipped_rules_allow_edged_only_its_units_and_power_off():
+    cases = [
+        [UNITS, "edged", {"unit": "tomcat9.service", "verb": "stop"}],
+        [UNITS, "edged", {"unit": "mariadb.service", "verb": "start"}],
+        [UNITS, "edged", {"unit": "tomcat9.service", "verb": "mask"}],
+        [UNITS, "edged", {"unit": "ssh.service", "verb": "stop"}],
+        [UNITS, "pi", {"unit": "tomcat9.service", "verb": "stop"}],
+        [OFF, "edged", {}],
+        [OFF + "-multiple-sessions", "edged", {}],
+        [OFF, "pi", {}],
+        ["org.freedesktop.login1.reboot", "edged", {}],
+    ]
+    answers = ask(RULES.read_text(), cases)
+    assert answers == ["yes", "yes", None, None, None, "yes", "yes", None, None]
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_install_writes_the_shedding_services_into_the_rules(tmp_path):
+    shedding = '[shedding]\nservices = ["openclinic", "tomcat9.service", "mnt-usb\\\\x2d1.mount"]\n'
+    cfg = config(tmp_path, "/dev/null", None, "", extra=shedding)
+    out = polkit_rules(cfg)
+    assert out.returncode == 0, out.stderr
+    assert '["openclinic.service", "tomcat9.service", "mnt-usb\\\\x2d1.mount"]' in out.stdout
+    cases = [[UNITS, "edged", {"unit": u, "verb": "stop"}] for u in
+             ("openclinic.service", "mnt-usb\\x2d1.mount", "mariadb.service")] + [
+             [OFF, "edged", {}]]  # fmt: skip
+    assert ask(out.stdout, cases) == ["yes", "yes", None, "yes"]  # mariadb: not listed now
+
+
+def test_install_keeps_the_shipped_list_when_the_config_is_invalid(tmp_path):
+    bad = tmp_path / "edged.toml"
+    bad.write_text("[site\n")
+    out = polkit_rules(bad)
+    assert out.returncode == 0 and out.stdout == RULES.read_text()
+    assert "polkit rules: shipped unit list kept" in out.stderr
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+def test_the_unit_file_verifies(tmp_path):
+    unit = tmp_path / "edged.service"  # the venv is not installed here: /bin/true stands in
+    text = (ROOT / "systemd" / "edged.service").read_text()
+    assert "ReadWritePaths=/var/lib/edged -/media -/mnt\n" in text
+    unit.write_text(text.replace("/opt/edged/.venv/bin/edged", "/bin/true"))
+    out = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    assert out.returncode == 0 and out.stderr == "", out.stderr
