@@ -73,6 +73,10 @@ class AlarmService:
         with self._lock:
             self._emit(self.engine.observe_many(source, reading.values, now))
 
+    def clock_jumped(self, delta: float) -> None:
+        with self._lock:
+            self.engine.clock_jumped(delta)
+
     def active(self) -> list[dict[str, Any]]:
         """The active alarms (for the live view), critical first, then oldest first."""
         with self._lock:

@@ -55,6 +55,8 @@ class ClockWatch:
     _last_wall: float = 0.0
     _last_mono: float = 0.0
     jumps: int = 0
+    jumped_s: float = 0.0
+    """Sum of the jumps seen (s, + = forward): a reader diffs it to learn by how much."""
 
     def synced(self, now_wall: float | None = None, now_mono: float | None = None) -> bool:
         wall = time.time() if now_wall is None else now_wall
@@ -70,6 +72,7 @@ class ClockWatch:
             drift = (wall - self._last_wall) - (mono - self._last_mono)
             if abs(drift) > JUMP_THRESHOLD:
                 self.jumps += 1
+                self.jumped_s += drift
                 self._checked_mono = -1e18  # re-ask the kernel right away
                 log.warning("wall clock jumped by %+.0f s (NTP sync or manual set)", drift)
         self._last_wall, self._last_mono = wall, mono

@@ -145,7 +145,13 @@ class Daemon:
         last_live = time.monotonic()
         last_prune = last_live - PRUNE_EVERY + FIRST_PRUNE  # a box cut every night still prunes
         was_busy = False
+        jumped = self.clock.jumped_s
         while not self.stop_event.wait(LOOP_EVERY):
+            self.clock.synced()  # jump detection even with no device reading
+            if self.clock.jumped_s != jumped:
+                self.alarms.clock_jumped(self.clock.jumped_s - jumped)
+                self.power.clock_jumped()
+                jumped = self.clock.jumped_s
             self.power.poll()
             now, busy = time.monotonic(), self.power.busy
             if now - last_live >= LIVE_EVERY or busy or was_busy:  # a job's end shows at once

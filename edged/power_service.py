@@ -1,8 +1,8 @@
 """The power-aware side of the daemon in one place: energy view, jobs, load shedding, calendar.
 
-`edged.daemon` feeds `observe` with every sample and calls `poll` from its main loop (every few
-seconds): that is where a wall-clock jump seen by `edged.clock.ClockWatch` re-anchors the
-calendar, and where `edged backup --now` requests are taken. Everything periodic runs on the
+`edged.daemon` feeds `observe` with every sample, calls `poll` from its main loop every second
+(`edged backup --now` requests are taken there) and `clock_jumped` when `edged.clock.ClockWatch`
+sees the wall clock jump (the calendar is re-anchored). Everything periodic runs on the
 calendar (`edged.scheduler`): each job's decision, the shedding level, the hourly refresh of the
 PV profile from stored records.
 """
@@ -74,7 +74,6 @@ class PowerService:
             self.shedding = SheddingService(config, writer, publisher, self.energy, alarms,
                                             self.jobs, clock.synced)  # fmt: skip
         self.calendar = Calendar()
-        self._jumps = 0
 
     @property
     def active(self) -> bool:
@@ -96,17 +95,17 @@ class PowerService:
         if self.shedding is not None:
             self.shedding.restore()
             self.calendar.every("shedding", tick, self.shedding.tick)
-        self._jumps = self._clock.jumps
         self.calendar.start()
 
+    def clock_jumped(self) -> None:
+        """The daemon saw the wall clock jump: re-anchor the calendar."""
+        if self.active:
+            self.calendar.clock_jumped()
+
     def poll(self) -> None:
-        """From the daemon's main loop: clock jumps and `edged backup --now` requests."""
+        """From the daemon's main loop: `edged backup --now` requests."""
         if not self.active:
             return
-        self._clock.synced()
-        if self._clock.jumps != self._jumps:
-            self._jumps = self._clock.jumps
-            self.calendar.clock_jumped()
         for request in job_requests.take(self.requests):
             threading.Thread(target=self._manual, args=(request,), daemon=True).start()
 

@@ -218,6 +218,16 @@ class AlarmEngine:
     def active(self) -> list[str]:
         return sorted(key for key, track in self._tracks.items() if track.active)
 
+    def clock_jumped(self, delta: float) -> None:
+        """The wall clock moved by `delta` s (NTP): move the pending delays with it, so a
+        delay neither elapses at once (a jump forward) nor lasts a day longer (a jump back).
+        `since` stays as it was stored."""
+        for track in self._tracks.values():
+            if track.pending is not None:
+                track.pending += delta
+            if track.clearing is not None:
+                track.clearing += delta
+
     def observe(self, source: str, name: str, value: Value, now: float) -> list[AlarmEvent]:
         """One observation: `source` is a device id or `health.{component}`."""
         if name == "state" and not source.startswith(HEALTH) and isinstance(value, str):

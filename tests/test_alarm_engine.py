@@ -211,3 +211,14 @@ def test_every_builtin_alarm_is_documented_with_its_threshold():
         threshold = rule.threshold
         shown = f"{threshold:g}" if isinstance(threshold, float) else str(threshold).lower()
         assert shown in row and f"`{rule.target}`" in row, f"docs/alarms.md: {rule.id}"
+
+
+def test_a_clock_jump_neither_shortens_nor_stretches_a_delay():
+    rule = Rule("offline", "*.state", Condition.EQUALS, "offline", delay=300)
+    for jump in (86400.0, -86400.0):  # NTP after a slow or a fast fake-hwclock
+        engine = AlarmEngine([rule])
+        assert engine.observe("mppt", "state", "offline", 1000.0) == []
+        engine.clock_jumped(jump)
+        assert engine.observe("mppt", "state", "offline", 1000.0 + jump + 10) == []  # 10 s in
+        [event] = engine.observe("mppt", "state", "offline", 1000.0 + jump + 300)
+        assert event.kind == "raised"
