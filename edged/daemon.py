@@ -56,6 +56,7 @@ class Daemon:
             publish_interval=config.telemetry.publish_interval,
             commit_interval=config.storage.commit_interval,
             on_records=self._records_committed,
+            on_closed=self._records_closed,
         )
         self.health: HealthRound | None = None
         if config.health.enabled:
@@ -94,6 +95,10 @@ class Daemon:
     def _records_committed(self, records: list[Record]) -> None:
         if self.publisher is not None:
             self.publisher.publish_records(records)
+
+    def _records_closed(self, records: list[Record]) -> None:
+        if self.publisher is not None:  # live about a second after the window ends
+            self.publisher.publish_closed(records)
 
     def _sample(self, sample: Sample) -> None:
         self._store(sample)

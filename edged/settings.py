@@ -23,8 +23,9 @@ class SiteConfig:
 class StorageConfig:
     path: str = "/var/lib/edged/edged.db"
     commit_interval: float = 180.0
-    """Seconds between batch commits: the most a power cut can lose of what was read, and how
-    late a record may reach MQTT. Each commit costs ~5.5 SD pages whatever it holds (README)."""
+    """Seconds between batch commits: the most a power cut can lose of what was read (records
+    go live before it, when their window closes). Each commit costs ~5.5 SD pages whatever it
+    holds (README)."""
     low_battery_soc: float = 30.0
     low_battery_commit_interval: float = 15.0
     """While a device reports battery_soc below low_battery_soc, commit this often instead: the

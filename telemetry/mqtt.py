@@ -140,6 +140,13 @@ class Publisher:
         if records:
             self._events.put(("records", list(records)))
 
+    def publish_closed(self, records: list[Record]) -> None:
+        """Records whose window just closed, not committed yet: sent live now if connected (a
+        PUBACK before their commit spares them an outbox row); otherwise dropped here, since
+        their commit hands them to `publish_records` and the outbox keeps them."""
+        if records:
+            self._events.put(("closed", list(records)))
+
     def publish_device_state(self, device: str, state: dict) -> None:
         """Retained device state; the latest per device is republished on every reconnect."""
         topic = topics.device_topic(self._root, device)
@@ -243,6 +250,8 @@ class Publisher:
             self._acknowledged(event[1], failed=event[2])
         elif kind == "records":
             self._new_records(event[1])
+        elif kind == "closed":
+            self._closed_records(event[1])
         elif kind == "state":
             self._states[event[1]] = event[2]
             self._dirty[event[1]] = None
@@ -314,6 +323,16 @@ class Publisher:
         if self._online and not self._sweep_due:
             # Nothing left behind: all up to the horizon is claimed; keep `_claimed` small.
             self._advance(self._horizon)
+
+    def _closed_records(self, records: list[Record]) -> None:
+        """Live before their commit. The horizon does not move: the sweep must not pass ids
+        whose outbox rows are not written yet (their commit moves it, `_new_records`)."""
+        for record in records:
+            if record.id is None or record.id <= self._cursor or record.id in self._claimed:
+                continue
+            if self._online and not self._stopping and len(self._live) < LIVE_QUEUE_MAX:
+                self._live.append(record)
+                self._claimed.add(record.id)
 
     def _advance(self, cursor: int) -> None:
         """Everything up to `cursor` was sent (or is queued live) in this connection."""

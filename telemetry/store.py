@@ -200,8 +200,9 @@ def write(db: sqlite_utils.Database, batch: Batch, ids: Ids) -> int:
             [(rid, r.device, r.ts, int(r.clock_synced), r.samples, last_seq, _json(r.metrics))
              for rid, r, last_seq in batch.records],
         )  # fmt: skip
-        conn.executemany(
-            "INSERT INTO outbox (record_id) VALUES (?)", [(rid,) for rid, *_ in batch.records]
+        conn.executemany(  # a record the broker acknowledged before its commit needs no row
+            "INSERT INTO outbox (record_id) VALUES (?)",
+            [(rid,) for rid, *_ in batch.records if rid not in batch.acks],
         )
         conn.executemany(_UPSERT_STATE, [_state_row(d, s) for d, s in batch.states.items()])
         conn.executemany(UPDATE_BLOCK_HINT, [(device,) for device in batch.states])

@@ -464,3 +464,40 @@ def test_a_missing_ca_file_is_logged_not_raised(tmp_path, broker, db, db_path, c
     publisher.stop()
     assert not publisher.connected
     assert "cannot be set up" in caplog.text
+
+
+def test_a_record_goes_live_when_its_window_closes_and_needs_no_outbox_row(broker, db_path):
+    """Commit every 60 s, windows of 1 s: records reach the broker about a second after their
+    window, long before the commit; acknowledged by then, they get no outbox row at all."""
+    from edged.readings import Sample
+    from telemetry.writer import Writer
+
+    config, root = make_config(broker)
+    sub = Subscriber(broker.host, broker.port, f"{root}/telemetry/#").start()
+    pub: list[Publisher] = []  # the Writer's callbacks reach the publisher made after it
+    writer = Writer(db_path, publish_interval=1.0, commit_interval=60.0,
+                    on_records=lambda r: pub[0].publish_records(r),
+                    on_closed=lambda r: pub[0].publish_closed(r))  # fmt: skip
+    publisher = Publisher(config, db_path, ack=writer.ack)
+    pub.append(publisher)
+    writer.start()
+    publisher.start()
+    try:
+        start = time.time()
+        for i in range(30):  # 3 s of samples at 10 Hz: windows close while the next fill
+            writer.put(Sample("mppt", start + i / 10, True, {"battery_voltage": 13.0 + i / 100}))
+            time.sleep(0.1)
+        live = sub.wait_for(lambda m: True, timeout=5.0, count=2)
+        assert time.time() - start < 10.0  # well before the 60 s commit
+        assert writer.stats["commits"] == 0
+        wait_until(lambda: publisher.stats["acked"] >= 2, what="PUBACKs")
+        assert writer.flush()
+        db = open_db(db_path, readonly=True)
+        stored = db.execute("SELECT count(*) FROM records").fetchone()[0]
+        outbox = db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        db.conn.close()
+        assert stored >= len(live) and outbox <= stored - len(live)  # the acked ones: no row
+    finally:
+        publisher.stop()
+        writer.stop()
+        sub.stop()

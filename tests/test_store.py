@@ -282,3 +282,21 @@ def test_v1_database_is_converted_keeping_every_sample_seq_record_and_state(tmp_
     assert samples.latest(db, "mppt") == expected[-2] and hint <= expected[-2][0]
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert db.execute("PRAGMA freelist_count").fetchone()[0] == 0  # v1's pages given back
+
+
+def test_a_record_acknowledged_before_its_commit_gets_no_outbox_row(tmp_path):
+    db = store.open_db(tmp_path / "edged.db")
+    db.conn.executescript(  # count the rows written into the outbox, not just those left
+        "CREATE TEMP TABLE inserted (record_id); CREATE TEMP TRIGGER t AFTER INSERT ON outbox"
+        " BEGIN INSERT INTO inserted VALUES (new.record_id); END;"
+    )
+    ids = store.Ids.load(db)
+    metrics = {"battery_voltage": 13.2}
+    records = [
+        (ids.next_record_id + i, Record("mppt", 1700000060.0 + 60 * i, True, 60, metrics), 0)
+        for i in range(3)
+    ]
+    acked = {records[0][0], records[2][0]}  # their PUBACK came while the window was in memory
+    store.write(db, store.Batch(records=records, acks=set(acked)), ids)
+    assert [r for (r,) in db.execute("SELECT record_id FROM inserted")] == [records[1][0]]
+    assert db.execute("SELECT count(*) FROM records").fetchone()[0] == 3
