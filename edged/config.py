@@ -159,9 +159,7 @@ def _mqtt(v: _Validator, raw: Mapping[str, Any]) -> MqttConfig:
 
 
 def _devices(v: _Validator, raw: Any) -> list[DeviceConfig]:
-    if not isinstance(raw, list):
-        v.add("devices", f"expected an array of tables ([[devices]]), got {_kind(raw)}")
-        return []
+    raw = v.array(raw, "devices")
     out: list[DeviceConfig] = []
     seen: set[str] = set()
     for i, item in enumerate(raw):
@@ -242,6 +240,13 @@ class _Validator:
 
     def add(self, path: str, expected: str) -> None:
         self.problems.append(Problem(path, expected))
+
+    def array(self, value: Any, path: str) -> list:
+        """`value` if it is an array (of tables, `[[path]]`), else [] and the problem."""
+        if isinstance(value, list):
+            return value
+        self.add(path, f"expected an array of tables ([[{path}]]), got {_kind(value)}")
+        return []
 
     def unknown(self, table: Mapping[str, Any], prefix: str, allowed: tuple[str, ...]) -> None:
         for key in table:

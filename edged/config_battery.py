@@ -22,10 +22,7 @@ SOURCES = ("monitor", "controller")
 
 def batteries(v, raw: Mapping[str, Any]) -> tuple[BatteryConfig, ...]:
     """Every `[[batteries]]` table as a BatteryConfig; problems go to `v` with their key paths."""
-    items = raw.get("batteries", [])
-    if not isinstance(items, list):
-        v.add("batteries", "expected an array of tables ([[batteries]])")
-        return ()
+    items = v.array(raw.get("batteries", []), "batteries")
     devices = _device_ids(raw.get("devices", []))
     out: list[BatteryConfig] = []
     ids: set[str] = set()

@@ -63,10 +63,7 @@ def health(v, raw: Mapping[str, Any]) -> HealthConfig:
 
 def _items(v, table: Mapping[str, Any], key: str, cls, checks: dict, extra) -> list:
     """Each `[[health.<key>]]` table as `cls`; `extra` validates what `section` cannot."""
-    raw = table.get(key, [])
-    if not isinstance(raw, list):
-        v.add(f"health.{key}", f"expected an array of tables ([[health.{key}]])")
-        return []
+    raw = v.array(table.get(key, []), f"health.{key}")
     out = []
     for i, item in enumerate(raw):
         name = f"{key}[{i}]"
@@ -153,10 +150,7 @@ def alarms(v, raw: Mapping[str, Any]) -> AlarmsConfig:
         if rule_id in table:
             overrides.append(_rule(v, table[rule_id], f"alarms.{rule_id}", rule_id))
     customs = []
-    rules = table.get("rules", [])
-    if not isinstance(rules, list):
-        v.add("alarms.rules", "expected an array of tables ([[alarms.rules]])")
-        rules = []
+    rules = v.array(table.get("rules", []), "alarms.rules")
     for i, item in enumerate(rules):
         rule = _rule(v, item, f"alarms.rules[{i}]", None)
         if rule is not None and rule.id in BUILTIN_IDS + tuple(c.id for c in customs if c):

@@ -75,10 +75,7 @@ def _implied_nominal(value: float) -> int:
 
 
 def _jobs(v, raw: Mapping[str, Any], nominal: int | None) -> tuple[JobConfig, ...]:
-    items = raw.get("jobs", [])
-    if not isinstance(items, list):
-        v.add("jobs", "expected an array of tables ([[jobs]])")
-        return ()
+    items = v.array(raw.get("jobs", []), "jobs")
     out: list[JobConfig] = []
     seen: set[str] = set()
     for i, item in enumerate(items):
