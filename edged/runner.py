@@ -24,7 +24,8 @@ from edged.settings import DeviceConfig
 log = logging.getLogger(__name__)
 
 StateSink = Callable[[str, dict[str, Any], bool], None]
-"""(device id, state dict, changed): changed is True on an ok/stale/offline transition."""
+"""(device id, state dict, changed): changed is True on an ok/stale/offline transition and when
+the device's identity (product, serial, firmware) changed."""
 
 STATE_REFRESH = 60.0  # seconds between unchanged state snapshots (counters) to the store
 READ_WINDOW = 1.0  # how long one read() may block, so liveness and stop are checked often
@@ -55,6 +56,7 @@ class DeviceRunner(threading.Thread):
         self.latest_data: dict[str, Any] = {}
         """The last reading's values outside the catalogue (e.g. every cell voltage of a BMS)."""
         self.reported = State.OFFLINE
+        self.reported_info: dict[str, Any] = {}
         self.reported_at = -1e18
         self.unavailable_logged = False
 
@@ -124,12 +126,13 @@ class DeviceRunner(threading.Thread):
     def _publish_state(self) -> None:
         now = time.monotonic()
         current = state(self.last_good, now, self.device.stale_after, self.device.offline_after)
-        changed = current is not self.reported
+        info = dict(self.driver.info)  # a reconnect may bring a new serial or firmware
+        changed = current is not self.reported or info != self.reported_info
         if not changed and now - self.reported_at < STATE_REFRESH:
             return
-        if changed:
+        if current is not self.reported:
             log.info("device %s: %s -> %s", self.device.id, self.reported.value, current.value)
-        self.reported, self.reported_at = current, now
+        self.reported, self.reported_at, self.reported_info = current, now, info
         self.on_state(self.device.id, self.snapshot(current), changed)
 
     def live_view(self) -> dict[str, Any]:

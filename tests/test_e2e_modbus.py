@@ -5,7 +5,8 @@ mosquitto -> a subscriber.
 Values are asserted against the register contents the test writes, so scaling, sign, the GX
 scale traps (-10, 0.01), "not available" sentinels and EPEver's low-word-first 32-bit order are
 checked through the whole pipeline. Outages: a GX service that starts refusing, an RTU slave that
-goes silent, and the GX's TCP server stopped and restarted.
+goes silent, and the GX's TCP server stopped and restarted. The GX's serial (portal id, read once
+per connection) reaches the retained `P/device/{device}` and is re-read after a reconnect.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import time
 
 import pytest
 
+from drivers.modbus.decode import encode_string
+from drivers.modbus.regmap import load_builtin
 from drivers.modbus.simulator import EpeverSimulator, GxSimulator, free_port
 from tests.peers.daemon import DaemonProcess, db_rows, write_config
 from tests.peers.replay import wait_until
@@ -98,7 +101,9 @@ def gx():
     sim.stop()
 
 
-def test_gx_services_reach_the_broker_and_a_refusing_one_goes_offline(gx, watch, start_daemon):
+def test_gx_services_reach_the_broker_and_a_refusing_one_goes_offline(
+    gx, watch, start_daemon, broker
+):
     bank = gx.bank
     # system (unit 100): 0.1 V, signed 0.1 A and W, whole %, scale -10 Ah, 0.01 (100-s units)
     bank.set_words(100, 3, 840, [264, neg(-123), neg(-325), 87, 2, 185, 36])
@@ -154,6 +159,14 @@ def test_gx_services_reach_the_broker_and_a_refusing_one_goes_offline(gx, watch,
 
     state = watch.last_state("gx-system")
     assert state["state"] == "ok" and state["product"] == "Victron GX (system)"
+    assert state["serial"] == "c0619ab1e2f3"  # the simulator's portal id at 800..805
+    assert "serial" not in watch.last_state("gx-solar")  # its map reads no identity
+    late_comer = Subscriber(broker.host, broker.port, f"{ROOT}/device/gx-system").start()
+    try:
+        (retained,) = late_comer.wait_for(lambda m: m.retain, 5)
+        assert json.loads(retained.payload)["serial"] == "c0619ab1e2f3"
+    finally:
+        late_comer.stop()
 
     # The battery service goes away on the GX: its unit answers exceptions from now on.
     bank.refusing.add(247)
@@ -225,9 +238,13 @@ def test_gx_server_restart_resumes_polling(tmp_path, gx, watch, start_daemon):
     db = tmp_path / "edged.db"
     assert watch.metrics("gx-system")["battery_soc"] == 87  # the simulator's site profile
 
+    assert watch.last_state("gx-system")["serial"] == "c0619ab1e2f3"
+
     gx.stop()
     wait_until(lambda: watch.states("gx-system")[-1] == "stale", 10, what="stale while down")
     gx.bank.set_value(100, "battery_soc", 64)
+    serial_row = load_builtin("victron_gx_system").info[0]
+    gx.bank.set_words(100, 3, 800, encode_string(serial_row, "HQ2231ABCDE"))  # GX swapped
     last_seq = db_rows(db, "SELECT max(seq) FROM samples")[0][0]
     restarted = time.time()
     gx.start()
@@ -237,6 +254,7 @@ def test_gx_server_restart_resumes_polling(tmp_path, gx, watch, start_daemon):
         what="samples stored after the GX came back",
     )
     wait_until(lambda: watch.states("gx-system")[-1] == "ok", 10, what="ok again")
+    assert watch.last_state("gx-system")["serial"] == "HQ2231ABCDE"  # re-read on reconnect
     wait_until(
         lambda: [r for r in watch.records("gx-system") if r["metrics"]["battery_soc"] == 64],
         10,

@@ -5,7 +5,14 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.modbus.decode import decode, encode, unsigned
+from drivers.modbus.decode import (
+    decode,
+    decode_info,
+    decode_string,
+    encode,
+    encode_string,
+    unsigned,
+)
 from drivers.modbus.regmap import builtin_maps, load_builtin, load_map
 from edged.metrics import CATALOGUE
 
@@ -170,3 +177,67 @@ def test_encode_then_decode_is_identity(rmap, data):
     d = decode(rmap, w)
     if reg.metric in d.metrics:
         assert abs(d.metrics[reg.metric] - value) <= 1e-6 * max(1, abs(value))
+
+
+# --- identity strings ([[info]] rows) ----------------------------------------------------------
+
+SERIAL = SYSTEM.info[0]
+
+
+def test_string_is_two_ascii_characters_per_register_high_byte_first():
+    # the GX's own test (dbus_modbustcp test/mapping_test.h readString) sets "a1b2c3e4f5a6"
+    assert decode_string([0x6131, 0x6232, 0x6333, 0x6534, 0x6635, 0x6136]) == "a1b2c3e4f5a6"
+    assert decode_string([0x6131, 0x6232, 0x6333, 0x6534, 0, 0]) == "a1b2c3e4"  # readShortString
+    assert decode_string([0x2020, 0x4142, 0x4320, 0x2000]) == "ABC"  # space padding, either end
+    assert decode_string([0x4100, 0x4142]) == "A"  # text ends at the first NUL, as in C
+    assert decode_string([0, 0, 0]) == ""  # the GX's "invalid": nothing said
+    assert decode_string([]) == ""
+
+
+def test_string_with_a_non_printable_byte_or_a_non_word_is_not_text():
+    assert decode_string([0x6131, 0x0732]) is None  # BEL
+    assert decode_string([0x61E9]) is None  # Latin-1 é: outside ASCII
+    assert decode_string([0x6131, 0x10000]) is None
+    assert decode_string([0x6131, None]) is None
+    assert decode_string([True]) is None
+
+
+def test_decode_info_says_why_a_key_is_absent():
+    serial = encode_string(SERIAL, "c0619ab1e2f3")
+    assert decode_info(SYSTEM, words(3, 800, *serial)) == ({"serial": "c0619ab1e2f3"}, [])
+    assert decode_info(SYSTEM, words(3, 800, *[0] * 6)) == ({}, ["na:serial"])
+    assert decode_info(SYSTEM, words(3, 800, 0x1B5B, *[0] * 5)) == ({}, ["garbage:serial"])
+    assert decode_info(SYSTEM, words(3, 800, *serial[:5])) == ({}, ["garbage:serial"])  # short
+    assert decode_info(SYSTEM, words(3, 840, 264)) == ({}, [])  # not read at all (exception)
+
+
+def test_encode_string_pads_with_nul_and_refuses_what_does_not_fit():
+    assert encode_string(SERIAL, "ab") == [0x6162, 0, 0, 0, 0, 0]
+    try:
+        encode_string(SERIAL, "x" * 13)
+    except ValueError as exc:
+        assert "does not fit in 6 registers" in str(exc)
+    else:
+        raise AssertionError("13 characters fitted in 6 registers")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 0xFFFF), max_size=10))
+def test_any_words_decode_to_none_or_clean_printable_text(ws):
+    text = decode_string(ws)
+    assert text is None or (text == text.strip(" ") and all(" " <= c <= "~" for c in text))
+    assert decode_info(SYSTEM, words(3, 800, *ws[:6]))  # never raises, whatever the words
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.integers(), st.none(), st.booleans(), st.text(max_size=2)), max_size=8)
+)
+def test_string_decoder_never_raises_on_values_that_are_not_words(ws):
+    assert decode_string(ws) is None or all(isinstance(w, int) for w in ws)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=12))
+def test_encode_then_decode_string_is_identity(text):
+    assert decode_string(encode_string(SERIAL, text)) == text

@@ -7,7 +7,8 @@ import time
 import pytest
 
 from drivers.base import DeviceUnavailable, ProtocolError
-from drivers.modbus.regmap import MapError
+from drivers.modbus.decode import encode_string
+from drivers.modbus.regmap import MapError, load_builtin
 from drivers.modbus.simulator import GxSimulator, free_port
 from drivers.modbus.spec import GX
 from edged.metrics import CATALOGUE
@@ -46,8 +47,8 @@ def test_system_values_match_register_contents(gx):
     assert r.metrics["battery_consumed_ah"] == -18.5
     assert r.metrics["battery_time_to_go"] == 60.0
     assert (r.metrics["pv_power"], r.metrics["pv_current"]) == (850, 31.2)
-    assert r.info["product"] == "Victron GX (system)"
-    assert d.counters.accepted == 4 and d.counters.rejected == 0
+    assert r.info == {"product": "Victron GX (system)", "serial": "c0619ab1e2f3"}
+    assert d.counters.accepted == 5 and d.counters.rejected == 0  # 1 info + 4 telemetry blocks
     assert all(CATALOGUE[m] for m in r.metrics)
     d.close()
 
@@ -82,7 +83,56 @@ def test_unit_that_refuses_everything_is_a_protocol_error(gx):
     with pytest.raises(ProtocolError):
         d.read(time.monotonic() + 3)
     assert d.counters.accepted == 0
-    assert d.counters.reasons == {"exception_11": 4}
+    assert d.counters.reasons == {"exception_11": 5, "info_unavailable": 1}
+
+
+SERIAL_ROW = load_builtin("victron_gx_system").info[0]
+
+
+def test_serial_is_read_once_per_connection_and_again_after_reconnect(gx):
+    d = driver(gx)
+    assert d.info == {"product": "Victron GX (system)", "serial": "c0619ab1e2f3"}
+    gx.bank.set_words(100, 3, 800, encode_string(SERIAL_ROW, "HQ2231ABCDE"))
+    assert poll(d).info["serial"] == "c0619ab1e2f3"  # polls do not re-read identity
+    d.close()
+    d.open()
+    assert poll(d).info["serial"] == "HQ2231ABCDE"
+
+
+def test_serial_refused_with_an_exception_is_absent_and_telemetry_flows(gx):
+    del gx.bank.units[100][(3, 803)]  # a GX whose request for 800..805 answers exception 2
+    d = driver(gx)
+    r = poll(d)
+    assert r.info == {"product": "Victron GX (system)"}
+    assert r.metrics["battery_soc"] == 87 and r.metrics["pv_power"] == 850
+    assert d.counters.reasons == {"exception_2": 1, "info_unavailable": 1}
+    gx.bank.set_words(100, 3, 803, [0x6231])  # "b1"
+    d.close()
+    d.open()  # retried at the next connection
+    assert d.info["serial"] == "c0619ab1e2f3"
+
+
+def test_serial_that_is_not_text_or_empty_is_absent(gx):
+    gx.bank.set_words(100, 3, 800, [0x6331, 0x0732, 0, 0, 0, 0])  # a BEL byte: garbage
+    d = driver(gx)
+    assert "serial" not in poll(d).info
+    assert d.counters.reasons == {"garbage": 1, "info_unavailable": 1}
+    gx.bank.set_words(100, 3, 800, [0] * 6)  # the GX's "invalid": all zeros
+    d.close()
+    d.open()
+    assert "serial" not in d.info
+    assert d.counters.reasons == {"garbage": 1, "info_unavailable": 2}  # "na" is no rejection
+
+
+def test_serial_read_timing_out_costs_one_timeout_and_telemetry_flows(gx):
+    gx.late[(100, 800)] = 2.0  # a D-Bus service slow to initialise holds the answer
+    d = driver(gx, timeout=0.3)
+    started = time.monotonic()
+    r = poll(d)
+    assert time.monotonic() - started < 1.5
+    assert "serial" not in r.info and r.metrics["battery_soc"] == 87
+    assert d.counters.reasons == {"timeout": 1, "info_unavailable": 1}
+    d.close()
 
 
 def test_unknown_unit_answers_an_exception_not_zeros(gx):
@@ -117,12 +167,14 @@ def test_silent_peer_times_out_within_the_deadline():
             {"host": "127.0.0.1", "port": srv.getsockname()[1], "service": "system", "unit": None}
             | {"timeout": 0.2, "map": None}
         )
-        d.open()
+        start = time.monotonic()
+        d.open()  # connects; the serial read times out once and leaves it absent
+        assert time.monotonic() - start < 0.6 and "serial" not in d.info
         start = time.monotonic()
         with pytest.raises(DeviceUnavailable):
             d.read(start + 2)
         assert time.monotonic() - start < 1.0
-        assert d.counters.reasons == {"timeout": 1}
+        assert d.counters.reasons == {"timeout": 2, "info_unavailable": 1}
         d.close()
 
 

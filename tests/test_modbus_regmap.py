@@ -9,6 +9,7 @@ from drivers.modbus.regmap import MapError, builtin_maps, load_map
 from edged.metrics import CATALOGUE
 
 GOOD_REG = '[[register]]\naddress = 10\ntype = "uint16"\nmetric = "pv_power"\n'
+GOOD_INFO = '[[info]]\nname = "serial"\naddress = 800\ntype = "string"\ncount = 6\n'
 
 
 def test_every_shipped_map_loads_with_catalogue_metrics():
@@ -71,6 +72,58 @@ def test_bad_map_names_file_and_key(tmp_path, body, expected):
     with pytest.raises(MapError) as err:
         load_map(write(tmp_path, body))
     assert expected in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (GOOD_INFO.replace('"string"', '"uint16"'), "info[0].type: expected one of string"),
+        (GOOD_INFO.replace("count = 6\n", ""), "info[0].count: required key is missing"),
+        (GOOD_INFO.replace("count = 6", "count = 0"), "info[0].count: expected 1..125, got 0"),
+        (
+            GOOD_INFO.replace('"serial"', '"colour"'),
+            "info[0].name: expected one of product, serial, firmware, got 'colour'",
+        ),
+        (GOOD_INFO + "metric = 1\n", "info[0].metric: unknown key"),
+        (GOOD_INFO.replace("800", "-1"), "info[0].address: expected 0..65535, got -1"),
+        (
+            GOOD_INFO + GOOD_INFO.replace("800", "900"),
+            "info[1].name: 'serial' is already read by an earlier [[info]] row",
+        ),
+        (
+            GOOD_INFO + GOOD_INFO.replace("800", "805").replace('"serial"', '"firmware"'),
+            "info[1].address: register 0x0325 (fc 3) overlaps info[0]",
+        ),
+        ("info = 3\n", "site_map.toml: info: expected list, got int 3"),
+        ("info = [1]\n", "site_map.toml: info[0]: expected a table, got 1"),
+    ],
+)
+def test_bad_info_section_names_file_and_key(tmp_path, body, expected):
+    path = tmp_path / "site_map.toml"
+    if body.startswith("[["):  # array tables last, or TOML nests what follows under them
+        path.write_text('[device]\nname = "t"\n' + GOOD_REG + body)
+    else:  # a top-level key before the first table
+        path.write_text(body + '[device]\nname = "t"\n' + GOOD_REG)
+    with pytest.raises(MapError) as err:
+        load_map(path)
+    assert expected in str(err.value)
+    assert len(str(err.value).splitlines()) == 1  # only that problem: the rest of the map is fine
+
+
+def test_info_rows_load_and_plan_like_registers(tmp_path):
+    rmap = load_map(write(tmp_path, GOOD_REG + GOOD_INFO))
+    (row,) = rmap.info
+    assert (row.key, row.name, row.address, row.function, row.count) == (
+        "info[0]",
+        "serial",
+        800,
+        3,
+        6,
+    )
+    assert [(b.function, b.address, b.count) for b in plan(rmap, rows=rmap.info)] == [(3, 800, 6)]
+    assert [b.address for b in plan(rmap)] == [10]  # polls never read identity
+    system = load_map(next(p for p in builtin_maps() if p.stem == "victron_gx_system"))
+    assert [(r.name, r.address, r.count) for r in system.info] == [("serial", 800, 6)]
 
 
 def test_missing_device_table_and_unreadable_file(tmp_path):

@@ -5,19 +5,25 @@ No I/O, no clock, no logging, and it never raises on device data: anything it ca
 16-bit integer, a NaN float) is left out of the metrics and listed in `Decoded.rejected`, so
 stale or invented numbers never look live. `encode` is the inverse, used by the simulator and
 by round-trip tests (protocols.md §2.1 scale semantics, §3.1 word order and status bits).
+
+Identity strings (`[[info]]` rows) follow the GX's own encoder, dbus_modbustcp mappings.cpp
+`Mappings::getValue` (mb_type_string): Latin-1 bytes, two per register, high byte first, the
+rest of the run zero; an invalid D-Bus value is all zeros (tests: test/mapping_test.h readString,
+readShortString, where a portal id "a1b2c3e4f5a6" fills 800..805).
 """
 
 from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from edged.metrics import CATALOGUE
 from edged.readings import MetricValue
 
-from .regmap import Field, Register, RegisterMap
+from .regmap import Field, InfoRegister, Register, RegisterMap
 
 Words = Mapping[tuple[int, int], int]
 """(function code, address) -> raw 16-bit word, as read from the device."""
@@ -59,7 +65,7 @@ def label(reg: Register) -> str:
 def unsigned(reg: Register, words: Words, word_order: str) -> int | None:
     """The register's words joined into one unsigned integer, or None if absent or not 16-bit."""
     parts = [words.get((reg.function, a)) for a in range(reg.address, reg.address + reg.width)]
-    if not all(isinstance(w, int) and not isinstance(w, bool) and 0 <= w <= 0xFFFF for w in parts):
+    if not all(map(_is_word, parts)):
         return None
     if word_order == "low_first":
         parts.reverse()
@@ -67,6 +73,39 @@ def unsigned(reg: Register, words: Words, word_order: str) -> int | None:
     for w in parts:
         value = value << 16 | w
     return value
+
+
+def _is_word(w: object) -> bool:
+    return isinstance(w, int) and not isinstance(w, bool) and 0 <= w <= 0xFFFF
+
+
+def decode_string(words: Sequence[object]) -> str | None:
+    """Text of a string register run: "" when the device says nothing (all NUL or spaces), None
+    when the words are not text (not 16-bit, or a byte outside printable ASCII before the first
+    NUL): a serial number is shown as the device sent it or not at all, never half-garbled."""
+    if not all(map(_is_word, words)):
+        return None
+    data = b"".join(w.to_bytes(2, "big") for w in cast(Sequence[int], words))
+    text = data.split(b"\0", 1)[0].decode("latin-1").strip(" ")
+    return text if all(" " <= c <= "~" for c in text) else None
+
+
+def decode_info(rmap: RegisterMap, words: Words) -> tuple[dict[str, str], list[str]]:
+    """The identity values among `words` (info key -> text) and one `reason:name` per row left
+    out: `na` for an empty string (the GX's "invalid"), `garbage` for words that are not text.
+    Rows none of whose words were read (an exception answer) are simply absent."""
+    info: dict[str, str] = {}
+    rejected: list[str] = []
+    for row in rmap.info:
+        parts = [words.get((row.function, a)) for a in range(row.address, row.address + row.count)]
+        if all(p is None for p in parts):
+            continue
+        text = decode_string(parts)
+        if text:
+            info[row.name] = text
+        else:
+            rejected.append(f"{'garbage' if text is None else 'na'}:{row.name}")
+    return info, rejected
 
 
 def _decode_one(rmap: RegisterMap, reg: Register, raw: int, out: Decoded, alarms: dict) -> None:
@@ -154,3 +193,12 @@ def words_of(rmap: RegisterMap, reg: Register, raw: int) -> list[int]:
     """Split an unsigned raw value into the register's words, in wire order."""
     words = [(raw >> (16 * i)) & 0xFFFF for i in range(reg.width)]
     return words if rmap.word_order == "low_first" else words[::-1]
+
+
+def encode_string(row: InfoRegister, text: str) -> list[int]:
+    """Words that decode back to `text` for `row`, NUL-padded as a GX pads a short value."""
+    data = text.encode("ascii")
+    if len(data) > 2 * row.count:
+        raise ValueError(f"{text!r} does not fit in {row.count} registers")
+    data = data.ljust(2 * row.count, b"\0")
+    return [int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2)]

@@ -11,6 +11,12 @@ does). What it decides is how a failed request reads to the core:
 Modbus-RTU slaves share their port's bus (`drivers.modbus.bus`): a poll holds the bus for all its
 blocks, so requests to different slaves never interleave, and a slave silent on its first block
 gives the bus back after `timeout` x (`retries` + 1). Modbus-TCP keeps a connection per driver.
+
+Identity (`[[info]]` rows of the map: the GX's serial) is read in `open`, once per connection,
+and merged into `info`, which the runner publishes in `P/device/{device}`. It is never worth a
+lost poll: whatever fails there (exception answer, silence, garbage, a busy bus) leaves those
+keys absent until the next reconnect and counts `info_unavailable`; only a peer that cannot be
+reconnected at all makes `open` raise DeviceUnavailable, as it would without info.
 """
 
 from __future__ import annotations
@@ -28,11 +34,14 @@ from drivers.base import Counters, DeviceUnavailable, ProtocolError
 from edged.readings import Reading
 
 from .bus import BusBusy, SharedPort, Trace
-from .decode import decode
+from .decode import decode, decode_info
 from .plan import Block, plan
 from .regmap import RegisterMap
 
 log = logging.getLogger(__name__)
+
+INFO_BUS_WAIT = 5.0
+"""Seconds `open` waits for its turn on a shared RTU bus to read info before going without."""
 
 
 class Dedicated:
@@ -102,11 +111,33 @@ class ModbusDriver:
         self.info: dict[str, str] = {"product": rmap.product}
         self._link = client
         self._plan = plan(rmap)
+        self._info_plan = plan(rmap, rows=rmap.info)
         self._previous: dict[tuple[int, int], int] = {}
         self._rx = False
 
     def open(self) -> None:
+        """Connect, then read the device's identity (if the map has `[[info]]` rows)."""
         self._link.open(self.timeout, self._trace)
+        self.info = {"product": self.rmap.product}
+        if self._info_plan:
+            self._read_info()
+
+    def _read_info(self) -> None:
+        """Merge the identity the device gives into `info`; see the module docstring."""
+        budget = self.timeout * (self.retries + 1) * len(self._info_plan)
+        try:
+            with self._link.hold(INFO_BUS_WAIT) as client:
+                words = self._poll(client, time.monotonic() + budget, self._info_plan)
+        except (DeviceUnavailable, ProtocolError, BusBusy) as exc:
+            log.debug("unit %s at %s: no device info: %s", self.unit, self.where, exc)
+            words = {}
+            if not self._link.is_open:  # a silent request closed it: telemetry needs a fresh one
+                self._link.open(self.timeout, self._trace)
+        info, rejected = decode_info(self.rmap, words)
+        self._count(rejected)
+        self.info = {"product": self.rmap.product} | info
+        if len(info) < len(self.rmap.info):
+            self.counters.reject("info_unavailable")
 
     def close(self) -> None:
         self._link.close()
@@ -120,7 +151,7 @@ class ModbusDriver:
         wait = max(0.0, deadline - time.monotonic() - self.timeout)
         try:
             with self._link.hold(wait) as client:
-                words = self._poll(client, deadline)
+                words = self._poll(client, deadline, self._plan)
         except BusBusy:
             log.debug(
                 "unit %s at %s: bus busy for %.2f s, poll skipped", self.unit, self.where, wait
@@ -130,17 +161,22 @@ class ModbusDriver:
             raise ProtocolError(f"unit {self.unit} at {self.where} refused every block")
         decoded = decode(self.rmap, words, self._previous)
         self._previous.update(words)
-        for reason in decoded.rejected:
+        self._count(decoded.rejected)
+        return [Reading(decoded.metrics, dict(self.info), decoded.extra)]
+
+    def _count(self, rejected: list[str]) -> None:
+        for reason in rejected:
             kind = reason.split(":", 1)[0]
             if kind != "na":  # "not available" is a normal answer, not a bad one
                 self.counters.reject(kind)
-        return [Reading(decoded.metrics, dict(self.info), decoded.extra)]
 
-    def _poll(self, client: ModbusBaseSyncClient, deadline: float) -> dict[tuple[int, int], int]:
+    def _poll(
+        self, client: ModbusBaseSyncClient, deadline: float, blocks: list[Block]
+    ) -> dict[tuple[int, int], int]:
         """Every block in turn; the first silence ends the poll, so a dead slave on a shared bus
         holds it at most `timeout` x (`retries` + 1), not that times the number of blocks."""
         words: dict[tuple[int, int], int] = {}
-        for block in self._plan:
+        for block in blocks:
             registers = self._request(client, block, deadline)
             if registers is not None:
                 words.update(

@@ -5,13 +5,17 @@ should be a handful of block reads, not one per value. The map says how far that
 `max_registers` per request and `max_gap` unused registers that may be read through (some
 devices, like a GX, answer an exception when a request touches an address they do not serve).
 A register is never split across requests, and one request never mixes function codes.
+The same rules plan the once-per-connection `[[info]]` reads (`rows=rmap.info`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .regmap import Register, RegisterMap
+from .regmap import InfoRegister, Register, RegisterMap
+
+Row = Register | InfoRegister
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +25,7 @@ class Block:
     function: int
     address: int
     count: int
-    registers: tuple[Register, ...]
+    registers: tuple[Row, ...]
 
     @property
     def end(self) -> int:
@@ -29,13 +33,19 @@ class Block:
 
 
 def plan(
-    rmap: RegisterMap, max_registers: int | None = None, max_gap: int | None = None
+    rmap: RegisterMap,
+    max_registers: int | None = None,
+    max_gap: int | None = None,
+    rows: Sequence[Row] | None = None,
 ) -> list[Block]:
-    """Blocks covering every register of `rmap`, ordered by function code then address."""
+    """Blocks covering `rows` (default: every `[[register]]` of `rmap`) within the map's request
+    limits, ordered by function code then address."""
     limit = max_registers or rmap.max_registers
     gap = rmap.max_gap if max_gap is None else max_gap
     blocks: list[Block] = []
-    for reg in sorted(rmap.registers, key=lambda r: (r.function, r.address)):
+    for reg in sorted(
+        rmap.registers if rows is None else rows, key=lambda r: (r.function, r.address)
+    ):
         last = blocks[-1] if blocks else None
         end = reg.address + reg.width
         if (

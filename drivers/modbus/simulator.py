@@ -31,7 +31,7 @@ from pymodbus.pdu.register_message import ReadHoldingRegistersResponse, ReadInpu
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from .decode import encode, encode_code, words_of
+from .decode import encode, encode_code, encode_string, words_of
 from .plan import plan
 from .regmap import RegisterMap, load_builtin
 
@@ -41,6 +41,7 @@ GX_UNITS = {100: "victron_gx_system", 245: "victron_gx_solarcharger", 247: "vict
 SITE: dict[str, dict[str, float | int | str]] = {
     # A 24 V clinic system at midday, charging.
     "victron-gx-system": {
+        "serial": "c0619ab1e2f3",  # a VRM portal id (12 hex digits), served at 800..805
         "battery_voltage": 26.4, "battery_current": 12.3, "battery_power": 325, "battery_soc": 87,
         "battery_consumed_ah": -18.5, "battery_time_to_go": 600, "pv_power": 850,
         "pv_current": 31.2, "system_power": 420,
@@ -74,8 +75,14 @@ Address = tuple[int, int]
 
 
 def site_words(rmap: RegisterMap, profile: Mapping[str, float | int | str]) -> dict[Address, int]:
-    """Register contents for `profile` (metric -> value); every planned block address is served."""
-    words = {(b.function, b.address + i): 0 for b in plan(rmap) for i in range(b.count)}
+    """Register contents for `profile` (metric or info key -> value); every planned block address
+    is served, info rows the profile does not name read as zeros (the GX's "invalid")."""
+    blocks = [*plan(rmap), *plan(rmap, rows=rmap.info)]
+    words = {(b.function, b.address + i): 0 for b in blocks for i in range(b.count)}
+    for row in rmap.info:
+        if row.name in profile:
+            text = encode_string(row, str(profile[row.name]))
+            words.update(((row.function, row.address + i), w) for i, w in enumerate(text))
     for reg in rmap.registers:
         raw_words = [0] * reg.width
         if reg.metric in profile:
@@ -148,6 +155,9 @@ class GxSimulator:
         self.bank = Bank()
         for unit, stem in units.items():
             self.bank.load(unit, load_builtin(stem))
+        self.late: dict[tuple[int, int], float] = {}
+        """(unit, start address) -> seconds before answering: dbus_modbustcp holds a request
+        until its D-Bus items are initialised (mappings.cpp addPendingRequest)."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: ModbusTcpServer | None = None
         self._thread: threading.Thread | None = None
@@ -162,6 +172,7 @@ class GxSimulator:
 
     def _action(self, unit: int) -> Callable:
         async def action(fc, start, address, count, current, _set_values):  # noqa: ANN001
+            await asyncio.sleep(self.late.get((unit, address), 0))
             got = self.bank.read(unit, 3 if fc in (6, 16) else fc, address, count)
             if isinstance(got, ExcCodes):
                 return got
