@@ -128,7 +128,12 @@ def test_jumps_of_a_day_forward_and_back_neither_repeat_nor_hang(tmp_path):
     with EnergyPty(soc=95.0) as pty:
         daemon = _start(tmp_path, "2026-11-23 10:00:00", synced=True, pty=pty)
         try:
-            wait_until(lambda: _runs(tmp_path), 30, what="the first run")
+            try:
+                wait_until(lambda: _runs(tmp_path), 60, what="the first run")
+            except AssertionError:
+                rows = db_rows(tmp_path / "edged.db", "SELECT * FROM job_runs")
+                events = db_rows(tmp_path / "edged.db", "SELECT * FROM power_events")
+                raise AssertionError(f"no run: {rows} {events}\n{daemon.logs()[-3000:]}") from None
             _jump(tmp_path, "2026-11-24 10:00:30", after=2)
             _jump(tmp_path, "2026-11-23 10:01:00", after=2)
             assert _runs(tmp_path) == ["run"]
