@@ -154,23 +154,21 @@ class Publisher:
 
     def publish_alarm(self, alarm_id: str, payload: dict) -> None:
         """Retained alarm state (raised or cleared), republished on every reconnect."""
-        topic = topics.alarm_topic(self._root, alarm_id)
-        self._events.put(("state", topic, topics.json_payload(payload)))
+        self.publish_retained(topics.alarm_topic(self._root, alarm_id), payload)
 
     def publish_health(self, component: str, payload: dict) -> None:
-        """`P/health/{component}`, not retained, QoS 1; dropped while disconnected (the health
-        table keeps it; a stale health reading is worth nothing to a dashboard)."""
-        topic = topics.health_topic(self._root, component)
-        self._events.put(("health", topic, topics.json_payload(payload)))
+        """`P/health/{component}`: an event (a stale health reading is worth nothing to a
+        dashboard; the health table keeps it)."""
+        self.publish_event(topics.health_topic(self._root, component), payload)
 
     def publish_retained(self, topic: str, payload: dict) -> None:
-        """Any retained state (`P/job/...`, `P/power/shedding`, `P/report/...`): the latest per
-        topic is kept and republished on every reconnect, so a dashboard never misses it."""
+        """Any retained state (`P/alarm`, `P/job`, `P/power/shedding`, `P/report`): the latest
+        per topic is kept and republished on every reconnect, so a dashboard never misses it."""
         self._events.put(("state", topic, topics.json_payload(payload)))
 
     def publish_event(self, topic: str, payload: dict) -> None:
-        """A decision (`P/event/...`), QoS 1, not retained; dropped while disconnected like
-        health (the `power_events` table keeps it for `edged schedule` and the report)."""
+        """QoS 1, not retained (`P/health`, `P/event`); dropped while disconnected: the
+        database keeps what matters (health, power_events tables)."""
         self._events.put(("health", topic, topics.json_payload(payload)))
 
     # -- paho callbacks (network thread): record, log transitions, hand over ------------------
