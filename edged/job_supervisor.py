@@ -35,6 +35,7 @@ from edged.settings import Config, JobConfig
 from maintenance.power_policy import JobKind
 from maintenance.power_reasons import Action, Decision, ReasonCode, Urgency, held
 from maintenance.pv_profile import HourlyProfile
+from maintenance.report.month import day_of, month_of, previous_month
 from telemetry import topics
 from telemetry.mqtt import Publisher
 from telemetry.writer import Writer
@@ -85,6 +86,8 @@ class JobSupervisor:
                 if slot.month is None and not manual:
                     self._overdue(slot, None, now)
                     return None
+                if slot.month is None:  # asked for by hand: the month just ended, again
+                    slot.month = previous_month(month_of(day_of(now)))
             capacity = self._energy.capacity_wh or 1.0
             if manual and self.blocked:
                 decision = held(ReasonCode.WAIT_SHEDDING, Urgency.UNKNOWN)
