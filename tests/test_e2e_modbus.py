@@ -78,19 +78,14 @@ def watch(broker):
 
 
 @pytest.fixture
-def start_daemon(tmp_path, broker):
-    started: list[DaemonProcess] = []
+def start_daemon(tmp_path, broker, daemons):
+    """`edged run` on these devices, publishing to the test broker (killed at the end)."""
 
     def start(devices: str) -> DaemonProcess:
         config = write_config(tmp_path, devices=devices, broker_port=broker.port, prefix=PREFIX)
-        d = DaemonProcess(config, tmp_path / "daemon.log")
-        started.append(d)
-        d.start()
-        return d
+        return daemons(config)
 
-    yield start
-    for d in started:
-        d.stop()
+    return start
 
 
 @pytest.fixture
