@@ -46,6 +46,7 @@ class JobSlot:
         self.failures = 0  # runs in a row that did not succeed
         self.retry_at: float | None = None  # monotonic: no scheduled start before
         self.first_seen: float | None = None  # monotonic: first decision on a synced clock
+        self.published: tuple[str, int] | None = None  # (state, progress step) last on MQTT
 
     def last_success(self, now_wall: float, synced: bool) -> float | None:
         """When the last successful run started, on today's wall clock (see module doc)."""

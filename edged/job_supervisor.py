@@ -43,6 +43,7 @@ from telemetry.writer import Writer
 log = logging.getLogger(__name__)
 
 WATCH_EVERY = 1.0
+PROGRESS_STEP = 10.0
 
 
 class JobSupervisor:
@@ -128,7 +129,7 @@ class JobSupervisor:
                 else:
                     slot.stop(Outcome.STOPPED_LOW_BATTERY, decision.reason_fr,
                               decision.reason_en)  # fmt: skip
-        self._publish_slot(slot)
+        self._publish_slot(slot, only_if_moved=True)
         return decision
 
     def _due_report(self, now: float, synced: bool) -> str | None:
@@ -261,10 +262,18 @@ class JobSupervisor:
             self._publisher.publish_event(topics.event_topic(self._config.topic_root, kind),
                                           payload)  # fmt: skip
 
-    def _publish_slot(self, slot: JobSlot) -> None:
-        if self._publisher is not None:
-            topic = topics.job_topic(self._config.topic_root, slot.name)
-            self._publisher.publish_retained(topic, slot.view())
+    def _publish_slot(self, slot: JobSlot, only_if_moved: bool = False) -> None:
+        """Retained `P/job/{name}`. While a job runs, only when its state changed or its
+        progress moved by PROGRESS_STEP points: a minute-by-minute copy of an hour-long backup
+        would cost the metered uplink for nothing (the live view has every second)."""
+        if self._publisher is None:
+            return
+        view = slot.view()
+        mark = (view["state"], int((view["progress"] or 0) // PROGRESS_STEP))
+        if only_if_moved and mark == slot.published:
+            return
+        slot.published = mark
+        self._publisher.publish_retained(topics.job_topic(self._config.topic_root, slot.name), view)
 
     def view(self) -> list[dict[str, Any]]:
         return [slot.view() for slot in self.slots.values()]

@@ -170,6 +170,10 @@ def test_low_soc_stops_a_running_job_and_suspend_resumes_one(tmp_path, broker, d
     stopper = [json.loads(m.payload)["last"] for m in sub.received(
         lambda m: m.topic == f"{P}/job/stopper")]  # fmt: skip
     assert any(last and last["outcome"] == "stopped_low_battery" for last in stopper)
+    # its progress never moved: one message when it started and one when it ended, per run,
+    # not one per 0.5 s tick while it ran (the metered uplink)
+    runs_of_stopper = sum(1 for r in runs(tmp_path) if r[0] == "stopper")
+    assert len(stopper) <= 2 * runs_of_stopper + 1, len(stopper)
     sub.stop()
 
 
