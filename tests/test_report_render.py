@@ -146,6 +146,13 @@ def test_empty_month_renders_everywhere(tmp_path):
     )
 
 
+def report_command(db_path, site: str, registry, out) -> subprocess.CompletedProcess:
+    """`edged report --month MONTH` on a database, as a technician runs it."""
+    cmd = [sys.executable, "-m", "edged.report_cmd", "--month", MONTH, "--db", str(db_path),
+           "--site", site, "--registry", str(registry), "--out", str(out)]  # fmt: skip
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
 def test_the_command_writes_every_format_and_a_fleet(db_path, tmp_path):
     registry = tmp_path / "registry.toml"
     registry.write_text(
@@ -156,22 +163,7 @@ def test_the_command_writes_every_format_and_a_fleet(db_path, tmp_path):
         'action = "bornes nettoyées"\nlabour_cost = 5000\n'
         "[budget]\nfees_collected = 20000\n"
     )
-    cmd = [
-        sys.executable,
-        "-m",
-        "edged.report_cmd",
-        "--month",
-        MONTH,
-        "--db",
-        str(db_path),
-        "--site",
-        "Kati",
-        "--registry",
-        str(registry),
-        "--out",
-        str(tmp_path / "out"),
-    ]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = report_command(db_path, "Kati", registry, tmp_path / "out")
     assert done.returncode == 0, done.stderr
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     exts = ("csv", "html", "json", "pdf", "summary.json")
@@ -198,22 +190,7 @@ def test_the_command_writes_every_format_and_a_fleet(db_path, tmp_path):
 def test_the_command_reports_registry_problems_with_key_paths(db_path, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[[equipment]]\nitem = "x"\ncategory = "rocket"\ninstall_date = "soon"\n')
-    cmd = [
-        sys.executable,
-        "-m",
-        "edged.report_cmd",
-        "--month",
-        MONTH,
-        "--db",
-        str(db_path),
-        "--site",
-        "K",
-        "--registry",
-        str(bad),
-        "--out",
-        str(tmp_path),
-    ]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = report_command(db_path, "K", bad, tmp_path)
     assert done.returncode == 2
     assert "equipment[0].category: expected one of solar_panels" in done.stderr
     assert "equipment[0].install_date: expected a date (YYYY-MM-DD)" in done.stderr
