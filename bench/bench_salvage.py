@@ -36,10 +36,13 @@ def build(path: Path, mb: int) -> None:
                 metrics = {f"m{i}": rng.random() * 100 for i in range(18)}
                 rows.append((rid, "mppt", 1.7e9 + rid * 60, 1, 60, rid * 60, json.dumps(metrics)))
             db.conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-            blob = [(rid * 60 - 59 + i, rid * 60 + i, 1, 0.0, 1.0, os.urandom(200))
-                    for i in range(0, 60 * 1000, 60)]  # fmt: skip
-            db.conn.executemany("INSERT OR IGNORE INTO sample_blocks VALUES (?, ?, ?, ?, ?, ?)",
-                                blob)  # fmt: skip
+            blob = [
+                (rid * 60 - 59 + i, rid * 60 + i, 1, 0.0, 1.0, os.urandom(200))
+                for i in range(0, 60 * 1000, 60)
+            ]
+            db.conn.executemany(
+                "INSERT OR IGNORE INTO sample_blocks VALUES (?, ?, ?, ?, ?, ?)", blob
+            )
             db.conn.execute("COMMIT")
             db.conn.execute("BEGIN IMMEDIATE")
     db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -48,8 +51,12 @@ def build(path: Path, mb: int) -> None:
 
 def damage_records(path: Path) -> None:
     conn = sqlite3.connect(path)
-    pages = [p for (p,) in conn.execute("SELECT pageno FROM dbstat WHERE name = 'records'"
-                                        " AND pagetype = 'leaf'")]  # fmt: skip
+    pages = [
+        p
+        for (p,) in conn.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'records' AND pagetype = 'leaf'"
+        )
+    ]
     size = conn.execute("PRAGMA page_size").fetchone()[0]
     conn.close()
     with path.open("r+b") as f:

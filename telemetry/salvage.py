@@ -70,8 +70,11 @@ def is_damage(exc: BaseException) -> bool:
 
 def damaged_copies(path: Path) -> list[Path]:
     """The damaged copies set aside beside the database `path` (main files only)."""
-    return sorted(p for p in path.parent.glob(f"{path.name}.damaged-*")
-                  if not p.name.endswith(SIDE_FILES + (".recovered",)))  # fmt: skip
+    return sorted(
+        p
+        for p in path.parent.glob(f"{path.name}.damaged-*")
+        if not p.name.endswith(SIDE_FILES + (".recovered",))
+    )
 
 
 def move_aside(path: Path, now: float) -> Path:
@@ -103,9 +106,12 @@ def salvage(aside: Path, fresh: sqlite3.Connection, reason: str, now: float) -> 
         recovered.unlink(missing_ok=True)
     log.warning(
         "database salvage from %s: %s rows copied (%s), %d damaged spots stepped over%s",
-        aside, sum(result.copied.values()), result.copied, result.lost_spots,
+        aside,
+        sum(result.copied.values()),
+        result.copied,
+        result.lost_spots,
         " (via sqlite3 .recover)" if result.recover_tool else "",
-    )  # fmt: skip
+    )
     return result
 
 
@@ -117,10 +123,19 @@ def _recover_tool(aside: Path) -> Path | None:
     out = aside.with_name(aside.name + ".recovered")
     out.unlink(missing_ok=True)
     try:
-        dump = subprocess.run([shell, str(aside), ".recover"], capture_output=True,
-                              timeout=RECOVER_TIMEOUT, check=False)  # fmt: skip
-        subprocess.run([shell, str(out)], input=dump.stdout, capture_output=True,
-                       timeout=RECOVER_TIMEOUT, check=False)  # fmt: skip
+        dump = subprocess.run(
+            [shell, str(aside), ".recover"],
+            capture_output=True,
+            timeout=RECOVER_TIMEOUT,
+            check=False,
+        )
+        subprocess.run(
+            [shell, str(out)],
+            input=dump.stdout,
+            capture_output=True,
+            timeout=RECOVER_TIMEOUT,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         log.warning("sqlite3 .recover on %s failed, copying what reads: %s", aside, exc)
         out.unlink(missing_ok=True)
@@ -137,9 +152,12 @@ def _copy_all(source: Path, fresh: sqlite3.Connection) -> tuple[dict[str, int], 
     copied: dict[str, int] = {}
     spots = 0
     try:
-        tables = [name for (name,) in fresh.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )]  # fmt: skip
+        tables = [
+            name
+            for (name,) in fresh.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
         fresh.execute("BEGIN IMMEDIATE")
         for table in tables:
             cols = [row[1] for row in fresh.execute(f"PRAGMA table_info({table})")]
@@ -158,8 +176,9 @@ def _copy_all(source: Path, fresh: sqlite3.Connection) -> tuple[dict[str, int], 
     return {t: n for t, n in copied.items() if n}, spots
 
 
-def _copy_table(src: sqlite3.Connection, dst: sqlite3.Connection, table: str,
-                cols: list[str]) -> tuple[int, int]:  # fmt: skip
+def _copy_table(
+    src: sqlite3.Connection, dst: sqlite3.Connection, table: str, cols: list[str]
+) -> tuple[int, int]:
     """Copy `table` row by row in rowid order, stepping over damaged pages; (rows, spots)."""
     names = ", ".join(cols)
     select = f"SELECT rowid, {names} FROM {table} WHERE rowid > ? ORDER BY rowid"

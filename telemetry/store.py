@@ -120,8 +120,9 @@ def vacuum_if_room(conn: sqlite3.Connection) -> bool:
     path = conn.execute("PRAGMA database_list").fetchone()[2]
     free = shutil.disk_usage(Path(path).parent).free if path else size * 2
     if free < size * VACUUM_ROOM:
-        log.warning("VACUUM skipped: %d bytes free, the database needs about %d", free,
-                    size * VACUUM_ROOM)  # fmt: skip
+        log.warning(
+            "VACUUM skipped: %d bytes free, the database needs about %d", free, size * VACUUM_ROOM
+        )
         return False
     conn.execute("VACUUM")
     return True
@@ -223,14 +224,22 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
 Quarantine = Callable[[str, object, BaseException], None]
 """Called with (kind, parameters, error) for a row SQLite rejected and `write` skipped."""
 
-ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError,
-              OverflowError, TypeError, ValueError, KeyError)  # fmt: skip
+ROW_ERRORS = (
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,
+    sqlite3.ProgrammingError,
+    OverflowError,
+    TypeError,
+    ValueError,
+    KeyError,
+)
 """What one bad row raises (a constraint, a wrong arity, a value SQLite cannot bind): a
 statement-level error, so the transaction goes on without that row."""
 
 
-def write(db: sqlite_utils.Database, batch: Batch, ids: Ids,
-          quarantine: Quarantine | None = None) -> int:  # fmt: skip
+def write(
+    db: sqlite_utils.Database, batch: Batch, ids: Ids, quarantine: Quarantine | None = None
+) -> int:
     """Write `batch` in one transaction (all or nothing, but for rows SQLite rejects); returns
     how many outbox rows acked.
 
@@ -255,8 +264,9 @@ def write(db: sqlite_utils.Database, batch: Batch, ids: Ids,
             [(rid,) for rid, *_ in batch.records if rid not in batch.acks],
         )
         for device, state in batch.states.items():
-            if _guarded(conn, _UPSERT_STATE, _state_row, (device, state), "device_state",
-                        quarantine):  # fmt: skip
+            if _guarded(
+                conn, _UPSERT_STATE, _state_row, (device, state), "device_state", quarantine
+            ):
                 conn.execute(UPDATE_BLOCK_HINT, (device,))
         acked = conn.executemany(
             "DELETE FROM outbox WHERE record_id = ?", [(i,) for i in batch.acks]
@@ -267,8 +277,14 @@ def write(db: sqlite_utils.Database, batch: Batch, ids: Ids,
     return max(acked, 0)
 
 
-def _guarded(conn: sqlite3.Connection, sql: str, build: Callable[..., Any], args: tuple,
-             kind: str, quarantine: Quarantine | None) -> bool:  # fmt: skip
+def _guarded(
+    conn: sqlite3.Connection,
+    sql: str,
+    build: Callable[..., Any],
+    args: tuple,
+    kind: str,
+    quarantine: Quarantine | None,
+) -> bool:
     """Execute `sql` with `build(*args)`; False (and `quarantine` told) when SQLite rejects it."""
     try:
         conn.execute(sql, build(*args))

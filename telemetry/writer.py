@@ -90,7 +90,7 @@ class Writer(threading.Thread):
         self._dropping = False
         self._stats = dict.fromkeys(
             ("samples_written", "records_created", "commits", "dropped", "acked",
-             "commit_failures", "rejected", "pruned"), 0,
+             "commit_failures", "rejected", "pruned", "quarantined", "recoveries"), 0,
         )  # fmt: skip
         self._agg = WindowAggregator(publish_interval, grace)
         self._batch = store.Batch()
@@ -103,6 +103,7 @@ class Writer(threading.Thread):
         self._lock_file = DatabaseLock(self.path)
         self._lock_file.acquire()  # DatabaseBusy: another daemon owns this database
         self._db: sqlite_utils.Database | None = None
+        self._empty: sqlite_utils.Database | None = None  # see `call`
         self._ids = store.Ids({}, 1, 1)
         if self._open():
             self._replay()
@@ -156,9 +157,11 @@ class Writer(threading.Thread):
     def call(self, fn: Callable[[sqlite_utils.Database], T], timeout: float = 30.0) -> T:
         """Run `fn(db)` on the writer thread between commits (maintenance jobs, tests).
 
-        Raises `sqlite3.OperationalError` while there is no usable database (disk full at start).
+        While there is no usable database (disk full at start) `fn` gets an empty, query-only
+        one in memory: what the daemon restores at start (alarms, jobs, counters) is then
+        "nothing stored", every component runs on, and a write there fails loudly.
         """
-        return self._submit(lambda db: fn(_usable(db)), timeout)
+        return self._submit(lambda db: fn(db if db is not None else self._stand_in()), timeout)
 
     def storage_health(self) -> dict[str, bool | int]:
         """Facts for the alarm service: `failing` (no database, or the last commit failed) and
@@ -255,9 +258,10 @@ class Writer(threading.Thread):
             if not self._commit(final=True):
                 log.error(
                     "stopping with %d samples / %d records not stored: %s",
-                    self._batch.sample_count, len(self._batch.records),
+                    self._batch.sample_count,
+                    len(self._batch.records),
                     "no usable database" if self._db is None else "the last commit failed",
-                )  # fmt: skip
+                )
         finally:
             self._finished = True
             if self._db is not None:
@@ -367,10 +371,21 @@ class Writer(threading.Thread):
         )
         self._db = db
 
+    def _stand_in(self) -> sqlite_utils.Database:
+        if self._empty is None:
+            log.warning("no usable database: readers see an empty store until it is back")
+            self._empty = sqlite_utils.Database(
+                sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            )
+            store.migrate(self._empty)
+            self._empty.execute("PRAGMA query_only = 1")
+        return self._empty
+
     def _no_database(self, exc: BaseException) -> None:
         if self._failures == 0:
-            log.error("database %s unusable, records go out live only until it is: %s",
-                      self.path, exc)  # fmt: skip
+            log.error(
+                "database %s unusable, records go out live only until it is: %s", self.path, exc
+            )
         if self._db is None and self._ids.next_record_id == 1:
             self._ids = _floor_ids(self.path)
 
@@ -381,8 +396,12 @@ class Writer(threading.Thread):
             self._db = None
         now = time.time()
         aside = salvage.move_aside(self.path, now)
-        log.error("database %s is damaged (%s): moved aside to %s, starting a fresh one",
-                  self.path, exc, aside.name)  # fmt: skip
+        log.error(
+            "database %s is damaged (%s): moved aside to %s, starting a fresh one",
+            self.path,
+            exc,
+            aside.name,
+        )
         db = store.open_db(self.path)
         self.recovered = salvage.salvage(aside, db.conn, str(exc), now)
         self._count("recoveries")
@@ -401,8 +420,9 @@ class Writer(threading.Thread):
         rows, self._quarantined = self._quarantined, []
         self._count("quarantined", len(rows))
         path = self.path.with_name(self.path.name + ".quarantine")
-        log.warning("%d row(s) rejected by SQLite set aside in %s, first: %r", len(rows),
-                    path.name, rows[0])  # fmt: skip
+        log.warning(
+            "%d row(s) rejected by SQLite set aside in %s, first: %r", len(rows), path.name, rows[0]
+        )
         try:
             with path.open("a", encoding="utf-8") as out:
                 out.writelines(json.dumps(row) + "\n" for row in rows)
@@ -464,8 +484,13 @@ class Writer(threading.Thread):
         self._count("commit_failures")
         self._count("dropped", self._batch.bound(self._max_queue))
         log_at = logging.ERROR if self._failures == 1 else logging.DEBUG  # once each way
-        log.log(log_at, "commit failed, keeping %d samples / %d records for the next try: %s",
-                self._batch.sample_count, len(self._batch.records), exc)  # fmt: skip
+        log.log(
+            log_at,
+            "commit failed, keeping %d samples / %d records for the next try: %s",
+            self._batch.sample_count,
+            len(self._batch.records),
+            exc,
+        )
         return False
 
     def _account(self, done: store.Batch, acked: int) -> None:
@@ -515,12 +540,6 @@ def _floor_ids(path: Path) -> store.Ids:
             return store.Ids({}, 1, 1)
         ids = store.Ids({}, 1, 1)
     return store.Ids({}, ids.next_seq + ID_GAP, ids.next_record_id + ID_GAP)
-
-
-def _usable(db: sqlite_utils.Database | None) -> sqlite_utils.Database:
-    if db is None:
-        raise sqlite3.OperationalError("no usable database (disk full or unreadable)")
-    return db
 
 
 def _state_key(state: dict) -> tuple:
