@@ -91,9 +91,10 @@ def main() -> None:
                 t0 = time.perf_counter()
                 rec = salvage.salvage(copy, fresh.conn, "bench", 0.0)
                 seconds = time.perf_counter() - t0
-            label = "with sqlite3 .recover" if tool else "copy only"
+            label = "sqlite3 shell offered" if tool else "no sqlite3 shell"
+            used = ".recover used" if rec.recover_tool else "copied from the damaged file"
             print(
-                f"salvage {label}: {seconds:.2f} s, {sum(rec.copied.values())} rows,"
+                f"salvage, {label} ({used}): {seconds:.2f} s, {sum(rec.copied.values())} rows,"
                 f" {rec.lost_spots} damaged spots stepped over"
             )
             fresh.close()

@@ -131,8 +131,8 @@ def vacuum_if_room(conn: sqlite3.Connection) -> bool:
 def quick_check(db: sqlite_utils.Database) -> str | None:
     """None when `PRAGMA quick_check` finds the file sound, else its first complaint.
 
-    It reads every page (not the indexes' content: that is integrity_check), so it costs a read
-    of the file: bench/bench_store.py --check measures it (see docs/architecture.md)."""
+    It reads every page (not whether indexes match their tables: that is integrity_check), so it
+    costs a read of the file: bench/bench_salvage.py measures it (docs/architecture.md)."""
     first = db.execute("PRAGMA quick_check(1)").fetchone()[0]
     return None if first == "ok" else str(first)
 

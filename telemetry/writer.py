@@ -15,7 +15,8 @@ Open windows are not lost: at start the Writer replays the stored samples that n
 yet (seq > the device's newest `records.last_seq`). Samples are folded into windows as they are
 stored (`samples.storable`: ts to the ms), so a replayed window equals the live one. A failing
 commit (disk full, I/O error) keeps the batch in memory, bounded by `max_queue` samples, and
-retries at the next cadence.
+retries with a backoff; windows closing meanwhile still go live. A damaged database is moved
+aside and replaced (`telemetry.salvage`); see docs/architecture.md ("When the store fails").
 
 Follows docs/architecture.md ("Store API"). Reading is `telemetry.outbox` / `status_view`'s job.
 """
@@ -512,8 +513,8 @@ class Writer(threading.Thread):
 
 def _open_checked(path: Path) -> sqlite_utils.Database:
     """`open_db`, then `quick_check` and the reads `Ids.load` makes: damage shows here, at
-    start, rather than as a commit that fails forever (bench/bench_salvage.py: 0.12 s for 45 MB
-    here, a few seconds on a Pi's SD card)."""
+    start, rather than as a commit that fails forever (bench/bench_salvage.py: 0.1-0.2 s for
+    65 MB here, a few seconds on a Pi's SD card)."""
     db = store.open_db(path)
     try:
         problem = store.quick_check(db)
