@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import time
 import uuid
+import zlib
 from pathlib import Path
 
 import pytest
@@ -355,3 +356,29 @@ def test_windows_closing_while_commits_fail_go_live_and_retries_back_off(tmp_pat
         assert w.storage_health()["failing"] is False and w.stats["dropped"] == 0
     finally:
         w.stop()
+
+
+def test_a_garbage_sample_block_is_skipped_at_replay_not_fatal(tmp_path, caplog):
+    path = tmp_path / "edged.db"
+    w = Writer(path, publish_interval=60.0, commit_interval=3600.0)
+    for i in range(5):
+        w.put(mppt(T0 + i))
+    w.stop()
+    conn = sqlite3.connect(path)
+    for first_seq, data in (
+        (6, b"not zlib"),
+        (7, zlib.compress(b"[1, 2]")),
+        (8, zlib.compress(b'{"v": 1, "t": [1], "s": []}')),
+    ):
+        conn.execute(
+            "INSERT INTO sample_blocks VALUES (?, ?, 1, ?, ?, ?)",
+            (first_seq, first_seq, T0 + 9, T0 + 9, data),
+        )
+    conn.commit()
+    conn.close()
+    w = Writer(path, publish_interval=60.0, commit_interval=3600.0)  # replays: must not raise
+    w.put(mppt(T0 + 20))
+    w.stop()
+    db = store.open_db(path, readonly=True)
+    assert [seq for seq, _ in store.read_samples(db)] == [1, 2, 3, 4, 5, 9]
+    assert caplog.text.count("unreadable, skipped") >= 3
