@@ -1,10 +1,12 @@
 """VE.Direct TEXT labels as data, and `decode(fields) -> Reading`. Pure: no I/O, no logging.
 
-Follows `shared/protocols.md` 1.3 (labels, units, scale) with the code tables of 1.4-1.8 in
-`tables`. One row per label: the metric it feeds (a catalogue name in `edged.metrics`, else an
-`extra` key) and how the wire text becomes an SI value. Unknown labels land raw in
-`Reading.extra` and never fail a record. The text checksum is weak (two flipped bits can cancel),
-so every numeric metric has plausible bounds and one value outside them rejects the whole record.
+Follows Victron's VE.Direct protocol document (labels, units, scale; docs/drivers-vedirect.md,
+"What is read") with its code tables in `tables`. One row per label: the metric it feeds (a
+catalogue name in `edged.metrics`, else an `extra` key) and how the wire text becomes an SI
+value. Unknown labels land raw in `Reading.extra` and never fail a record. The text checksum is
+weak (two flipped bits can cancel), so every numeric label has plausible bounds here (tighter
+than the catalogue's) and one value outside them, or a number longer than a 32-bit field,
+rejects the whole record.
 """
 
 from __future__ import annotations
