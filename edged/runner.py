@@ -99,7 +99,7 @@ class DeviceRunner(threading.Thread):
                 log.warning("device %s unavailable: %s; retrying", self.device.id, exc)
                 self.unavailable_logged = True
             return False
-        except Exception:  # a driver bug must not end this thread (DriverError: not raised by open)
+        except Exception:  # a driver bug must not end this thread: counted, retried with backoff
             self._driver_bug("open")
             return False
         self.is_open = True
