@@ -108,8 +108,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def run_daemon(config, stop_after: float | None = None) -> int:
     """Run until SIGTERM/SIGINT (or `stop_after` seconds); 2 if another daemon holds the
-    database (one database, one daemon)."""
-    from edged.daemon import Daemon
+    database (one database, one daemon), `EXIT_THREAD_DIED` if a thread died of an exception
+    (the daemon then stopped in order)."""
+    from edged.daemon import EXIT_THREAD_DIED, Daemon
     from telemetry.lock import DatabaseBusy
 
     try:
@@ -124,7 +125,7 @@ def run_daemon(config, stop_after: float | None = None) -> int:
         signal.signal(signal.SIGALRM, lambda *_: daemon.stop())
         signal.setitimer(signal.ITIMER_REAL, stop_after)
     daemon.run()
-    return 0
+    return 0 if daemon.died is None else EXIT_THREAD_DIED
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
