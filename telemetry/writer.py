@@ -13,7 +13,19 @@ Loss window: with `synchronous = FULL` a commit is on the card when it returns, 
 or SIGKILL loses at most the samples read since the last commit (<= commit_interval seconds).
 Open windows are not lost: at start the Writer replays the stored samples that no record covers
 yet (seq > the device's newest `records.last_seq`). Samples are folded into windows as they are
-stored (`samples.storable`: ts to the ms), so a replayed window equals the live one. A failing
+stored (`samples.storable`: ts to the ms), so a replayed window equals the live one.
+
+One `(device, ts)`, one content. A window's record goes live before its commit, so after a
+crash a window that had already ended may have gone out whole while only part of its samples
+were stored: re-aggregating them would publish a second, different record under the same
+`(device, ts)`. So the final commit of a clean stop stores a marker (`kv` `writer.clean_stop`),
+which the next start reads and deletes at once, before anything can go live. After a clean
+stop the open windows are replayed and resumed (they never went out). After a crash, a replayed
+window that already ended by the wall clock is withheld: no record, its samples stay in the raw
+table, counted (`replay_withheld`) and logged, and `kv` `writer.withheld.{device}` remembers its
+last seq so no later start replays it; a window that has not ended yet is resumed. The
+aggregator never reopens a device's newest stored window either (`WindowAggregator.resume`),
+whatever the wall clock does. A failing
 commit (disk full, I/O error) keeps the batch in memory, bounded by `max_queue` samples, and
 retries at the next cadence.
 
@@ -42,6 +54,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _STOP = object()
+CLEAN_STOP_KEY = "writer.clean_stop"
+"""`kv` key written by the final commit of a clean stop, deleted at the next start."""
+WITHHELD_KEY = "writer.withheld."
+"""`kv` key prefix (+ device): the last seq of a window withheld at replay after a crash."""
 STATE_REFRESH = 300.0
 """Seconds between writes of an unchanged device state (counters, last_seen) per device."""
 CLOSE_EVERY = 1.0
@@ -81,7 +97,7 @@ class Writer(threading.Thread):
         self._dropping = False
         self._stats = dict.fromkeys(
             ("samples_written", "records_created", "commits", "dropped", "acked",
-             "commit_failures", "rejected", "pruned"), 0,
+             "commit_failures", "rejected", "pruned", "replay_withheld"), 0,
         )  # fmt: skip
         self._agg = WindowAggregator(publish_interval, grace)
         self._db = store.open_db(self.path)  # fails here, in the caller, when the store is unusable
@@ -214,6 +230,8 @@ class Writer(threading.Thread):
 
     def _finish(self) -> None:
         try:
+            # In the same transaction as the last samples: no record can go out after it.
+            self.put_row("kv", (CLEAN_STOP_KEY, "1"))
             self._commit(final=True)
         finally:
             self._finished = True
@@ -224,16 +242,69 @@ class Writer(threading.Thread):
             self._stats[key] += n
 
     def _replay(self) -> None:
-        """Refold stored samples no record covers yet: the windows open when we last stopped."""
-        now = time.monotonic()
-        covered = store.covered_seqs(self._db)
+        """Refold stored samples no record covers yet: the windows open when we last stopped.
+
+        After a crash, windows that already ended are withheld (see the module docstring)."""
+        now, clean = time.monotonic(), self._take_clean_stop()
+        floors = {
+            key.removeprefix(WITHHELD_KEY): int(value)
+            for key, value in self._db.execute(
+                "SELECT key, value FROM kv WHERE key LIKE ? || '%'", (WITHHELD_KEY,)
+            )
+        }
+        covered = {}
+        for device, last_seq, last_start in self._db.execute(
+            "SELECT device, max(last_seq), max(ts) FROM records GROUP BY device"
+        ):
+            covered[device] = last_seq
+            self._agg.resume(device, last_start)
         for device in self._ids.devices:
-            for seq, sample in store.read_samples(
-                self._db, device=device, after_seq=covered.get(device, 0)
-            ):
-                self._store_closed(self._agg.add(sample, seq, now))
+            after = max(covered.get(device, 0), floors.get(device, 0))
+            for seq, sample in store.read_samples(self._db, device=device, after_seq=after):
+                for window in self._agg.add(sample, seq, now):
+                    self._replayed(window, clean)
+            if not clean and self._ended(self._agg.open_start(device)):
+                self._withhold(self._agg.drop_open(device))
         if self._agg.open_devices:
             log.info("replayed open windows of %s", self._agg.open_devices)
+
+    def _take_clean_stop(self) -> bool:
+        """Whether the last run stopped cleanly; the marker is deleted for good before the
+        first record can go live (a later crash must not find it)."""
+        conn = self._db.conn
+        if conn.execute("SELECT 1 FROM kv WHERE key = ?", (CLEAN_STOP_KEY,)).fetchone() is None:
+            return False
+        try:
+            with store.transaction(conn):
+                conn.execute("DELETE FROM kv WHERE key = ?", (CLEAN_STOP_KEY,))
+        except sqlite3.Error as exc:
+            log.error("cannot clear the clean-stop marker, replaying as after a crash: %s", exc)
+            return False
+        return True
+
+    def _ended(self, start: float | None) -> bool:
+        return start is not None and start + self._agg.interval <= time.time()
+
+    def _replayed(self, window: ClosedWindow, clean: bool) -> None:
+        if clean or not self._ended(window.record.ts):
+            self._store_closed([window])
+        else:
+            self._withhold(window)
+
+    def _withhold(self, window: ClosedWindow | None) -> None:
+        """A window that may have gone out live whole before the crash: no second record."""
+        if window is None:
+            return
+        record = window.record
+        self._count("replay_withheld")
+        self._batch.rows.append(("kv", (WITHHELD_KEY + record.device, str(window.last_seq))))
+        log.warning(
+            "window %s of %r ended before the restart and may have gone out live: its %d"
+            " stored samples are kept but not published again",
+            record.ts,
+            record.device,
+            record.samples,
+        )
 
     def _store_closed(self, windows: list[ClosedWindow]) -> None:
         for window in windows:

@@ -125,10 +125,10 @@ def test_state_upsert_keeps_changed_while_the_state_holds(started, tmp_path):
     assert row[:2] == ("stale", 2.0) and row[3] > first_changed
 
 
-def test_sigkill_mid_run_loses_no_committed_sample_and_no_window(tmp_path):
-    path = tmp_path / "edged.db"
+def _kill_child_mid_run(path, t0: float) -> list:
+    """Run tests/writer_child.py until windows t0+0 and t0+60 closed, then SIGKILL it."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.writer_child", str(path), str(T0)],
+        [sys.executable, "-m", "tests.writer_child", str(path), str(t0)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -145,17 +145,27 @@ def test_sigkill_mid_run_loses_no_committed_sample_and_no_window(tmp_path):
     stored = store.read_samples(db)
     assert len(stored) >= reported
     assert [(seq, s) for seq, s in stored] == [
-        (i + 1, child_sample(T0, i)) for i in range(len(stored))
+        (i + 1, child_sample(t0, i)) for i in range(len(stored))
     ]
+    return stored
+
+
+def test_sigkill_mid_run_loses_no_committed_sample_and_no_window(tmp_path):
+    """The window open at the kill has not ended by the wall clock: it is resumed."""
+    path = tmp_path / "edged.db"
+    t0 = time.time() // 60 * 60 + 3600 - 50  # windows an hour ahead: none ends during the test
+    stored = _kill_child_mid_run(path, t0)
+    db = store.open_db(path, readonly=True)
     before_restart = window_counts(db)
 
     got = []
     w = Writer(path, 60.0, 3600.0, on_records=got.extend)
     w.start()
     for i in range(len(stored), len(stored) + 120):  # finish the open window, close the next
-        w.put(child_sample(T0, i))
+        w.put(child_sample(t0, i))
     assert w.flush()
     w.stop()
+    assert w.stats["replay_withheld"] == 0
     db = store.open_db(path, readonly=True)
     counts = window_counts(db)
     assert all(counts[ts] >= n for ts, n in before_restart.items())
@@ -163,6 +173,47 @@ def test_sigkill_mid_run_loses_no_committed_sample_and_no_window(tmp_path):
     assert len({ts for ts, _ in records}) == len(records), "a window recorded twice"
     last_open = max(counts)
     assert dict(records) == {ts: n for ts, n in counts.items() if ts != last_open}
+
+
+def test_sigkill_after_the_window_ended_withholds_it_instead_of_a_second_content(tmp_path, caplog):
+    """The window open at the kill has ended: it may have gone out live whole, so its stored
+    part is not re-aggregated into a different record with the same (device, ts)."""
+    path = tmp_path / "edged.db"
+    stored = _kill_child_mid_run(path, T0)
+    db = store.open_db(path, readonly=True)
+    open_start = max(window_counts(db))
+    records_before = db.execute("SELECT ts, samples FROM records").fetchall()
+    withheld = []
+    for restart in range(2):  # the second start must not replay it again
+        caplog.clear()
+        w = Writer(path, 60.0, 3600.0)
+        assert w.stats["replay_withheld"] == 1
+        withheld += [r.args[0] for r in caplog.records if "may have gone out" in r.message]
+        w.put(child_sample(T0, len(stored) + 200 + 60 * restart))  # a later window, left open
+        w.stop()
+        with sqlite3.connect(path) as conn:  # as if this run had crashed too
+            conn.execute("DELETE FROM kv WHERE key = 'writer.clean_stop'")
+    later = child_sample(T0, len(stored) + 200).ts // 60 * 60
+    assert withheld == [open_start, later]
+    db = store.open_db(path, readonly=True)
+    records = db.execute("SELECT ts FROM records ORDER BY id").fetchall()
+    assert (open_start,) not in records
+    assert len(db.execute("SELECT * FROM records").fetchall()) >= len(records_before)
+    assert len(store.read_samples(db)) >= len(stored)  # the withheld samples are kept
+
+
+def test_clean_stop_resumes_an_ended_window(tmp_path):
+    path = tmp_path / "edged.db"
+    w = Writer(path, 60.0, 3600.0)
+    for i in range(5):
+        w.put(mppt(T0 + 20 + i))  # window T0 - 10: ended long ago
+    w.stop()
+    got = []
+    w = Writer(path, 60.0, 3600.0, on_records=got.extend)
+    w.put(mppt(T0 + 200))
+    w.stop()
+    assert [(r.ts, r.samples) for r in got] == [(T0 - 10, 5)]
+    assert w.stats["replay_withheld"] == 0
 
 
 def test_disk_full_keeps_the_batch_and_writes_it_once_there_is_room(started, tmp_path, caplog):
