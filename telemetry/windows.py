@@ -80,8 +80,12 @@ class WindowAggregator:
         return float(start)
 
     def resume(self, device: str, last_start: float) -> None:
-        """`last_start` is the start of `device`'s newest stored record: never reopened."""
+        """Windows up to `last_start` (`device`'s newest stored record) are never reopened."""
         self._frontier[device] = max(last_start, self._frontier.get(device, last_start))
+
+    def frontier(self, device: str) -> float | None:
+        """The start of `device`'s newest window, open or closed (None: none seen)."""
+        return self._frontier.get(device)
 
     def add(self, sample: Sample, seq: int, now_mono: float) -> list[ClosedWindow]:
         """Fold `sample` (stored as `seq`, seen at monotonic time `now_mono`) into its window."""

@@ -35,6 +35,7 @@ Follows docs/architecture.md ("Store API"). Reading is `telemetry.outbox` / `sta
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import sqlite3
 import threading
@@ -58,6 +59,8 @@ CLEAN_STOP_KEY = "writer.clean_stop"
 """`kv` key written by the final commit of a clean stop, deleted at the next start."""
 WITHHELD_KEY = "writer.withheld."
 """`kv` key prefix (+ device): the last seq of a window withheld at replay after a crash."""
+FRONTIER_KEY = "writer.frontier."
+"""`kv` key prefix (+ device): windows up to this start are never used again (see `_replay`)."""
 STATE_REFRESH = 300.0
 """Seconds between writes of an unchanged device state (counters, last_seen) per device."""
 CLOSE_EVERY = 1.0
@@ -244,29 +247,77 @@ class Writer(threading.Thread):
     def _replay(self) -> None:
         """Refold stored samples no record covers yet: the windows open when we last stopped.
 
-        After a crash, windows that already ended are withheld (see the module docstring)."""
+        After a crash, windows that may have gone out live are withheld (module docstring)."""
         now, clean = time.monotonic(), self._take_clean_stop()
-        floors = {
-            key.removeprefix(WITHHELD_KEY): int(value)
-            for key, value in self._db.execute(
-                "SELECT key, value FROM kv WHERE key LIKE ? || '%'", (WITHHELD_KEY,)
-            )
-        }
+        kv = dict(self._db.execute("SELECT key, value FROM kv WHERE key LIKE 'writer.%'"))
         covered = {}
         for device, last_seq, last_start in self._db.execute(
             "SELECT device, max(last_seq), max(ts) FROM records GROUP BY device"
         ):
             covered[device] = last_seq
             self._agg.resume(device, last_start)
+        frontiers = {}
         for device in self._ids.devices:
-            after = max(covered.get(device, 0), floors.get(device, 0))
-            for seq, sample in store.read_samples(self._db, device=device, after_seq=after):
+            if FRONTIER_KEY + device in kv:
+                self._agg.resume(device, float(kv[FRONTIER_KEY + device]))
+            after = max(covered.get(device, 0), int(kv.get(WITHHELD_KEY + device, 0)))
+            replay = store.read_samples(self._db, device=device, after_seq=after)
+            if not clean and self._clock_in_doubt(device, [s for _, s in replay]):
+                frontiers[device] = self._withhold_all(device, replay, now)
+                continue
+            for seq, sample in replay:
                 for window in self._agg.add(sample, seq, now):
                     self._replayed(window, clean)
             if not clean and self._ended(self._agg.open_start(device)):
                 self._withhold(self._agg.drop_open(device))
+        if frontiers:
+            self._save_frontiers(frontiers)
         if self._agg.open_devices:
             log.info("replayed open windows of %s", self._agg.open_devices)
+
+    def _clock_in_doubt(self, device: str, replay: list[Sample]) -> bool:
+        """After a crash: did the wall clock step back, before it (samples were being folded
+        into windows after the frontier) or across it (now is before stored data)? Then the
+        windows that went out live before the crash cannot be told from the wall clock."""
+        frontier, now = self._agg.frontier(device), time.time()
+        if any(sample.ts > now for sample in replay):
+            return True
+        if frontier is None:
+            return False
+        return now < frontier + self._agg.interval or any(
+            self._agg.window_start(sample.ts) <= frontier for sample in replay
+        )
+
+    def _withhold_all(self, device: str, replay: list, now: float) -> float:
+        """Withhold every replayed window and skip the windows the crashed run may have sent
+        live but not stored (those closed within one commit interval); returns the frontier."""
+        for seq, sample in replay:
+            for window in self._agg.add(sample, seq, now):
+                self._withhold(window)
+        self._withhold(self._agg.drop_open(device))
+        interval = self._agg.interval
+        skip = (math.ceil(self.commit_interval / interval) + 1) * interval
+        frontier = (self._agg.frontier(device) or 0.0) + skip
+        self._agg.resume(device, frontier)
+        log.warning(
+            "the wall clock stepped back around the restart of %r: its next windows start"
+            " after %s, past any window the last run may have published",
+            device,
+            frontier,
+        )
+        return frontier
+
+    def _save_frontiers(self, frontiers: dict[str, float]) -> None:
+        """Stored at once: a crash before the first commit must find them at the next start."""
+        conn = self._db.conn
+        try:
+            with store.transaction(conn):
+                conn.executemany(
+                    store.ROW_SQL["kv"],
+                    [(FRONTIER_KEY + device, repr(f)) for device, f in frontiers.items()],
+                )
+        except sqlite3.Error as exc:
+            log.error("cannot store the window frontiers %s: %s", frontiers, exc)
 
     def _take_clean_stop(self) -> bool:
         """Whether the last run stopped cleanly; the marker is deleted for good before the
