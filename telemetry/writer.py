@@ -16,18 +16,14 @@ yet (seq > the device's newest `records.last_seq`). Samples are folded into wind
 stored (`samples.storable`: ts to the ms), so a replayed window equals the live one.
 
 One `(device, ts)`, one content. A window's record goes live before its commit, so after a
-crash a window that had already ended may have gone out whole while only part of its samples
-were stored: re-aggregating them would publish a second, different record under the same
-`(device, ts)`. So the final commit of a clean stop stores a marker (`kv` `writer.clean_stop`),
-which the next start reads and deletes at once, before anything can go live. After a clean
-stop the open windows are replayed and resumed (they never went out). After a crash, a replayed
-window that already ended by the wall clock is withheld: no record, its samples stay in the raw
-table, counted (`replay_withheld`) and logged, and `kv` `writer.withheld.{device}` remembers its
-last seq so no later start replays it; a window that has not ended yet is resumed. The
-aggregator never reopens a device's newest stored window either (`WindowAggregator.resume`),
-whatever the wall clock does. A failing
-commit (disk full, I/O error) keeps the batch in memory, bounded by `max_queue` samples, and
-retries at the next cadence.
+crash a replayed window that already ended may have gone out whole: it is withheld, not
+re-aggregated into a second, different record. The final commit of a clean stop stores the
+marker that tells the next start no window went out; `telemetry.replay` holds the rules. The
+aggregator never reopens a device's newest stored window (`WindowAggregator.resume`),
+whatever the wall clock does.
+
+A failing commit (disk full, I/O error) keeps the batch in memory, bounded by `max_queue`
+samples, and retries at the next cadence.
 
 Follows docs/architecture.md ("Store API"). Reading is `telemetry.outbox` / `status_view`'s job.
 """
@@ -35,7 +31,6 @@ Follows docs/architecture.md ("Store API"). Reading is `telemetry.outbox` / `sta
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import sqlite3
 import threading
@@ -48,19 +43,13 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from edged.readings import Record, Sample
-from telemetry import samples, store
+from telemetry import replay, samples, store
 from telemetry.windows import ClosedWindow, WindowAggregator
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _STOP = object()
-CLEAN_STOP_KEY = "writer.clean_stop"
-"""`kv` key written by the final commit of a clean stop, deleted at the next start."""
-WITHHELD_KEY = "writer.withheld."
-"""`kv` key prefix (+ device): the last seq of a window withheld at replay after a crash."""
-FRONTIER_KEY = "writer.frontier."
-"""`kv` key prefix (+ device): windows up to this start are never used again (see `_replay`)."""
 STATE_REFRESH = 300.0
 """Seconds between writes of an unchanged device state (counters, last_seen) per device."""
 CLOSE_EVERY = 1.0
@@ -233,8 +222,8 @@ class Writer(threading.Thread):
 
     def _finish(self) -> None:
         try:
-            # In the same transaction as the last samples: no record can go out after it.
-            self.put_row("kv", (CLEAN_STOP_KEY, "1"))
+            # Committed with the last records: the next start knows no window went out unstored.
+            self.put_row("kv", (replay.CLEAN_STOP_KEY, "1"))
             self._commit(final=True)
         finally:
             self._finished = True
@@ -245,117 +234,24 @@ class Writer(threading.Thread):
             self._stats[key] += n
 
     def _replay(self) -> None:
-        """Refold stored samples no record covers yet: the windows open when we last stopped.
-
-        After a crash, windows that may have gone out live are withheld (module docstring)."""
-        now, clean = time.monotonic(), self._take_clean_stop()
-        kv = dict(self._db.execute("SELECT key, value FROM kv WHERE key LIKE 'writer.%'"))
-        covered = {}
-        for device, last_seq, last_start in self._db.execute(
-            "SELECT device, max(last_seq), max(ts) FROM records GROUP BY device"
-        ):
-            covered[device] = last_seq
-            self._agg.resume(device, last_start)
-        frontiers = {}
-        for device in self._ids.devices:
-            if FRONTIER_KEY + device in kv:
-                self._agg.resume(device, float(kv[FRONTIER_KEY + device]))
-            after = max(covered.get(device, 0), int(kv.get(WITHHELD_KEY + device, 0)))
-            replay = store.read_samples(self._db, device=device, after_seq=after)
-            if not clean and self._clock_in_doubt(device, [s for _, s in replay]):
-                frontiers[device] = self._withhold_all(device, replay, now)
-                continue
-            for seq, sample in replay:
-                for window in self._agg.add(sample, seq, now):
-                    self._replayed(window, clean)
-            if not clean and self._ended(self._agg.open_start(device)):
-                self._withhold(self._agg.drop_open(device))
-        if frontiers:
-            self._save_frontiers(frontiers)
+        """Refold stored samples no record covers yet: the windows open when we last stopped;
+        after a crash, withhold those that may have gone out live (`telemetry.replay`)."""
+        clean = replay.take_clean_stop(self._db)
+        devices = list(self._ids.devices)
+        done = replay.replay(self._db, self._agg, devices, clean, self.commit_interval)
+        self._store_closed(done.records)
+        self._batch.rows.extend(("kv", row) for row in done.kv_rows())
+        self._count("replay_withheld", len(done.withheld))
+        for window in done.withheld:
+            log.warning(
+                "window %s of %r ended before the restart and may have gone out live: its %d"
+                " stored samples are kept but not published again",
+                window.record.ts,
+                window.record.device,
+                window.record.samples,
+            )
         if self._agg.open_devices:
             log.info("replayed open windows of %s", self._agg.open_devices)
-
-    def _clock_in_doubt(self, device: str, replay: list[Sample]) -> bool:
-        """After a crash: did the wall clock step back, before it (samples were being folded
-        into windows after the frontier) or across it (now is before stored data)? Then the
-        windows that went out live before the crash cannot be told from the wall clock."""
-        frontier, now = self._agg.frontier(device), time.time()
-        if any(sample.ts > now for sample in replay):
-            return True
-        if frontier is None:
-            return False
-        return now < frontier + self._agg.interval or any(
-            self._agg.window_start(sample.ts) <= frontier for sample in replay
-        )
-
-    def _withhold_all(self, device: str, replay: list, now: float) -> float:
-        """Withhold every replayed window and skip the windows the crashed run may have sent
-        live but not stored (those closed within one commit interval); returns the frontier."""
-        for seq, sample in replay:
-            for window in self._agg.add(sample, seq, now):
-                self._withhold(window)
-        self._withhold(self._agg.drop_open(device))
-        interval = self._agg.interval
-        skip = (math.ceil(self.commit_interval / interval) + 1) * interval
-        frontier = (self._agg.frontier(device) or 0.0) + skip
-        self._agg.resume(device, frontier)
-        log.warning(
-            "the wall clock stepped back around the restart of %r: its next windows start"
-            " after %s, past any window the last run may have published",
-            device,
-            frontier,
-        )
-        return frontier
-
-    def _save_frontiers(self, frontiers: dict[str, float]) -> None:
-        """Stored at once: a crash before the first commit must find them at the next start."""
-        conn = self._db.conn
-        try:
-            with store.transaction(conn):
-                conn.executemany(
-                    store.ROW_SQL["kv"],
-                    [(FRONTIER_KEY + device, repr(f)) for device, f in frontiers.items()],
-                )
-        except sqlite3.Error as exc:
-            log.error("cannot store the window frontiers %s: %s", frontiers, exc)
-
-    def _take_clean_stop(self) -> bool:
-        """Whether the last run stopped cleanly; the marker is deleted for good before the
-        first record can go live (a later crash must not find it)."""
-        conn = self._db.conn
-        if conn.execute("SELECT 1 FROM kv WHERE key = ?", (CLEAN_STOP_KEY,)).fetchone() is None:
-            return False
-        try:
-            with store.transaction(conn):
-                conn.execute("DELETE FROM kv WHERE key = ?", (CLEAN_STOP_KEY,))
-        except sqlite3.Error as exc:
-            log.error("cannot clear the clean-stop marker, replaying as after a crash: %s", exc)
-            return False
-        return True
-
-    def _ended(self, start: float | None) -> bool:
-        return start is not None and start + self._agg.interval <= time.time()
-
-    def _replayed(self, window: ClosedWindow, clean: bool) -> None:
-        if clean or not self._ended(window.record.ts):
-            self._store_closed([window])
-        else:
-            self._withhold(window)
-
-    def _withhold(self, window: ClosedWindow | None) -> None:
-        """A window that may have gone out live whole before the crash: no second record."""
-        if window is None:
-            return
-        record = window.record
-        self._count("replay_withheld")
-        self._batch.rows.append(("kv", (WITHHELD_KEY + record.device, str(window.last_seq))))
-        log.warning(
-            "window %s of %r ended before the restart and may have gone out live: its %d"
-            " stored samples are kept but not published again",
-            record.ts,
-            record.device,
-            record.samples,
-        )
 
     def _store_closed(self, windows: list[ClosedWindow]) -> None:
         for window in windows:
