@@ -37,16 +37,26 @@ def fleet_dsn(postgres):
 @pytest.fixture
 def db(fleet_dsn):
     """Run SQL on the test's database: `db(sql, *params) -> rows` (autocommit, fresh snapshot)."""
-    conn = psycopg.connect(fleet_dsn, autocommit=True)
+    conns: list[psycopg.Connection] = []
 
     def query(sql: str, *params):
-        try:
-            return conn.execute(sql, params or None).fetchall()
-        except psycopg.errors.UndefinedTable:  # the collector has not migrated yet
-            return []
+        for attempt in (1, 2):
+            if not conns or conns[0].closed or conns[0].broken:
+                conns[:] = [psycopg.connect(fleet_dsn, autocommit=True)]
+            try:
+                cur = conns[0].execute(sql, params or None)
+                return cur.fetchall() if cur.description else []
+            except psycopg.errors.UndefinedTable:  # the collector has not migrated yet
+                return []
+            except psycopg.OperationalError:  # the server restarted under this connection
+                conns[0].close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     yield query
-    conn.close()
+    for conn in conns:
+        conn.close()
 
 
 @pytest.fixture

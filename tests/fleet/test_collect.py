@@ -93,3 +93,138 @@ def test_unsynced_and_late_gzip_history_land_in_their_monthly_partitions(collect
     # late history never replaces the latest record on the overview
     (latest,) = db("SELECT metrics FROM site_latest WHERE site = 's2'")
     assert latest[0]["battery_soc"] == 80
+
+
+def compact(body: dict) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+RUN = {
+    "job": "backup",
+    "kind": "backup",
+    "started": T0,
+    "ended": T0 + 300,
+    "duration_s": 300.0,
+    "outcome": "success",
+    "exit_code": 0,
+    "future_key": 1,
+}
+DEVICE = {
+    "state": "ok",
+    "last_seen": T0 + 0.5,
+    "product": "SmartSolar MPPT 100/20",
+    "serial": "HQ1",
+    "firmware": "v1.63",
+    "counters": {"frames": 3},
+    "seq": 7,
+}
+RAISED = {
+    "active": True,
+    "severity": "critical",
+    "since": T0,
+    "message": "Batterie faible",
+    "message_en": "Battery low",
+    "rule": "battery_soc_low",
+    "subject": "bmv",
+    "value": 18,
+}
+CLEARED = {**RAISED, "active": False, "cleared": T0 + 900}
+HEALTH = {"ts": T0 + 0.123, "ok": False, "detail": "hot", "values": {"temperature": 71.5}}
+JOB = {"job": "backup", "kind": "backup", "state": "idle", "progress": None, "last": RUN}
+SHED = {"level": "warn", "since": T0, "code": "shed_low", "services": []}
+END = {"job": "backup", "ts": T0 + 300, "action": "end", **RUN}
+
+
+def test_every_topic_lands_in_its_table_and_unknown_keys_are_kept(collectors, db, site):
+    c = started(collectors, db)
+    wait_subscribed(c)
+    alarm = "edged/s3/alarm/battery_soc_low.bmv"
+    site.publish(
+        [
+            ("edged/s3/status", b"online"),
+            ("edged/s3/device/mppt", compact(DEVICE)),
+            (alarm, compact(RAISED)),
+            ("edged/s3/health/pibox", compact(HEALTH)),
+            ("edged/s3/job/backup", compact(JOB)),
+            ("edged/s3/power/shedding", compact(SHED)),
+            ("edged/s3/event/job", compact(END)),
+            ("edged/s3/report/2025-10", compact({"month": "2025-10", "availability": 0.97})),
+        ]
+    )
+    # the clear comes later, with a newer time; then a stale copy of the raise (redelivered)
+    site.publish([(alarm, compact(CLEARED))])
+    wait_until(lambda: counter(db, "messages") >= 9, 60, what="9 messages")
+    site.publish([(alarm, compact(RAISED))])
+    wait_until(lambda: counter(db, "messages") >= 10, 60, what="10 messages")
+    assert db("SELECT status FROM sites WHERE site = 's3'") == [("online",)]
+    (dev,) = db("SELECT state, product, serial, firmware, payload FROM devices")
+    assert dev[:4] == ("ok", "SmartSolar MPPT 100/20", "HQ1", "v1.63") and dev[4]["seq"] == 7
+    (alarm,) = db("SELECT active, cleared FROM alarms WHERE alarm_id = 'battery_soc_low.bmv'")
+    assert alarm == (False, datetime.fromtimestamp(T0 + 900, UTC)), "a stale raise won"
+    assert len(db("SELECT * FROM alarm_history")) == 2
+    (health,) = db('SELECT ok, detail, "values" FROM health')
+    assert health == (False, "hot", {"temperature": 71.5})
+    assert db("SELECT state FROM jobs") == [("idle",)]
+    (result,) = db("SELECT outcome, exit_code, duration_s FROM job_results")  # event + last: one
+    assert result == ("success", 0, 300.0)
+    assert db("SELECT level, code FROM shedding") == [("warn", "shed_low")]
+    assert db("SELECT kind FROM events") == [("job",)]
+    assert db("SELECT month, summary->>'availability' FROM reports") == [("2025-10", "0.97")]
+    assert not db("SELECT * FROM rejects")
+
+
+BAD = [
+    ("edged/s4/status", b"maybe", "status: expected"),
+    ("edged/s4/telemetry/mppt", b"{not json", "not JSON"),
+    ("edged/s4/telemetry/mppt", b'{"ts":"x","metrics":{}}', "ts is not a number"),
+    ("edged/s4/telemetry/mppt", b'{"ts":1764000000,"metrics":{"v":NaN}}', "not JSON: NaN"),
+    ("edged/s4/telemetry/mppt", b'{"ts":1764000000,"metrics":{"v":"a\\u0000b"}}', "NUL"),
+    ("edged/s4/telemetry/mppt", b'{"ts":1e300,"metrics":{}}', "outside 1970..2100"),
+    ("edged/s4/history/mppt", b"\x1f\x8b\x08\x00garbage", "bad gzip"),
+    ("edged/s4/history/mppt", b'{"samples":{}}', "samples is not a list"),
+    ("edged/s4/device/mppt", b"[1,2]", "expected a JSON object"),
+    ("edged/s4/alarm/x.y", b'{"active":"yes"}', "active is not true or false"),
+    ("edged/s4/health/pibox", b'{"ok":true}', "ts is not a number"),
+    ("edged/s4/job/backup", b'{"progress":"half"}', "progress is not a number"),
+    ("edged/s4/power/shedding", b"\xff\xfe", "not JSON"),
+    ("edged/s4/event/job", b"", "not JSON"),
+    ("edged/s4/report/October", b"{}", "not a YYYY-MM month"),
+    ("edged/s4/weather/today", b"{}", "unknown topic kind"),
+]
+
+
+def test_a_malformed_message_on_each_topic_is_rejected_counted_and_ingest_goes_on(
+    collectors, db, site
+):
+    c = started(collectors, db)
+    wait_subscribed(c)
+    site.publish([(topic, payload) for topic, payload, _ in BAD])
+    site.publish([("edged/s4/telemetry/mppt", record(T0, 42))])
+    wait_until(lambda: db("SELECT * FROM records"), 60, what="the good record after the bad")
+    rejects = db("SELECT topic, payload, reason FROM rejects ORDER BY id")
+    assert len(rejects) == len(BAD)
+    by_payload = {(t, bytes(p)): reason for t, p, reason in rejects}
+    for topic, payload, why in BAD:
+        assert why in by_payload[(topic, payload)], (topic, payload, by_payload)
+    assert counter(db, "rejected") == len(BAD)
+    assert c.alive()
+    assert "rejected" in c.logs()
+
+
+def test_a_message_the_database_refuses_becomes_a_reject_and_the_batch_still_lands(
+    collectors, db, site
+):
+    """Defence in depth: should PostgreSQL refuse what the parser let through, the batch is
+    written message by message and only the refused message is rejected (here a constraint the
+    test adds stands for any such refusal)."""
+    c = started(collectors, db)
+    wait_subscribed(c)
+    db("ALTER TABLE site_latest ADD CONSTRAINT test_refuse CHECK (device <> 'poison')")
+    msgs = [(f"edged/s5/telemetry/dev{i}", record(T0, 40 + i)) for i in range(20)]
+    msgs.insert(7, ("edged/s5/telemetry/poison", record(T0, 1)))
+    site.publish(msgs)
+    wait_until(lambda: counter(db, "messages") >= 21, 60, what="21 messages")
+    assert len(db("SELECT * FROM records")) == 20
+    (reject,) = db("SELECT topic, reason FROM rejects")
+    assert reject[0] == "edged/s5/telemetry/poison" and "database refused" in reject[1]
+    assert c.alive()
