@@ -97,7 +97,7 @@ class Collector:
         )
         if s.username is not None:
             client.username_pw_set(s.username, s.password)
-        client.reconnect_delay_set(1, 30)
+        client.reconnect_delay_set(1, 10)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
