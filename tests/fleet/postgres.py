@@ -29,7 +29,9 @@ def pg_bindir() -> Path | None:
 class Postgres:
     """`start()`, `stop()` (fast shutdown), `start()` again on the same port and data."""
 
-    def __init__(self) -> None:
+    def __init__(self, durable: bool = False) -> None:
+        """`durable`: fsync on, as a server runs (benchmarks); tests need no crash safety."""
+        self.durable = durable
         bindir = pg_bindir()
         if bindir is None:
             raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
@@ -58,8 +60,8 @@ class Postgres:
 
     def start(self) -> None:
         opts = (
-            f"-p {self.port} -k {self.root} -c listen_addresses='' -c fsync=off"
-            " -c synchronous_commit=on -c full_page_writes=off"
+            f"-p {self.port} -k {self.root} -c listen_addresses=''"
+            + ("" if self.durable else " -c fsync=off -c full_page_writes=off")
         )
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-o", opts, "start")
         deadline = time.monotonic() + 30
