@@ -59,9 +59,8 @@ class Postgres:
         return f"host={self.root} port={self.port} user=postgres dbname={dbname}"
 
     def start(self) -> None:
-        opts = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=''"
-            + ("" if self.durable else " -c fsync=off -c full_page_writes=off")
+        opts = f"-p {self.port} -k {self.root} -c listen_addresses=''" + (
+            "" if self.durable else " -c fsync=off -c full_page_writes=off"
         )
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-o", opts, "start")
         deadline = time.monotonic() + 30
