@@ -101,6 +101,7 @@ class Collector:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     # --- network thread -------------------------------------------------------------------
@@ -119,6 +120,11 @@ class Collector:
             flags.session_present,
         )
         client.subscribe(self.settings.subscription, qos=1)
+
+    def _on_subscribe(self, _client, _ud, _mid, reasons, _props) -> None:
+        for reason in reasons:
+            if reason.is_failure:  # e.g. the broker's ACL: nothing would ever arrive
+                log.error("broker refused %r: %s", self.settings.subscription, reason)
 
     def _on_disconnect(self, _client, _ud, _flags, reason, _props) -> None:
         with self._ack_lock:

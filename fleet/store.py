@@ -92,6 +92,9 @@ class Store:
             raise
         except psycopg.Error as exc:
             log.warning("batch of %d refused (%s); writing message by message", len(entries), exc)
+            # a partition dropped behind our back (retention) is not the messages' fault
+            self._partitions.clear()
+            self._ensure_partitions(entries)
             result = BatchResult()
             with self.conn.transaction():
                 for entry in entries:

@@ -228,3 +228,15 @@ def test_a_message_the_database_refuses_becomes_a_reject_and_the_batch_still_lan
     (reject,) = db("SELECT topic, reason FROM rejects")
     assert reject[0] == "edged/s5/telemetry/poison" and "database refused" in reject[1]
     assert c.alive()
+
+
+def test_a_partition_dropped_behind_the_collector_is_created_again(collectors, db, site):
+    c = started(collectors, db)
+    wait_subscribed(c)
+    site.publish([("edged/s6/telemetry/mppt", record(T0, 10))])
+    wait_until(lambda: counter(db, "records_inserted") >= 1, 60, what="first record")
+    db("DROP TABLE records_2025_11")  # retention by hand, while the collector runs
+    site.publish([("edged/s6/telemetry/mppt", record(T0 + 60, 11))])
+    wait_until(lambda: counter(db, "records_inserted") >= 2, 60, what="second record")
+    assert not db("SELECT * FROM rejects")
+    assert [r[0].timestamp() for r in db("SELECT ts FROM records")] == [T0 + 60]
