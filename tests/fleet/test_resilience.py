@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+from tests.fleet.link import Link
 from tests.fleet.publisher import Publisher
 from tests.fleet.test_collect import T0, counter, record, started, wait_subscribed
 from tests.peers.replay import wait_until
@@ -89,3 +90,29 @@ def test_postgresql_restart_during_ingest_loses_nothing(collectors, db, central,
     assert c.alive()
     assert counter(db, "db_retries") >= 1
     assert "database back after" in c.logs()
+
+
+def test_the_collectors_link_to_the_broker_cut_during_ingest_loses_nothing(
+    tmp_path, collectors, db, central
+):
+    """Unacknowledged messages come back on the resumed session, under their packet ids; the
+    collector commits them once and acknowledges only the copies of the new connection."""
+    link = Link(central.host, central.port).start()
+    try:
+        c = started(collectors, db, 1, "--broker", f"127.0.0.1:{link.port}")
+        wait_subscribed(c)
+        total = 3000
+        thread, expected, errors = paced_site_traffic(central, total)
+        wait_until(lambda: counter(db, "records_inserted") >= 300, 90, interval=0.2, what="ingest")
+        link.cut()
+        wait_until(lambda: "disconnected from the broker" in c.logs(), 60, what="the cut seen")
+        time.sleep(1)
+        link.restore()
+        thread.join(120)
+        assert not errors, errors
+        wait_until(lambda: len(stored_keys(db)) >= total, 120, interval=0.5, what="every record")
+        assert stored_keys(db) == expected
+        assert counter(db, "records_inserted") == total
+        assert "session present: True" in c.logs()
+    finally:
+        link.stop()
