@@ -19,8 +19,23 @@ import json
 import math
 import re
 import zlib
-from dataclasses import dataclass
 from typing import Any
+
+from fleet.items import (
+    Alarm,
+    DeviceState,
+    Event,
+    Health,
+    Ignored,
+    Item,
+    Job,
+    JobResult,
+    Record,
+    Rejected,
+    Report,
+    Shedding,
+    Status,
+)
 
 GZIP_MAGIC = b"\x1f\x8b"
 # a history message holds at most a few hundred records (~100 KB of JSON); far more is an attack
@@ -28,117 +43,6 @@ MAX_JSON_BYTES = 16 * 1024 * 1024
 # 1970..2100: anything outside is not a time a Pi can have, even unsynced
 MIN_TS, MAX_TS = 0.0, 4102444800.0
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-
-
-@dataclass(frozen=True)
-class Record:
-    site: str
-    device: str
-    ts: float
-    metrics: dict[str, Any]
-    synced: bool
-    samples: int | None
-    live: bool
-
-
-@dataclass(frozen=True)
-class Status:
-    site: str
-    online: bool
-
-
-@dataclass(frozen=True)
-class DeviceState:
-    site: str
-    device: str
-    state: str | None
-    last_seen: float | None
-    product: str | None
-    serial: str | None
-    firmware: str | None
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Alarm:
-    site: str
-    alarm_id: str
-    active: bool
-    at: float  # since (raised) or cleared (cleared): orders two states of one alarm
-    since: float | None
-    cleared: float | None
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Health:
-    site: str
-    component: str
-    ts: float
-    ok: bool | None
-    detail: str | None
-    values: dict[str, Any] | None
-
-
-@dataclass(frozen=True)
-class Job:
-    site: str
-    job: str
-    kind: str | None
-    state: str | None
-    progress: float | None
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class JobResult:
-    site: str
-    job: str
-    started: float
-    ended: float | None
-    outcome: str | None
-    exit_code: int | None
-    duration_s: float | None
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Shedding:
-    site: str
-    level: str | None
-    since: float | None
-    code: str | None
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Event:
-    site: str
-    kind: str
-    digest: str
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Report:
-    site: str
-    month: str
-    summary: dict[str, Any]
-
-
-Item = Record | Status | DeviceState | Alarm | Health | Job | JobResult | Shedding | Event | Report
-
-
-@dataclass(frozen=True)
-class Rejected:
-    reason: str
-
-
-@dataclass(frozen=True)
-class Ignored:
-    """Read and deliberately not stored: an empty retained message (a retained topic cleared)."""
-
-    reason: str
 
 
 class _Bad(Exception):

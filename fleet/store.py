@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import psycopg
-from psycopg.types.json import Jsonb
 
-from fleet import payloads as p
+from fleet import items
 from fleet.schema import ensure_partitions, month_start, partition_name
+from fleet.tables import WRITERS
+from fleet.timeconv import when
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class Incoming:
     received_at: float
 
 
-Parsed = list[p.Item] | p.Rejected | p.Ignored
+Parsed = list[items.Item] | items.Rejected | items.Ignored
 
 
 @dataclass
@@ -60,10 +61,6 @@ class Entry:
 @dataclass
 class BatchResult:
     counts: Counter[str] = field(default_factory=Counter)
-
-
-def when(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)
 
 
 def _dump(value: object) -> str:
@@ -113,7 +110,7 @@ class Store:
             reason = f"database refused: {str(exc).strip()[:200]}"
             log.warning("reject %r: %s", entry.message.topic, reason)
             one = BatchResult()
-            self._write([Entry(entry.message, p.Rejected(reason))], one)
+            self._write([Entry(entry.message, items.Rejected(reason))], one)
         result.counts += one.counts
 
     def _ensure_partitions(self, entries: Iterable[Entry]) -> None:
@@ -122,7 +119,7 @@ class Store:
             for entry in entries
             if isinstance(entry.parsed, list)
             for item in entry.parsed
-            if isinstance(item, p.Record)
+            if isinstance(item, items.Record)
         }
         missing = {m for m in months if partition_name(m) not in self._partitions}
         if missing:
@@ -131,32 +128,32 @@ class Store:
 
     def _write(self, entries: Sequence[Entry], result: BatchResult) -> None:
         counts = result.counts
-        records: list[tuple[p.Record, datetime]] = []
+        records: list[tuple[items.Record, datetime]] = []
         sites: dict[str, datetime] = {}
-        by_kind: dict[type, list[tuple[p.Item, datetime]]] = {}
+        by_kind: dict[type, list[tuple[items.Item, datetime]]] = {}
         rejects: list[tuple[str, bytes, str, datetime]] = []
         for entry in entries:
             msg, parsed = entry.message, entry.parsed
             received = when(msg.received_at) or datetime.now(UTC)
             counts["messages"] += 1
-            if isinstance(parsed, p.Rejected):
+            if isinstance(parsed, items.Rejected):
                 rejects.append((msg.topic, msg.payload, parsed.reason, received))
                 continue
-            if isinstance(parsed, p.Ignored):
+            if isinstance(parsed, items.Ignored):
                 counts["ignored"] += 1
                 continue
             for item in parsed:
                 sites[item.site] = max(received, sites.get(item.site, received))
-                if isinstance(item, p.Record):
+                if isinstance(item, items.Record):
                     records.append((item, received))
                 else:
                     by_kind.setdefault(type(item), []).append((item, received))
         self._sites(sites)
         if records:
             self._records(records, counts)
-        for kind, items in by_kind.items():
-            _WRITERS[kind](self.conn, items)
-            counts[f"{kind.__name__.lower()}_messages"] += len(items)
+        for kind, of_kind in by_kind.items():
+            WRITERS[kind](self.conn, of_kind)
+            counts[f"{kind.__name__.lower()}_messages"] += len(of_kind)
         if rejects:
             with self.conn.cursor() as cur:
                 cur.executemany(
@@ -177,7 +174,7 @@ class Store:
                 [(site, at, at) for site, at in sorted(sites.items())],
             )
 
-    def _records(self, records: list[tuple[p.Record, datetime]], counts: Counter[str]) -> None:
+    def _records(self, records: list[tuple[items.Record, datetime]], counts: Counter[str]) -> None:
         with self.conn.cursor() as cur:
             with cur.copy(
                 "COPY stage_records (site, device, ts, metrics, synced, samples, live,"
@@ -231,183 +228,3 @@ class Store:
                 " SET value = collector_counters.value + excluded.value, updated_at = now()",
                 rows,
             )
-
-
-def _status(conn: psycopg.Connection, items: list) -> None:
-    with conn.cursor() as cur:
-        cur.executemany(
-            "UPDATE sites SET status = %s, status_at = %s WHERE site = %s",
-            [("online" if s.online else "offline", at, s.site) for s, at in items],
-        )
-
-
-def _devices(conn: psycopg.Connection, items: list) -> None:
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO devices (site, device, state, last_seen, product, serial, firmware,"
-            " payload, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (site, device) DO UPDATE SET state = excluded.state,"
-            " last_seen = coalesce(excluded.last_seen, devices.last_seen),"
-            " product = coalesce(excluded.product, devices.product),"
-            " serial = coalesce(excluded.serial, devices.serial),"
-            " firmware = coalesce(excluded.firmware, devices.firmware),"
-            " payload = excluded.payload, updated_at = excluded.updated_at",
-            [
-                (
-                    d.site,
-                    d.device,
-                    d.state,
-                    when(d.last_seen),
-                    d.product,
-                    d.serial,
-                    d.firmware,
-                    Jsonb(d.payload),
-                    at,
-                )
-                for d, at in items
-            ],
-        )
-
-
-def _alarms(conn: psycopg.Connection, items: list) -> None:
-    rows = []
-    for a, at in items:
-        body = a.payload
-        text = {k: body.get(k) if isinstance(body.get(k), str) else None for k in _ALARM_TEXT}
-        rows.append(
-            (
-                a.site,
-                a.alarm_id,
-                a.active,
-                when(a.at),
-                text["severity"],
-                when(a.since),
-                when(a.cleared),
-                text["rule"],
-                text["subject"],
-                text["message"],
-                text["message_en"],
-                Jsonb(body),
-                at,
-            )
-        )
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO alarms (site, alarm_id, active, at, severity, since, cleared, rule,"
-            " subject, message, message_en, payload, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (site, alarm_id) DO UPDATE SET active = excluded.active,"
-            " at = excluded.at, severity = excluded.severity, since = excluded.since,"
-            " cleared = excluded.cleared, rule = excluded.rule, subject = excluded.subject,"
-            " message = excluded.message, message_en = excluded.message_en,"
-            " payload = excluded.payload, updated_at = excluded.updated_at"
-            " WHERE excluded.at >= alarms.at",
-            rows,
-        )
-        cur.executemany(
-            "INSERT INTO alarm_history (site, alarm_id, active, at, payload, received_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [(a.site, a.alarm_id, a.active, when(a.at), Jsonb(a.payload), at) for a, at in items],
-        )
-
-
-_ALARM_TEXT = ("severity", "rule", "subject", "message", "message_en")
-
-
-def _health(conn: psycopg.Connection, items: list) -> None:
-    with conn.cursor() as cur:
-        cur.executemany(
-            'INSERT INTO health (site, component, ts, ok, detail, "values", received_at)'
-            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [
-                (
-                    h.site,
-                    h.component,
-                    when(h.ts),
-                    h.ok,
-                    h.detail,
-                    None if h.values is None else Jsonb(h.values),
-                    at,
-                )
-                for h, at in items
-            ],
-        )
-
-
-def _jobs(conn: psycopg.Connection, items: list) -> None:
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO jobs (site, job, kind, state, progress, payload, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (site, job) DO UPDATE"
-            " SET kind = excluded.kind, state = excluded.state, progress = excluded.progress,"
-            " payload = excluded.payload, updated_at = excluded.updated_at",
-            [(j.site, j.job, j.kind, j.state, j.progress, Jsonb(j.payload), at) for j, at in items],
-        )
-
-
-def _job_results(conn: psycopg.Connection, items: list) -> None:
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO job_results (site, job, started, ended, outcome, exit_code,"
-            " duration_s, payload, received_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT DO NOTHING",
-            [
-                (
-                    r.site,
-                    r.job,
-                    when(r.started),
-                    when(r.ended),
-                    r.outcome,
-                    r.exit_code,
-                    r.duration_s,
-                    Jsonb(r.payload),
-                    at,
-                )
-                for r, at in items
-            ],
-        )
-
-
-def _shedding(conn: psycopg.Connection, items: list) -> None:
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO shedding (site, level, since, code, payload, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (site) DO UPDATE"
-            " SET level = excluded.level, since = excluded.since, code = excluded.code,"
-            " payload = excluded.payload, updated_at = excluded.updated_at"
-            " WHERE shedding.since IS NULL OR excluded.since IS NULL"
-            " OR excluded.since >= shedding.since",
-            [(s.site, s.level, when(s.since), s.code, Jsonb(s.payload), at) for s, at in items],
-        )
-
-
-def _events(conn: psycopg.Connection, items: list) -> None:
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO events (site, kind, digest, payload, received_at)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [(e.site, e.kind, e.digest, Jsonb(e.payload), at) for e, at in items],
-        )
-
-
-def _reports(conn: psycopg.Connection, items: list) -> None:
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO reports (site, month, summary, received_at) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (site, month) DO UPDATE"
-            " SET summary = excluded.summary, received_at = excluded.received_at",
-            [(r.site, r.month, Jsonb(r.summary), at) for r, at in items],
-        )
-
-
-_WRITERS = {
-    p.Status: _status,
-    p.DeviceState: _devices,
-    p.Alarm: _alarms,
-    p.Health: _health,
-    p.Job: _jobs,
-    p.JobResult: _job_results,
-    p.Shedding: _shedding,
-    p.Event: _events,
-    p.Report: _reports,
-}
