@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import psycopg
 
-from fleet.collect import Collector, CollectSettings
+from fleet.collect import Collector, CollectSettings, Lane
 from fleet.schema import migrate, schema_version
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     col.add_argument("--group", default="edged-fleet", help="shared subscription group")
     col.add_argument("--slot", type=int, default=1, help="this collector's fixed slot number")
     col.add_argument("--prefix", default="edged", help="the sites' mqtt.topic_prefix")
+    col.add_argument(
+        "--lane",
+        choices=[lane.value for lane in Lane],
+        default=Lane.ALL.value,
+        help="all topics, or live (all but history) / history only, each with its own slots",
+    )
     col.add_argument("--username", default=None)
     col.add_argument("--batch", type=int, default=1000, help="messages per transaction, at most")
     col.add_argument("--batch-wait", type=float, default=0.2, help="seconds to fill a batch")
@@ -84,6 +90,7 @@ def _collect(args: argparse.Namespace) -> int:
         group=args.group,
         slot=args.slot,
         prefix=args.prefix,
+        lane=Lane(args.lane),
         batch_max=args.batch,
         batch_wait=args.batch_wait,
         receive_max=args.receive_max,

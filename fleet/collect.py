@@ -10,10 +10,10 @@ is idempotent on records and on every other table's key).
 
 Each slot has a fixed client id (`edged-fleet-{group}-{slot}`), `clean_start=False` and a session
 expiry, so the broker keeps queueing the slot's share of the shared subscription
-`$share/{group}/{prefix}/+/#` while it restarts. A packet id is only acknowledged on the
-connection that delivered it: after a reconnect the broker resends what was not acknowledged,
-under the same ids, and may reuse an id once it is acknowledged, so acknowledging a copy from an
-older connection could acknowledge a different, uncommitted message.
+`$share/{group}/{prefix}/+/#` (or of its `Lane`'s topics) while it restarts. A packet id is only
+acknowledged on the connection that delivered it: after a reconnect the broker resends what was
+not acknowledged, under the same ids, and may reuse an id once it is acknowledged, so
+acknowledging a copy from an older connection could acknowledge a different, uncommitted message.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -38,6 +39,18 @@ from fleet.schema import migrate
 from fleet.store import Entry, Incoming, Store
 
 log = logging.getLogger(__name__)
+
+
+class Lane(Enum):
+    """Which topics a collector takes. A slot's session is one queue, so after an outage a
+    backlog of history would hold live records behind it: separate lanes keep live data live."""
+
+    ALL = "all"
+    LIVE = "live"  # everything but P/history
+    HISTORY = "history"
+
+
+LIVE_KINDS = ("telemetry", "device", "alarm", "health", "job", "power", "event", "report")
 
 
 @dataclass(frozen=True)
@@ -59,13 +72,21 @@ class CollectSettings:
     keepalive: int = 30
     db_retry_max: float = 30.0
 
-    @property
-    def client_id(self) -> str:
-        return f"edged-fleet-{self.group}-{self.slot}"
+    lane: Lane = Lane.ALL
 
     @property
-    def subscription(self) -> str:
-        return f"$share/{self.group}/{self.prefix.rstrip('/')}/+/#"
+    def client_id(self) -> str:
+        lane = "" if self.lane is Lane.ALL else f"{self.lane.value}-"
+        return f"edged-fleet-{self.group}-{lane}{self.slot}"
+
+    @property
+    def subscriptions(self) -> list[str]:
+        root = f"$share/{self.group}/{self.prefix.rstrip('/')}/+"
+        if self.lane is Lane.ALL:
+            return [f"{root}/#"]
+        if self.lane is Lane.HISTORY:
+            return [f"{root}/history/+"]
+        return [f"{root}/status"] + [f"{root}/{kind}/#" for kind in LIVE_KINDS]
 
 
 class Collector:
@@ -119,12 +140,14 @@ class Collector:
             self.settings.client_id,
             flags.session_present,
         )
-        client.subscribe(self.settings.subscription, qos=1)
+        client.subscribe([(topic, 1) for topic in self.settings.subscriptions])
 
     def _on_subscribe(self, _client, _ud, _mid, reasons, _props) -> None:
-        for reason in reasons:
-            if reason.is_failure:  # e.g. the broker's ACL: nothing would ever arrive
-                log.error("broker refused %r: %s", self.settings.subscription, reason)
+        refused = [r for r in reasons if r.is_failure]
+        if refused:  # e.g. the broker's ACL: nothing would ever arrive
+            log.error("broker refused %r: %s", self.settings.subscriptions, refused)
+        else:
+            log.info("subscribed to %s", ", ".join(self.settings.subscriptions))
 
     def _on_disconnect(self, _client, _ud, _flags, reason, _props) -> None:
         with self._ack_lock:

@@ -104,7 +104,8 @@ class CollectorProcess:
 @pytest.fixture
 def collectors(tmp_path, central, fleet_dsn):
     """`make(slot=1, *extra_args)` starts a collector on the central broker and the test's
-    database (log: tmp_path/collector-{slot}.log); all are killed at the end of the test."""
+    database (log: tmp_path/collector-{slot}-{n}.log, the n-th started); all are killed at the
+    end of the test."""
     started: list[CollectorProcess] = []
 
     def make(slot: int = 1, *extra: str, prefix: str = "edged") -> CollectorProcess:
@@ -121,7 +122,8 @@ def collectors(tmp_path, central, fleet_dsn):
             prefix,
             *extra,
         ]
-        c = CollectorProcess(args, tmp_path / f"collector-{slot}.log").start()
+        log = tmp_path / f"collector-{slot}-{len(started) + 1}.log"
+        c = CollectorProcess(args, log).start()
         started.append(c)
         return c
 

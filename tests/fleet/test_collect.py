@@ -47,7 +47,7 @@ def started(collectors, db, slot: int = 1, *extra: str):
 
 
 def wait_subscribed(c, timeout: float = 30) -> None:
-    wait_until(lambda: "connected to" in c.logs(), timeout, what="collector connected")
+    wait_until(lambda: "subscribed to" in c.logs(), timeout, what="collector subscribed")
 
 
 def test_records_land_once_and_duplicates_do_not_double(collectors, db, site):
@@ -240,3 +240,29 @@ def test_a_partition_dropped_behind_the_collector_is_created_again(collectors, d
     wait_until(lambda: counter(db, "records_inserted") >= 2, 60, what="second record")
     assert not db("SELECT * FROM rejects")
     assert [r[0].timestamp() for r in db("SELECT ts FROM records")] == [T0 + 60]
+
+
+def test_live_and_history_lanes_split_the_topics_and_together_hold_everything(collectors, db, site):
+    live = started(collectors, db, 1, "--lane", "live")
+    hist = collectors(1, "--lane", "history")
+    wait_subscribed(live)
+    wait_subscribed(hist)
+    old = [(T0 - 3600 + 60 * i, 30 + i, "synced") for i in range(10)]
+    site.publish(
+        [
+            ("edged/s7/history/bmv", history(old)),
+            ("edged/s7/telemetry/bmv", record(T0, 70)),
+            ("edged/s7/alarm/battery_soc_low.bmv", compact(RAISED)),
+            ("edged/s7/status", b"online"),
+        ]
+    )
+    wait_until(lambda: counter(db, "messages") >= 4, 60, what="4 messages")
+    assert len(db("SELECT * FROM records")) == 11
+    assert len(db("SELECT * FROM alarms")) == 1
+    per_slot = {
+        (who, name): value
+        for who, name, value in db("SELECT collector, name, value FROM collector_counters")
+    }
+    assert per_slot[("edged-fleet-test-history-1", "records_received")] == 10
+    assert per_slot[("edged-fleet-test-live-1", "records_received")] == 1
+    assert per_slot[("edged-fleet-test-live-1", "messages")] == 3
