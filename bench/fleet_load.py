@@ -109,8 +109,31 @@ def publish(port: int, sites: list[int], windows: int, history_batches: int) -> 
     client.loop_stop()
 
 
-def collector(port: int, dsn: str, slot: int, log: Path) -> subprocess.Popen:
+def publish_live(port: int, rate: float, stop, sent) -> None:
+    """Live records at `rate` per second, `ts` = now, until `stop`: what must stay live."""
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+    client.max_inflight_messages_set(500)
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    rng = random.Random(0)
+    started = time.monotonic()
+    n = 0
+    while not stop.is_set():
+        if n < (time.monotonic() - started) * rate:
+            body = {"ts": time.time(), "metrics": metrics(MPPT, rng), "clock": "synced"}
+            client.publish(f"edged/live-{n % 1500:04d}/telemetry/mppt", compact(body), qos=1)
+            n += 1
+            sent.value = n
+        else:
+            time.sleep(0.005)
+    client.disconnect()
+    client.loop_stop()
+
+
+def collector(port: int, dsn: str, slot: int, log: Path, lane: str = "all") -> subprocess.Popen:
     args = ["--broker", f"127.0.0.1:{port}", "--dsn", dsn, "--group", "bench", "--slot", str(slot)]
+    args += ["--lane", lane]
     with log.open("ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "fleet.cli", "collect", *args], stdout=out, stderr=out
@@ -130,7 +153,8 @@ def run(args: argparse.Namespace, collectors: int, work: Path) -> dict[str, floa
     broker.start()
     try:
         dsn = pg.create_database("fleet")
-        procs = [collector(broker.port, dsn, s, work / f"c{s}.log") for s in range(collectors)]
+        lanes = lanes_for(args.lanes, collectors)
+        procs = [collector(broker.port, dsn, s, work / f"{ln}{s}.log", ln) for ln, s in lanes]
         deadline = time.monotonic() + 60
         while scalar(dsn, "SELECT count(*) FROM pg_tables WHERE tablename = 'sites'") == 0:
             if time.monotonic() > deadline:
@@ -155,18 +179,29 @@ def run(args: argparse.Namespace, collectors: int, work: Path) -> dict[str, floa
         devices = len(DEVICES)
         messages = args.sites * devices * (args.windows + args.history_batches)
         records = args.sites * devices * (args.windows + args.history_batches * HISTORY_BATCH)
+        stop, sent = mp.Event(), mp.Value("i", 0)
+        live = mp.Process(target=publish_live, args=(broker.port, args.live_rate, stop, sent))
+        if args.live_rate:
+            live.start()
         started = time.monotonic()
-        procs = [collector(broker.port, dsn, s, work / f"c{s}.log") for s in range(collectors)]
+        procs = [collector(broker.port, dsn, s, work / f"{ln}{s}.log", ln) for ln, s in lanes]
         done_sql = "SELECT value FROM counters WHERE name = 'messages'"
-        while scalar(dsn, done_sql) < messages:
+        while scalar(dsn, done_sql) < messages + sent.value:
             if time.monotonic() - started > args.timeout:
                 raise RuntimeError(f"only {scalar(dsn, done_sql)} of {messages} messages")
             time.sleep(0.2)
         elapsed = time.monotonic() - started
+        stop.set()
+        if args.live_rate:
+            live.join(30)
+        while scalar(dsn, done_sql) < messages + sent.value:  # the last live records
+            time.sleep(0.2)
         for p in procs:
             p.terminate()
             p.wait(30)
-        stored = scalar(dsn, "SELECT count(*) FROM records")
+        messages_in_drain = messages  # the live ones are measured by their lag, not counted
+        lag = lag_seconds(dsn) if args.live_rate else {}
+        stored = scalar(dsn, "SELECT count(*) FROM records WHERE site NOT LIKE 'live-%'")
         size = scalar(
             dsn,
             "SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits"
@@ -174,18 +209,44 @@ def run(args: argparse.Namespace, collectors: int, work: Path) -> dict[str, floa
         )
         return {
             "collectors": collectors,
-            "messages": messages,
+            "lanes": args.lanes,
+            "messages": messages_in_drain,
             "records": stored,
             "expected_records": records,
             "seconds": round(elapsed, 1),
             "messages_per_s": round(messages / elapsed),
             "records_per_s": round(stored / elapsed),
             "values_per_s": round(stored * len(MPPT) / elapsed),
-            "bytes_per_record": round(size / max(stored, 1)),
+            "bytes_per_record": round(size / max(stored + sent.value, 1)),
+            **lag,
         }
     finally:
         broker.stop()
         pg.destroy()
+
+
+def lanes_for(mode: str, collectors: int) -> list[tuple[str, int]]:
+    """`all`: every slot takes every topic; `split`: one live slot, the others history."""
+    if mode == "all":
+        return [("all", s) for s in range(1, collectors + 1)]
+    return [("live", 1)] + [("history", s) for s in range(1, collectors + 1)]
+
+
+def lag_seconds(dsn: str) -> dict[str, float]:
+    """Live records: from their `ts` (the moment published) to the collector receiving them."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT count(*), percentile_cont(ARRAY[0.5, 0.95]) WITHIN GROUP (ORDER BY lag),"
+            " max(lag) FROM (SELECT extract(epoch FROM received_at - ts) AS lag FROM records"
+            " WHERE site LIKE 'live-%%') AS l"
+        ).fetchone()
+    count, (p50, p95), worst = row[0], row[1] or (0, 0), row[2] or 0
+    return {
+        "live_records": count,
+        "live_lag_p50_s": round(p50, 2),
+        "live_lag_p95_s": round(p95, 2),
+        "live_lag_max_s": round(float(worst), 2),
+    }
 
 
 def main() -> None:
@@ -195,6 +256,12 @@ def main() -> None:
     parser.add_argument("--history-batches", type=int, default=0, help="per device, 60 records")
     parser.add_argument("--collectors", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--publishers", type=int, default=2)
+    parser.add_argument(
+        "--lanes", choices=["all", "split"], default="all", help="split: one more, live, slot"
+    )
+    parser.add_argument(
+        "--live-rate", type=float, default=0, help="live records/s published during the drain"
+    )
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
     for n in args.collectors:
