@@ -185,16 +185,18 @@ def run(args: argparse.Namespace, collectors: int, work: Path) -> dict[str, floa
             live.start()
         started = time.monotonic()
         procs = [collector(broker.port, dsn, s, work / f"{ln}{s}.log", ln) for ln, s in lanes]
-        done_sql = "SELECT value FROM counters WHERE name = 'messages'"
-        while scalar(dsn, done_sql) < messages + sent.value:
+        # the backlog's records (live ones keep coming meanwhile: they are not waited for)
+        done_sql = "SELECT count(*) FROM records WHERE site NOT LIKE 'live-%'"
+        while scalar(dsn, done_sql) < records:
             if time.monotonic() - started > args.timeout:
-                raise RuntimeError(f"only {scalar(dsn, done_sql)} of {messages} messages")
-            time.sleep(0.2)
+                raise RuntimeError(f"only {scalar(dsn, done_sql)} of {records} records")
+            time.sleep(0.5)
         elapsed = time.monotonic() - started
         stop.set()
         if args.live_rate:
             live.join(30)
-        while scalar(dsn, done_sql) < messages + sent.value:  # the last live records
+        live_sql = "SELECT count(*) FROM records WHERE site LIKE 'live-%'"
+        while scalar(dsn, live_sql) < sent.value:  # the last live records
             time.sleep(0.2)
         for p in procs:
             p.terminate()
