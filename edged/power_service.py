@@ -31,6 +31,7 @@ from maintenance.power_policy import JobKind, JobSpec
 from maintenance.pv_history import stored_profile
 from telemetry import topics
 from telemetry.mqtt import Publisher
+from telemetry.store import open_db
 from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -157,13 +158,17 @@ class PowerService:
 
     def _refresh_profile(self) -> None:
         """The sunniest hours of the last days, aggregated by SQLite from the stored records
-        (`maintenance.pv_history`): memory does not grow with the history."""
+        (`maintenance.pv_history`): memory does not grow with the history. On a read-only
+        connection of its own: a scan of a long backlog takes seconds, which the Writer's
+        commits do not wait for (WAL readers never block the writer)."""
         power, now = self._config.power, time.time()
         offset = datetime.now(ZoneInfo(power.timezone)).utcoffset()
         seconds = offset.total_seconds() if offset else 0.0
-        found = self._writer.call(
-            lambda db: stored_profile(db.conn, now, power.history_days, seconds), 120.0
-        )
+        db = open_db(self._config.storage.path, readonly=True)
+        try:
+            found = stored_profile(db.conn, now, power.history_days, seconds)
+        finally:
+            db.conn.close()
         if found.skipped:
             self.profile_skipped += found.skipped
             log.warning("PV profile: %d record(s) unreadable by SQLite left out", found.skipped)
@@ -192,5 +197,5 @@ class PowerService:
             "jobs": self.jobs.view(),
             "next_runs": self.calendar.next_runs(),
             "ticks": self.calendar.counts(),
-            "profile_skipped": self.profile_skipped,
+            "pv_profile": {"means": self.jobs.profile.means, "skipped": self.profile_skipped},
         }
