@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import sys
 import time
 import uuid
 import zlib
@@ -421,3 +422,45 @@ def test_a_record_whose_stored_json_rotted_leaves_the_outbox_and_the_rest_is_sen
         assert "unreadable, dropped from the outbox" in second.logs()
     finally:
         site.stop()
+
+
+SLOW_SALVAGE = """
+import sys, time
+from telemetry import salvage
+copy = salvage._copy_all
+def slow(source, fresh):
+    print("salvaging", flush=True)
+    time.sleep(60)  # a slow SD card: the power is cut before the salvage ends
+    return copy(source, fresh)
+salvage._copy_all = slow
+from telemetry.writer import Writer
+Writer(sys.argv[1], publish_interval=60.0, commit_interval=3600.0)
+"""
+
+
+def test_a_cut_during_a_salvage_leaves_the_damaged_file_to_salvage_again(tmp_path):
+    path = tmp_path / "edged.db"
+    w = Writer(path, publish_interval=60.0, commit_interval=3600.0)
+    w.start()
+    for i in range(0, 200):
+        w.put(mppt(T0 + i))
+    assert w.flush()
+    w.stop()
+    overwrite_page("sample_blocks")(path)
+    child = subprocess.Popen(
+        [sys.executable, "-c", SLOW_SALVAGE, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline().strip() == "salvaging"
+    finally:
+        child.kill()
+        child.wait(10)
+    assert salvage.damaged_copies(path) == []  # the damaged file is still where it was
+    w = Writer(path, publish_interval=60.0, commit_interval=3600.0)
+    w.start()
+    try:
+        assert w.recovered is not None and w.recovered.copied.get("records") == 3
+        assert len(salvage.damaged_copies(path)) == 1
+        assert not path.with_name("edged.db.salvage").exists()
+    finally:
+        w.stop()
