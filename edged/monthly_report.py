@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from edged.maintenance_cmd import stored_log
+from edged.cli.maintenance import stored_log
 from edged.report_files import FORMATS, SETTLE_S, SUMMARY, due_month, file_name, read_summary
 from edged.settings import Config
 from maintenance.report import load

@@ -359,7 +359,7 @@ def test_check_config_exit_codes(tmp_path):
 
 def _report(tmp_path: Path, *extra: str) -> dict:
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "edged.report_cmd", "--month", MONTH, "--format", "json",
+    cmd = [sys.executable, "-m", "edged.cli.report", "--month", MONTH, "--format", "json",
            "--out", str(out), "--config", str(tmp_path / "edged.toml"), *extra]  # fmt: skip
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

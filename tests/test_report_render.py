@@ -1,5 +1,5 @@
 """Renderers and the command: JSON, CSV, HTML and PDF carry the same figures; the PDF's first
-page is really drawn (pdftoppm); fleet combines sites; `python -m edged.report_cmd` works."""
+page is really drawn (pdftoppm); fleet combines sites; `python -m edged.cli.report` works."""
 
 from __future__ import annotations
 
@@ -148,7 +148,7 @@ def test_empty_month_renders_everywhere(tmp_path):
 
 def report_command(db_path, site: str, registry, out) -> subprocess.CompletedProcess:
     """`edged report --month MONTH` on a database, as a technician runs it."""
-    cmd = [sys.executable, "-m", "edged.report_cmd", "--month", MONTH, "--db", str(db_path),
+    cmd = [sys.executable, "-m", "edged.cli.report", "--month", MONTH, "--db", str(db_path),
            "--site", site, "--registry", str(registry), "--out", str(out)]  # fmt: skip
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
 
@@ -173,7 +173,7 @@ def test_the_command_writes_every_format_and_a_fleet(db_path, tmp_path):
     fleet = [
         sys.executable,
         "-m",
-        "edged.report_cmd",
+        "edged.cli.report",
         "--fleet",
         str(tmp_path / "out" / f"report-Kati-{MONTH}.json"),
         "--out",

@@ -91,7 +91,7 @@ def test_records_committed_after_their_hour_was_rolled_up_continue_it(db_path, t
 
 
 def json_report(db_path: Path, out: Path) -> bytes:
-    cmd = [sys.executable, "-m", "edged.report_cmd", "--month", MONTH, "--db", str(db_path),
+    cmd = [sys.executable, "-m", "edged.cli.report", "--month", MONTH, "--db", str(db_path),
            "--site", "kati", "--format", "json", "--out", str(out)]  # fmt: skip
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from drivers.modbus.regmap import load_builtin
 from drivers.modbus.simulator import EpeverSimulator, GxSimulator, free_port
-from edged.scan_cmd import parse_units, spans
+from edged.cli.scan import parse_units, spans
 
 COMMAND = [sys.executable, "-m", "edged.cli", "scan"]
 """Until `scan` is wired into edged.cli; then: [sys.executable, "-m", "edged.cli", "scan"]."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from edged.cli.status import _aged_state, render_json, render_text
 from edged.config import parse
-from edged.status import _aged_state, render_json, render_text
 
 CONFIG = parse(
     {

@@ -20,7 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edged import i18n, job_requests, live, schedule_view
+from edged import job_requests, live
+from edged.cli import i18n, schedule_view
+from edged.cli.config_file import load_or_report
 from edged.clock import ClockWatch
 from edged.job_lock import JobLock
 from edged.job_process import JobProcess, JobResult, JobStartError, Outcome
@@ -54,9 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace) -> Config | None:
-    from edged.cli import _load_or_report
-
-    return _load_or_report(args.config)
+    return load_or_report(args.config)
 
 
 def _live(config: Config) -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from edged import i18n
+from edged.cli import i18n
 
 _TEXT: dict[str, tuple[str, str]] = {
     "title": ("Tâches planifiées", "Scheduled jobs"),

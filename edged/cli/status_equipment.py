@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from edged import i18n
-from edged.i18n import t
+from edged.cli import i18n
+from edged.cli.i18n import t
 from edged.settings import Config
 
 

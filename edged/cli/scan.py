@@ -20,7 +20,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from edged.i18n import LANGS, language
+from edged.cli.i18n import LANGS, language
 
 # drivers.modbus (pymodbus) is imported inside the handlers: `edged` builds every subcommand's
 # parser on each start, and `edged status` on a Pi should not pay for pymodbus.
@@ -284,7 +284,7 @@ def _host_port(text: str) -> tuple[str, int | None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m edged.scan_cmd ...`: the same command before it is wired into `edged`."""
+    """`python -m edged.cli.scan ...`: the same command before it is wired into `edged`."""
     parser = argparse.ArgumentParser(prog="edged scan", description=__doc__.splitlines()[0])
     _arguments(parser)
     return run(parser.parse_args(argv))

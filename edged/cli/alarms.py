@@ -20,8 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edged import i18n
-from edged.i18n import t
+from edged.cli import i18n
+from edged.cli.config_file import load_or_report
+from edged.cli.i18n import t
 from telemetry.store import StoreError, open_db, transaction
 
 HISTORY = 20
@@ -47,9 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _config(args: argparse.Namespace):
-    from edged.cli import _load_or_report
-
-    return _load_or_report(args.config)
+    return load_or_report(args.config)
 
 
 def stored_alarms(db, active_only: bool = False) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edged.cli.config_file import load_or_report
 from maintenance.report.month import parse_month
 from maintenance.report.registry import DEFAULT_CURRENCY, LogEntry, validate_log
 from telemetry.store import StoreError, open_db, transaction
@@ -108,9 +109,7 @@ def stored_log(db) -> list[LogEntry]:
 
 
 def _config(path: str | None):
-    from edged.cli import _load_or_report
-
-    return _load_or_report(path)
+    return load_or_report(path)
 
 
 def run_log(args: argparse.Namespace) -> int:

@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from collections.abc import Sequence
 
-from edged import (
-    __version__,
-    alarms_cmd,
-    battery_cmd,
+from edged import __version__
+from edged.cli import (
+    alarms,
+    battery,
     i18n,
-    maintenance_cmd,
-    report_cmd,
-    scan_cmd,
-    schedule_cmd,
+    maintenance,
+    report,
+    run,
+    scan,
+    schedule,
+    simulate,
+    status,
 )
-from edged.config import ConfigError, config_path, load
+from edged.cli.config_file import load_or_report
+from telemetry.store import StoreError
 
 log = logging.getLogger("edged")
 
@@ -48,8 +51,8 @@ def _parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
-    run = command("run", _cmd_run, "run the daemon in the foreground")
-    run.add_argument("--config", help="default: $EDGED_CONFIG or /etc/edged/edged.toml")
+    run_ = command("run", run.run, "run the daemon in the foreground")
+    run_.add_argument("--config", help="default: $EDGED_CONFIG or /etc/edged/edged.toml")
     status = command("status", _cmd_status, "show what the daemon last saw")
     status.add_argument("--config")
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -63,12 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--no-mqtt", action="store_true", help="keep everything in the outbox")
     sim.add_argument("--seconds", type=float, help="stop after this many seconds")
     sim.add_argument("--publish-interval", type=float, default=60.0)
-    scan_cmd.add_parser(sub)
-    alarms_cmd.add_parser(sub)
-    report_cmd.add_parser(sub)
-    battery_cmd.add_parser(sub)
-    maintenance_cmd.add_parser(sub)
-    schedule_cmd.add_parser(sub)
+    scan.add_parser(sub)
+    alarms.add_parser(sub)
+    report.add_parser(sub)
+    battery.add_parser(sub)
+    maintenance.add_parser(sub)
+    schedule.add_parser(sub)
     return parser
 
 
@@ -80,56 +83,16 @@ def _setup_logging(level: str) -> None:
     )
 
 
-def _load_or_report(path_arg: str | None):
-    path = config_path(path_arg)
-    try:
-        return load(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem.line(exc.source), file=sys.stderr)
-        return None
-
-
 def _cmd_check(args: argparse.Namespace) -> int:
-    config = _load_or_report(args.config)
+    config = load_or_report(args.config)
     if config is None:
         return 2
     print(f"{config.source}: OK ({len(config.devices)} device(s))")
     return 0
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    config = _load_or_report(args.config)
-    if config is None:
-        log.error("refusing to start: the config is invalid (see above)")
-        return 2
-    return run_daemon(config)
-
-
-def run_daemon(config, stop_after: float | None = None) -> int:
-    """Run until SIGTERM/SIGINT (or `stop_after` seconds); 1 if the store cannot be opened."""
-    from edged.daemon import Daemon
-    from telemetry.store import StoreError
-
-    try:
-        daemon = Daemon(config)
-    except StoreError as exc:
-        log.error("%s", exc)
-        return 1
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: daemon.stop())
-    if stop_after is not None:
-        signal.signal(signal.SIGALRM, lambda *_: daemon.stop())
-        signal.setitimer(signal.ITIMER_REAL, stop_after)
-    daemon.run()
-    return 0
-
-
 def _cmd_status(args: argparse.Namespace) -> int:
-    from edged import status
-    from telemetry.store import StoreError
-
-    config = _load_or_report(args.config)
+    config = load_or_report(args.config)
     if config is None:
         return 2
     try:
@@ -146,9 +109,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from edged.simulate import simulate
-
-    return simulate(args)
+    return simulate.simulate(args)
 
 
 if __name__ == "__main__":

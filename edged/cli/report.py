@@ -12,7 +12,7 @@ registry is the config's `[[equipment]]`, or `--registry`'s when given (a TOML f
 the visits recorded in the database (`edged maintenance log`) plus any `--registry` entries; the
 budget is `--registry`'s `[budget]`, else the config's `[budget]`. With both `--db` and
 `--site` and no `--config`, no config is read (no `[[equipment]]` then).
-`add_parser` is wired into `edged.cli`; `main(argv)` runs it alone (`python -m edged.report_cmd`).
+`add_parser` is wired into `edged.cli`; `main(argv)` runs it alone (`python -m edged.cli.report`).
 Exit status: 0 written, 1 data could not be read, 2 bad arguments or registry.
 """
 

@@ -11,11 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edged import alarms_cmd, i18n, live, schedule_view, status_equipment
-from edged.i18n import t
+from edged import live
+from edged.cli import i18n, schedule_view, status_equipment
+from edged.cli.alarms import line as alarm_line
+from edged.cli.alarms import stored_alarms as stored_alarm_rows
+from edged.cli.i18n import t
+from edged.cli.schedule import stored_power
 from edged.liveness import State, state
 from edged.metrics import CATALOGUE
-from edged.schedule_cmd import stored_power
 from edged.settings import Config
 from telemetry import status_view
 from telemetry.store import open_db
@@ -32,7 +35,7 @@ def collect(config: Config) -> dict[str, Any] | None:
     try:
         devices = status_view.device_overview(db)
         outbox = status_view.outbox_size(db)
-        stored_alarms = alarms_cmd.stored_alarms(db, active_only=True)
+        stored_alarms = stored_alarm_rows(db, active_only=True)
         health = _stored_health(db)
     finally:
         db.conn.close()
@@ -150,7 +153,7 @@ def _alarm_lines(alarms: list[dict[str, Any]], now: float, lang: str) -> list[st
         return [t("alarms_none", lang)]
     lines = [t("alarms_active", lang, n=len(alarms))]
     for alarm in alarms:
-        text = alarms_cmd.line({"id": "", "acked_at": None, **alarm, "active": True}, lang, now)
+        text = alarm_line({"id": "", "acked_at": None, **alarm, "active": True}, lang, now)
         lines.append("  " + text.removeprefix("# "))
     return lines
 

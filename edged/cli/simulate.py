@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from edged.cli import run_daemon
+from edged.cli.run import run_daemon
 from edged.config import ConfigError, load
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def write_config(workdir: Path, args: argparse.Namespace, devices: list[str]) ->
     host, _, port = args.broker.partition(":")
     path = workdir / "edged.toml"
     path.write_text(
-        f"""# Written by `edged simulate`: emulated devices, see edged/simulate.py.
+        f"""# Written by `edged simulate`: emulated devices, see edged/cli/simulate.py.
 [site]
 id = "simulation"
 name = "CSCOM simulé"

@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edged import i18n
+from edged.cli import i18n
+from edged.cli.config_file import load_or_report
 from edged.readings import Record
 from edged.settings import BatteryConfig, Config
 from maintenance.battery_health import BatteryHealth, battery_health
@@ -63,9 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from edged.cli import _load_or_report
-
-    config = _load_or_report(args.config)
+    config = load_or_report(args.config)
     if config is None:
         return 2
     banks = [b for b in config.batteries if args.id in (None, b.id)]

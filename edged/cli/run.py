@@ -1,0 +1,38 @@
+"""`edged run`: the daemon in the foreground until SIGTERM/SIGINT (what the systemd unit starts)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+
+from edged.cli.config_file import load_or_report
+from edged.daemon import Daemon
+from edged.settings import Config
+from telemetry.store import StoreError
+
+log = logging.getLogger("edged")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_or_report(args.config)
+    if config is None:
+        log.error("refusing to start: the config is invalid (see above)")
+        return 2
+    return run_daemon(config)
+
+
+def run_daemon(config: Config, stop_after: float | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or `stop_after` seconds); 1 if the store cannot be opened."""
+    try:
+        daemon = Daemon(config)
+    except StoreError as exc:
+        log.error("%s", exc)
+        return 1
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: daemon.stop())
+    if stop_after is not None:
+        signal.signal(signal.SIGALRM, lambda *_: daemon.stop())
+        signal.setitimer(signal.ITIMER_REAL, stop_after)
+    daemon.run()
+    return 0
