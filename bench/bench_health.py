@@ -29,7 +29,7 @@ from drivers.host.glasses import USB_DIR, Equipment, EquipmentSpec, UsbId
 from drivers.host.pibox import HWMON_DIR, THERMAL_PATH, THROTTLED_PATH, collect_host
 from drivers.host.traffic import NET_DEV, TrafficAccumulator
 from drivers.host.uplink import ConnectionTracker, collect_uplink
-from edged.settings import AlarmsConfig
+from edged.config.settings import AlarmsConfig
 from maintenance.alarm_rules import build
 from maintenance.alarms import AlarmEngine
 from tests.peers.broker import free_port

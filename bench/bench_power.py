@@ -36,7 +36,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from edged.alarm_service import AlarmService
-from edged.config import parse
+from edged.config.loader import parse
 from edged.energy_view import EnergyView
 from edged.job_supervisor import JobSupervisor
 from edged.jump_safe_trigger import JumpSafeInterval

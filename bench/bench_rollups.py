@@ -29,8 +29,8 @@ from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' peers, not installed
 
+from edged.config.settings import Config, HealthConfig, SiteConfig, StorageConfig
 from edged.monthly_report import build
-from edged.settings import Config, HealthConfig, SiteConfig, StorageConfig
 from maintenance.report import rollup_store
 from maintenance.report.month import bounds
 from maintenance.report.registry import validate_equipment

@@ -17,8 +17,8 @@ import time
 from typing import Any
 
 from drivers.host.reading import HealthReading
+from edged.config.settings import Config
 from edged.readings import Sample
-from edged.settings import Config
 from maintenance import alarm_rules
 from maintenance.alarms import AlarmEngine, AlarmEvent
 from telemetry.mqtt import Publisher

@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from edged.config.settings import BatteryConfig, DeviceConfig
 from edged.readings import Sample
-from edged.settings import BatteryConfig, DeviceConfig
 from maintenance.soc_estimator import SocEstimator, net_battery_current
 
 log = logging.getLogger(__name__)

@@ -20,12 +20,12 @@ from edged.alarm_service import AlarmService
 from edged.battery_model import BatteryModel
 from edged.cadence import CommitCadence
 from edged.clock import ClockWatch
+from edged.config.settings import Config
 from edged.health_round import HealthRound
 from edged.power_service import PowerService
 from edged.readings import Record, Sample
 from edged.rollup_task import RollupTask
 from edged.runner import DeviceRunner
-from edged.settings import Config
 from telemetry.mqtt import Publisher
 from telemetry.writer import Writer
 

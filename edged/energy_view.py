@@ -18,8 +18,8 @@ import threading
 import time
 from typing import Any
 
+from edged.config.settings import Config
 from edged.readings import Sample
-from edged.settings import Config
 from maintenance.shedding import EnergyState
 
 

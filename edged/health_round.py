@@ -31,7 +31,7 @@ from drivers.host.report_server import ReportServer
 from drivers.host.traffic import TrafficAccumulator
 from drivers.host.uplink import ConnectionTracker, RoundTrip, collect_uplink
 from drivers.host.usage import UsageTracker
-from edged.settings import Config
+from edged.config.settings import Config
 from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)

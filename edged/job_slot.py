@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edged.config.settings import Config, JobConfig
 from edged.job_lock import JobLock
 from edged.job_process import JobProcess, JobResult, Outcome
-from edged.settings import Config, JobConfig
 from maintenance.power_reasons import Decision, ReasonCode
 
 

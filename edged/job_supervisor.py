@@ -27,11 +27,11 @@ from zoneinfo import ZoneInfo
 
 from drivers.host.reading import HealthReading
 from edged import job_decisions as jd
+from edged.config.settings import Config, JobConfig
 from edged.energy_view import EnergyView
 from edged.job_lock import JobLock
 from edged.job_process import JobProcess, JobResult, JobStartError, Outcome
 from edged.job_slot import JobSlot, report_command
-from edged.settings import Config, JobConfig
 from maintenance.power_policy import JobKind
 from maintenance.power_reasons import Action, Decision, ReasonCode, Urgency, held
 from maintenance.pv_profile import HourlyProfile

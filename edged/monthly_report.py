@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edged.cli.maintenance import stored_log
+from edged.config.settings import Config
 from edged.report_files import FORMATS, SETTLE_S, SUMMARY, due_month, file_name, read_summary
-from edged.settings import Config
 from maintenance.report import load
 from maintenance.report.figures import Budget, build_report
 from maintenance.report.model import Report

@@ -20,12 +20,12 @@ from zoneinfo import ZoneInfo
 from edged import job_requests
 from edged.alarm_service import AlarmService
 from edged.clock import ClockWatch
+from edged.config.settings import Config, JobConfig
 from edged.energy_view import EnergyView
 from edged.job_process import KILL_WAIT_S, Outcome
 from edged.job_supervisor import JobSupervisor
 from edged.readings import Sample
 from edged.scheduler import Calendar
-from edged.settings import Config, JobConfig
 from edged.shedding_service import SheddingService
 from maintenance.power_policy import JobKind, JobSpec
 from maintenance.pv_profile import HourlyProfile

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 
-from edged.settings import Config
+from edged.config.settings import Config
 from telemetry.store import StoreError, open_db
 
 log = logging.getLogger(__name__)

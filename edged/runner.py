@@ -17,9 +17,9 @@ from typing import Any
 
 from drivers.base import DeviceUnavailable, Driver, DriverError, ProtocolError
 from edged.clock import ClockWatch
+from edged.config.settings import DeviceConfig
 from edged.liveness import Backoff, State, state
 from edged.readings import Reading, Sample
-from edged.settings import DeviceConfig
 
 log = logging.getLogger(__name__)
 

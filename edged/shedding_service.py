@@ -21,10 +21,10 @@ from typing import Any
 
 from drivers.host.reading import HealthReading
 from edged.alarm_service import AlarmService
+from edged.config.settings import Config
 from edged.energy_view import EnergyView
 from edged.job_process import Outcome
 from edged.job_supervisor import JobSupervisor
-from edged.settings import Config
 from maintenance.shedding import Level, Reason, shedding_decision
 from telemetry import topics
 from telemetry.mqtt import Publisher

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from edged.settings import AlarmRuleConfig, AlarmsConfig
+from edged.config.settings import AlarmRuleConfig, AlarmsConfig
 from maintenance.alarms import Condition, Rule, Severity
 
 A, B = Condition.ABOVE, Condition.BELOW

@@ -11,7 +11,7 @@ import ssl
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edged.settings import Config
+from edged.config.settings import Config
 from telemetry import topics
 
 

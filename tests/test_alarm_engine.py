@@ -7,7 +7,7 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edged.settings import AlarmRuleConfig, AlarmsConfig
+from edged.config.settings import AlarmRuleConfig, AlarmsConfig
 from maintenance.alarm_rules import BUILTIN, build
 from maintenance.alarms import AlarmEngine, Condition, Rule, Severity, render
 

@@ -6,8 +6,8 @@ import json
 
 from drivers.host.reading import HealthReading
 from edged.alarm_service import AlarmService
+from edged.config.settings import AlarmRuleConfig, AlarmsConfig, Config, SiteConfig, StorageConfig
 from edged.readings import Sample
-from edged.settings import AlarmRuleConfig, AlarmsConfig, Config, SiteConfig, StorageConfig
 from telemetry.writer import Writer
 from tests.peers.daemon import db_rows
 

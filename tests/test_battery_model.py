@@ -9,7 +9,7 @@ import tomllib
 import pytest
 
 from edged.battery_model import KV_KEY, BatteryModel
-from edged.config import parse
+from edged.config.loader import parse
 from edged.readings import Sample
 from telemetry.writer import Writer
 

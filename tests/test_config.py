@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from drivers.base import registry
-from edged.config import ConfigError, config_path, load, parse
+from edged.config.loader import ConfigError, config_path, load, parse
 
 CONFIGS = Path(__file__).parent / "configs"
 BAD_CASES = sorted(p.name for p in (CONFIGS / "bad").iterdir() if p.is_dir())

@@ -1,5 +1,5 @@
 """`[[jobs]]`, `[power]`, `[shedding]`, `[budget]`: validated into the frozen policy objects the
-daemon runs (edged/config_jobs.py), every problem named with its key path.
+daemon runs (edged/config/power.py), every problem named with its key path.
 
 The bad-config case folders (tests/configs/bad/jobs-problems, shedding-problems) run through
 `edged check-config` in tests/test_config.py; this file checks the objects built and each rule.
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from edged.config import ConfigError, parse
-from edged.settings import JobConfig, PowerConfig, ShedConfig
+from edged.config.loader import ConfigError, parse
+from edged.config.settings import JobConfig, PowerConfig, ShedConfig
 from maintenance.power_policy import JobKind, JobSpec
 from maintenance.report.figures import Budget
 from maintenance.shedding import SheddingConfig, Threshold, lead_acid_volts

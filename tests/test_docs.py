@@ -25,7 +25,7 @@ def test_every_driver_is_named_in_the_configuration_reference():
 
 
 def test_example_config_is_valid():
-    from edged.config import load
+    from edged.config.loader import load
 
     config = load(str(ROOT / "docs" / "edged.example.toml"))
     assert config.site.id == "kalaban-coro"

@@ -32,7 +32,7 @@ from drivers.battery.jbd import emulator as jbd
 from drivers.battery.jkbms import emulator as jkbms
 from drivers.battery.ptyemu import PtyEmulator
 from drivers.battery.pylontech import emulator as pylontech
-from edged.config import load
+from edged.config.loader import load
 from edged.metrics import CATALOGUE
 from tests.peers.daemon import DaemonProcess, write_config
 from tests.peers.replay import wait_until

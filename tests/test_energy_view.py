@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from edged.config import parse
+from edged.config.loader import parse
 from edged.energy_view import EnergyView
 from edged.readings import Sample
 

@@ -16,7 +16,13 @@ FORBIDDEN = {
     "maintenance": {"drivers"},
 }
 # core modules that every layer may use: value types only, importing nothing heavier
-SHARED_CORE = {"edged.readings", "edged.metrics", "edged.settings", "edged.cli.i18n", "edged.liveness"}
+SHARED_CORE = {
+    "edged.readings",
+    "edged.metrics",
+    "edged.config.settings",
+    "edged.cli.i18n",
+    "edged.liveness",
+}
 
 
 def imports_of(path: Path) -> set[str]:

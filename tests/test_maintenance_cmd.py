@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edged.config import parse
+from edged.config.loader import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 EQUIPMENT = """

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
+from edged.config.settings import Config, HealthConfig, SiteConfig, StorageConfig
 from edged.monthly_report import FORMATS, SETTLE_S, due_month, file_name, generate, write_atomic
-from edged.settings import Config, HealthConfig, SiteConfig, StorageConfig
 from maintenance.report.figures import Budget
 from maintenance.report.month import bounds
 from maintenance.report.registry import validate_equipment

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from edged.cli.status import _aged_state, render_json, render_text
-from edged.config import parse
+from edged.config.loader import parse
 
 CONFIG = parse(
     {

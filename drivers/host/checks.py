@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from drivers.host.reading import HealthReading, ms
-from edged.settings import CheckConfig
+from edged.config.settings import CheckConfig
 
 log = logging.getLogger(__name__)
 

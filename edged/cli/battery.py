@@ -21,8 +21,8 @@ from typing import Any
 
 from edged.cli import i18n
 from edged.cli.config_file import load_or_report
+from edged.config.settings import BatteryConfig, Config
 from edged.readings import Record
-from edged.settings import BatteryConfig, Config
 from maintenance.battery_health import BatteryHealth, battery_health
 from telemetry.store import RECORD_COLUMNS, StoreError, open_db, record_from_row
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from edged.config import ConfigError, config_path, load
-from edged.settings import Config
+from edged.config.loader import ConfigError, config_path, load
+from edged.config.settings import Config
 
 
 def load_or_report(path_arg: str | None) -> Config | None:

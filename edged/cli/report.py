@@ -24,8 +24,8 @@ import tomllib
 from dataclasses import replace
 from pathlib import Path
 
+from edged.config.settings import Config, SiteConfig, StorageConfig
 from edged.monthly_report import FORMATS, generate
-from edged.settings import Config, SiteConfig, StorageConfig
 from maintenance.report.figures import Budget
 from maintenance.report.fleet import combine, fleet_csv, fleet_html, fleet_json
 from maintenance.report.month import parse_month
@@ -80,8 +80,8 @@ def _settings(args: argparse.Namespace, items: list, budget: Budget | None) -> C
     if args.db and args.site and not args.config:
         config = Config(SiteConfig(args.site), StorageConfig(path=args.db))
     else:
-        from edged.config import ConfigError, config_path
-        from edged.config import load as load_config
+        from edged.config.loader import ConfigError, config_path
+        from edged.config.loader import load as load_config
 
         try:
             config = load_config(config_path(args.config))

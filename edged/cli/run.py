@@ -7,8 +7,8 @@ import logging
 import signal
 
 from edged.cli.config_file import load_or_report
+from edged.config.settings import Config
 from edged.daemon import Daemon
-from edged.settings import Config
 from telemetry.store import StoreError
 
 log = logging.getLogger("edged")

@@ -24,10 +24,10 @@ from edged import job_requests, live
 from edged.cli import i18n, schedule_view
 from edged.cli.config_file import load_or_report
 from edged.clock import ClockWatch
+from edged.config.settings import Config, JobConfig
 from edged.job_lock import JobLock
 from edged.job_process import JobProcess, JobResult, JobStartError, Outcome
 from edged.job_slot import JobSlot, report_command
-from edged.settings import Config, JobConfig
 from telemetry import store
 
 POLL = 0.5

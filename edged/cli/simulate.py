@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from edged.cli.run import run_daemon
-from edged.config import ConfigError, load
+from edged.config.loader import ConfigError, load
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from edged.cli.alarms import line as alarm_line
 from edged.cli.alarms import stored_alarms as stored_alarm_rows
 from edged.cli.i18n import t
 from edged.cli.schedule import stored_power
+from edged.config.settings import Config
 from edged.liveness import State, state
 from edged.metrics import CATALOGUE
-from edged.settings import Config
 from telemetry import status_view
 from telemetry.store import open_db
 

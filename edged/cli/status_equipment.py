@@ -11,7 +11,7 @@ from typing import Any
 
 from edged.cli import i18n
 from edged.cli.i18n import t
-from edged.settings import Config
+from edged.config.settings import Config
 
 
 def lines(health: dict[str, dict[str, Any]], config: Config, now: float, lang: str) -> list[str]:

@@ -3,7 +3,7 @@
 Validation is strict (unknown keys are errors, as in Telegraf) and does no I/O beyond reading the
 file: no port is opened, no host resolved. Each problem is one line naming the file, the key path
 (`devices[1].port`) and what was expected, so `edged check-config` can print them all at once.
-Defaults come from `edged.settings`, the only place they are written.
+Defaults come from `edged.config.settings`, the only place they are written.
 """
 
 from __future__ import annotations
@@ -11,13 +11,20 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from drivers.base import DriverSpec, registry
-from edged.settings import (
+from edged.config import batteries as battery_section
+from edged.config import health as health_section
+from edged.config import power as power_section
+from edged.config.checks import kind as _kind
+from edged.config.checks import match as _match
+from edged.config.checks import port as _port
+from edged.config.checks import positive as _positive
+from edged.config.settings import (
     DEFAULT_CONFIG_PATH,
     Config,
     DeviceConfig,
@@ -27,6 +34,7 @@ from edged.settings import (
     TelemetryConfig,
     TlsConfig,
 )
+from maintenance.report.registry import validate_equipment
 
 SITE_ID = re.compile(r"^[a-z0-9-]{1,64}$")
 DEVICE_ID = re.compile(r"^[a-z0-9_-]{1,64}$")
@@ -72,7 +80,6 @@ def load(path: str) -> Config:
 
 def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
     v = _Validator()
-    from edged import config_battery, config_health, config_jobs  # they use _Validator
 
     sections = (
         "site",
@@ -105,11 +112,11 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
         {"publish_interval": _positive, "history_batch": _positive},
     )
     devices = _devices(v, raw.get("devices", []))
-    health = config_health.health(v, raw)
-    alarms = config_health.alarms(v, raw)
-    banks = config_battery.batteries(v, raw)
+    health = health_section.health(v, raw)
+    alarms = health_section.alarms(v, raw)
+    banks = battery_section.batteries(v, raw)
     equipment = _equipment(v, raw)
-    jobs, power, shedding, budget = config_jobs.power_sections(v, raw, banks)
+    jobs, power, shedding, budget = power_section.power_sections(v, raw, banks)
     if v.problems:
         raise ConfigError(source, v.problems)
     return Config(
@@ -132,8 +139,6 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
 
 def _equipment(v: _Validator, raw: Mapping[str, Any]) -> tuple[Any, ...]:
     """`[[equipment]]` through the report's own validator, so the rules live in one place."""
-    from maintenance.report.registry import validate_equipment
-
     if "equipment" not in raw:
         return ()
     items, problems = validate_equipment(raw["equipment"])
@@ -315,26 +320,3 @@ def _type_names(types: tuple[type, ...]) -> str:
     if float in types:
         return "a number"
     return " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in types))
-
-
-def _kind(val: Any) -> str:
-    return {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "a string",
-        list: "an array",
-        dict: "a table",
-    }.get(type(val), type(val).__name__)
-
-
-def _match(pattern: re.Pattern, what: str) -> Callable[[Any], str | None]:
-    return lambda val: None if pattern.match(val) else f"expected only {what} characters"
-
-
-def _positive(val: Any) -> str | None:
-    return None if val > 0 else "expected a positive number"
-
-
-def _port(val: Any) -> str | None:
-    return None if 0 < val < 65536 else "expected a TCP port 1-65535"

@@ -1,8 +1,7 @@
 """Validation of the `[health]` and `[alarms]` sections (docs/configuration.md, docs/alarms.md).
 
-Split from edged/config.py, whose `_Validator` it uses: same rules (every problem with its key
-path, unknown keys are errors, no I/O: no check is probed, no port bound), same defaults source
-(edged.settings).
+Every problem with its key path, unknown keys are errors, no I/O: no check is probed, no port
+bound; defaults from edged.config.settings.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from drivers.host.glasses import UsbId
-from edged.settings import (
+from edged.config.settings import (
     AlarmRuleConfig,
     AlarmsConfig,
     CheckConfig,

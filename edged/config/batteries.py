@@ -1,9 +1,9 @@
 """Validation of the `[[batteries]]` banks (docs/battery.md, "Configuring a bank").
 
-Split from edged/config.py, whose `_Validator` it uses: same rules (every problem with its key
-path, unknown keys are errors, no I/O), defaults from edged.settings. A bank names the devices it
-is built from; those are checked against the `[[devices]]` ids as written (a device with its own
-problems still counts as named, so one mistake is not reported twice).
+Every problem with its key path, unknown keys are errors, no I/O; defaults from
+edged.config.settings. A bank names the devices it is built from; those are checked against the
+`[[devices]]` ids as written (a device with its own problems still counts as named, so one mistake
+is not reported twice).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from edged.settings import BatteryConfig
+from edged.config.settings import BatteryConfig
 from maintenance.battery_chemistry import Chemistry
 
 BANK_ID = re.compile(r"^[a-z0-9_-]{1,64}$")

@@ -1,7 +1,7 @@
 """Frozen configuration objects and their defaults, in one place.
 
-`edged.config` builds these from TOML after validating every key; everything else receives them
-ready-made and never touches TOML. Defaults live here and nowhere else.
+`edged.config.loader` builds these from TOML after validating every key; everything else
+receives them ready-made and never touches TOML. Defaults live here and nowhere else.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Validation of the power-aware sections: `[[jobs]]`, `[power]`, `[shedding]` and `[budget]`
 (docs/configuration.md; the rules they feed: docs/power-policy.md).
 
-Split from edged/config.py, whose `_Validator` it uses: same rules (every problem with its key
-path, unknown keys are errors, no I/O beyond the time-zone database). The pure policy objects
-(`JobSpec`, `SheddingConfig`) check their own consistency; their ValueError becomes a problem at
-the table's path. A voltage is written as one number at the bank's nominal voltage and becomes
-the `{nominal: volts}` table the policies look up (scaled for other nominal voltages).
+Every problem with its key path, unknown keys are errors, no I/O beyond the time-zone database. The
+pure policy objects (`JobSpec`, `SheddingConfig`) check their own consistency; their ValueError
+becomes a problem at the table's path. A voltage is written as one number at the bank's nominal
+voltage and becomes the `{nominal: volts}` table the policies look up (scaled for other nominal
+voltages).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from edged.config import _kind, _positive
-from edged.config_battery import _device_ids
-from edged.config_health import _zone
-from edged.settings import BatteryConfig, JobConfig, PowerConfig, ShedConfig
+from edged.config.batteries import _device_ids
+from edged.config.checks import kind, positive
+from edged.config.health import _zone
+from edged.config.settings import BatteryConfig, JobConfig, PowerConfig, ShedConfig
 from maintenance.power_policy import JobKind, JobSpec
 from maintenance.pv_profile import minutes
 from maintenance.report.figures import Budget
@@ -81,7 +81,7 @@ def _jobs(v, raw: Mapping[str, Any], nominal: int | None) -> tuple[JobConfig, ..
     for i, item in enumerate(items):
         path = f"jobs[{i}]"
         if not isinstance(item, Mapping):
-            v.add(path, f"expected a table, got {_kind(item)}")
+            v.add(path, f"expected a table, got {kind(item)}")
             continue
         job = _job(v, item, path, nominal)
         name = item.get("name")
@@ -105,7 +105,7 @@ def _job(v, item: Mapping[str, Any], path: str, nominal: int | None) -> JobConfi
         v.add(f"{path}.command", f"required for kind {kind!r}: a non-empty array (argv, no shell)")
     spec = _spec_fields(v, item, path, nominal)
     on_low = v.value(item, "on_low_battery", str, path, "stop", check=_one_of(ON_LOW_BATTERY))
-    grace = v.value(item, "stop_grace", float, path, 30.0, check=_positive)
+    grace = v.value(item, "stop_grace", float, path, 30.0, check=positive)
     workdir = v.value(item, "workdir", str, path)
     env = item.get("env", {})
     if not _is_env(env):
@@ -125,7 +125,7 @@ def _spec_fields(v, item: Mapping[str, Any], path: str, nominal: int | None) -> 
     spec: dict[str, Any] = {}
     for key, attr in JOB_NUMBERS.items():
         check = _percent if key.endswith("soc") else _not_negative if key == "urgent_before" else (
-            _positive)  # fmt: skip
+            positive)  # fmt: skip
         val = v.value(item, key, float, path, required=key == "max_duration", check=check)
         if val is not None:
             spec[attr] = _volts(val, nominal) if key.endswith("voltage") else float(val)
@@ -180,7 +180,7 @@ def _shedding(v, raw: Mapping[str, Any], nominal: int | None) -> ShedConfig:
         return ShedConfig()
     table = raw["shedding"]
     if not isinstance(table, Mapping):
-        v.add("shedding", f"expected a table, got {_kind(table)}")
+        v.add("shedding", f"expected a table, got {kind(table)}")
         return ShedConfig()
     start = len(v.problems)
     v.unknown(table, "shedding.", SHED_KEYS)
@@ -188,7 +188,7 @@ def _shedding(v, raw: Mapping[str, Any], nominal: int | None) -> ShedConfig:
     services = _strings(v, table, "services", "shedding", _units)
     commands = {key: _strings(v, table, key, "shedding", _not_empty if key == "shutdown_command"
                               else _has_service) for key in COMMANDS}  # fmt: skip
-    timeout = v.value(table, "command_timeout", float, "shedding", 120.0, check=_positive)
+    timeout = v.value(table, "command_timeout", float, "shedding", 120.0, check=positive)
     policy = _shed_policy(v, table, nominal)
     if len(v.problems) > start:
         return ShedConfig()
@@ -202,12 +202,12 @@ def _shed_policy(v, table: Mapping[str, Any], nominal: int | None) -> SheddingCo
     for prefix, level in LEVELS.items():
         before = len(v.problems)
         written = {k: v.value(table, f"{prefix}_{k}", float, "shedding",
-                              check=_percent if k.endswith("soc") else _positive)
+                              check=_percent if k.endswith("soc") else positive)
                    for k in LEVEL_KEYS}  # fmt: skip
         if len(v.problems) == before:  # else its defaults would be judged against a typo
             levels[level] = _threshold(v, prefix, getattr(_SHED_DEFAULTS, level), written, nominal)
     extra: dict[str, dict[int, float]] = {}
-    cut = v.value(table, "protection_voltage", float, "shedding", check=_positive)
+    cut = v.value(table, "protection_voltage", float, "shedding", check=positive)
     margin = v.value(table, "protection_margin", float, "shedding", check=_not_negative)
     at = nominal or (_implied_nominal(cut) if cut is not None else 12)
     if cut is not None:
@@ -290,7 +290,7 @@ _has_service = _check(
     lambda x: any("{service}" in s for s in x), 'expected "{service}" in an element'
 )
 _not_empty = _check(bool, "expected a non-empty array (argv, no shell)")
-_POWER_CHECKS = {"capacity_wh": _positive, "timezone": _zone, "tick": _positive,
-                 "stale_after": _positive, "history_days": _positive}  # fmt: skip
-_BUDGET_CHECKS = {"uplink_bytes": _positive, "fees_collected": _not_negative}
+_POWER_CHECKS = {"capacity_wh": positive, "timezone": _zone, "tick": positive,
+                 "stale_after": positive, "history_days": positive}  # fmt: skip
+_BUDGET_CHECKS = {"uplink_bytes": positive, "fees_collected": _not_negative}
 _SHED_DEFAULTS = SheddingConfig()
