@@ -1,6 +1,6 @@
 """The cost of the power-aware scheduling in the daemon (issue 6), on this machine.
 
-1. CPU per decision tick. The daemon's real objects, as `edged.power_service` wires them: a
+1. CPU per decision tick. The daemon's real objects, as `edged.power.service` wires them: a
    Config from `edged.config.parse` (one VE.Direct device, a backup and a sync job, a
    `[shedding]` table), a running `telemetry.writer.Writer` on a temporary database, no
    publisher, an `EnergyView` fed with live samples, a `JobSupervisor` (its `on_health` on the
@@ -9,7 +9,7 @@
    never a subprocess. `time.process_time` counts every thread of the process (the Writer's
    idle loop included). The `power_events` rows written must be few: one per reason change,
    not one per minute (the SD card pays per write).
-2. Why `edged.jump_safe_trigger`: APScheduler 3 enumerates every missed run time one by one
+2. Why `edged.power.jump_safe_trigger`: APScheduler 3 enumerates every missed run time one by one
    after a forward wall-clock jump (`Job._get_run_times`, private, what its scheduler loop
    calls) before coalescing them. Timed on a real, unstarted `BackgroundScheduler` for the
    stock `IntervalTrigger(seconds=60)` over jumps of 1, 30 and 365 days (seconds without
@@ -35,13 +35,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from edged.alarm_service import AlarmService
 from edged.config.loader import parse
-from edged.energy_view import EnergyView
-from edged.job_supervisor import JobSupervisor
-from edged.jump_safe_trigger import JumpSafeInterval
+from edged.power.energy_view import EnergyView
+from edged.power.jobs.supervisor import JobSupervisor
+from edged.power.jump_safe_trigger import JumpSafeInterval
+from edged.power.shedding import SheddingService
 from edged.readings import Sample
-from edged.shedding_service import SheddingService
+from edged.services.alarms import AlarmService
 from telemetry.writer import Writer
 
 CONFIG = """

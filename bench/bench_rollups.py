@@ -10,7 +10,7 @@ temporary directory, then with `maintenance.report.rollup_store`:
   when this SQLite has it, else the growth of `page_count` over the pass), per device-month
   and per device-year (x 365 / the month's 31 days), beside the raw `records` table's;
 - `prune_records(db, end + 1 day)`: time and rows (each device's newest record stays);
-- `edged.monthly_report.build(config, month)` from the stored rollups after the prune, beside
+- `edged.services.report.build(config, month)` from the stored rollups after the prune, beside
   the same build from the raw records before any rollup (the report's old path).
 
     .venv/bin/python bench/bench_rollups.py
@@ -30,7 +30,7 @@ from typing import TypeVar
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' peers, not installed
 
 from edged.config.settings import Config, HealthConfig, SiteConfig, StorageConfig
-from edged.monthly_report import build
+from edged.services.report import build
 from maintenance.report import rollup_store
 from maintenance.report.month import bounds
 from maintenance.report.registry import validate_equipment

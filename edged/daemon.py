@@ -16,16 +16,16 @@ from typing import Any
 
 from drivers.base import registry
 from edged import live
-from edged.alarm_service import AlarmService
-from edged.battery_model import BatteryModel
-from edged.cadence import CommitCadence
 from edged.clock import ClockWatch
 from edged.config.settings import Config
-from edged.health_round import HealthRound
-from edged.power_service import PowerService
+from edged.power.service import PowerService
 from edged.readings import Record, Sample
-from edged.rollup_task import RollupTask
 from edged.runner import DeviceRunner
+from edged.services.alarms import AlarmService
+from edged.services.batteries import BatteryModel
+from edged.services.health_round import HealthRound
+from edged.services.rollups import RollupTask
+from telemetry.cadence import CommitCadence
 from telemetry.mqtt import Publisher
 from telemetry.writer import Writer
 

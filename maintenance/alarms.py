@@ -2,7 +2,7 @@
 
 Pure: no clock, no I/O, no logging, no threads. The caller passes every observation with its
 time (`observe(source, name, value, now)`) and receives the alarms raised or cleared by it; the
-daemon stores and publishes them (edged/alarm_service.py). The built-in rules are a data table in
+daemon stores and publishes them (edged/services/alarms.py). The built-in rules are a data table in
 `maintenance.alarm_rules`; docs/alarms.md explains them to technicians.
 
 A rule's `target` names what it watches:

@@ -109,7 +109,8 @@ def decide(
     """What to do with `job` now. Call about once a minute; `running` says whether it runs;
     `last_success_ts` is when the last successful run started (None: never), on the same clock
     as `state.ts`: a run of this boot is dated from the monotonic clock, so it stays right across
-    a wall-clock jump (`edged.job_supervisor`); a stored one is passed only on a synced clock.
+    a wall-clock jump (`edged.power.jobs.supervisor`); a stored one is passed only on a synced
+    clock.
 
     Order of the checks (the first that fails gives the reason): window, battery reading, floor,
     sunnier hour still ahead (and early enough for the deadline), battery after the job.

@@ -181,7 +181,7 @@ class Writer(threading.Thread):
     # --- the writer thread --------------------------------------------------------------------
 
     def set_commit_interval(self, seconds: float) -> None:
-        """Change the cadence now (faster while the battery is low, see edged.cadence)."""
+        """Change the cadence now (faster while the battery is low, see telemetry.cadence)."""
         self.commit_interval = seconds
         self._calls.put((lambda _db: None, Future()))  # wake the loop so it re-plans
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from drivers.host.reading import HealthReading
-from edged.alarm_service import AlarmService
 from edged.config.settings import AlarmRuleConfig, AlarmsConfig, Config, SiteConfig, StorageConfig
 from edged.readings import Sample
+from edged.services.alarms import AlarmService
 from telemetry.writer import Writer
 from tests.peers.daemon import db_rows
 

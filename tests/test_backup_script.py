@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from edged.job_process import JobProcess
-from edged.job_progress import parse_progress
+from edged.power.jobs.process import JobProcess
+from edged.power.jobs.progress import parse_progress
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "backup-openclinic"
 SQLITE3 = "/usr/bin/sqlite3"

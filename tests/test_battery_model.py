@@ -1,4 +1,4 @@
-"""edged.battery_model: banks of `[[batteries]]` as virtual devices, estimated or measured, and
+"""edged.services.batteries: banks of `[[batteries]]` as virtual devices, estimated or measured, and
 the estimate saved and restored through a real Writer and SQLite file."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import tomllib
 
 import pytest
 
-from edged.battery_model import KV_KEY, BatteryModel
 from edged.config.loader import parse
 from edged.readings import Sample
+from edged.services.batteries import KV_KEY, BatteryModel
 from telemetry.writer import Writer
 
 T0 = 1_800_000_000.0

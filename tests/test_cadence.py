@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edged.cadence import CommitCadence
 from edged.readings import Sample
+from telemetry.cadence import CommitCadence
 
 
 def soc(device: str, value: float) -> Sample:

@@ -15,7 +15,7 @@ from pathlib import Path
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from edged.jump_safe_trigger import JumpSafeInterval
+from edged.power.jump_safe_trigger import JumpSafeInterval
 from tests.peers import faketime
 from tests.peers.daemon import DaemonProcess, db_rows, write_config
 from tests.peers.energy_pty import EnergyPty

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from edged.config.loader import parse
-from edged.energy_view import EnergyView
+from edged.power.energy_view import EnergyView
 from edged.readings import Sample
 
 DEVICES = [

@@ -1,4 +1,4 @@
-"""edged.job_process on real subprocesses: output and progress, exit codes, stopping a whole
+"""edged.power.jobs.process on real subprocesses: output and progress, exit codes, stopping a whole
 process group (children that ignore SIGTERM included), children left behind by a job that
 exited, a job stuck in uninterruptible I/O (a frozen file system), suspend/resume, start
 errors, the file lock across processes, and a JobResult row in a real database."""
@@ -16,8 +16,8 @@ import time
 import psutil
 import pytest
 
-from edged.job_lock import JobLock
-from edged.job_process import JobProcess, JobResult, JobStartError, Outcome
+from edged.power.jobs.lock import JobLock
+from edged.power.jobs.process import JobProcess, JobResult, JobStartError, Outcome
 from telemetry import store
 
 PAUSE = threading.Event()  # never set: pauses that observe that nothing happens
@@ -219,7 +219,7 @@ def test_terminate_returns_none_when_the_job_is_stuck_in_uninterruptible_io(
     frozen_dir, sh, monkeypatch
 ):
     mnt, thaw = frozen_dir
-    monkeypatch.setattr("edged.job_process.KILL_WAIT_S", 0.5)
+    monkeypatch.setattr("edged.power.jobs.process.KILL_WAIT_S", 0.5)
     job = sh(f"echo writing; echo data > {mnt}/dump")
     until(lambda: psutil.Process(job.pid).status() == psutil.STATUS_DISK_SLEEP)
     assert job.terminate(grace=0.2) is None  # SIGTERM, SIGKILL: neither ends a D sleep
@@ -249,7 +249,7 @@ def test_carriage_return_lines_give_progress(sh):
 
 LOCK_PROBE = """
 import sys
-from edged.job_lock import JobLock
+from edged.power.jobs.lock import JobLock
 lock = JobLock(sys.argv[1], "backup")
 print(lock.acquire(), lock.holder_pid())
 """

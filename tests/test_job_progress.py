@@ -1,5 +1,5 @@
-"""edged.job_progress: the progress lines of our job scripts, rsync, wget and restic, lines that
-carry none, and fuzzing (never raises, always None or 0..100, linear time)."""
+"""edged.power.jobs.progress: the progress lines of our job scripts, rsync, wget and restic, lines
+that carry none, and fuzzing (never raises, always None or 0..100, linear time)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edged.job_progress import parse_progress
+from edged.power.jobs.progress import parse_progress
 
 
 @pytest.mark.parametrize(("line", "expected"), [

@@ -1,4 +1,4 @@
-"""The shared report core (`edged.monthly_report`) on a real database: files written whole, the
+"""The shared report core (`edged.services.report`) on a real database: files written whole, the
 MQTT summary equal to the JSON's figures, job runs and deferrals from `job_runs` and
 `power_events`, and which month is due when."""
 
@@ -10,7 +10,7 @@ import json
 import pytest
 
 from edged.config.settings import Config, HealthConfig, SiteConfig, StorageConfig
-from edged.monthly_report import FORMATS, SETTLE_S, due_month, file_name, generate, write_atomic
+from edged.services.report import FORMATS, SETTLE_S, due_month, file_name, generate, write_atomic
 from maintenance.report.figures import Budget
 from maintenance.report.month import bounds
 from maintenance.report.registry import validate_equipment

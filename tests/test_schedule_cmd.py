@@ -18,7 +18,7 @@ import time
 import psutil
 import pytest
 
-from edged.job_lock import JobLock
+from edged.power.jobs.lock import JobLock
 from tests.peers.daemon import db_rows
 from tests.peers.energy_pty import EnergyPty
 from tests.peers.replay import wait_until

@@ -9,7 +9,8 @@ in a TOML file someone must edit and keep. `log` writes one row in a short trans
 process, as `edged alarms ack` does: the database is WAL with a busy timeout, the Writer's
 transactions last milliseconds and a visit is rare, so this second writer never waits long. The
 item must be one of the config's `[[equipment]]`; the entry is checked by the report's own
-`validate_log`, so the rules live in one place. `edged report` reads the rows back (`stored_log`).
+`validate_log`, so the rules live in one place. `edged report` reads the rows back
+(`telemetry.queries.maintenance_rows`).
 Exit status: 0 done, 1 database unusable, 2 bad arguments or config.
 """
 
@@ -27,10 +28,9 @@ from typing import Any
 from edged.cli.config_file import load_or_report
 from maintenance.report.month import parse_month
 from maintenance.report.registry import DEFAULT_CURRENCY, LogEntry, validate_log
+from telemetry.queries import maintenance_rows
 from telemetry.store import StoreError, open_db, transaction
 
-COLUMNS = ("id", "date", "item", "action", "parts_cost", "labour_cost", "currency", "note",
-           "recorded_at")  # fmt: skip
 _FLAGS = {"date": "--date", "item": "--item", "action": "--action", "note": "--note",
           "parts_cost": "--parts-cost", "labour_cost": "--labour-cost"}  # fmt: skip
 
@@ -86,28 +86,6 @@ def record(db_path: str, entry: LogEntry, currency: str, now: float) -> int:
         db.conn.close()
 
 
-def stored_rows(db, month: str | None = None) -> list[dict[str, Any]]:
-    """Rows of `maintenance_log` as dicts, oldest visit first; only `month`'s when given."""
-    where, params = ("WHERE substr(date, 1, 7) = ?", [month]) if month else ("", [])
-    query = f"SELECT {', '.join(COLUMNS)} FROM maintenance_log {where} ORDER BY date, id"
-    return [dict(zip(COLUMNS, row, strict=True)) for row in db.execute(query, params)]
-
-
-def stored_log(db) -> list[LogEntry]:
-    """Every stored visit as the report's LogEntry (the cost model picks the months it needs)."""
-    return [
-        LogEntry(
-            dt.date.fromisoformat(r["date"]),
-            r["item"],
-            r["action"],
-            r["parts_cost"],
-            r["labour_cost"],
-            r["note"],
-        )  # fmt: skip
-        for r in stored_rows(db)
-    ]
-
-
 def _config(path: str | None):
     return load_or_report(path)
 
@@ -148,7 +126,7 @@ def run_list(args: argparse.Namespace) -> int:
         if Path(config.storage.path).exists():
             db = open_db(config.storage.path, readonly=True)
             try:
-                rows = stored_rows(db, args.month)
+                rows = maintenance_rows(db, args.month)
             finally:
                 db.conn.close()
     except (StoreError, sqlite3.Error) as exc:

@@ -5,7 +5,7 @@
                  [--health-interval S]
     edged report --fleet SITE.json... --out DIR      (national comparison)
 
-Argument handling only: the report itself is `edged.monthly_report.generate`'s, shared with
+Argument handling only: the report itself is `edged.services.report.generate`'s, shared with
 the daemon. Reads the daemon's database read-only (beside a running daemon). The equipment
 registry is the config's `[[equipment]]`, or `--registry`'s when given (a TOML file with
 `[[equipment]]`, `[[maintenance_log]]` and `[budget]`, docs/report.md); the maintenance log is
@@ -25,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from edged.config.settings import Config, SiteConfig, StorageConfig
-from edged.monthly_report import FORMATS, generate
+from edged.services.report import FORMATS, generate
 from maintenance.report.figures import Budget
 from maintenance.report.fleet import combine, fleet_csv, fleet_html, fleet_json
 from maintenance.report.month import parse_month

@@ -1,7 +1,7 @@
 """`edged schedule` (what runs next and why each job waits) and `edged backup --now`.
 
 While the daemon runs, both read its live view; `backup --now` asks it through a request file
-(`edged.job_requests`) and follows the job's progress there, so the daemon keeps watching the
+(`edged.power.jobs.requests`) and follows the job's progress there, so the daemon keeps watching the
 battery and stops the job at the floor. When the daemon is stopped, `backup --now` runs the job
 itself (same lock, same duration limit, result stored in `job_runs`) and says that nobody
 watches the battery meanwhile.
@@ -20,14 +20,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edged import job_requests, live
+from edged import live
 from edged.cli import i18n, schedule_view
 from edged.cli.config_file import load_or_report
 from edged.clock import ClockWatch
 from edged.config.settings import Config, JobConfig
-from edged.job_lock import JobLock
-from edged.job_process import JobProcess, JobResult, JobStartError, Outcome
-from edged.job_slot import JobSlot, report_command
+from edged.power.jobs import requests as job_requests
+from edged.power.jobs.lock import JobLock
+from edged.power.jobs.process import JobProcess, JobResult, JobStartError, Outcome
+from edged.power.jobs.slot import JobSlot, report_command
 from telemetry import store
 
 POLL = 0.5
@@ -112,7 +113,7 @@ def _last_run(db, job: str) -> dict[str, Any] | None:
 
 def _pick(config: Config, name: str | None) -> JobConfig | None:
     """The job asked for; the daemon's built-in monthly report counts as configured."""
-    from edged.power_service import site_jobs  # the daemon's modules: only for `backup`
+    from edged.power.service import site_jobs  # the daemon's modules: only for `backup`
 
     for job in site_jobs(config):
         if (name is None and job.policy.kind.value == "backup") or job.name == name:
@@ -241,7 +242,7 @@ def _run_here(config: Config, slot: JobSlot, lang: str, interrupts: _Interrupts)
 
 def _report_argv(config: Config, synced: bool, lang: str) -> list[str]:
     """`edged report` for the month the daemon would report, else the last calendar month."""
-    from edged.monthly_report import due_month
+    from edged.services.report import due_month
     from maintenance.report.month import day_of, month_of, previous_month
 
     out, now = Path(config.storage.reports_dir), time.time()

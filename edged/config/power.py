@@ -56,7 +56,7 @@ def power_sections(
 
 
 def _bank_nominal(raw: Mapping[str, Any], banks: tuple[BatteryConfig, ...]) -> int | None:
-    """The nominal voltage of the bank the policies read (as `edged.energy_view` picks it):
+    """The nominal voltage of the bank the policies read (as `edged.power.energy_view` picks it):
     power.battery's bank, else the first bank; None when that is a device or there is none."""
     power = raw.get("power")
     name = power.get("battery") if isinstance(power, Mapping) else None

@@ -29,7 +29,7 @@ class StorageConfig:
     low_battery_soc: float = 30.0
     low_battery_commit_interval: float = 15.0
     """While a device reports battery_soc below low_battery_soc, commit this often instead: the
-    samples before a power cut are the ones a technician needs (edged.cadence)."""
+    samples before a power cut are the ones a technician needs (telemetry.cadence)."""
     sample_retention_days: float = 35.0
     """Raw samples older than this are pruned (whole compressed blocks)."""
     record_retention_days: float = 62.0
@@ -40,7 +40,7 @@ class StorageConfig:
     """Health rows (PiBox, glasses, uplink) older than this are pruned: long enough for the
     monthly report of the month before last."""
     reports_dir: str = "/var/lib/edged/reports"
-    """Where the monthly report files are kept for upload (edged.monthly_report)."""
+    """Where the monthly report files are kept for upload (edged.services.report)."""
     live_path: str = "/run/edged/live.json"
     """The daemon's live view for `edged status`, on tmpfs (RAM) so it costs the SD card nothing."""
 
@@ -234,7 +234,7 @@ class PowerConfig:
     history_days: float = 7.0
     """Days of PV records used to find the sunniest hours."""
     auto_report: bool = True
-    """Add the built-in monthly report job (`edged.power_service.DEFAULT_REPORT`) when no
+    """Add the built-in monthly report job (`edged.power.service.DEFAULT_REPORT`) when no
     `[[jobs]]` entry of kind "report" is configured."""
     timesync_flag: str = "/run/systemd/timesync/synchronized"
     """File whose presence says NTP has synchronised the clock since boot (systemd-timesyncd

@@ -12,7 +12,7 @@ A bare number (pv -n) is not a percentage unless marked: too many tools print pl
 
 Pure: no I/O, no state; `parse_progress` never raises on any text (job output is external
 data: binary garbage, truncated JSON, a 10 MB line without newline). The result is clamped to
-0..100 or None. `edged.job_process` calls it on every line a job prints.
+0..100 or None. `edged.power.jobs.process` calls it on every line a job prints.
 """
 
 from __future__ import annotations

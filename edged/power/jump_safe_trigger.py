@@ -6,8 +6,8 @@ one (29 million for a 60 s tick: minutes of CPU and gigabytes of datetimes on a 
 coalescing them, and after a backward jump it sleeps until the old next time, hours or days
 away. This trigger answers from `now` instead whenever `previous` is more than one interval away
 from it: at most one catch-up fire after a forward jump, the next fire one interval from now
-after a backward one. `edged.scheduler` also wakes the scheduler when `edged.clock` sees a jump,
-because a sleeping scheduler does not ask its trigger anything until it wakes.
+after a backward one. `edged.power.scheduler` also wakes the scheduler when `edged.clock` sees a
+jump, because a sleeping scheduler does not ask its trigger anything until it wakes.
 """
 
 from __future__ import annotations

@@ -20,11 +20,11 @@ import time
 from typing import Any
 
 from drivers.host.reading import HealthReading
-from edged.alarm_service import AlarmService
 from edged.config.settings import Config
-from edged.energy_view import EnergyView
-from edged.job_process import Outcome
-from edged.job_supervisor import JobSupervisor
+from edged.power.energy_view import EnergyView
+from edged.power.jobs.process import Outcome
+from edged.power.jobs.supervisor import JobSupervisor
+from edged.services.alarms import AlarmService
 from maintenance.shedding import Level, Reason, shedding_decision
 from telemetry import topics
 from telemetry.mqtt import Publisher

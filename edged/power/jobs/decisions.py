@@ -19,7 +19,7 @@ import time
 from datetime import datetime
 from datetime import time as clock_time
 
-from edged.job_slot import JobSlot
+from edged.power.jobs.slot import JobSlot
 from maintenance.power_policy import JobKind, JobSpec, decide
 from maintenance.power_reasons import Decision, ReasonCode, Urgency, held
 from maintenance.pv_profile import HourlyProfile

@@ -1,7 +1,7 @@
 """One job's state in the supervisor: idle or running, its last success and its last result.
 
-Split from `edged.job_supervisor` so the bookkeeping (when did it last succeed, on which clock;
-what ended it; what the live view and `P/job/{name}` show) reads apart from the decisions.
+Kept apart from `edged.power.jobs.supervisor` so the bookkeeping (when did it last succeed, on which
+clock; what ended it; what the live view and `P/job/{name}` show) reads apart from the decisions.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from edged.config.settings import Config, JobConfig
-from edged.job_lock import JobLock
-from edged.job_process import JobProcess, JobResult, Outcome
+from edged.power.jobs.lock import JobLock
+from edged.power.jobs.process import JobProcess, JobResult, Outcome
 from maintenance.power_reasons import Decision, ReasonCode
 
 

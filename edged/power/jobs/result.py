@@ -1,6 +1,6 @@
 """What one run of a job leaves behind: a `job_runs` row, a `P/job/{job}` and `P/event/job` body.
 
-Kept apart from `edged.job_process` (how a process is run) so the report, the CLI and the
+Kept apart from `edged.power.jobs.process` (how a process is run) so the report, the CLI and the
 supervisor share one record of a run without the process machinery.
 """
 

@@ -3,8 +3,8 @@
 `edged.daemon` feeds `observe` with every sample, calls `poll` from its main loop every second
 (`edged backup --now` requests are taken there) and `clock_jumped` when `edged.clock.ClockWatch`
 sees the wall clock jump (the calendar is re-anchored). Everything periodic runs on the
-calendar (`edged.scheduler`): each job's decision, the shedding level, the hourly refresh of the
-PV profile from stored records.
+calendar (`edged.power.scheduler`): each job's decision, the shedding level, the hourly refresh of
+the PV profile from stored records.
 """
 
 from __future__ import annotations
@@ -17,16 +17,17 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from edged import job_requests
-from edged.alarm_service import AlarmService
 from edged.clock import ClockWatch
 from edged.config.settings import Config, JobConfig
-from edged.energy_view import EnergyView
-from edged.job_process import KILL_WAIT_S, Outcome
-from edged.job_supervisor import JobSupervisor
+from edged.power.energy_view import EnergyView
+from edged.power.jobs import requests as job_requests
+from edged.power.jobs.process import KILL_WAIT_S, Outcome
+from edged.power.jobs.supervisor import JobSupervisor
+from edged.power.scheduler import Calendar
+from edged.power.shedding import SheddingService
 from edged.readings import Sample
-from edged.scheduler import Calendar
-from edged.shedding_service import SheddingService
+from edged.services.alarms import AlarmService
+from edged.services.report_files import read_summary
 from maintenance.power_policy import JobKind, JobSpec
 from maintenance.pv_profile import HourlyProfile
 from telemetry import topics
@@ -140,8 +141,6 @@ class PowerService:
 
     def _report_written(self, month: str, reports_dir: Path) -> None:
         """A report job succeeded: publish its summary, retained, on `P/report/{month}`."""
-        from edged.report_files import read_summary
-
         summary = read_summary(reports_dir, self._config.site.id, month)
         if summary is None:
             log.error("report of %s written but its summary is missing in %s", month, reports_dir)

@@ -26,12 +26,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from drivers.host.reading import HealthReading
-from edged import job_decisions as jd
 from edged.config.settings import Config, JobConfig
-from edged.energy_view import EnergyView
-from edged.job_lock import JobLock
-from edged.job_process import JobProcess, JobResult, JobStartError, Outcome
-from edged.job_slot import JobSlot, report_command
+from edged.power.energy_view import EnergyView
+from edged.power.jobs import decisions as jd
+from edged.power.jobs.lock import JobLock
+from edged.power.jobs.process import JobProcess, JobResult, JobStartError, Outcome
+from edged.power.jobs.slot import JobSlot, report_command
+from edged.services.report_files import due_month
 from maintenance.power_policy import JobKind
 from maintenance.power_reasons import Action, Decision, ReasonCode, Urgency, held
 from maintenance.pv_profile import HourlyProfile
@@ -133,8 +134,6 @@ class JobSupervisor:
         return decision
 
     def _due_report(self, now: float, synced: bool) -> str | None:
-        from edged.report_files import due_month
-
         return due_month(now, synced, self.reports_dir, self._config.site.id)
 
     def _note(self, slot: JobSlot, d: Decision, now: float, manual: bool, force=False) -> None:

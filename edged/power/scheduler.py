@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from edged.jump_safe_trigger import JumpSafeInterval
+from edged.power.jump_safe_trigger import JumpSafeInterval
 
 log = logging.getLogger(__name__)
 # APScheduler logs every run at INFO: one line a minute per job in the journal (and on the SD

@@ -2,20 +2,20 @@
 suspended, stopped, and what its run leaves behind (`JobResult`, one `job_runs` row).
 
 *When* a job starts or stops is not decided here (`maintenance.power_policy` decides,
-`edged.job_supervisor` acts); this module only knows processes:
+`edged.power.jobs.supervisor` acts); this module only knows processes:
 - A job runs in its own session and process group, so a stop reaches everything it started: a
   backup is often a pipeline under a shell (`mysqldump | gzip`), and signalling only the shell
   would leave mysqldump running on a battery that was judged too low.
 - Its output (stdout and stderr merged) is read by a thread that keeps only the last
-  `tail_bytes` and the last progress value (`edged.job_progress`): a chatty rsync must not grow
-  the daemon's memory, and only the tail goes to the SD card with the result.
+  `tail_bytes` and the last progress value (`edged.power.jobs.progress`): a chatty rsync must not
+  grow the daemon's memory, and only the tail goes to the SD card with the result.
 - Durations are monotonic (the wall-clock jump when NTP first syncs after a power cut must not
   make a job look hours long) and exclude time spent suspended.
 - No `time.sleep`: waits are `threading.Event.wait`, and the process is reaped by a thread
   blocked in `waitpid` (`Popen.wait(timeout)` sleeps in a loop): the clock-jump test runs the
   daemon under libfaketime, whose `clock_nanosleep` is broken.
-`edged.job_lock.JobLock` keeps the daemon and `edged backup --now` from running the same job at
-once.
+`edged.power.jobs.lock.JobLock` keeps the daemon and `edged backup --now` from running the same job
+at once.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from edged.job_progress import parse_progress
-from edged.job_result import JobResult, Outcome
+from edged.power.jobs.progress import parse_progress
+from edged.power.jobs.result import JobResult, Outcome
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The monthly report's files by name, and which month is due: what the daemon checks every
-minute, kept apart from the report code (`edged.monthly_report`) so the daemon only loads that
+minute, kept apart from the report code (`edged.services.report`) so the daemon only loads that
 (its renderers and figures, a few MB of RAM) when a report is really written, in a subprocess.
 """
 

@@ -12,14 +12,23 @@ clock (a month computed from a wrong date would be the wrong month).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from edged.cli.maintenance import stored_log
+import sqlite_utils
+
 from edged.config.settings import Config
-from edged.report_files import FORMATS, SETTLE_S, SUMMARY, due_month, file_name, read_summary
+from edged.services.report_files import (
+    FORMATS,
+    SETTLE_S,
+    SUMMARY,
+    due_month,
+    file_name,
+    read_summary,
+)
 from maintenance.report import load
 from maintenance.report.figures import Budget, build_report
 from maintenance.report.model import Report
@@ -29,6 +38,7 @@ from maintenance.report.registry import LogEntry
 from maintenance.report.render_csv import render_csv
 from maintenance.report.render_html import render_html
 from maintenance.report.render_json import render_json
+from telemetry.queries import maintenance_rows
 from telemetry.store import open_db
 
 __all__ = ["FORMATS", "SETTLE_S", "build", "due_month", "file_name", "generate", "read_summary",
@@ -109,3 +119,18 @@ def write_atomic(path: Path, content: bytes) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def stored_log(db: sqlite_utils.Database) -> list[LogEntry]:
+    """Every stored visit as the report's LogEntry (the cost model picks the months it needs)."""
+    return [
+        LogEntry(
+            dt.date.fromisoformat(r["date"]),
+            r["item"],
+            r["action"],
+            r["parts_cost"],
+            r["labour_cost"],
+            r["note"],
+        )
+        for r in maintenance_rows(db)
+    ]
