@@ -24,14 +24,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' peers, not installed
 
-from drivers.host.checks import CheckMonitor, CheckSpec, Kind, check_systemd
-from drivers.host.glasses import USB_DIR, Equipment, EquipmentSpec, UsbId
-from drivers.host.pibox import HWMON_DIR, THERMAL_PATH, THROTTLED_PATH, collect_host
-from drivers.host.traffic import NET_DEV, TrafficAccumulator
-from drivers.host.uplink import ConnectionTracker, collect_uplink
 from edged.config.settings import AlarmsConfig
-from maintenance.alarm_rules import build
-from maintenance.alarms import AlarmEngine
+from maintenance.alarms.engine import AlarmEngine
+from maintenance.alarms.rules import build
+from maintenance.health.checks import CheckMonitor, CheckSpec, Kind, check_systemd
+from maintenance.health.glasses import USB_DIR, Equipment, EquipmentSpec, UsbId
+from maintenance.health.pibox import HWMON_DIR, THERMAL_PATH, THROTTLED_PATH, collect_host
+from maintenance.health.traffic import NET_DEV, TrafficAccumulator
+from maintenance.health.uplink import ConnectionTracker, collect_uplink
 from tests.peers.broker import free_port
 from tests.test_health_peers import HttpPeer, TcpPeer, write_tree
 

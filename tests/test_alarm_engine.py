@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edged.config.settings import AlarmRuleConfig, AlarmsConfig
-from maintenance.alarm_rules import BUILTIN, build
-from maintenance.alarms import AlarmEngine, Condition, Rule, Severity, render
+from maintenance.alarms.engine import AlarmEngine, Condition, Rule, Severity, render
+from maintenance.alarms.rules import BUILTIN, build
 
 SOC_LOW = Rule("soc_low", "*.battery_soc", Condition.BELOW, 30.0, Severity.WARNING,
                clear=40.0, delay=60, clear_delay=30,

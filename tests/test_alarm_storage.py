@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from drivers.host.reading import HealthReading
 from edged.config.settings import AlarmRuleConfig, AlarmsConfig, Config, SiteConfig, StorageConfig
 from edged.readings import Sample
 from edged.services.alarms import AlarmService
+from maintenance.health.reading import HealthReading
 from telemetry.writer import Writer
 from tests.peers.daemon import db_rows
 

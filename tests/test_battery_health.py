@@ -16,7 +16,13 @@ from __future__ import annotations
 import pytest
 
 from edged.readings import Record
-from maintenance.battery_health import BatteryHealth, DodBin, battery_health, rainflow, reversals
+from maintenance.energy.battery_health import (
+    BatteryHealth,
+    DodBin,
+    battery_health,
+    rainflow,
+    reversals,
+)
 
 T0 = 20_000 * 86400.0  # a UTC midnight
 CURVE = ((0.5, 1000.0), (0.9, 250.0))  # cycles to end of life at 50 % and 90 % DoD

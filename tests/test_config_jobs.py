@@ -18,9 +18,9 @@ import pytest
 
 from edged.config.loader import ConfigError, parse
 from edged.config.settings import JobConfig, PowerConfig, ShedConfig
-from maintenance.power_policy import JobKind, JobSpec
+from maintenance.energy.policy import JobKind, JobSpec
+from maintenance.energy.shedding import SheddingConfig, Threshold, lead_acid_volts
 from maintenance.report.figures import Budget
-from maintenance.shedding import SheddingConfig, Threshold, lead_acid_volts
 from tests.peers.site_month import MONTH, write_month
 
 ROOT = Path(__file__).resolve().parent.parent

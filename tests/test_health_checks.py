@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from drivers.host.checks import (
+from maintenance.health.checks import (
     CheckMonitor,
     CheckResult,
     CheckSpec,
@@ -164,7 +164,7 @@ def test_unknown_neither_counts_as_failure_nor_as_success():
 
 def test_each_transition_is_logged_once(web, caplog):
     monitor = CheckMonitor(CheckSpec("openclinic", Kind.HTTP, url=web.url, timeout=2.0))
-    with caplog.at_level(logging.INFO, logger="drivers.host.checks"):
+    with caplog.at_level(logging.INFO, logger="maintenance.health.checks"):
         monitor.run(now=0.0)
         web.stop()
         monitor.run(now=1.0)

@@ -9,9 +9,9 @@ import urllib.request
 
 import pytest
 
-from drivers.host.glasses import USB_DIR, Equipment, EquipmentSpec, UsbId, scan_usb
-from drivers.host.report_server import Report, ReportServer, parse_report
-from drivers.host.usage import Observation, UsageTracker
+from maintenance.health.glasses import USB_DIR, Equipment, EquipmentSpec, UsbId, scan_usb
+from maintenance.health.report_server import Report, ReportServer, parse_report
+from maintenance.health.usage import Observation, UsageTracker
 from tests.test_health_peers import TcpPeer, write_tree
 
 H = 3600.0

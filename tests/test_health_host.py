@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from drivers.host.pibox import (
+from maintenance.health.pibox import (
     HWMON_DIR,
     THERMAL_PATH,
     THROTTLED_PATH,

@@ -6,10 +6,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.host.checks import Status, parse_is_active
-from drivers.host.pibox import decode_throttled, parse_throttled
-from drivers.host.report_server import ITEM_RE, parse_report
-from drivers.host.traffic import TrafficAccumulator, parse_net_dev
+from maintenance.health.checks import Status, parse_is_active
+from maintenance.health.pibox import decode_throttled, parse_throttled
+from maintenance.health.report_server import ITEM_RE, parse_report
+from maintenance.health.traffic import TrafficAccumulator, parse_net_dev
 
 SETTINGS = settings(max_examples=200, deadline=None)
 

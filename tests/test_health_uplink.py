@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.host.traffic import (
+from maintenance.health.traffic import (
     BOOT_ID,
     NET_DEV,
     TrafficAccumulator,
@@ -17,7 +17,7 @@ from drivers.host.traffic import (
     parse_net_dev,
     read_net_dev,
 )
-from drivers.host.uplink import ConnectionTracker, RoundTrip, collect_uplink
+from maintenance.health.uplink import ConnectionTracker, RoundTrip, collect_uplink
 from tests.test_health_peers import write_tree
 
 HEADER = (

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edged.readings import Record
-from maintenance.power_policy import (
+from maintenance.energy.policy import (
     Action,
     HourlyProfile,
     JobKind,
@@ -25,7 +25,7 @@ from maintenance.power_policy import (
     Urgency,
     decide,
 )
-from maintenance.shedding import (
+from maintenance.energy.shedding import (
     EnergyState,
     Level,
     ShedCode,

@@ -1,13 +1,13 @@
 """The monthly report's figures over a simulated month in a real database (tests/peers/
 site_month.py), each checked against a value computed here another way: from the generator's
-design, by a plain loop over the stored records, or by `maintenance.battery_health`."""
+design, by a plain loop over the stored records, or by `maintenance.energy.battery_health`."""
 
 from __future__ import annotations
 
 import pytest
 
-from maintenance.battery_health import battery_health
-from maintenance.report import load
+from maintenance.energy.battery_health import battery_health
+from maintenance.report import stored_month
 from maintenance.report.figures import Budget, build_report
 from maintenance.report.month import bounds
 from maintenance.report.registry import validate_equipment
@@ -23,7 +23,7 @@ def site(tmp_path_factory):
     path = tmp_path_factory.mktemp("site") / "edged.db"
     generated = write_month(path)
     db = open_db(path, readonly=True)
-    records = load.records(db, START, END, 60.0)
+    records = stored_month.records(db, START, END, 60.0)
     items, problems = validate_equipment(EQUIPMENT)
     assert problems == []
     report = build_report(
@@ -31,8 +31,8 @@ def site(tmp_path_factory):
         month=MONTH,
         records=records,
         items=items,
-        alarms=load.alarms(db, START, END),
-        health=load.health(db, START, END),
+        alarms=stored_month.alarms(db, START, END),
+        health=stored_month.health(db, START, END),
         health_interval_s=HEALTH_EVERY,
         budget=Budget(fees_collected=50_000.0),
     )
@@ -174,9 +174,9 @@ def test_an_empty_month_says_no_data_instead_of_inventing_figures(tmp_path):
     report = build_report(
         site="Vide",
         month=MONTH,
-        records=load.records(db, START, END, 60.0),
-        alarms=load.alarms(db, START, END),
-        health=load.health(db, START, END),
+        records=stored_month.records(db, START, END, 60.0),
+        alarms=stored_month.alarms(db, START, END),
+        health=stored_month.health(db, START, END),
     )
     assert report.quality.notes == ("no_data",) and report.quality.completeness_pct is None
     assert report.energy.pv_kwh is None and report.energy.days_not_full is None

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from maintenance.report import load
+from maintenance.report import stored_month
 from maintenance.report.figures import build_report
 from maintenance.report.fleet import combine, fleet_csv, fleet_html, fleet_json
 from maintenance.report.month import bounds
@@ -46,10 +46,10 @@ def report(db_path):
     return build_report(
         site="Kati",
         month=MONTH,
-        records=load.records(db, START, END, 60.0),
+        records=stored_month.records(db, START, END, 60.0),
         items=items,
-        alarms=load.alarms(db, START, END),
-        health=load.health(db, START, END),
+        alarms=stored_month.alarms(db, START, END),
+        health=stored_month.health(db, START, END),
         health_interval_s=300,
     )
 
@@ -138,7 +138,9 @@ def test_mqtt_summary_is_small_json(report):
 def test_empty_month_renders_everywhere(tmp_path):
     write_month(tmp_path / "e.db", empty=True)
     db = open_db(tmp_path / "e.db", readonly=True)
-    empty = build_report(site="Vide", month=MONTH, records=load.records(db, START, END, 60.0))
+    empty = build_report(
+        site="Vide", month=MONTH, records=stored_month.records(db, START, END, 60.0)
+    )
     assert "pas de données" in render_html(empty) and render_pdf(empty)[:4] == b"%PDF"
     assert (
         ",pv_kwh,," in render_csv(empty)

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edged.readings import Record
-from maintenance.battery_health import rainflow, reversals
-from maintenance.report import load
+from maintenance.energy.battery_health import rainflow, reversals
+from maintenance.report import stored_month
 from maintenance.report.battery_figures import _segments
 from maintenance.report.figures import build_report
 from maintenance.report.month import bounds
@@ -29,7 +29,7 @@ def test_rolled_up_day_by_day_then_pruned_the_report_is_the_same(tmp_path):
     write_month(path)
     items, _ = validate_equipment(EQUIPMENT)
     db = open_db(path)
-    raw = load.records(db, START, END, 60.0)
+    raw = stored_month.records(db, START, END, 60.0)
     from_raw = build_report(site="S", month=MONTH, records=raw, items=items)
     # The daemon's way: roll up each day as it ends (state carried over), keep the rows,
     # delete the records they cover.

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from maintenance.report import load
 from maintenance.report import rollup_store as rs
+from maintenance.report import stored_month
 from maintenance.report.figures import build_report
 from maintenance.report.month import bounds
 from maintenance.report.render_json import render_json
@@ -129,8 +129,8 @@ def test_records_not_rolled_up_are_kept_and_reported_from_raw(db_path, template)
     assert rs.prune_records(db, END + DAY) > 0
     left = db.execute("SELECT min(ts), count(*) FROM records").fetchone()
     assert left == (middle, newer)  # every record rolled up went, none of the others
-    stored = load.series(db, MONTH, 60.0)  # stored rows, continued with the newer records
-    raw = load.series(open_db(template, readonly=True), MONTH, 60.0)
+    stored = stored_month.series(db, MONTH, 60.0)  # stored rows, continued with the newer records
+    raw = stored_month.series(open_db(template, readonly=True), MONTH, 60.0)
     assert list(stored) == ["rollups"] and list(raw) == ["records"]
     mixed, whole = (build_report(site="kati", month=MONTH, **x) for x in (stored, raw))
     assert json.loads(render_json(mixed)) | {"source": "records"} == json.loads(render_json(whole))

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from maintenance.battery_chemistry import cycle_life, ocv_to_soc, profile
-from maintenance.soc_estimator import FULL_HOLD_S, SocEstimator, net_battery_current
+from maintenance.energy.chemistry import cycle_life, ocv_to_soc, profile
+from maintenance.energy.soc_estimator import FULL_HOLD_S, SocEstimator, net_battery_current
 from tests.peers.battery_model import LEAD_ACID, LIFEPO4, BankSpec, simulate
 
 WEEK = ("sunny", "cloudy", "sunny", "rainy", "rainy", "rainy", "cloudy", "sunny", "sunny")

@@ -23,7 +23,7 @@ from edged.cli import i18n
 from edged.cli.config_file import load_or_report
 from edged.config.settings import BatteryConfig, Config
 from edged.readings import Record
-from maintenance.battery_health import BatteryHealth, battery_health
+from maintenance.energy.battery_health import BatteryHealth, battery_health
 from telemetry.store import RECORD_COLUMNS, StoreError, open_db, record_from_row
 
 LABELS = {  # figure: (fr, en); figures not listed are in --json only

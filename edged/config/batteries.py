@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from edged.config.settings import BatteryConfig
-from maintenance.battery_chemistry import Chemistry
+from maintenance.energy.chemistry import Chemistry
 
 BANK_ID = re.compile(r"^[a-z0-9_-]{1,64}$")
 NOMINAL_VOLTAGES = (12, 24, 48)

@@ -13,7 +13,6 @@ from dataclasses import fields, replace
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from drivers.host.glasses import UsbId
 from edged.config.settings import (
     AlarmRuleConfig,
     AlarmsConfig,
@@ -23,8 +22,9 @@ from edged.config.settings import (
     ReportEndpointConfig,
     UplinkConfig,
 )
-from maintenance.alarm_rules import BUILTIN_IDS, OVERRIDABLE, builtin
-from maintenance.alarms import Condition, Severity
+from maintenance.alarms.engine import Condition, Severity
+from maintenance.alarms.rules import BUILTIN_IDS, OVERRIDABLE, builtin
+from maintenance.health.glasses import UsbId
 
 COMPONENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 RULE_ID = re.compile(r"^[a-z0-9_]{1,64}$")

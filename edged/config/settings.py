@@ -198,7 +198,7 @@ class BatteryConfig:
 @dataclass(frozen=True, slots=True)
 class JobConfig:
     """One `[[jobs]]` entry (docs/power-policy.md): a backup, sync or report run when the energy
-    allows. `policy` is the `maintenance.power_policy.JobSpec` built from the same table (typed
+    allows. `policy` is the `maintenance.energy.policy.JobSpec` built from the same table (typed
     loosely: this module imports no layer); the rest is how the job is run."""
 
     policy: Any
@@ -244,7 +244,7 @@ class PowerConfig:
 @dataclass(frozen=True, slots=True)
 class ShedConfig:
     """`[shedding]`: what the PiBox does on a critical battery. `policy` is the
-    `maintenance.shedding.SheddingConfig` built from the thresholds (typed loosely)."""
+    `maintenance.energy.shedding.SheddingConfig` built from the thresholds (typed loosely)."""
 
     policy: Any = None
     enabled: bool = True

@@ -8,7 +8,7 @@ live).
 
 Which battery: `[power] battery` (a device or a `[[batteries]]` bank), else the first bank,
 else the first device (in config order) reporting battery_soc, else battery_voltage. PV is the
-sum of every fresh device's pv_power, as `maintenance.pv_profile.HourlyProfile.from_records`
+sum of every fresh device's pv_power, as `maintenance.energy.pv_profile.HourlyProfile.from_records`
 sums it, so "now" and "the sunniest hour" compare like with like.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from edged.config.settings import Config
 from edged.readings import Sample
-from maintenance.shedding import EnergyState
+from maintenance.energy.shedding import EnergyState
 
 
 def _number(value: Any) -> float | None:

@@ -28,8 +28,8 @@ from edged.power.shedding import SheddingService
 from edged.readings import Sample
 from edged.services.alarms import AlarmService
 from edged.services.report_files import read_summary
-from maintenance.power_policy import JobKind, JobSpec
-from maintenance.pv_profile import HourlyProfile
+from maintenance.energy.policy import JobKind, JobSpec
+from maintenance.energy.pv_profile import HourlyProfile
 from telemetry import topics
 from telemetry.mqtt import Publisher
 from telemetry.store import record_from_row

@@ -1,4 +1,4 @@
-"""Load shedding in the daemon: acts on the level `maintenance.shedding` decides.
+"""Load shedding in the daemon: acts on the level `maintenance.energy.shedding` decides.
 
 About once a minute the level is decided from the live battery reading. On a change: a warning
 in the log, a `power_events` row, the retained `P/power/shedding` and a `P/event/shedding`
@@ -19,13 +19,13 @@ import subprocess
 import time
 from typing import Any
 
-from drivers.host.reading import HealthReading
 from edged.config.settings import Config
 from edged.power.energy_view import EnergyView
 from edged.power.jobs.process import Outcome
 from edged.power.jobs.supervisor import JobSupervisor
 from edged.services.alarms import AlarmService
-from maintenance.shedding import Level, Reason, shedding_decision
+from maintenance.energy.shedding import Level, Reason, shedding_decision
+from maintenance.health.reading import HealthReading
 from telemetry import topics
 from telemetry.mqtt import Publisher
 from telemetry.writer import Writer

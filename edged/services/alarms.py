@@ -16,11 +16,11 @@ import threading
 import time
 from typing import Any
 
-from drivers.host.reading import HealthReading
 from edged.config.settings import Config
 from edged.readings import Sample
-from maintenance import alarm_rules
-from maintenance.alarms import AlarmEngine, AlarmEvent
+from maintenance.alarms import rules as alarm_rules
+from maintenance.alarms.engine import AlarmEngine, AlarmEvent
+from maintenance.health.reading import HealthReading
 from telemetry.mqtt import Publisher
 from telemetry.writer import Writer
 

@@ -2,10 +2,11 @@
 
 A bank with a monitor (BMV, SmartShunt, BMS, GX battery) mirrors the monitor's battery metrics
 with `soc_source = "measured"`. A bank with only a charge controller runs the SOC estimator
-(`maintenance.soc_estimator`) on the controller's samples, less the `load` device's load current,
-and emits the estimate with `soc_source = "estimated"`. Either way the daemon stores and publishes
-the bank's samples like a device's, so records, outbox and `P/telemetry/{bank}` carry them; the
-bank's ok/stale/offline is the worst of its source devices' (stale data must not look live).
+(`maintenance.energy.soc_estimator`) on the controller's samples, less the `load` device's load
+current, and emits the estimate with `soc_source = "estimated"`. Either way the daemon stores and
+publishes the bank's samples like a device's, so records, outbox and `P/telemetry/{bank}` carry
+them; the bank's ok/stale/offline is the worst of its source devices' (stale data must not look
+live).
 
 The estimator's SOC and uncertainty are saved as `kv` rows (`battery.{bank}`) at most every
 SAVE_EVERY s of sample time and at stop, and restored at start, so a restart does not reset the
@@ -26,7 +27,7 @@ from typing import Any
 
 from edged.config.settings import BatteryConfig, DeviceConfig
 from edged.readings import Sample
-from maintenance.soc_estimator import SocEstimator, net_battery_current
+from maintenance.energy.soc_estimator import SocEstimator, net_battery_current
 
 log = logging.getLogger(__name__)
 

@@ -23,15 +23,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from drivers.host.checks import CheckMonitor
-from drivers.host.glasses import Equipment, EquipmentSpec, UsbId
-from drivers.host.pibox import collect_host
-from drivers.host.reading import HealthReading
-from drivers.host.report_server import ReportServer
-from drivers.host.traffic import TrafficAccumulator
-from drivers.host.uplink import ConnectionTracker, RoundTrip, collect_uplink
-from drivers.host.usage import UsageTracker
 from edged.config.settings import Config
+from maintenance.health.checks import CheckMonitor
+from maintenance.health.glasses import Equipment, EquipmentSpec, UsbId
+from maintenance.health.pibox import collect_host
+from maintenance.health.reading import HealthReading
+from maintenance.health.report_server import ReportServer
+from maintenance.health.traffic import TrafficAccumulator
+from maintenance.health.uplink import ConnectionTracker, RoundTrip, collect_uplink
+from maintenance.health.usage import UsageTracker
 from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)

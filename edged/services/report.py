@@ -29,7 +29,7 @@ from edged.services.report_files import (
     file_name,
     read_summary,
 )
-from maintenance.report import load
+from maintenance.report import stored_month
 from maintenance.report.figures import Budget, build_report
 from maintenance.report.model import Report
 from maintenance.report.month import bounds
@@ -53,11 +53,11 @@ def build(config: Config, month: str, log: Sequence[LogEntry] = ()) -> Report:
     db = open_db(config.storage.path, readonly=True)
     try:
         data = dict(
-            **load.series(db, month, interval),
-            alarms=load.alarms(db, start, end),
-            health=load.health(db, start, end),
-            job_runs=load.job_runs(db, start, end),
-            job_waits=load.job_waits(db, start, end),
+            **stored_month.series(db, month, interval),
+            alarms=stored_month.alarms(db, start, end),
+            health=stored_month.health(db, start, end),
+            job_runs=stored_month.job_runs(db, start, end),
+            job_waits=stored_month.job_waits(db, start, end),
             log=[*log, *stored_log(db)],
         )
     finally:

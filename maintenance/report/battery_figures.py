@@ -1,4 +1,4 @@
-"""Battery figures of the month from hourly rollups, by `maintenance.battery_health`'s rules.
+"""Battery figures of the month from hourly rollups, by `maintenance.energy.battery_health`'s rules.
 
 The same definitions as `battery_health` (cycles by current, else by SOC drop; rainflow on the
 SOC turning points of each segment; Miner's rule on the chemistry's cycle-life curve; remaining
@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from maintenance.battery_chemistry import cycle_life, profile
-from maintenance.battery_health import dod_histogram_bins, rainflow, remaining_days, reversals
+from maintenance.energy.battery_health import (
+    dod_histogram_bins,
+    rainflow,
+    remaining_days,
+    reversals,
+)
+from maintenance.energy.chemistry import cycle_life, profile
 from maintenance.report.model import Battery
 from maintenance.report.registry import Item
 from maintenance.report.rollups import Rollup

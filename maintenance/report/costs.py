@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from maintenance.battery_chemistry import profile
+from maintenance.energy.chemistry import profile
 from maintenance.report.month import months_since, parse_month
 from maintenance.report.registry import DEFAULT_CURRENCY, Category, Item, LogEntry
 

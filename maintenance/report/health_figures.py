@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from maintenance.battery_health import GAP_FACTOR
+from maintenance.energy.battery_health import GAP_FACTOR
 from maintenance.report.model import AlarmLine, Alarms, Glasses, Job, PiBox, Uplink
 from maintenance.report.month import day_of
 

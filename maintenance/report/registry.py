@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from maintenance.battery_chemistry import Chemistry
+from maintenance.energy.chemistry import Chemistry
 
 
 class Category(StrEnum):

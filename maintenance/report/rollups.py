@@ -5,7 +5,7 @@ A rollup holds, per device and per UTC hour (or day), min/max/sum/count of each 
 monthly report is computed from rollups only (`maintenance.report.figures`), so raw records can
 be pruned once their hours are rolled up, and the report stays the same.
 
-Time follows `maintenance.battery_health`: a record's values hold until the next record; two
+Time follows `maintenance.energy.battery_health`: a record's values hold until the next record; two
 records more than GAP_FACTOR publish intervals apart are a gap, a record not later than the one
 before is a clock jump, and nothing is integrated across either. The interval between two
 records belongs to the bucket of the record that closes it, so rolling up chunk by chunk (giving
@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from edged.readings import Record
-from maintenance.battery_health import GAP_FACTOR
+from maintenance.energy.battery_health import GAP_FACTOR
 
 HOUR, DAY = 3600, 86400
 

@@ -3,7 +3,7 @@
 - `scheduled`: may the job start now on its own? Load shedding holds every job; a run that did
   not succeed is retried after a backoff (5 min, doubling up to 2 h) instead of every tick, so a
   backup failing at once (USB disk unplugged) does not write a result and an event a minute;
-  then `maintenance.power_policy.decide` answers.
+  then `maintenance.energy.policy.decide` answers.
 - `on_demand`: may it start now because a technician asked (`edged backup --now`)? The time
   rules give way (any hour, done recently or not, clock synchronised or not); the energy rules
   hold (no reading, the urgent floor, the projection), unless forced.
@@ -20,11 +20,11 @@ from datetime import datetime
 from datetime import time as clock_time
 
 from edged.power.jobs.slot import JobSlot
-from maintenance.power_policy import JobKind, JobSpec, decide
-from maintenance.power_reasons import Decision, ReasonCode, Urgency, held
-from maintenance.pv_profile import HourlyProfile
+from maintenance.energy.policy import JobKind, JobSpec, decide
+from maintenance.energy.pv_profile import HourlyProfile
+from maintenance.energy.reasons import Decision, ReasonCode, Urgency, held
+from maintenance.energy.shedding import EnergyState
 from maintenance.report.month import bounds
-from maintenance.shedding import EnergyState
 
 RETRY_MIN, RETRY_MAX = 300.0, 7200.0
 ANY_TIME = (("00:00", "24:00"),)

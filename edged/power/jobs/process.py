@@ -1,7 +1,7 @@
 """How an energy-hungry job (backup, sync, report) runs as a real subprocess: started, watched,
 suspended, stopped, and what its run leaves behind (`JobResult`, one `job_runs` row).
 
-*When* a job starts or stops is not decided here (`maintenance.power_policy` decides,
+*When* a job starts or stops is not decided here (`maintenance.energy.policy` decides,
 `edged.power.jobs.supervisor` acts); this module only knows processes:
 - A job runs in its own session and process group, so a stop reaches everything it started: a
   backup is often a pipeline under a shell (`mysqldump | gzip`), and signalling only the shell

@@ -15,7 +15,7 @@ from typing import Any
 from edged.config.settings import Config, JobConfig
 from edged.power.jobs.lock import JobLock
 from edged.power.jobs.process import JobProcess, JobResult, Outcome
-from maintenance.power_reasons import Decision, ReasonCode
+from maintenance.energy.reasons import Decision, ReasonCode
 
 
 def report_command(config: Config, month: str, reports_dir: Path) -> list[str]:

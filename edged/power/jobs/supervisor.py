@@ -1,7 +1,7 @@
 """Runs the `[[jobs]]` when the power policy says so, and stops them when the battery says so.
 
 Each job has a slot: idle, running or suspended. `tick(name)` (the calendar calls it about once
-a minute per job) asks `maintenance.power_policy.decide` and acts: start, wait (the reason is
+a minute per job) asks `maintenance.energy.policy.decide` and acts: start, wait (the reason is
 stored when it changes, not every minute: the SD card pays per write), stop or suspend at the
 floor, resume when the energy is back. A watcher thread per running job ends it at its
 duration limit and records the result the moment the process exits: one row in `job_runs`
@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from drivers.host.reading import HealthReading
 from edged.config.settings import Config, JobConfig
 from edged.power.energy_view import EnergyView
 from edged.power.jobs import decisions as jd
@@ -33,9 +32,10 @@ from edged.power.jobs.lock import JobLock
 from edged.power.jobs.process import JobProcess, JobResult, JobStartError, Outcome
 from edged.power.jobs.slot import JobSlot, report_command
 from edged.services.report_files import due_month
-from maintenance.power_policy import JobKind
-from maintenance.power_reasons import Action, Decision, ReasonCode, Urgency, held
-from maintenance.pv_profile import HourlyProfile
+from maintenance.energy.policy import JobKind
+from maintenance.energy.pv_profile import HourlyProfile
+from maintenance.energy.reasons import Action, Decision, ReasonCode, Urgency, held
+from maintenance.health.reading import HealthReading
 from maintenance.report.month import day_of, month_of, previous_month
 from telemetry import topics
 from telemetry.mqtt import Publisher

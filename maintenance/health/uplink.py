@@ -31,9 +31,9 @@ from collections import deque
 from collections.abc import Hashable
 from pathlib import Path
 
-from drivers.host.checks import Status, check_tcp
-from drivers.host.reading import HealthReading, HealthValue, ms
-from drivers.host.traffic import TrafficAccumulator, read_boot_id, read_net_dev
+from maintenance.health.checks import Status, check_tcp
+from maintenance.health.reading import HealthReading, HealthValue, ms
+from maintenance.health.traffic import TrafficAccumulator, read_boot_id, read_net_dev
 
 MAX_PENDING = 1000
 

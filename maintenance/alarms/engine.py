@@ -3,7 +3,7 @@
 Pure: no clock, no I/O, no logging, no threads. The caller passes every observation with its
 time (`observe(source, name, value, now)`) and receives the alarms raised or cleared by it; the
 daemon stores and publishes them (edged/services/alarms.py). The built-in rules are a data table in
-`maintenance.alarm_rules`; docs/alarms.md explains them to technicians.
+`maintenance.alarms.rules`; docs/alarms.md explains them to technicians.
 
 A rule's `target` names what it watches:
 - `device.metric`: a metric of a device sample (`mppt.battery_soc`; `*.battery_soc` for every

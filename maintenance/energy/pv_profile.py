@@ -1,6 +1,6 @@
 """When this site's sun is best: mean PV power per local hour, from its own recent records.
 
-Pure. Used by `maintenance.power_policy` to prefer the sunniest hour of a job's window; also the
+Pure. Used by `maintenance.energy.policy` to prefer the sunniest hour of a job's window; also the
 time-window arithmetic (`"HH:MM"` strings, windows that cross midnight) both need.
 """
 

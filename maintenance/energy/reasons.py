@@ -1,6 +1,6 @@
 """What a power-policy decision says: its action, reason code, urgency and bilingual text.
 
-Pure. Split from `maintenance.power_policy` so the rules read without the wording; every code
+Pure. Split from `maintenance.energy.policy` so the rules read without the wording; every code
 is listed in docs/power-policy.md.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from maintenance.shedding import EnergyState, fmt
+from maintenance.energy.shedding import EnergyState, fmt
 
 
 class Action(StrEnum):

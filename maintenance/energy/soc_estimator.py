@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from maintenance.battery_chemistry import (
+from maintenance.energy.chemistry import (
     Chemistry,
     ChemistryProfile,
     cell_count,

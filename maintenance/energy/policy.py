@@ -10,7 +10,7 @@ starts below that one. Every decision carries a code from `ReasonCode` with Fren
 text, so a technician can read why a backup did (not) run.
 
 Pure: no clock, no I/O, no threads, no logging; time is passed in. A runner calls `decide` about
-once a minute per job; `maintenance.shedding` decides the whole box's load-shedding level.
+once a minute per job; `maintenance.energy.shedding` decides the whole box's load-shedding level.
 Rules, codes and defaults: docs/power-policy.md.
 """
 
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import time
 from enum import StrEnum
 
-from maintenance.power_reasons import Action, Decision, Floor, ReasonCode, Say, Urgency
-from maintenance.pv_profile import HourlyProfile, Window, minutes, minutes_left
-from maintenance.shedding import (
+from maintenance.energy.pv_profile import HourlyProfile, Window, minutes, minutes_left
+from maintenance.energy.reasons import Action, Decision, Floor, ReasonCode, Say, Urgency
+from maintenance.energy.shedding import (
     EnergyState,
     VoltsByNominal,
     lead_acid_volts,

@@ -1,7 +1,7 @@
 """What the battery says now, and the PiBox's load-shedding level that follows from it.
 
 `EnergyState` and its readers (`measure`, `nominal_voltage`, voltage tables by nominal voltage)
-are shared with the job policy (`maintenance.power_policy`). `shedding_decision` moves the box
+are shared with the job policy (`maintenance.energy.policy`). `shedding_decision` moves the box
 through normal -> warn -> stop_services -> shutdown as the battery falls, and back only above
 higher recovery thresholds (hysteresis: a battery hovering on a threshold does not make the box
 flap). A shutdown happens only when configured, only after the services were stopped (one call
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from maintenance.battery_chemistry import Chemistry, interpolate, ocv_slope, profile
+from maintenance.energy.chemistry import Chemistry, interpolate, ocv_slope, profile
 
 VoltsByNominal = Mapping[int, float]
 _FLOODED = profile(Chemistry.FLOODED)

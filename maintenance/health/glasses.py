@@ -33,10 +33,10 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from drivers.host.checks import Status, check_tcp
-from drivers.host.reading import HealthReading, HealthValue, ms
-from drivers.host.report_server import Report
-from drivers.host.usage import Observation, UsageTracker
+from maintenance.health.checks import Status, check_tcp
+from maintenance.health.reading import HealthReading, HealthValue, ms
+from maintenance.health.report_server import Report
+from maintenance.health.usage import Observation, UsageTracker
 
 log = logging.getLogger(__name__)
 

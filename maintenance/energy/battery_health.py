@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields, replace
 from typing import ClassVar
 
 from edged.readings import Record
-from maintenance.battery_chemistry import Chemistry, ChemistryProfile, Table, cycle_life, profile
+from maintenance.energy.chemistry import Chemistry, ChemistryProfile, Table, cycle_life, profile
 
 GAP_FACTOR = 3.0
 SWING_MIN_PCT = 1.0  # SOC moves smaller than this are noise, not cycles

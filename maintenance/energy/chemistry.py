@@ -1,9 +1,9 @@
 """Battery chemistry defaults as data: OCV curves, efficiencies, Peukert, cycle life.
 
-Used by the SOC estimator (`maintenance.soc_estimator`) and the health figures
-(`maintenance.battery_health`). Every figure is a typical value for the chemistry, not for a given
-product: a site's own datasheet wins, through `profile(chemistry, **overrides)`. Sources and the
-reasoning behind each default are in docs/battery.md ("Chemistry defaults"). Pure data and pure
+Used by the SOC estimator (`maintenance.energy.soc_estimator`) and the health figures
+(`maintenance.energy.battery_health`). Every figure is a typical value for the chemistry, not for a
+given product: a site's own datasheet wins, through `profile(chemistry, **overrides)`. Sources and
+the reasoning behind each default are in docs/battery.md ("Chemistry defaults"). Pure data and pure
 functions: no I/O, no clock.
 """
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import psutil
 
-from drivers.host.reading import HealthReading, HealthValue
+from maintenance.health.reading import HealthReading, HealthValue
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from drivers.host.reading import HealthValue
+from maintenance.health.reading import HealthValue
 
 DAY = 86400.0
 

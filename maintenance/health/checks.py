@@ -37,8 +37,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from drivers.host.reading import HealthReading, ms
 from edged.config.settings import CheckConfig
+from maintenance.health.reading import HealthReading, ms
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import sqlite3
 import sqlite_utils
 
 from edged.readings import Record
-from maintenance.battery_health import GAP_FACTOR
+from maintenance.energy.battery_health import GAP_FACTOR
 from maintenance.report import rollup_store
 from maintenance.report.month import bounds
 from maintenance.report.rollups import DAY

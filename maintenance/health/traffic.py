@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from drivers.host.reading import HealthValue
+from maintenance.health.reading import HealthValue
 
 NET_DEV = "proc/net/dev"
 BOOT_ID = "proc/sys/kernel/random/boot_id"

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Iterable
 
 from edged.config.settings import AlarmRuleConfig, AlarmsConfig
-from maintenance.alarms import Condition, Rule, Severity
+from maintenance.alarms.engine import Condition, Rule, Severity
 
 A, B = Condition.ABOVE, Condition.BELOW
 EQ, NE = Condition.EQUALS, Condition.NOT_EQUALS
