@@ -32,8 +32,8 @@ from maintenance.health.glasses import USB_DIR, Equipment, EquipmentSpec, UsbId
 from maintenance.health.pibox import HWMON_DIR, THERMAL_PATH, THROTTLED_PATH, collect_host
 from maintenance.health.traffic import NET_DEV, TrafficAccumulator
 from maintenance.health.uplink import ConnectionTracker, collect_uplink
+from tests.maintenance.health.test_peers import HttpPeer, TcpPeer, write_tree
 from tests.peers.broker import free_port
-from tests.test_health_peers import HttpPeer, TcpPeer, write_tree
 
 
 def serve(ports: mp.Queue, stop: mp.Event) -> None:

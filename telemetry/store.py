@@ -7,7 +7,7 @@ transaction per commit (`Batch`, `write`) and of pruning. The tables and why the
 are in `telemetry.schema`; raw samples' block format is `telemetry.samples`'.
 
 What a commit costs the card is counted in pages: the bench (bench/bench_store.py) and
-tests/test_store.py's WAL-frame test keep it at a handful of 1 KiB pages per commit.
+tests/telemetry/test_store.py's WAL-frame test keep it at a handful of 1 KiB pages per commit.
 """
 
 from __future__ import annotations

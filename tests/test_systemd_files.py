@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_e2e_jobs import config
+from tests.e2e.test_jobs import config
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "systemd" / "50-edged.rules"

@@ -3,7 +3,7 @@
 The same definitions as `battery_health` (cycles by current, else by SOC drop; rainflow on the
 SOC turning points of each segment; Miner's rule on the chemistry's cycle-life curve; remaining
 life at the observed rate), computed from what rollups keep, so the report does not need raw
-records. tests/test_report_figures.py checks the two agree on the same month. Pure.
+records. tests/maintenance/report/test_figures.py checks the two agree on the same month. Pure.
 """
 
 from __future__ import annotations
