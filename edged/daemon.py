@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from drivers.base import registry
+from drivers.registry import registry
 from edged import live
 from edged.clock import ClockWatch
 from edged.config.settings import Config

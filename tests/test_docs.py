@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from drivers.base import registry
+from drivers.registry import registry
 from edged.metrics import CATALOGUE
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -32,8 +32,9 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from .decode import encode, encode_code, encode_string, words_of
+from .mapfile import load_builtin
 from .plan import plan
-from .regmap import RegisterMap, load_builtin
+from .regmap import RegisterMap
 
 GX_UNITS = {100: "victron_gx_system", 245: "victron_gx_solarcharger", 247: "victron_gx_battery"}
 """Unit ids as on a CCGX: 100 system, 245/247 the VE.Direct ports (protocols.md §2.2)."""

@@ -20,6 +20,8 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from drivers.modbus.mapfile import load_builtin
+from drivers.modbus.spec import GX_SERVICES
 from edged.cli.i18n import LANGS, language
 
 # drivers.modbus (pymodbus) is imported inside the handlers: `edged` builds every subcommand's
@@ -168,7 +170,6 @@ def _list_ports(by_id_dir: str | None, say: Say) -> int:
 
 
 def _scan_rtu(args: argparse.Namespace, say: Say) -> int:
-    from drivers.modbus.regmap import load_builtin
     from drivers.modbus.scan import probe_rtu
 
     units = _units(args.units or RTU_UNITS, 1, 247, say)
@@ -202,9 +203,7 @@ def _scan_rtu(args: argparse.Namespace, say: Say) -> int:
 
 
 def _scan_tcp(args: argparse.Namespace, say: Say) -> int:
-    from drivers.modbus.regmap import load_builtin
     from drivers.modbus.scan import probe_tcp
-    from drivers.modbus.spec import GX_SERVICES
 
     host, port = _host_port(args.tcp)
     if port is None:

@@ -16,7 +16,8 @@ from dataclasses import MISSING, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from drivers.base import DriverSpec, registry
+from drivers.base import DriverSpec
+from drivers.registry import registry
 from edged.config import batteries as battery_section
 from edged.config import health as health_section
 from edged.config import power as power_section

@@ -25,13 +25,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from drivers.base import DeviceUnavailable, registry
+from drivers.base import DeviceUnavailable
 from drivers.battery.daly import emulator as daly
 from drivers.battery.emulators import BUILDERS, LinkedEmulator, make_emulator
 from drivers.battery.jbd import emulator as jbd
 from drivers.battery.jkbms import emulator as jkbms
 from drivers.battery.ptyemu import PtyEmulator
 from drivers.battery.pylontech import emulator as pylontech
+from drivers.registry import registry
 from edged.config.loader import load
 from edged.metrics import CATALOGUE
 from tests.peers.daemon import DaemonProcess, write_config

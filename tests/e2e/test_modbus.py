@@ -17,7 +17,7 @@ import time
 import pytest
 
 from drivers.modbus.decode import encode_string
-from drivers.modbus.regmap import load_builtin
+from drivers.modbus.mapfile import load_builtin
 from drivers.modbus.simulator import EpeverSimulator, GxSimulator, free_port
 from tests.peers.daemon import DaemonProcess, db_rows, write_config
 from tests.peers.replay import wait_until

@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.base import registry
 from drivers.battery.common import Rejected
 from drivers.battery.daly import codec
 from drivers.battery.daly.codec import Frame, ResponseParser, build_request, encode_response
 from drivers.battery.daly.driver import DalyDriver
 from drivers.battery.daly.emulator import PackState, PtyBmsEmulator
 from drivers.battery.daly.fields import decode
+from drivers.registry import registry
 from tests.drivers.battery.bms_support import (
     assert_catalogue,
     check_malformed_answer,

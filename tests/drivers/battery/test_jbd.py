@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.base import DeviceUnavailable, ProtocolError, registry
+from drivers.base import DeviceUnavailable, ProtocolError
 from drivers.battery.common import Rejected
 from drivers.battery.jbd import codec
 from drivers.battery.jbd.codec import Frame, ResponseParser, build_request, encode_response
@@ -16,6 +16,7 @@ from drivers.battery.jbd.driver import JbdDriver
 from drivers.battery.jbd.emulator import PackState, PtyBmsEmulator, basic_payload
 from drivers.battery.jbd.fields import decode
 from drivers.battery.ptyemu import PtyEmulator
+from drivers.registry import registry
 from tests.drivers.battery.bms_support import (
     assert_catalogue,
     check_malformed_answer,

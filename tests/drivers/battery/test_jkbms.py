@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.base import registry
 from drivers.battery.common import Rejected
 from drivers.battery.jkbms.codec import (
     CELLS,
@@ -22,6 +21,7 @@ from drivers.battery.jkbms.codec import (
 from drivers.battery.jkbms.driver import JkBmsDriver
 from drivers.battery.jkbms.emulator import PackState, PtyBmsEmulator
 from drivers.battery.jkbms.fields import decode
+from drivers.registry import registry
 from tests.drivers.battery.bms_support import (
     assert_catalogue,
     check_malformed_answer,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.base import DeviceUnavailable, ProtocolError, registry
+from drivers.base import DeviceUnavailable, ProtocolError
 from drivers.battery.common import Rejected
 from drivers.battery.pylontech.codec import (
     ALARM_INFO,
@@ -22,6 +22,7 @@ from drivers.battery.pylontech.codec import (
 from drivers.battery.pylontech.driver import PylontechDriver
 from drivers.battery.pylontech.emulator import PackState, PtyBmsEmulator
 from drivers.battery.pylontech.fields import decode
+from drivers.registry import registry
 from tests.drivers.battery.bms_support import (
     assert_catalogue,
     check_malformed_answer,

@@ -13,7 +13,7 @@ from drivers.modbus.decode import (
     encode_string,
     unsigned,
 )
-from drivers.modbus.regmap import builtin_maps, load_builtin, load_map
+from drivers.modbus.mapfile import builtin_maps, load_builtin, load_map
 from edged.metrics import CATALOGUE
 
 SYSTEM = load_builtin("victron_gx_system")

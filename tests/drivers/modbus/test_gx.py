@@ -8,7 +8,8 @@ import pytest
 
 from drivers.base import DeviceUnavailable, ProtocolError
 from drivers.modbus.decode import encode_string
-from drivers.modbus.regmap import MapError, load_builtin
+from drivers.modbus.mapfile import load_builtin
+from drivers.modbus.regmap import MapError
 from drivers.modbus.simulator import GxSimulator, free_port
 from drivers.modbus.spec import GX
 from edged.metrics import CATALOGUE

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from drivers.modbus.mapfile import builtin_maps, load_map
 from drivers.modbus.plan import plan
-from drivers.modbus.regmap import MapError, builtin_maps, load_map
+from drivers.modbus.regmap import MapError
 from edged.metrics import CATALOGUE
 
 GOOD_REG = '[[register]]\naddress = 10\ntype = "uint16"\nmetric = "pv_power"\n'

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from drivers.base import DeviceUnavailable, registry
+from drivers.base import DeviceUnavailable
+from drivers.registry import registry
 from drivers.victron.vedirect.codec import encode_block
 from drivers.victron.vedirect.driver import VeDirectDriver
 from drivers.victron.vedirect.emulator import PtyEmulator

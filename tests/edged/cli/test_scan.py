@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drivers.modbus.regmap import load_builtin
+from drivers.modbus.mapfile import load_builtin
 from drivers.modbus.simulator import EpeverSimulator, GxSimulator, free_port
 from edged.cli.scan import parse_units, spans
 

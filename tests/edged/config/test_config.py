@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.base import registry
+from drivers.registry import registry
 from edged.config.loader import ConfigError, config_path, load, parse
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
