@@ -164,7 +164,7 @@ class Daemon:
                 last_live = now
             was_busy = busy
             if now - last_prune >= PRUNE_EVERY:
-                storage = self.config.storage  # records: after their roll-up (PowerService)
+                storage = self.config.storage  # records: after their roll-up (services.rollups)
                 self.writer.prune(
                     storage.sample_retention_days * 86400,
                     health_max_age=storage.health_retention_days * 86400,

@@ -1,4 +1,5 @@
-"""The metric catalogue of `../shared/contract.md`: names, SI units, and how samples aggregate.
+"""The metric catalogue of the MQTT contract (docs/mqtt.md): names, SI units, and how samples
+aggregate.
 
 Drivers may emit only these names (a conformance test walks every driver), publishers and
 reports rely on the units. `aggregate` says how a publish window of samples becomes one value:

@@ -1,7 +1,7 @@
 """Read queries over the daemon's database that commands and services share.
 
 Rows come back as plain dicts keyed by column name, oldest first; the callers turn them into
-their own types. Nothing here writes: the daemon's only writer is `telemetry.writer`.
+their own types. Nothing here writes.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 Every process (daemon, `edged status`) opens the database through `open_db`, so WAL mode, the
 busy timeout and the schema version are the same everywhere. Deciding *when* to write is the
-Writer's job (`telemetry.writer`, the only writer); this module holds the SQL of its one
-transaction per commit (`Batch`, `write`) and of pruning. The tables and why they are shaped so
-are in `telemetry.schema`; raw samples' block format is `telemetry.samples`'.
+Writer's job (`telemetry.writer`, the daemon's writer of telemetry); this module holds the SQL of
+its one transaction per commit (`Batch`, `write`) and of pruning. The tables and why they are shaped
+so are in `telemetry.schema`; raw samples' block format is `telemetry.samples`'.
 
 What a commit costs the card is counted in pages: the bench (bench/bench_store.py) and
 tests/telemetry/test_store.py's WAL-frame test keep it at a handful of 1 KiB pages per commit.

@@ -1,4 +1,7 @@
-"""The Writer: the only thread that writes the SQLite database, in one batch per cadence.
+"""The Writer: the daemon's writer of telemetry, in one batch per cadence.
+
+Other writes are few and short, each in its own transaction: the hourly roll-up and its pruning
+(`edged.services.rollups`) and the commands `edged alarms ack` and `edged maintenance log`.
 
 Runners `put` samples into a bounded queue (never blocking: a full queue drops and counts), the
 publisher `ack`s record ids; every `commit_interval` seconds the Writer drains all of it into ONE

@@ -1,4 +1,4 @@
-"""Simulated devices built from the same map files: a GX on Modbus-TCP, an EPEever on a pty.
+"""Simulated devices built from the same map files: a GX on Modbus-TCP, an EPEver on a pty.
 
 A product feature (demo, bench, tests), not a proof: it shares the maps with the decoder, so only
 real captures can show the maps right. One `Bank` holds the register contents per unit; the

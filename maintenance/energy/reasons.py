@@ -1,7 +1,7 @@
 """What a power-policy decision says: its action, reason code, urgency and bilingual text.
 
-Pure. Split from `maintenance.energy.policy` so the rules read without the wording; every code
-is listed in docs/power-policy.md.
+Pure. The wording of `maintenance.energy.policy`'s decisions, apart from the rules; every code is
+listed in docs/power-policy.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The one shape every health collector returns, so the daemon publishes them all alike.
 
-A `HealthReading` is what `P/health/{component}` carries (see ../shared/contract.md) and what the
+A `HealthReading` is what `P/health/{component}` carries (see docs/mqtt.md) and what the
 alarm engine reads. It is not a telemetry `Reading`: health values are not catalogue metrics, are
 not stored as records and are not aggregated; they describe the equipment around the energy system
 (the PiBox, its services, the smart glasses, the uplink). Each collector module lists its value

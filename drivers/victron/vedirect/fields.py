@@ -1,6 +1,6 @@
 """VE.Direct TEXT labels as data, and `decode(fields) -> Reading`. Pure: no I/O, no logging.
 
-Follows `shared/protocols.md` 1.3 (labels, units, scale) with the code tables of 1.4-1.8 in
+Follows the VE.Direct protocol (labels, units, scale) with its code tables in
 `tables`. One row per label: the metric it feeds (a catalogue name in `edged.metrics`, else an
 `extra` key) and how the wire text becomes an SI value. Unknown labels land raw in
 `Reading.extra` and never fail a record. The text checksum is weak (two flipped bits can cancel),

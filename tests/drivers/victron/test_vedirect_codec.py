@@ -1,4 +1,4 @@
-"""VE.Direct codec on real captured wire bytes (shared/captures.md A1, A3, A10, B) and properties.
+"""VE.Direct codec on real captured wire bytes (tests/captures/vedirect_*) and properties.
 
 The captures are the authority: exact decoded fields and HEX payloads are asserted. The property
 tests fuzz the framing rules of protocols.md 1.2: never raise, split invariance, resync after
@@ -255,7 +255,7 @@ def test_a10b_dumps_float_and_absorption_voltages():
 
 @pytest.mark.parametrize(
     ("request_", "response", "expected"),
-    [  # shared/captures.md B: go-victron request/response pairs
+    [  # go-victron request/response pairs
         (":154\n", ":51641F9\n", HexFrame(5, bytes.fromhex("1641"))),
         (":7F0ED0071\n", ":7F0ED009600DB\n", HexFrame(7, bytes.fromhex("F0ED009600"))),
         (":451\n", ":156A05E\n", HexFrame(1, bytes.fromhex("56A0"))),

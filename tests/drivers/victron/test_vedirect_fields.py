@@ -1,6 +1,6 @@
 """VE.Direct records -> readings: field table, code tables, range checks, block assembly.
 
-Exact values come from the captures (shared/captures.md A1, A3, A7, A9, A10); A7/A9 lost their
+Exact values come from the captures (tests/captures/vedirect_*); A7/A9 lost their
 checksum byte, so they are used here for field decoding only, never for framing.
 """
 
