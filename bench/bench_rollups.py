@@ -88,9 +88,9 @@ def run(root: Path) -> None:
     finally:
         db.conn.close()
     report, cpu, wall = timed(lambda: build(config, MONTH))
-    print(f"\nmonthly_report.build from rollups after the prune: {wall:.2f} s wall"
+    print(f"\nservices.report.build from rollups after the prune: {wall:.2f} s wall"
           f" ({cpu:.2f} s CPU), source {report.source!r}")  # fmt: skip
-    print(f"monthly_report.build from raw records, before roll_up: {raw_wall:.2f} s wall"
+    print(f"services.report.build from raw records, before roll_up: {raw_wall:.2f} s wall"
           f" ({raw_cpu:.2f} s CPU), source {raw_report.source!r}")  # fmt: skip
 
 

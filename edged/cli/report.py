@@ -24,6 +24,8 @@ import tomllib
 from dataclasses import replace
 from pathlib import Path
 
+from edged.config.loader import ConfigError, config_path
+from edged.config.loader import load as load_config
 from edged.config.settings import Config, SiteConfig, StorageConfig
 from edged.services.report import FORMATS, generate
 from maintenance.report.figures import Budget
@@ -80,9 +82,6 @@ def _settings(args: argparse.Namespace, items: list, budget: Budget | None) -> C
     if args.db and args.site and not args.config:
         config = Config(SiteConfig(args.site), StorageConfig(path=args.db))
     else:
-        from edged.config.loader import ConfigError, config_path
-        from edged.config.loader import load as load_config
-
         try:
             config = load_config(config_path(args.config))
         except ConfigError as exc:

@@ -152,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list_ports(by_id_dir: str | None, say: Say) -> int:
+    # drivers.modbus.scan brings pymodbus: loaded only when a technician scans
     from drivers.modbus.scan import BY_ID, serial_ports
 
     ports = serial_ports(by_id_dir or BY_ID)

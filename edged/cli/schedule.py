@@ -29,6 +29,8 @@ from edged.power.jobs import requests as job_requests
 from edged.power.jobs.lock import JobLock
 from edged.power.jobs.process import JobProcess, JobResult, JobStartError, Outcome
 from edged.power.jobs.slot import JobSlot, report_command
+from edged.services.report_files import due_month
+from maintenance.report.month import day_of, month_of, previous_month
 from telemetry import store
 
 POLL = 0.5
@@ -242,9 +244,6 @@ def _run_here(config: Config, slot: JobSlot, lang: str, interrupts: _Interrupts)
 
 def _report_argv(config: Config, synced: bool, lang: str) -> list[str]:
     """`edged report` for the month the daemon would report, else the last calendar month."""
-    from edged.services.report import due_month
-    from maintenance.report.month import day_of, month_of, previous_month
-
     out, now = Path(config.storage.reports_dir), time.time()
     month = due_month(now, synced, out, config.site.id) or previous_month(month_of(day_of(now)))
     _say(f"Rapport du mois {month}." if lang == "fr" else f"Report of {month}.")
