@@ -158,6 +158,7 @@ class Daemon:
                 self.power.clock_jumped()
                 jumped = self.clock.jumped_s
             self.power.poll()
+            self.alarms.observe_storage(self.writer.storage_health(), time.time())
             now, busy = time.monotonic(), self.power.busy
             if now - last_live >= LIVE_EVERY or busy or was_busy:  # a job's end shows at once
                 self._write_live()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import math
 import sqlite3
 import zlib
@@ -31,7 +32,11 @@ import sqlite_utils
 
 from edged.readings import Sample
 
+log = logging.getLogger(__name__)
+
 FORMAT = 1
+UNREADABLE = (zlib.error, ValueError, KeyError, TypeError, AttributeError, IndexError)
+"""What `decode` raises on a block whose bytes are not what `encode` wrote."""
 _VALUE_TYPES = (int, float, str)
 
 
@@ -131,7 +136,12 @@ def _iter_samples(
         params.append(device)
     sql += f" ORDER BY b.first_seq {'DESC' if newest_first else 'ASC'}"
     for first_seq, name, data in conn.execute(sql, params):  # lazily: a limit stops early
-        pairs = [p for p in decode(data, name, first_seq) if p[0] > after_seq]
+        try:
+            decoded = decode(data, name, first_seq)
+        except UNREADABLE as exc:  # damage inside a blob that SQLite reads back as "valid"
+            log.warning("sample block %d of %r unreadable, skipped: %r", first_seq, name, exc)
+            continue
+        pairs = [p for p in decoded if p[0] > after_seq]
         yield from reversed(pairs) if newest_first else pairs
 
 

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -27,6 +30,8 @@ from telemetry.samples import UPDATE_BLOCK_HINT, Block, read_samples
 from telemetry.schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["SCHEMA_VERSION", "StoreError", "open_db", "read_samples", "record_from_row", "write"]
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZE = 1024
 """Bytes per SQLite page, fixed when the first table is created. A commit appends 4-7 pages to
@@ -40,6 +45,8 @@ SYNCHRONOUS = "FULL"
 VACUUM_FREE_PAGES = 256
 """After a migration freed more pages than this (v1's samples), VACUUM once: reusing a long
 freelist costs every later commit an extra page (the freelist trunk)."""
+VACUUM_ROOM = 2.2
+"""Free space VACUUM needs, in database sizes: its temporary copy plus the WAL it writes."""
 
 
 class StoreError(Exception):
@@ -99,7 +106,35 @@ def migrate(db: sqlite_utils.Database) -> None:
     # A new file is migrated from nothing too: the tables v1 made and v2 dropped leave free pages.
     worth = VACUUM_FREE_PAGES if version else 0
     if version < SCHEMA_VERSION and db.execute("PRAGMA freelist_count").fetchone()[0] > worth:
-        db.conn.execute("VACUUM")
+        vacuum_if_room(db.conn)
+
+
+def vacuum_if_room(conn: sqlite3.Connection) -> bool:
+    """VACUUM, unless the file system lacks room for the copy it writes (about the database's
+    size, plus the WAL): a VACUUM that fills the card fails and leaves the disk full for the
+    daemon. Skipping costs only the freelist page per commit until a later upgrade."""
+    size = (
+        conn.execute("PRAGMA page_count").fetchone()[0]
+        * conn.execute("PRAGMA page_size").fetchone()[0]
+    )
+    path = conn.execute("PRAGMA database_list").fetchone()[2]
+    free = shutil.disk_usage(Path(path).parent).free if path else size * 2
+    if free < size * VACUUM_ROOM:
+        log.warning(
+            "VACUUM skipped: %d bytes free, the database needs about %d", free, size * VACUUM_ROOM
+        )
+        return False
+    conn.execute("VACUUM")
+    return True
+
+
+def quick_check(db: sqlite_utils.Database) -> str | None:
+    """None when `PRAGMA quick_check` finds the file sound, else its first complaint.
+
+    It reads every page (not whether indexes match their tables: that is integrity_check), so it
+    costs a read of the file: bench/bench_salvage.py measures it (docs/architecture.md)."""
+    first = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+    return None if first == "ok" else str(first)
 
 
 def record_from_row(row: sqlite3.Row | tuple) -> Record:
@@ -186,8 +221,32 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
-def write(db: sqlite_utils.Database, batch: Batch, ids: Ids) -> int:
-    """Write `batch` in one transaction (all or nothing); returns how many outbox rows acked."""
+Quarantine = Callable[[str, object, BaseException], None]
+"""Called with (kind, parameters, error) for a row SQLite rejected and `write` skipped."""
+
+ROW_ERRORS = (
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,
+    sqlite3.ProgrammingError,
+    OverflowError,
+    TypeError,
+    ValueError,
+    KeyError,
+)
+"""What one bad row raises (a constraint, a wrong arity, a value SQLite cannot bind): a
+statement-level error, so the transaction goes on without that row."""
+
+
+def write(
+    db: sqlite_utils.Database, batch: Batch, ids: Ids, quarantine: Quarantine | None = None
+) -> int:
+    """Write `batch` in one transaction (all or nothing, but for rows SQLite rejects); returns
+    how many outbox rows acked.
+
+    The rows other components hand in (device states, `put_row`s) are written one by one: one
+    that SQLite rejects is skipped and handed to `quarantine` (raised when it is None), so it
+    can never block the batch and every later commit. Damage or a full disk fails it all.
+    """
     conn, new_devices = db.conn, {}
     with transaction(conn):
         conn.executemany(
@@ -204,15 +263,41 @@ def write(db: sqlite_utils.Database, batch: Batch, ids: Ids) -> int:
             "INSERT INTO outbox (record_id) VALUES (?)",
             [(rid,) for rid, *_ in batch.records if rid not in batch.acks],
         )
-        conn.executemany(_UPSERT_STATE, [_state_row(d, s) for d, s in batch.states.items()])
-        conn.executemany(UPDATE_BLOCK_HINT, [(device,) for device in batch.states])
+        for device, state in batch.states.items():
+            if _guarded(
+                conn, _UPSERT_STATE, _state_row, (device, state), "device_state", quarantine
+            ):
+                conn.execute(UPDATE_BLOCK_HINT, (device,))
         acked = conn.executemany(
             "DELETE FROM outbox WHERE record_id = ?", [(i,) for i in batch.acks]
         ).rowcount
         for kind, params in batch.rows:
-            conn.execute(ROW_SQL[kind], params)
+            _guarded(conn, ROW_SQL[kind], _as_is, (params,), kind, quarantine)
     ids.devices.update(new_devices)
     return max(acked, 0)
+
+
+def _guarded(
+    conn: sqlite3.Connection,
+    sql: str,
+    build: Callable[..., Any],
+    args: tuple,
+    kind: str,
+    quarantine: Quarantine | None,
+) -> bool:
+    """Execute `sql` with `build(*args)`; False (and `quarantine` told) when SQLite rejects it."""
+    try:
+        conn.execute(sql, build(*args))
+    except ROW_ERRORS as exc:
+        if quarantine is None:
+            raise
+        quarantine(kind, args[-1], exc)
+        return False
+    return True
+
+
+def _as_is(params: Any) -> Any:
+    return params
 
 
 ROW_SQL = {

@@ -18,13 +18,16 @@ Open windows are not lost: at start the Writer replays the stored samples that n
 yet (seq > the device's newest `records.last_seq`). Samples are folded into windows as they are
 stored (`samples.storable`: ts to the ms), so a replayed window equals the live one. A failing
 commit (disk full, I/O error) keeps the batch in memory, bounded by `max_queue` samples, and
-retries at the next cadence.
+retries with a backoff; windows closing meanwhile still go live. A damaged database is moved
+aside and replaced (`telemetry.salvage`); see docs/architecture.md ("When the store fails").
 
 Follows docs/architecture.md ("Store API"). Reading is `telemetry.outbox` / `status_view`'s job.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import queue
 import sqlite3
@@ -38,7 +41,8 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from edged.readings import Record, Sample
-from telemetry import samples, store
+from telemetry import salvage, samples, store
+from telemetry.lock import DatabaseLock
 from telemetry.windows import ClosedWindow, WindowAggregator
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,12 @@ T = TypeVar("T")
 _STOP = object()
 STATE_REFRESH = 300.0
 """Seconds between writes of an unchanged device state (counters, last_seen) per device."""
+RETRY_MAX = 30.0
+"""Most seconds between two commit attempts while commits fail (disk full): the backoff
+doubles from `commit_interval` up to this, so storage resumes within it once there is room."""
+ID_GAP = 1_000_000
+"""Ids skipped past what a read-only look found when the database cannot be opened for writing:
+its WAL may hold newer rows that look could not see, and an id or seq must never be reused."""
 CLOSE_EVERY = 1.0
 """Seconds between folds of the queued samples into their windows (in memory, no write): a
 window's record is handed to `on_closed` about a second after it ends, not at the next commit."""
@@ -84,14 +94,23 @@ class Writer(threading.Thread):
         self._dropping = False
         self._stats = dict.fromkeys(
             ("samples_written", "records_created", "commits", "dropped", "acked",
-             "commit_failures", "rejected", "pruned"), 0,
+             "commit_failures", "rejected", "pruned", "quarantined", "recoveries"), 0,
         )  # fmt: skip
         self._agg = WindowAggregator(publish_interval, grace)
-        self._db = store.open_db(self.path)  # fails here, in the caller, when the store is unusable
-        self._ids = store.Ids.load(self._db)
         self._batch = store.Batch()
         self._finished = False
-        self._replay()
+        self._failures = 0  # commits failed in a row
+        self._retry_at = 0.0  # monotonic time of the next attempt after a failure
+        self._quarantined: list[dict] = []  # rows the pending commit set aside
+        self.recovered: salvage.Recovery | None = None
+        """Set when a damaged database was moved aside and replaced (at open or later)."""
+        self._lock_file = DatabaseLock(self.path)
+        self._lock_file.acquire()  # DatabaseBusy: another daemon owns this database
+        self._db: sqlite_utils.Database | None = None
+        self._empty: sqlite_utils.Database | None = None  # see `call`
+        self._ids = store.Ids({}, 1, 1)
+        if self._open():
+            self._replay()
 
     # --- called from other threads ------------------------------------------------------------
 
@@ -135,11 +154,28 @@ class Writer(threading.Thread):
         """Commit now and wait. True when nothing is left pending (False: the commit failed).
 
         Like any commit it holds back unchanged device states (see `put_state`); `stop` does not.
+        It does not wait for the backoff of failing commits.
         """
-        return self.call(lambda _db: self._commit(), timeout)
+        return self._submit(lambda _db: self._commit(force=True), timeout)
 
     def call(self, fn: Callable[[sqlite_utils.Database], T], timeout: float = 30.0) -> T:
-        """Run `fn(db)` on the writer thread between commits (maintenance jobs, tests)."""
+        """Run `fn(db)` on the writer thread between commits (maintenance jobs, tests).
+
+        While there is no usable database (disk full at start) `fn` gets an empty, query-only
+        one in memory: what the daemon restores at start (alarms, jobs, counters) is then
+        "nothing stored", every component runs on, and a write there fails loudly.
+        """
+        return self._submit(lambda db: fn(db if db is not None else self._stand_in()), timeout)
+
+    def storage_health(self) -> dict[str, bool | int]:
+        """Facts for the alarm service: `failing` (no database, or the last commit failed) and
+        `damaged_copies` (damaged databases kept aside, until a technician removes them)."""
+        return {
+            "failing": self._db is None or self._failures > 0,
+            "damaged_copies": len(salvage.damaged_copies(self.path)),
+        }
+
+    def _submit(self, fn: Callable[[sqlite_utils.Database | None], T], timeout: float) -> T:
         if not self.is_alive():
             raise RuntimeError("writer thread is not running")
         future: Future[T] = Future()
@@ -161,10 +197,16 @@ class Writer(threading.Thread):
         now = time.time()
         records_before = None if records_max_age is None else now - records_max_age
         health_before = None if health_max_age is None else now - health_max_age
-        pruned = self.call(
-            lambda db: store.prune(db, now - max_age, records_before, health_before=health_before),
-            600.0,
-        )
+        try:
+            pruned = self.call(
+                lambda db: store.prune(
+                    db, now - max_age, records_before, health_before=health_before
+                ),
+                600.0,
+            )
+        except sqlite3.Error as exc:  # no database (disk full): nothing to prune
+            log.warning("prune skipped: %s", exc)
+            return 0
         self._count("pruned", pruned)
         return pruned
 
@@ -209,7 +251,7 @@ class Writer(threading.Thread):
                 fn, future = item
                 if future.set_running_or_notify_cancel():
                     try:
-                        future.set_result(fn(self._db))
+                        future.set_result(fn(self._db))  # None without a database
                     except BaseException as exc:  # handed to the caller, not swallowed
                         future.set_exception(exc)
         finally:
@@ -217,10 +259,18 @@ class Writer(threading.Thread):
 
     def _finish(self) -> None:
         try:
-            self._commit(final=True)
+            if not self._commit(final=True):
+                log.error(
+                    "stopping with %d samples / %d records not stored: %s",
+                    self._batch.sample_count,
+                    len(self._batch.records),
+                    "no usable database" if self._db is None else "the last commit failed",
+                )
         finally:
             self._finished = True
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+            self._lock_file.release()
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -293,10 +343,101 @@ class Writer(threading.Thread):
             ):
                 self._batch.states[device] = self._states.pop(device)
 
-    def _commit(self, final: bool = False) -> bool:
+    # --- opening: a damaged file is set aside and replaced, a full disk is waited out ---------
+
+    def _open(self) -> bool:
+        """Open the database; True when it is usable. A damaged file is moved aside, salvaged
+        and replaced; any other failure (full disk, I/O error, a newer schema) leaves the Writer
+        without a database, retrying at each commit, while records still go out live."""
+        try:
+            db = _open_checked(self.path)
+        except (store.StoreError, sqlite3.Error, salvage.Damaged, OSError) as exc:
+            if not salvage.is_damage(exc):
+                self._no_database(exc)
+                return False
+            try:
+                db = self._replace_damaged(exc)
+            except (store.StoreError, sqlite3.Error, OSError) as again:
+                self._no_database(again)
+                return False
+        if self._failures:
+            log.info("database %s usable again", self.path)
+        self._adopt(db)
+        return True
+
+    def _adopt(self, db: sqlite_utils.Database) -> None:
+        loaded = store.Ids.load(db)
+        # a retried batch keeps its ids: never go back below what was handed out already
+        self._ids = store.Ids(
+            loaded.devices,
+            max(loaded.next_seq, self._ids.next_seq),
+            max(loaded.next_record_id, self._ids.next_record_id),
+        )
+        self._db = db
+
+    def _stand_in(self) -> sqlite_utils.Database:
+        if self._empty is None:
+            log.warning("no usable database: readers see an empty store until it is back")
+            self._empty = sqlite_utils.Database(
+                sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+            )
+            store.migrate(self._empty)
+            self._empty.execute("PRAGMA query_only = 1")
+        return self._empty
+
+    def _no_database(self, exc: BaseException) -> None:
+        if self._failures == 0:
+            log.error(
+                "database %s unusable, records go out live only until it is: %s", self.path, exc
+            )
+        if self._db is None and self._ids.next_record_id == 1:
+            self._ids = _floor_ids(self.path)
+
+    def _replace_damaged(self, exc: BaseException) -> sqlite_utils.Database:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):  # a damaged file may fail to close
+                self._db.close()
+            self._db = None
+        now = time.time()
+        aside = salvage.move_aside(self.path, now)
+        log.error(
+            "database %s is damaged (%s): moved aside to %s, starting a fresh one",
+            self.path,
+            exc,
+            aside.name,
+        )
+        db = store.open_db(self.path)
+        self.recovered = salvage.salvage(aside, db.conn, str(exc), now)
+        self._count("recoveries")
+        return db
+
+    def _quarantine(self, kind: str, params: object, exc: BaseException) -> None:
+        """A row SQLite rejects (`store.write` skipped it): kept in `<db>.quarantine` with its
+        reason once the commit that skipped it succeeds (a retry would skip it again)."""
+        self._quarantined.append(
+            {"ts": time.time(), "kind": kind, "reason": repr(exc), "params": repr(params)}
+        )
+
+    def _keep_quarantined(self) -> None:
+        if not self._quarantined:
+            return
+        rows, self._quarantined = self._quarantined, []
+        self._count("quarantined", len(rows))
+        path = self.path.with_name(self.path.name + ".quarantine")
+        log.warning(
+            "%d row(s) rejected by SQLite set aside in %s, first: %r", len(rows), path.name, rows[0]
+        )
+        try:
+            with path.open("a", encoding="utf-8") as out:
+                out.writelines(json.dumps(row) + "\n" for row in rows)
+        except OSError as exc:
+            log.error("cannot keep the rejected rows in %s: %s", path, exc)
+
+    # --- committing ---------------------------------------------------------------------------
+
+    def _commit(self, final: bool = False, force: bool = False) -> bool:
+        self._close_windows()  # records closing now go out live even if this commit fails
         now = time.monotonic()
-        self._drain(now)
-        self._store_closed(self._agg.close_idle(now))
         with self._lock:
             self._take_states(now, final)
             self._batch.acks.update(self._acks)
@@ -304,21 +445,57 @@ class Writer(threading.Thread):
             self._acks, self._rows = set(), []
         if self._batch.empty():
             return True
-        try:
-            acked = store.write(self._db, self._batch, self._ids)
-        except sqlite3.Error as exc:
-            self._count("commit_failures")
+        if not (final or force) and now < self._retry_at:
             self._count("dropped", self._batch.bound(self._max_queue))
-            log.error(
-                "commit failed, keeping %d samples / %d records for the next try: %s",
-                self._batch.sample_count, len(self._batch.records), exc,
-            )  # fmt: skip
-            return False
+            return False  # backing off: the disk is still full, most likely
+        if self._db is None and not self._open():
+            return self._failed(now, "no usable database")
+        try:
+            acked = self._write()
+        except sqlite3.Error as exc:
+            return self._failed(now, exc)
+        if self._failures:
+            log.info("commits succeed again after %d failed", self._failures)
+        self._failures, self._retry_at = 0, 0.0
+        self._keep_quarantined()
         done, self._batch = self._batch, store.Batch()
         self._written.update((d, (_state_key(s), now)) for d, s in done.states.items())
         self._account(done, acked)
         self._publish(done)
         return True
+
+    def _write(self) -> int:
+        """`store.write` the batch; a damaged database is replaced and the batch written once
+        more into the fresh one (the batch is still whole: the failed transaction rolled back)."""
+        assert self._db is not None
+        try:
+            return store.write(self._db, self._batch, self._ids, self._quarantine)
+        except sqlite3.Error as exc:
+            self._quarantined.clear()
+            if not salvage.is_damage(exc):
+                raise
+            try:
+                fresh = self._replace_damaged(exc)
+            except (store.StoreError, OSError) as again:
+                raise sqlite3.OperationalError(f"damaged database not replaced: {again}") from exc
+            self._adopt(fresh)
+            return store.write(fresh, self._batch, self._ids, self._quarantine)
+
+    def _failed(self, now: float, exc: BaseException | str) -> bool:
+        self._quarantined.clear()
+        self._failures += 1
+        self._retry_at = now + min(RETRY_MAX, self.commit_interval * 2.0 ** min(self._failures, 20))
+        self._count("commit_failures")
+        self._count("dropped", self._batch.bound(self._max_queue))
+        log_at = logging.ERROR if self._failures == 1 else logging.DEBUG  # once each way
+        log.log(
+            log_at,
+            "commit failed, keeping %d samples / %d records for the next try: %s",
+            self._batch.sample_count,
+            len(self._batch.records),
+            exc,
+        )
+        return False
 
     def _account(self, done: store.Batch, acked: int) -> None:
         with self._lock:
@@ -335,6 +512,38 @@ class Writer(threading.Thread):
             self._on_records(records)
         except Exception:  # the publisher's bug must not stop storage; the outbox has them
             log.exception("on_records callback failed; records stay in the outbox")
+
+
+def _open_checked(path: Path) -> sqlite_utils.Database:
+    """`open_db`, then `quick_check` and the reads `Ids.load` makes: damage shows here, at
+    start, rather than as a commit that fails forever (bench/bench_salvage.py: 0.1-0.2 s for
+    65 MB here, a few seconds on a Pi's SD card)."""
+    db = store.open_db(path)
+    try:
+        problem = store.quick_check(db)
+        if problem is not None:
+            raise salvage.Damaged(f"quick_check: {problem}")
+        store.Ids.load(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def _floor_ids(path: Path) -> store.Ids:
+    """Ids safely past any stored one, from a read-only look that needs no write (no WAL
+    index): used while the database cannot be opened for writing."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+        try:
+            ids = store.Ids.load(sqlite_utils.Database(conn))
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        if not path.exists():
+            return store.Ids({}, 1, 1)
+        ids = store.Ids({}, 1, 1)
+    return store.Ids({}, ids.next_seq + ID_GAP, ids.next_record_id + ID_GAP)
 
 
 def _state_key(state: dict) -> tuple:

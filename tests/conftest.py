@@ -21,12 +21,12 @@ def broker(tmp_path):
 
 @pytest.fixture
 def daemons(tmp_path):
-    """`make(config)` starts `edged run` on a config (log: tmp_path/daemon.log); every daemon
-    still running at the end of the test is killed."""
+    """`make(config, env=None)` starts `edged run` on a config (log: tmp_path/daemon.log, extra
+    environment `env`); every daemon still running at the end of the test is killed."""
     started: list[DaemonProcess] = []
 
-    def make(config: Path) -> DaemonProcess:
-        d = DaemonProcess(config, tmp_path / "daemon.log")
+    def make(config: Path, env: dict[str, str] | None = None) -> DaemonProcess:
+        d = DaemonProcess(config, tmp_path / "daemon.log", env)
         started.append(d)
         d.start()
         return d

@@ -74,6 +74,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "link_up": ("connectée", "connected"),
     "link_down": ("coupée", "down"),
     "health_age": ("(relevé il y a {ago})", "(read {ago} ago)"),
+    "db_locked": (
+        "edged ne démarre pas : la base {path} est déjà utilisée par un autre démon (pid {pid}).",
+        "edged not started: database {path} is already used by another daemon (pid {pid}).",
+    ),
 }
 
 METRIC_LABELS: dict[str, tuple[str, str]] = {

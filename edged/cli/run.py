@@ -6,10 +6,11 @@ import argparse
 import logging
 import signal
 
+from edged.cli import i18n
 from edged.cli.config_file import load_or_report
 from edged.config.settings import Config
 from edged.daemon import Daemon
-from telemetry.store import StoreError
+from telemetry.lock import DatabaseBusy
 
 log = logging.getLogger("edged")
 
@@ -23,12 +24,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_daemon(config: Config, stop_after: float | None = None) -> int:
-    """Run until SIGTERM/SIGINT (or `stop_after` seconds); 1 if the store cannot be opened."""
+    """Run until SIGTERM/SIGINT (or `stop_after` seconds); 2 if another daemon holds the
+    database (one database, one daemon)."""
     try:
         daemon = Daemon(config)
-    except StoreError as exc:
-        log.error("%s", exc)
-        return 1
+    except DatabaseBusy as exc:
+        db = config.storage.path
+        log.error("%s", i18n.t("db_locked", i18n.language(None), path=db, pid=exc.pid or "?"))
+        return 2
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.stop())
     if stop_after is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 import time
 from typing import Any
@@ -26,6 +27,7 @@ from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
 
+STORAGE_SOURCE = "health.store"
 ACTIVE_SQL = (
     "SELECT alarm_id, rule, subject, severity, since, message, message_en, value"
     " FROM alarms WHERE active = 1 ORDER BY id"
@@ -42,7 +44,11 @@ class AlarmService:
 
     def restore(self) -> None:
         """Load the stored active alarms (the Writer must be running)."""
-        rows = self._writer.call(lambda db: db.execute(ACTIVE_SQL).fetchall())
+        try:
+            rows = self._writer.call(lambda db: db.execute(ACTIVE_SQL).fetchall())
+        except (sqlite3.Error, RuntimeError, TimeoutError) as exc:  # disk full at start
+            log.error("cannot restore the stored alarms (they are raised afresh): %s", exc)
+            rows = []
         known = {rule.id for rule in self.rules}
         now = time.time()
         with self._lock:
@@ -72,6 +78,11 @@ class AlarmService:
         source = f"health.{reading.component}"
         with self._lock:
             self._emit(self.engine.observe_many(source, reading.values, now))
+
+    def observe_storage(self, facts: dict[str, Any], now: float) -> None:
+        """The Writer's `storage_health()`: rules `storage_failed`, `database_recovered`."""
+        with self._lock:
+            self._emit(self.engine.observe_many(STORAGE_SOURCE, facts, now))
 
     def clock_jumped(self, delta: float) -> None:
         with self._lock:

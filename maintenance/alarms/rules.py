@@ -67,6 +67,17 @@ BUILTIN: tuple[Rule, ...] = (
     Rule("data_budget", "health.uplink.budget_used_percent", A, 90.0, W, clear=85.0,
          message_fr="Forfait internet presque épuisé ({value} % utilisés).",
          message_en="Data budget nearly spent ({value} % used)."),
+    Rule("storage_failed", "health.store.failing", EQ, True, C, delay=30,
+         message_fr="Carte SD : enregistrement impossible (disque plein ou en panne). Les"
+                    " mesures partent en direct seulement ; libérer de la place.",
+         message_en="SD card: cannot store (disk full or failing). Readings go out live only;"
+                    " free some space."),
+    Rule("database_recovered", "health.store.damaged_copies", A, 0.5, W,
+         message_fr="Base de données endommagée : mise de côté (edged.db.damaged-*) et"
+                    " remplacée, une partie de l'historique peut manquer. Retirer la copie"
+                    " pour effacer l'alarme.",
+         message_en="Database damaged: set aside (edged.db.damaged-*) and replaced, some"
+                    " history may be missing. Remove the copy to clear this alarm."),
 )  # fmt: skip
 BUILTIN_IDS = tuple(rule.id for rule in BUILTIN)
 DAYLIGHT_RULES = frozenset({"no_pv_daylight"})

@@ -12,12 +12,12 @@ import json
 import sqlite3
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.peers import faketime
 from tests.peers.daemon import db_rows, write_config
 from tests.peers.energy_pty import EnergyPty
 from tests.peers.replay import wait_until
@@ -292,9 +292,13 @@ def test_the_monthly_report_job_writes_the_files_and_publishes_the_summary(
     tmp_path, broker, daemons
 ):
     sub = Subscriber("127.0.0.1", broker.port, f"{P}/#").start()
+    # The built-in job runs between 10:00 and 16:00: the daemon's clock reads today's noon
+    # whatever the hour the suite runs at (libfaketime; the monotonic clock is left alone).
+    noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    env = faketime.environment(tmp_path / "faketime.rc", f"{noon:%Y-%m-%d %H:%M:%S}")
     with EnergyPty(soc=95.0) as pty:
-        d = daemons(config(tmp_path, pty.path, broker.port, "", auto_report=True))
-        month = datetime.fromtimestamp(time.time() - 900, UTC).replace(day=1) - timedelta(days=1)
+        d = daemons(config(tmp_path, pty.path, broker.port, "", auto_report=True), env)
+        month = noon.replace(day=1) - timedelta(days=1)
         topic = f"{P}/report/{month:%Y-%m}"
         [message] = sub.wait_for(lambda m: m.topic == topic, 60)
         wait_until(lambda: runs(tmp_path), 10, what="the report's run stored")

@@ -167,7 +167,7 @@ def test_builtin_table_covers_the_technicians_list():
         "battery_soc_low", "battery_soc_critical", "battery_over_temperature", "charger_error",
         "no_pv_daylight", "device_offline", "pibox_disk_full", "pibox_undervoltage",
         "openclinic_down", "equipment_unseen", "data_budget", "power_saving",
-        "power_services_stopped", "job_overdue",
+        "power_services_stopped", "job_overdue", "storage_failed", "database_recovered",
     }  # fmt: skip
     for rule in BUILTIN:
         assert rule.message_fr and rule.message_en, rule.id
