@@ -12,6 +12,7 @@ import os
 import sqlite3
 import threading
 import time
+from types import TracebackType
 from typing import Any
 
 from drivers.registry import registry
@@ -37,12 +38,20 @@ LIVE_EVERY = 5.0
 LOOP_EVERY = 1.0
 """The main loop's period: `edged backup --now` requests are taken within a second, and the
 live view is written every LIVE_EVERY s, or every second while a job runs (its progress)."""
+EXIT_THREAD_DIED = 70
+"""Exit status after a thread died (EX_SOFTWARE): not 0, so systemd's Restart= applies."""
+STOP_GRACE = 90.0
+"""After a thread died, the orderly stop must end within this (a writer's final commit, the
+publisher's offline); past it the process exits at once, with `EXIT_THREAD_DIED`."""
 
 
 class Daemon:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.stop_event = threading.Event()
+        self.died: str | None = None
+        """The name of the first thread that died of an exception, if one did."""
+        self._backstop: threading.Timer | None = None
         self.clock = ClockWatch(flag_path=config.power.timesync_flag)
         self.publisher: Publisher | None = None
         storage = config.storage
@@ -137,6 +146,15 @@ class Daemon:
             len(self.runners),
             self.config.storage.path,
         )
+        previous_hook, threading.excepthook = threading.excepthook, self._thread_died
+        try:
+            self._run()
+        finally:
+            threading.excepthook = previous_hook
+            if self._backstop is not None:  # stopped in time
+                self._backstop.cancel()
+
+    def _run(self) -> None:
         self.writer.start()
         self.alarms.restore()
         self._restore_battery()
@@ -176,6 +194,27 @@ class Daemon:
 
     def stop(self) -> None:
         self.stop_event.set()
+
+    def _thread_died(self, args: threading.ExceptHookArgs) -> None:
+        """`threading.excepthook`: any thread ending in an exception stops the whole daemon."""
+        if args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread is not None else "?"
+        exc_info: tuple[type[BaseException], BaseException, TracebackType | None] | None = None
+        if args.exc_value is not None:
+            exc_info = (args.exc_type, args.exc_value, args.exc_traceback)
+        log.critical("thread %s died; stopping edged to be restarted", name, exc_info=exc_info)
+        if self.died is None:
+            self.died = name
+            self._backstop = threading.Timer(STOP_GRACE, self._stop_overdue)
+            self._backstop.daemon = True
+            self._backstop.start()
+        self.stop_event.set()
+
+    def _stop_overdue(self) -> None:
+        log.critical("orderly stop still not done %g s after a thread died: exiting", STOP_GRACE)
+        logging.shutdown()
+        os._exit(EXIT_THREAD_DIED)
 
     def _restore_battery(self) -> None:
         """The saved SOC estimates, before any sample arrives (else the estimate restarts)."""

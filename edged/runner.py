@@ -5,6 +5,12 @@ with capped backoff after the port vanishes, stamps readings into samples with t
 its quality, keeps at most one sample per configured interval, computes ok/stale/offline from the
 last good read, and logs each transition once. It hands samples and state to callables; it knows
 nothing of SQLite or MQTT.
+
+It is also the one place where every driver's values are checked against the catalogue's bounds
+(`edged.metrics.check`) before they go on: a refused value is counted and never stored. A driver
+that raises anything but its two errors has a bug: the runner counts it (`driver_errors`), logs
+the traceback once per burst, and reopens the device with backoff; its state goes stale, then
+offline, like any device that stops reading.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from drivers.base import DeviceUnavailable, Driver, DriverError, ProtocolError
+from edged import metrics
 from edged.clock import ClockWatch
 from edged.config.settings import DeviceConfig
 from edged.liveness import Backoff, State, state
@@ -59,6 +66,12 @@ class DeviceRunner(threading.Thread):
         self.reported_info: dict[str, Any] = {}
         self.reported_at = -1e18
         self.unavailable_logged = False
+        self.driver_errors = 0
+        self.driver_error_logged = False
+        self.refused: dict[str, int] = {}
+        """Values `metrics.check` refused, by reason (shown as `rejected_<reason>` counters)."""
+        self.refusing: set[str] = set()
+        """Metrics in a burst of refused values (logged once when the burst starts)."""
 
     def run(self) -> None:
         next_poll = time.monotonic()
@@ -81,10 +94,13 @@ class DeviceRunner(threading.Thread):
     def _open(self) -> bool:
         try:
             self.driver.open()
-        except DeviceUnavailable as exc:
+        except DriverError as exc:
             if not self.unavailable_logged:
                 log.warning("device %s unavailable: %s; retrying", self.device.id, exc)
                 self.unavailable_logged = True
+            return False
+        except Exception:  # a driver bug must not end this thread: counted, retried with backoff
+            self._driver_bug("open")
             return False
         self.is_open = True
         return True
@@ -102,26 +118,66 @@ class DeviceRunner(threading.Thread):
         except ProtocolError as exc:
             log.debug("device %s protocol error: %s", self.device.id, exc)
             return
+        except Exception:  # a driver bug: this device must go on being tried, not die silently
+            self._driver_bug("read")
+            self._close()
+            self.stop.wait(self.backoff.next())  # else a driver failing at once spins
+            return
         for reading in readings:
             self._accept(reading)
 
+    def _driver_bug(self, during: str) -> None:
+        """Count an unexpected exception from the driver; its traceback once per burst."""
+        self.driver_errors += 1
+        if not self.driver_error_logged:
+            log.exception(
+                "device %s: driver bug during %s (counted in driver_errors); reopening",
+                self.device.id,
+                during,
+            )
+            self.driver_error_logged = True
+        else:
+            log.debug("device %s: driver bug during %s", self.device.id, during, exc_info=True)
+
     def _accept(self, reading: Reading) -> None:
-        if self.unavailable_logged:
+        values = self._checked(reading.metrics)
+        if reading.metrics and not values:
+            return  # nothing but refused values: not a good read, the device may go stale
+        if self.unavailable_logged or self.driver_error_logged:
             log.info("device %s: reading again", self.device.id)
-            self.unavailable_logged = False
+            self.unavailable_logged = self.driver_error_logged = False
         self.backoff.reset()
         now = time.monotonic()
         if reading.extra:
             self.latest_data = dict(reading.extra)
         self.last_good = now
         self.last_seen_wall = time.time()
-        if not reading.metrics or now - self.last_accept < self.device.interval * 0.8:
+        if not values or now - self.last_accept < self.device.interval * 0.8:
             return
         self.last_accept = now
         self.samples += 1
         synced = self.clock.synced(self.last_seen_wall, now)
-        self.latest = Sample(self.device.id, self.last_seen_wall, synced, dict(reading.metrics))
+        self.latest = Sample(self.device.id, self.last_seen_wall, synced, values)
         self.on_sample(self.latest)
+
+    def _checked(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The values fit to store; the others counted, and logged once per (metric, burst)."""
+        kept, refused = metrics.check(values)
+        for bad in refused:
+            self.refused[bad.reason] = self.refused.get(bad.reason, 0) + 1
+            if bad.metric not in self.refusing:
+                self.refusing.add(bad.metric)
+                log.warning(
+                    "device %s: %s value %s refused (%s); counted, not stored",
+                    self.device.id,
+                    bad.metric,
+                    _quoted(bad.value),
+                    bad.reason,
+                )
+        for name in self.refusing & kept.keys():
+            self.refusing.discard(name)
+            log.info("device %s: %s plausible again", self.device.id, name)
+        return kept
 
     def _publish_state(self) -> None:
         now = time.monotonic()
@@ -150,17 +206,22 @@ class DeviceRunner(threading.Thread):
 
     def snapshot(self, current: State) -> dict[str, Any]:
         counters = self.driver.counters
+        view = {
+            "accepted": counters.accepted,
+            "rejected": counters.rejected,
+            "samples": self.samples,
+            "driver_errors": self.driver_errors,
+            **{f"rejected_{k}": v for k, v in counters.reasons.items()},
+        }
+        for reason, n in self.refused.items():
+            key = f"rejected_{reason}"
+            view[key] = view.get(key, 0) + n
         return {
             "state": current.value,
             "last_seen": self.last_seen_wall,
             "info": dict(self.driver.info),
             "data": dict(self.latest_data),
-            "counters": {
-                "accepted": counters.accepted,
-                "rejected": counters.rejected,
-                "samples": self.samples,
-                **{f"rejected_{k}": v for k, v in counters.reasons.items()},
-            },
+            "counters": view,
         }
 
     def _close(self) -> None:
@@ -170,3 +231,12 @@ class DeviceRunner(threading.Thread):
             except (OSError, DriverError):  # closing a vanished port may fail; it is gone anyway
                 log.debug("device %s: close failed", self.device.id, exc_info=True)
         self.is_open = False
+
+
+def _quoted(value: object, limit: int = 60) -> str:
+    """`value!r` cut to `limit` characters: a crafted value may be hundreds of digits long."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past the interpreter's digit limit cannot even be printed
+        return f"<int of {value.bit_length()} bits>" if isinstance(value, int) else "<unprintable>"
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."

@@ -7,12 +7,19 @@ of each answer flipped), `partial` (the first half of each answer), `silent` (no
 `noisy` (line garbage before each answer), `echo` (the request sent back before each answer,
 as a 2-wire RS485 adapter that hears its own transmission). Being built on the codec's tables it
 cannot prove them right; the captured frames in tests/captures are the authority.
+
+`path` is a link in a private directory, removed at stop, never the `/dev/pts/N` name: the kernel
+gives a freed pty number to the next pty opened, so a driver reopening a stopped emulator's
+`/dev/pts/N` would become a second reader of another emulator's port and steal its answers. The
+thread owns the pty and closes it only when it ends, so it never reads a recycled descriptor.
 """
 
 from __future__ import annotations
 
 import os
 import select
+import shutil
+import tempfile
 import threading
 import tty
 from collections.abc import Callable, Mapping
@@ -32,27 +39,31 @@ class PtyEmulator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._master = self._slave = -1
+        self._dir = ""
         self.path = ""
         self.requests_seen = 0
 
     def start(self) -> PtyEmulator:
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
-        self.path = os.ttyname(self._slave)
+        self._dir = tempfile.mkdtemp(prefix="bms-emulator-")
+        self.path = os.path.join(self._dir, "tty")
+        os.symlink(os.ttyname(self._slave), self.path)
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="pty-bms-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(self._master, self._slave), name="pty-bms-emulator", daemon=True
+        )
         self._thread.start()
         return self
 
     def stop(self) -> None:
         """Stop answering and close the pty: to a driver this is the cable being pulled."""
+        if self.path:
+            shutil.rmtree(self._dir, ignore_errors=True)  # first: nothing may reopen it
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=2)
+            self._thread.join(timeout=5)  # the thread closes the pty as it ends
             self._thread = None
-        for fd in (self._master, self._slave):
-            if fd >= 0:
-                os.close(fd)
         self._master = self._slave = -1
 
     def set_fault(self, mode: str) -> None:
@@ -67,19 +78,23 @@ class PtyEmulator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _run(self) -> None:
+    def _run(self, master: int, slave: int) -> None:
         pending = bytearray()
-        while not self._stop.is_set():
-            ready, _, _ = select.select([self._master], [], [], 0.02)
-            if not ready:
-                continue
-            try:
-                pending += os.read(self._master, 4096)
-            except OSError:
-                return
-            self._serve(pending)
+        try:
+            while not self._stop.is_set():
+                ready, _, _ = select.select([master], [], [], 0.02)
+                if not ready:
+                    continue
+                try:
+                    pending += os.read(master, 4096)
+                except OSError:
+                    return
+                self._serve(master, pending)
+        finally:
+            os.close(master)
+            os.close(slave)
 
-    def _serve(self, pending: bytearray) -> None:
+    def _serve(self, master: int, pending: bytearray) -> None:
         """Answer every complete known request in `pending`, dropping bytes before it."""
         while pending:
             hits = [(pending.find(req), req) for req in self._requests]
@@ -91,9 +106,9 @@ class PtyEmulator:
             at, req = min(hits)
             del pending[: at + len(req)]
             self.requests_seen += 1
-            self._send(req, self._answer(self._requests[req]))
+            self._send(master, req, self._answer(self._requests[req]))
 
-    def _send(self, request: bytes, answer: bytes) -> None:
+    def _send(self, master: int, request: bytes, answer: bytes) -> None:
         with self._lock:
             fault = self._fault
         if fault == "silent" or not answer:
@@ -107,4 +122,4 @@ class PtyEmulator:
             answer = NOISE + answer
         elif fault == "echo":
             answer = request + answer
-        os.write(self._master, answer)
+        os.write(master, answer)

@@ -9,7 +9,7 @@ import signal
 from edged.cli import i18n
 from edged.cli.config_file import load_or_report
 from edged.config.settings import Config
-from edged.daemon import Daemon
+from edged.daemon import EXIT_THREAD_DIED, Daemon
 from telemetry.lock import DatabaseBusy
 
 log = logging.getLogger("edged")
@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
 
 def run_daemon(config: Config, stop_after: float | None = None) -> int:
     """Run until SIGTERM/SIGINT (or `stop_after` seconds); 2 if another daemon holds the
-    database (one database, one daemon)."""
+    database (one database, one daemon), `EXIT_THREAD_DIED` if a thread died of an exception
+    (the daemon then stopped in order)."""
     try:
         daemon = Daemon(config)
     except DatabaseBusy as exc:
@@ -38,4 +39,4 @@ def run_daemon(config: Config, stop_after: float | None = None) -> int:
         signal.signal(signal.SIGALRM, lambda *_: daemon.stop())
         signal.setitimer(signal.ITIMER_REAL, stop_after)
     daemon.run()
-    return 0
+    return 0 if daemon.died is None else EXIT_THREAD_DIED

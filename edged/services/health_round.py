@@ -1,7 +1,7 @@
 """The health round: every `[health] interval`, look at the PiBox, its services, the equipment
 and the uplink; publish, store and feed the alarm engine with what was seen.
 
-One thread. Collectors are in drivers/host (docs/health.md): they block at most their timeouts
+One thread. Collectors are in maintenance/health (docs/health.md): they block at most their timeouts
 and do not raise on absent hardware; a collector that fails anyway is logged once and skipped,
 never allowed to stop the round. Each reading goes to `P/health/{component}` (payload
 `{"ts", "ok", "detail", "values"}`, docs/mqtt.md), to one `health` row in the Writer's next

@@ -3,11 +3,16 @@
 The simulators in drivers/victron/vedirect follow a simulated sun; a power-policy test needs the
 battery where it wants it (95 % to start a backup, 35 % to stop it). Blocks are encoded by the
 real codec (`encode_block`) and read by the real driver through the daemon.
+
+`path` is a link that goes with the pty, never the `/dev/pts/N` name, which the kernel recycles:
+a daemon still retrying this port after the test must not land on another test's pty.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import threading
 import tty
 
@@ -23,9 +28,11 @@ class EnergyPty:
         self.every = every
         self._stop = threading.Event()
         self._master, self._slave = os.openpty()
-        tty.setraw(self._master)
-        self.path = os.ttyname(self._slave)
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        tty.setraw(self._slave)
+        self._dir = tempfile.mkdtemp(prefix="energy-pty-")
+        self.path = os.path.join(self._dir, "tty")
+        os.symlink(os.ttyname(self._slave), self.path)
+        self._thread = threading.Thread(target=self._run, args=(self._master,), daemon=True)
 
     def set(self, **values: float | str) -> None:
         self.values.update(values)
@@ -38,10 +45,10 @@ class EnergyPty:
             ("CS", CS_CODES[str(v["state"])]), ("ERR", "0"), ("SOC", str(round(v["soc"] * 10))),
         ])  # fmt: skip
 
-    def _run(self) -> None:
+    def _run(self, master: int) -> None:
         while not self._stop.wait(self.every):
             try:
-                os.write(self._master, self.block())
+                os.write(master, self.block())
             except OSError:
                 return
 
@@ -50,6 +57,7 @@ class EnergyPty:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self._dir, ignore_errors=True)  # first: nothing may reopen it
         self._stop.set()
         self._thread.join(2)
         os.close(self._master)

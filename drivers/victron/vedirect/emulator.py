@@ -5,7 +5,15 @@ then an async HEX frame right after a checksum byte), `mppt-legacy` (BlueSolar 7
 `bmv` (BMV-712 main + history blocks), `smartshunt`. Values come from `simulation.SolarSite`.
 Built on `codec.encode_block` and the code tables, so it cannot prove them right: the captures in
 tests/captures are the authority. `unplug()`/`replug()` behave like a USB cable pulled and put
-back: the pty master closes (readers get EIO) and the link disappears, then a new pty appears.
+back: the link disappears and the pty master closes (the kernel hangs up the reader's side, which
+pyserial reports as "readiness to read but returned no data", as for a real USB adapter), then a
+new pty appears behind the link.
+
+The port is only ever handed out as a link (a private one when none is asked for), never as the
+`/dev/pts/N` name: the kernel gives a freed pty number to the next pty opened on the machine, so a
+reader that reopened a stopped emulator's `/dev/pts/N` would become a second reader of some other
+emulator's port, stealing its bytes (the other reader then sees "readiness to read but returned
+no data" every few seconds). A link removed on unplug cannot lead anywhere.
 
     python -m drivers.victron.vedirect.emulator --model mppt --link /tmp/ttyVE0 [--interval 1]
 """
@@ -17,7 +25,9 @@ import contextlib
 import logging
 import os
 import random
+import shutil
 import signal
+import tempfile
 import threading
 import time
 import tty
@@ -138,7 +148,10 @@ class PtyEmulator:
     ) -> None:
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; expected one of {', '.join(MODELS)}")
-        self.model, self.link, self.interval = model, link, interval
+        self.model, self.interval = model, interval
+        self.link = link or ""
+        self._own_dir = ""
+        """Without a `link`, a private directory holding one, made at start, removed at stop."""
         self._render, system = MODELS[model]
         self._rng = random.Random(seed)
         self._site = SolarSite(self._rng, **system)
@@ -154,7 +167,13 @@ class PtyEmulator:
 
     @property
     def path(self) -> str:
-        return self.link or self._tty
+        """The port to open: always the link, never the recyclable `/dev/pts/N` name."""
+        return self.link
+
+    @property
+    def tty(self) -> str:
+        """The current pty's own name (for diagnostics; give readers `path`)."""
+        return self._tty
 
     def start(self) -> PtyEmulator:
         self.replug()
@@ -171,28 +190,32 @@ class PtyEmulator:
             self._thread.join(timeout=5)
             self._thread = None
         self.unplug()
+        if self._own_dir:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
+            self._own_dir = self.link = ""
 
     def unplug(self) -> None:
-        """The cable is pulled: the pty closes (readers get EIO) and the link disappears."""
+        """The cable is pulled: the link disappears, then the pty closes (readers are hung up)."""
         with self._lock:
             fds, self._fds = self._fds, None
-            if self.link:
-                _remove(self.link)
+            _remove(self.link)
         for fd in fds or ():
             os.close(fd)
 
     def replug(self) -> None:
-        """A new pty appears behind the same link (or under a new tty name without a link)."""
+        """A new pty appears behind the same link."""
+        if not self.link:
+            self._own_dir = tempfile.mkdtemp(prefix="vedirect-emulator-")
+            self.link = os.path.join(self._own_dir, "tty")
         master, slave = os.openpty()
         tty.setraw(slave)  # no echo or line editing before the reader configures the port
         os.set_blocking(master, False)  # no reader must never block the emulator
         with self._lock:
             old, self._fds, self._tty = self._fds, (master, slave), os.ttyname(slave)
-            if self.link:
-                tmp = f"{self.link}.tmp"
-                _remove(tmp)
-                os.symlink(self._tty, tmp)
-                os.replace(tmp, self.link)
+            tmp = f"{self.link}.tmp"
+            _remove(tmp)
+            os.symlink(self._tty, tmp)
+            os.replace(tmp, self.link)
         for fd in old or ():
             os.close(fd)
 

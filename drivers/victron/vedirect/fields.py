@@ -1,10 +1,12 @@
 """VE.Direct TEXT labels as data, and `decode(fields) -> Reading`. Pure: no I/O, no logging.
 
-Follows the VE.Direct protocol (labels, units, scale) with its code tables in
-`tables`. One row per label: the metric it feeds (a catalogue name in `edged.metrics`, else an
-`extra` key) and how the wire text becomes an SI value. Unknown labels land raw in
-`Reading.extra` and never fail a record. The text checksum is weak (two flipped bits can cancel),
-so every numeric metric has plausible bounds and one value outside them rejects the whole record.
+Follows Victron's VE.Direct protocol document (labels, units, scale; docs/drivers-vedirect.md,
+"What is read") with its code tables in `tables`. One row per label: the metric it feeds (a
+catalogue name in `edged.metrics`, else an `extra` key) and how the wire text becomes an SI
+value. Unknown labels land raw in `Reading.extra` and never fail a record. The text checksum is
+weak (two flipped bits can cancel), so every numeric label has plausible bounds here (tighter
+than the catalogue's) and one value outside them, or a number longer than a 32-bit field,
+rejects the whole record.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from edged.readings import MetricValue, Reading
 Convert = Callable[[str], MetricValue | None]
 """Wire text -> value; None = not available (omitted); ValueError = malformed."""
 
-_INTEGER = re.compile(r"-?[0-9]+")
+_INTEGER = re.compile(r"-?[0-9]{1,11}")
+"""Every numeric VE.Direct field is at most 32 bits: more digits are a crafted or corrupt value
+(400 nines would overflow a float when scaled)."""
 
 
 def _int(text: str) -> int:
@@ -200,6 +204,20 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "energy_discharged_total": (0, 10_000_000),
     "energy_charged_total": (0, 10_000_000),
     "day_sequence": (0, 365),
+    "battery_voltage_2": (0, 100),
+    "battery_voltage_3": (0, 100),
+    "battery_current_2": (-3000, 3000),
+    "battery_current_3": (-3000, 3000),
+    "charger_error": (0, 255),  # the ERR codes of tables.ERRORS fit a byte
+    "monitor_mode": (-16, 16),  # MON: DC monitor type, a small signed code
+    "aux_voltage_min_seen": (-100, 100),
+    "aux_voltage_max_seen": (-100, 100),
+    "ac_out_voltage": (0, 300),  # Phoenix inverters: 230 V or 120 V nominal
+    "ac_out_current": (0, 200),
+    "ac_out_apparent_power": (0, 30_000),
+    "load_on": (0, 1),
+    "alarm_on": (0, 1),
+    "relay_on": (0, 1),
     **dict.fromkeys(
         (
             "battery_cycles",
@@ -208,6 +226,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
             "battery_sync_count",
             "battery_low_voltage_alarms",
             "battery_high_voltage_alarms",
+            "aux_low_voltage_alarms",
+            "aux_high_voltage_alarms",
         ),
         (0, 2**32),
     ),
@@ -236,8 +256,8 @@ def decode(fields: Iterable[tuple[str, str]]) -> Reading:
                 value = row.convert(text)
                 if value is not None:
                     (metrics if row.name in CATALOGUE else extra)[row.name] = value
-        except ValueError:
-            raise RecordRejected("bad_value", f"{label}={text!r}") from None
+        except (ValueError, ArithmeticError):  # every converter's failure is the record's
+            raise RecordRejected("bad_value", f"{label}={text[:40]!r}") from None
         if label not in FIELDS:
             extra[label] = text
     _check_bounds(metrics)
@@ -250,7 +270,11 @@ def unknown_labels(fields: Iterable[tuple[str, str]]) -> list[str]:
 
 
 def _check_bounds(metrics: dict[str, MetricValue]) -> None:
+    """Tighter VE.Direct bounds where `BOUNDS` has them, else the catalogue's (a test checks
+    that every numeric label has its own row here)."""
     for name, value in metrics.items():
-        bounds = BOUNDS.get(name)
-        if bounds and not isinstance(value, str) and not bounds[0] <= value <= bounds[1]:
+        if isinstance(value, str):
+            continue
+        bounds = BOUNDS.get(name) or CATALOGUE[name].bounds
+        if bounds is None or not bounds[0] <= value <= bounds[1]:
             raise RecordRejected("out_of_range", f"{name}={value!r}")

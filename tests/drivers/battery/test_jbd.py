@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -236,3 +237,26 @@ def test_spec_registers_and_builds_a_working_driver(emulator):
         assert d.read(time.monotonic() + 2)[0].metrics["battery_current"] == -5.5
     finally:
         d.close()
+
+
+def test_a_stopped_emulators_port_never_leads_to_the_next_emulator():
+    # The kernel recycles pty numbers: a driver reopening a stopped emulator's /dev/pts/N would
+    # become a second reader of the next emulator's pty and steal its answers.
+    old = PtyBmsEmulator().start()
+    stale = old.path
+    old.stop()
+    new = PtyBmsEmulator().start()
+    try:
+        with pytest.raises(DeviceUnavailable):
+            JbdDriver(stale).open()
+        d = JbdDriver(new.path)
+        d.open()
+        try:
+            for _ in range(10):
+                (reading,) = d.read(time.monotonic() + 5)
+                assert reading.metrics["battery_voltage"] == 13.24
+        finally:
+            d.close()
+    finally:
+        new.stop()
+    assert not os.path.lexists(new.path)

@@ -12,10 +12,12 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+import serial
 
 from drivers.victron.vedirect.assembler import BlockAssembler
 from drivers.victron.vedirect.codec import Block, HexFrame, Rejected, TextCodec
@@ -234,3 +236,46 @@ def test_command_line_entry_point_runs_until_sigterm(tmp_path):
 def test_unknown_model_is_refused():
     with pytest.raises(ValueError, match="unknown model"):
         PtyEmulator("phoenix")
+
+
+def test_a_bare_pyserial_reader_sees_no_error_while_a_stale_reader_retries_an_old_port():
+    """Issue 11: the kernel recycles pty numbers, so a reader reopening a stopped emulator's
+    `/dev/pts/N` landed on the next emulator's pty and stole its bytes; the rightful reader then
+    saw "readiness to read but returned no data" every few seconds. The port is now a link that
+    goes with the emulator."""
+    old = PtyEmulator("mppt", interval=0.2, seed=1).start()
+    stale = old.path
+    old.stop()
+    assert not os.path.lexists(stale)
+    emulator = PtyEmulator("mppt", interval=0.2, seed=2).start()
+    stop = threading.Event()
+    intruded: list[str] = []
+
+    def stale_reader() -> None:  # what a driver does: reopen its configured port, read, repeat
+        while not stop.is_set():
+            try:
+                with serial.Serial(stale, 19200, timeout=0.2) as port:
+                    intruded.append(stale)
+                    while not stop.is_set():
+                        port.read(4096)
+            except (serial.SerialException, OSError):
+                stop.wait(0.2)
+
+    thread = threading.Thread(target=stale_reader, daemon=True)
+    thread.start()
+    errors: list[str] = []
+    received = 0
+    try:
+        with serial.Serial(emulator.path, 19200, timeout=0.3) as port:
+            end = time.monotonic() + 8
+            while time.monotonic() < end:
+                try:
+                    received += len(port.read(4096))
+                except serial.SerialException as exc:
+                    errors.append(str(exc))
+    finally:
+        stop.set()
+        thread.join(5)
+        emulator.stop()
+    assert errors == [] and intruded == []
+    assert received > 1000  # about 8 s of two blocks every 0.2 s

@@ -1,16 +1,19 @@
 """VE.Direct records -> readings: field table, code tables, range checks, block assembly.
 
-Exact values come from the captures (tests/captures/vedirect_*); A7/A9 lost their
+Exact values come from the captures in tests/captures (A1, A3, A7, A9, A10); A7/A9 lost their
 checksum byte, so they are used here for field decoding only, never for framing.
 """
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers.victron.vedirect.assembler import MAX_BLOCKS, BlockAssembler
 from drivers.victron.vedirect.codec import Block, TextCodec
 from drivers.victron.vedirect.fields import (
+    BOUNDS,
     FIELDS,
     INFO,
     RecordRejected,
@@ -238,12 +241,60 @@ def test_unknown_labels_are_kept_raw_and_listed_never_fatal():
         ([("LOAD", "MAYBE")], "bad_value"),
         ([("OR", "17")], "bad_value"),
         ([("PID", "A042")], "bad_value"),
+        # crafted, valid checksum: 400 nines overflowed a float when scaled (OverflowError)
+        ([("V", "9" * 400)], "bad_value"),
+        ([("AC_OUT_S", "9" * 400)], "bad_value"),
+        ([("H19", "-" + "9" * 400)], "bad_value"),
+        ([("V", "123456789012")], "bad_value"),  # 12 digits: more than a 32-bit field holds
+        ([("V2", "-90000")], "out_of_range"),
+        ([("V3", "150000")], "out_of_range"),
+        ([("I2", "-9000000")], "out_of_range"),
+        ([("ERR", "4096")], "out_of_range"),
+        ([("MON", "-90000")], "out_of_range"),
+        ([("H13", "-1")], "out_of_range"),
+        ([("H15", "-900000")], "out_of_range"),
+        ([("AC_OUT_V", "99999")], "out_of_range"),
+        ([("AC_OUT_I", "99999")], "out_of_range"),
+        ([("AC_OUT_S", "99999")], "out_of_range"),
+        ([("LOAD", "ON"), ("Relay", "OFF"), ("TTG", "-2")], "out_of_range"),
     ],
 )
 def test_implausible_records_are_rejected_whole(fields, reason):
     with pytest.raises(RecordRejected) as err:
         decode([("PPV", "8"), *fields])
     assert err.value.reason == reason
+
+
+def test_every_numeric_label_has_its_own_bounds_inside_the_catalogue_bounds():
+    for label, rows in FIELDS.items():
+        for row in rows:
+            metric = CATALOGUE.get(row.name)
+            if metric is None or metric.text:
+                continue
+            assert row.name in BOUNDS, f"{label} ({row.name}) has no VE.Direct bounds"
+            low, high = BOUNDS[row.name]
+            assert metric.bounds[0] <= low < high <= metric.bounds[1], row.name
+
+
+NUMBERS = st.one_of(
+    st.integers(-(10**500), 10**500).map(str),
+    st.from_regex(r"-?[0-9]{1,900}", fullmatch=True),
+    st.text(alphabet="-0123456789x.eE ", max_size=40),
+    st.text(max_size=30),
+)
+
+
+@settings(max_examples=400)
+@given(st.lists(st.tuples(st.sampled_from([*FIELDS, *INFO]), NUMBERS), min_size=1, max_size=6))
+def test_decode_raises_only_record_rejected_and_stored_values_stay_in_bounds(fields):
+    try:
+        reading = decode(fields)
+    except RecordRejected as exc:
+        assert exc.reason in ("bad_value", "out_of_range")
+        return
+    for name, value in reading.metrics.items():
+        if not CATALOGUE[name].text:
+            assert BOUNDS[name][0] <= value <= BOUNDS[name][1]
 
 
 def test_every_table_row_feeds_a_catalogue_metric_or_extra_and_never_both():
