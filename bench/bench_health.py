@@ -112,11 +112,18 @@ def run(root: Path, url: str, db_port: int, phone_port: int, rounds: int) -> Non
     parts["alarm engine"] = lambda: [
         engine.observe_many(f"health.{r.component}", r.values, time.time()) for r in flat
     ]
-    metrics = {"battery_soc": 80.0, "battery_voltage": 12.9, "battery_temperature": 25.0,
-               "pv_power": 120.0, "charger_error": 0, "charger_state": "bulk",
-               **{f"other_{i}": float(i) for i in range(14)}}  # fmt: skip
-    per_sample = cpu_ms_per_call(lambda: engine.observe_many("mppt", metrics, time.time()),
-                                 rounds * 10)  # fmt: skip
+    metrics = {
+        "battery_soc": 80.0,
+        "battery_voltage": 12.9,
+        "battery_temperature": 25.0,
+        "pv_power": 120.0,
+        "charger_error": 0,
+        "charger_state": "bulk",
+        **{f"other_{i}": float(i) for i in range(14)},
+    }
+    per_sample = cpu_ms_per_call(
+        lambda: engine.observe_many("mppt", metrics, time.time()), rounds * 10
+    )
     whole = cpu_ms_per_call(lambda: [fn() for fn in parts.values()], rounds)
     print(f"one health round: {whole:.2f} ms CPU ({rounds} rounds, {os.cpu_count()} cores)")
     for name, fn in parts.items():

@@ -93,9 +93,20 @@ class Writer(threading.Thread):
         self._rows: list[tuple[str, tuple]] = []
         self._dropping = False
         self._stats = dict.fromkeys(
-            ("samples_written", "records_created", "commits", "dropped", "acked",
-             "commit_failures", "rejected", "pruned", "quarantined", "recoveries"), 0,
-        )  # fmt: skip
+            (
+                "samples_written",
+                "records_created",
+                "commits",
+                "dropped",
+                "acked",
+                "commit_failures",
+                "rejected",
+                "pruned",
+                "quarantined",
+                "recoveries",
+            ),
+            0,
+        )
         self._agg = WindowAggregator(publish_interval, grace)
         self._batch = store.Batch()
         self._finished = False

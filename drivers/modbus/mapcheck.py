@@ -99,8 +99,22 @@ class _Checker:
 
 
 _DEVICE_KEYS = ("name", "product", "function", "word_order", "max_registers", "max_gap", "source")
-_REG_KEYS = ("address", "function", "type", "metric", "scale", "unit", "min", "max", "na",
-             "wraps", "enum", "text_metric", "field", "note")  # fmt: skip
+_REG_KEYS = (
+    "address",
+    "function",
+    "type",
+    "metric",
+    "scale",
+    "unit",
+    "min",
+    "max",
+    "na",
+    "wraps",
+    "enum",
+    "text_metric",
+    "field",
+    "note",
+)
 _FIELD_KEYS = ("lsb", "width", "mask", "enum", "metric", "alarm", "name", "note")
 _INFO_KEYS = ("name", "address", "function", "type", "count", "note")
 

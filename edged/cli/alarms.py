@@ -27,8 +27,20 @@ from telemetry.store import StoreError, open_db, transaction
 
 HISTORY = 20
 """Cleared alarms shown without --all."""
-COLUMNS = ("id", "alarm_id", "rule", "subject", "severity", "active", "since", "cleared",
-           "acked_at", "acked_by", "message", "message_en")  # fmt: skip
+COLUMNS = (
+    "id",
+    "alarm_id",
+    "rule",
+    "subject",
+    "severity",
+    "active",
+    "since",
+    "cleared",
+    "acked_at",
+    "acked_by",
+    "message",
+    "message_en",
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -54,8 +66,9 @@ def _config(args: argparse.Namespace):
 def stored_alarms(db, active_only: bool = False) -> list[dict[str, Any]]:
     """Rows of `alarms` as dicts: active first, then newest first."""
     where = " WHERE active = 1" if active_only else ""
-    query = (f"SELECT {', '.join(COLUMNS)} FROM alarms{where}"
-             " ORDER BY active DESC, since DESC, id DESC")  # fmt: skip
+    query = (
+        f"SELECT {', '.join(COLUMNS)} FROM alarms{where} ORDER BY active DESC, since DESC, id DESC"
+    )
     return [dict(zip(COLUMNS, row, strict=True)) for row in db.execute(query)]
 
 

@@ -40,16 +40,20 @@ LABELS = {  # figure: (fr, en); figures not listed are in --json only
     "remaining_life_throughput_days": ("Vie restante (débit)", "Remaining life (throughput)"),
 }
 TEXT = {
-    "bank": ("Batterie {id} ({chem}, {v} V, {ah:g} Ah), SOC {src}, {days:g} derniers jours",
-             "Battery {id} ({chem}, {v} V, {ah:g} Ah), SOC {src}, last {days:g} days"),
+    "bank": (
+        "Batterie {id} ({chem}, {v} V, {ah:g} Ah), SOC {src}, {days:g} derniers jours",
+        "Battery {id} ({chem}, {v} V, {ah:g} Ah), SOC {src}, last {days:g} days",
+    ),
     "estimated": ("estimé", "estimated"),
     "measured": ("mesuré", "measured"),
     "unknown": ("inconnu", "unknown"),
     "dod": ("Cycles par profondeur de décharge", "Cycles by depth of discharge"),
     "records": ("{n} enregistrements, {gaps} coupures", "{n} records, {gaps} gaps"),
-    "no_bank": ("Aucune batterie configurée ([[batteries]]).",
-                "No bank configured ([[batteries]])."),
-}  # fmt: skip
+    "no_bank": (
+        "Aucune batterie configurée ([[batteries]]).",
+        "No bank configured ([[batteries]]).",
+    ),
+}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -86,8 +90,9 @@ def run(args: argparse.Namespace) -> int:
 def figures(config: Config, bank: BatteryConfig, days: float, now: float) -> dict[str, Any]:
     """One bank's figures as plain data (the --json output): each figure with its unit."""
     records, device = bank_records(config.storage.path, bank, now - days * 86400.0)
-    health = battery_health(records, bank.capacity_ah, bank.chemistry,
-                            interval_s=config.telemetry.publish_interval)  # fmt: skip
+    health = battery_health(
+        records, bank.capacity_ah, bank.chemistry, interval_s=config.telemetry.publish_interval
+    )
     return {
         "id": bank.id,
         "device": device,
@@ -140,19 +145,32 @@ def render(results: list[dict[str, Any]], lang: str) -> str:
     lines: list[str] = []
     for r in results:
         src = TEXT[r["soc_source"]][pick]
-        lines.append(TEXT["bank"][pick].format(id=r["id"], chem=r["chemistry"], src=src,
-                     v=r["nominal_voltage"], ah=r["capacity_ah"], days=r["days"]))  # fmt: skip
+        lines.append(
+            TEXT["bank"][pick].format(
+                id=r["id"],
+                chem=r["chemistry"],
+                src=src,
+                v=r["nominal_voltage"],
+                ah=r["capacity_ah"],
+                days=r["days"],
+            )
+        )
         figs = r["figures"]
-        lines.append("  " + TEXT["records"][pick].format(n=figs["records"]["value"],
-                                                         gaps=figs["gaps"]["value"]))  # fmt: skip
+        lines.append(
+            "  "
+            + TEXT["records"][pick].format(n=figs["records"]["value"], gaps=figs["gaps"]["value"])
+        )
         for name, label in LABELS.items():
             value, unit = figs[name]["value"], figs[name]["unit"]
             colon = " :" if lang == "fr" else ":"
             lines.append(f"  {label[pick]}{colon} {_number(value, unit, lang, pick)}")
         hist = figs["dod_histogram"]["value"]
         if hist:
-            bins = ", ".join(f"{b['low_pct']:g}-{b['high_pct']:g} % : "
-                             f"{_fmt(b['cycles'], lang)}" for b in hist if b["cycles"])  # fmt: skip
+            bins = ", ".join(
+                f"{b['low_pct']:g}-{b['high_pct']:g} % : {_fmt(b['cycles'], lang)}"
+                for b in hist
+                if b["cycles"]
+            )
             lines.append(f"  {TEXT['dod'][pick]}{colon} {bins or '-'}")
         lines.append("")
     return "\n".join(lines)

@@ -23,13 +23,13 @@ _TEXT: dict[str, tuple[str, str]] = {
     "last": (
         "Dernière exécution : {outcome}, {when}, durée {duration}",
         "Last run: {outcome}, {when}, took {duration}",
-    ),  # fmt: skip
+    ),
     "never": ("Jamais exécutée.", "Never run."),
     "shedding": ("Délestage : {level} — {text}", "Load shedding: {level} — {text}"),
     "stopped": (
         "Le démon ne tourne pas : résultats enregistrés seulement.",
         "The daemon is not running: stored results only.",
-    ),  # fmt: skip
+    ),
 }
 OUTCOMES: dict[str, tuple[str, str]] = {
     "success": ("réussie", "success"),
@@ -39,8 +39,12 @@ OUTCOMES: dict[str, tuple[str, str]] = {
     "stopped_shutdown": ("ARRÊTÉE (arrêt d'edged)", "STOPPED (edged stopping)"),
     "error": ("ERREUR (non lancée)", "ERROR (not started)"),
 }
-LEVELS = {"normal": "normal", "warn": "alerte", "stop_services": "services arrêtés",
-          "shutdown": "arrêt du PiBox"}  # fmt: skip
+LEVELS = {
+    "normal": "normal",
+    "warn": "alerte",
+    "stop_services": "services arrêtés",
+    "shutdown": "arrêt du PiBox",
+}
 
 
 def say(key: str, lang: str, **values: object) -> str:
@@ -66,22 +70,31 @@ def job_lines(job: dict[str, Any], next_at: float | None, now: float, lang: str)
     if state in ("running", "suspended"):
         progress = job.get("progress")
         extra = f", {progress:.0f} %" if isinstance(progress, int | float) else ""
-        head += say(state, lang, ago=i18n.duration(job.get("running_s") or 0.0, lang),
-                    progress=extra)  # fmt: skip
+        head += say(
+            state, lang, ago=i18n.duration(job.get("running_s") or 0.0, lang), progress=extra
+        )
     else:
         head += say("idle", lang)
     out = [head]
     decision = job.get("decision")
     if decision:
-        out.append("    " + say("why", lang, text=decision["message" if lang == "fr" else
-                                                       "message_en"]))  # fmt: skip
+        out.append(
+            "    " + say("why", lang, text=decision["message" if lang == "fr" else "message_en"])
+        )
     if next_at is not None and state == "idle":
         out.append("    " + say("next", lang, at=_when(next_at, lang).split(" ", 1)[1]))
     last = job.get("last")
     if last:
-        out.append("    " + say("last", lang, outcome=outcome_text(last["outcome"], lang),
-                                when=_when(last["started"], lang),
-                                duration=i18n.duration(last["duration_s"], lang)))  # fmt: skip
+        out.append(
+            "    "
+            + say(
+                "last",
+                lang,
+                outcome=outcome_text(last["outcome"], lang),
+                when=_when(last["started"], lang),
+                duration=i18n.duration(last["duration_s"], lang),
+            )
+        )
         if last["outcome"] != "success":
             out.append("      " + (last["reason"] if lang == "fr" else last["reason_en"]))
     else:
@@ -102,8 +115,9 @@ def lines(power: dict[str, Any] | None, lang: str, now: float | None = None) -> 
         out.append("  " + say("shedding", lang, level=level, text=text))
     nexts = power.get("next_runs") or {}
     for job in power.get("jobs") or []:
-        out.extend("  " + line for line in job_lines(job, nexts.get(f"job:{job['job']}"), now,
-                                                      lang))  # fmt: skip
+        out.extend(
+            "  " + line for line in job_lines(job, nexts.get(f"job:{job['job']}"), now, lang)
+        )
     if not power.get("jobs"):
         out.append("  " + say("none", lang))
     return [*out, ""]

@@ -43,8 +43,10 @@ def batteries(v, raw: Mapping[str, Any]) -> tuple[BatteryConfig, ...]:
         for key in SOURCES:
             device = _text(item, key)
             if device in used:
-                v.add(f"{name}.{key}", f"expected a device no other bank uses, "
-                      f"{used[device]!r} uses {device!r}")  # fmt: skip
+                v.add(
+                    f"{name}.{key}",
+                    f"expected a device no other bank uses, {used[device]!r} uses {device!r}",
+                )
             elif device is not None:
                 used[device] = bank_id or name
         if bank is not None and len(v.problems) == start:
@@ -58,8 +60,11 @@ def _sources(v, item: Mapping[str, Any], path: str, devices: set[str]) -> None:
     if monitor is not None and controller is not None:
         v.add(f"{path}.controller", "expected either monitor or controller, not both")
     elif monitor is None and controller is None and not ({"monitor", "controller"} & set(item)):
-        v.add(path, 'expected monitor = "<device id>" (measured SOC) or controller = '
-              '"<device id>" (estimated SOC)')  # fmt: skip
+        v.add(
+            path,
+            'expected monitor = "<device id>" (measured SOC) or controller = '
+            '"<device id>" (estimated SOC)',
+        )
     if "load" in item and controller is None:
         v.add(f"{path}.load", "expected only with controller")
     for key in ("monitor", "controller", "load"):
@@ -91,7 +96,7 @@ _CHECKS = {
     "id": lambda val: None if BANK_ID.match(val) else "expected only [a-z0-9_-] characters",
     "chemistry": lambda val: (
         None if val in tuple(Chemistry) else (f"expected one of {', '.join(Chemistry)}")
-    ),  # fmt: skip
+    ),
     "nominal_voltage": lambda val: None if val in NOMINAL_VOLTAGES else "expected 12, 24 or 48",
     "capacity_ah": lambda val: None if val > 0 else "expected a positive number",
     "charge_efficiency": lambda val: None if 0 < val <= 1 else "expected a fraction in (0, 1]",

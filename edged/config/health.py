@@ -29,8 +29,12 @@ from maintenance.health.glasses import UsbId
 COMPONENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 RULE_ID = re.compile(r"^[a-z0-9_]{1,64}$")
 TARGET = re.compile(r"^(health\.[a-z0-9_*?\[\]-]+|[a-z0-9_*?\[\]-]+)\.[a-z0-9_]+$")
-KIND_NEEDS = {"http": ("url",), "tcp": ("host", "port"), "host": ("host", "port"),
-              "systemd": ("unit",)}  # fmt: skip
+KIND_NEEDS = {
+    "http": ("url",),
+    "tcp": ("host", "port"),
+    "host": ("host", "port"),
+    "systemd": ("unit",),
+}
 RESERVED_COMPONENTS = ("pibox", "uplink")
 PLACEHOLDERS = ("value", "threshold", "device", "subject")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -47,8 +51,11 @@ def health(v, raw: Mapping[str, Any]) -> HealthConfig:
     names = [c.name for c in checks] + [e.item for e in equipment]
     for i, name in enumerate(names):
         if name in RESERVED_COMPONENTS or name in names[:i]:
-            where = f"health.checks[{i}].name" if i < len(checks) else (
-                f"health.equipment[{i - len(checks)}].item")  # fmt: skip
+            where = (
+                f"health.checks[{i}].name"
+                if i < len(checks)
+                else (f"health.equipment[{i - len(checks)}].item")
+            )
             v.add(where, f"expected a unique component name (not pibox or uplink), got {name!r}")
     report = uplink = None
     if "report" in table:
@@ -116,8 +123,12 @@ def _equipment(v, item: Mapping[str, Any], path: str, built: EquipmentConfig | N
     return {"usb_ids": tuple(ids)}
 
 
-_ITEM_CHECKS = {"item": _name_check, "report_ttl": _positive, "max_gap": _positive,
-                "lan_timeout": _positive}  # fmt: skip
+_ITEM_CHECKS = {
+    "item": _name_check,
+    "report_ttl": _positive,
+    "max_gap": _positive,
+    "lan_timeout": _positive,
+}
 
 
 def _zone(val: Any) -> str | None:
@@ -181,12 +192,18 @@ def _rule(v, item: Any, path: str, builtin_id: str | None) -> AlarmRuleConfig | 
     v.unknown(item, path + ".", allowed)
     values: dict[str, Any] = {}
     if custom:
-        values["id"] = v.value(item, "id", str, path, required=True,
-                               check=lambda x: None if RULE_ID.match(x) else
-                               "expected only [a-z0-9_] characters")  # fmt: skip
+        values["id"] = v.value(
+            item,
+            "id",
+            str,
+            path,
+            required=True,
+            check=lambda x: None if RULE_ID.match(x) else "expected only [a-z0-9_] characters",
+        )
         values["target"] = v.value(item, "target", str, path, required=True, check=_target)
-        values["condition"] = v.value(item, "condition", str, path, required=True,
-                                      check=_one_of(Condition))  # fmt: skip
+        values["condition"] = v.value(
+            item, "condition", str, path, required=True, check=_one_of(Condition)
+        )
     condition = values.get("condition") or (builtin(builtin_id).condition if builtin_id else None)
     numeric = condition in (Condition.ABOVE, Condition.BELOW, "above", "below")
     types = (float,) if numeric else (float, str, bool)

@@ -26,19 +26,42 @@ from maintenance.report.figures import Budget
 JOB_NAME = re.compile(r"^[a-z0-9_-]{1,64}$")
 UNIT = re.compile(r"^[A-Za-z0-9:_.@\\-]+$")
 ON_LOW_BATTERY = ("stop", "suspend")
-JOB_NUMBERS = {"max_duration": "max_duration_s", "power_w": "power_w", "energy_wh": "energy_wh",
-               "deadline": "deadline_s", "min_interval": "min_interval_s", "min_soc": "min_soc",
-               "urgent_min_soc": "urgent_min_soc", "min_voltage": "min_voltage",
-               "urgent_min_voltage": "urgent_min_voltage", "urgent_before": "urgent_before_s",
-               }  # fmt: skip
+JOB_NUMBERS = {
+    "max_duration": "max_duration_s",
+    "power_w": "power_w",
+    "energy_wh": "energy_wh",
+    "deadline": "deadline_s",
+    "min_interval": "min_interval_s",
+    "min_soc": "min_soc",
+    "urgent_min_soc": "urgent_min_soc",
+    "min_voltage": "min_voltage",
+    "urgent_min_voltage": "urgent_min_voltage",
+    "urgent_before": "urgent_before_s",
+}
 """TOML key: JobSpec field (voltages become {nominal: volts}; the rest keep JobSpec's defaults)."""
-JOB_KEYS = ("name", "kind", "command", *JOB_NUMBERS, "windows", "on_low_battery", "stop_grace",
-            "workdir", "env")  # fmt: skip
+JOB_KEYS = (
+    "name",
+    "kind",
+    "command",
+    *JOB_NUMBERS,
+    "windows",
+    "on_low_battery",
+    "stop_grace",
+    "workdir",
+    "env",
+)
 LEVELS = {"warn": "warn", "stop": "stop_services", "shutdown": "shutdown"}  # key prefix: level
 LEVEL_KEYS = ("soc", "recover_soc", "voltage", "recover_voltage")
 COMMANDS = ("stop_command", "start_command", "shutdown_command")
-SHED_KEYS = ("enabled", "services", *COMMANDS, "command_timeout", "protection_voltage",
-             "protection_margin", *(f"{p}_{k}" for p in LEVELS for k in LEVEL_KEYS))  # fmt: skip
+SHED_KEYS = (
+    "enabled",
+    "services",
+    *COMMANDS,
+    "command_timeout",
+    "protection_voltage",
+    "protection_margin",
+    *(f"{p}_{k}" for p in LEVELS for k in LEVEL_KEYS),
+)
 
 
 def power_sections(
@@ -124,8 +147,13 @@ def _spec_fields(v, item: Mapping[str, Any], path: str, nominal: int | None) -> 
     """The JobSpec keyword arguments written in the table."""
     spec: dict[str, Any] = {}
     for key, attr in JOB_NUMBERS.items():
-        check = _percent if key.endswith("soc") else _not_negative if key == "urgent_before" else (
-            positive)  # fmt: skip
+        check = (
+            _percent
+            if key.endswith("soc")
+            else _not_negative
+            if key == "urgent_before"
+            else (positive)
+        )
         val = v.value(item, key, float, path, required=key == "max_duration", check=check)
         if val is not None:
             spec[attr] = _volts(val, nominal) if key.endswith("voltage") else float(val)
@@ -166,11 +194,16 @@ def _power(v, raw: Mapping[str, Any], has_jobs: bool, first_bank: str | None) ->
     devices, banks = _device_ids(raw.get("devices", [])), _device_ids(raw.get("batteries", []))
     source = power.battery or first_bank
     if power.battery is not None and power.battery not in devices | banks:
-        v.add("power.battery", "expected the id of a [[devices]] or [[batteries]] entry, "
-              f"got {power.battery!r}")  # fmt: skip
+        v.add(
+            "power.battery",
+            f"expected the id of a [[devices]] or [[batteries]] entry, got {power.battery!r}",
+        )
     elif has_jobs and power.capacity_wh is None and source not in banks:
-        v.add("power.capacity_wh", "required when there are [[jobs]] and no [[batteries]] bank "
-              "to take it from (capacity_ah x nominal_voltage)")  # fmt: skip
+        v.add(
+            "power.capacity_wh",
+            "required when there are [[jobs]] and no [[batteries]] bank "
+            "to take it from (capacity_ah x nominal_voltage)",
+        )
     return power
 
 
@@ -186,8 +219,12 @@ def _shedding(v, raw: Mapping[str, Any], nominal: int | None) -> ShedConfig:
     v.unknown(table, "shedding.", SHED_KEYS)
     enabled = v.value(table, "enabled", bool, "shedding", True)
     services = _strings(v, table, "services", "shedding", _units)
-    commands = {key: _strings(v, table, key, "shedding", _not_empty if key == "shutdown_command"
-                              else _has_service) for key in COMMANDS}  # fmt: skip
+    commands = {
+        key: _strings(
+            v, table, key, "shedding", _not_empty if key == "shutdown_command" else _has_service
+        )
+        for key in COMMANDS
+    }
     timeout = v.value(table, "command_timeout", float, "shedding", 120.0, check=positive)
     policy = _shed_policy(v, table, nominal)
     if len(v.problems) > start:
@@ -201,9 +238,16 @@ def _shed_policy(v, table: Mapping[str, Any], nominal: int | None) -> SheddingCo
     levels: dict[str, Threshold | None] = {}
     for prefix, level in LEVELS.items():
         before = len(v.problems)
-        written = {k: v.value(table, f"{prefix}_{k}", float, "shedding",
-                              check=_percent if k.endswith("soc") else positive)
-                   for k in LEVEL_KEYS}  # fmt: skip
+        written = {
+            k: v.value(
+                table,
+                f"{prefix}_{k}",
+                float,
+                "shedding",
+                check=_percent if k.endswith("soc") else positive,
+            )
+            for k in LEVEL_KEYS
+        }
         if len(v.problems) == before:  # else its defaults would be judged against a typo
             levels[level] = _threshold(v, prefix, getattr(_SHED_DEFAULTS, level), written, nominal)
     extra: dict[str, dict[int, float]] = {}
@@ -290,7 +334,12 @@ _has_service = _check(
     lambda x: any("{service}" in s for s in x), 'expected "{service}" in an element'
 )
 _not_empty = _check(bool, "expected a non-empty array (argv, no shell)")
-_POWER_CHECKS = {"capacity_wh": positive, "timezone": _zone, "tick": positive,
-                 "stale_after": positive, "history_days": positive}  # fmt: skip
+_POWER_CHECKS = {
+    "capacity_wh": positive,
+    "timezone": _zone,
+    "tick": positive,
+    "stale_after": positive,
+    "history_days": positive,
+}
 _BUDGET_CHECKS = {"uplink_bytes": positive, "fees_collected": _not_negative}
 _SHED_DEFAULTS = SheddingConfig()

@@ -65,8 +65,14 @@ class EnergyView:
         source = self._battery_source(fresh)
         battery = fresh.get(source or "", {})
         pv = [p for m in fresh.values() if (p := _number(m.get("pv_power"))) is not None]
-        charger = next((m["charger_state"] for d in self._order if isinstance(
-            (m := fresh.get(d, {})).get("charger_state"), str)), None)  # fmt: skip
+        charger = next(
+            (
+                m["charger_state"]
+                for d in self._order
+                if isinstance((m := fresh.get(d, {})).get("charger_state"), str)
+            ),
+            None,
+        )
         return EnergyState(
             ts=now_wall,
             soc=_number(battery.get("battery_soc")),

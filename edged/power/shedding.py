@@ -94,8 +94,10 @@ class SheddingService:
     def _change(self, level: Level, reason: Reason, now: float) -> None:
         old, self.level, self.since = self.level, level, now
         log.warning("load shedding %s -> %s: %s", old.value, level.value, reason.en)
-        self._writer.put_row("power_event", (now, "shedding", level.value, level.value,
-                                             reason.code.value, reason.fr, reason.en))  # fmt: skip
+        self._writer.put_row(
+            "power_event",
+            (now, "shedding", level.value, level.value, reason.code.value, reason.fr, reason.en),
+        )
         self._writer.put_row("kv", (KV_KEY, json.dumps({"level": level.value, "since": now})))
         stop = _RANK[Level.STOP_SERVICES]
         if _RANK[level] >= stop > _RANK[old]:
@@ -134,8 +136,13 @@ class SheddingService:
         argv = [part.replace("{service}", service) for part in template]
         now = time.time()
         try:
-            done = subprocess.run(argv, capture_output=True, text=True,
-                                  timeout=self._shed.command_timeout, check=False)  # fmt: skip
+            done = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=self._shed.command_timeout,
+                check=False,
+            )
             ok, detail = done.returncode == 0, (done.stderr or done.stdout).strip()[-200:]
         except (OSError, subprocess.TimeoutExpired) as exc:
             ok, detail = False, str(exc)
@@ -148,8 +155,9 @@ class SheddingService:
             else:
                 self._failed_starts[service] = time.monotonic()
         (log.info if ok else log.error)("%s", en)
-        self._writer.put_row("power_event", (now, "service", service, action,
-                                             "ok" if ok else "failed", fr, en))  # fmt: skip
+        self._writer.put_row(
+            "power_event", (now, "service", service, action, "ok" if ok else "failed", fr, en)
+        )
         self.commands = [
             *self.commands[-9:],
             {"ts": now, "service": service, "action": action, "ok": ok, "detail": detail},

@@ -80,8 +80,9 @@ class BatteryModel:
                     soc, u, ts = float(state["soc"]), float(state["uncertainty"]), state["ts"]
                     bank.estimator = _estimator(bank.config, soc, u)
                 except (ValueError, TypeError, KeyError) as exc:
-                    log.warning("bank %s: saved estimate %r unusable (%s)", bank.config.id,
-                                text, exc)  # fmt: skip
+                    log.warning(
+                        "bank %s: saved estimate %r unusable (%s)", bank.config.id, text, exc
+                    )
                     continue
                 bank.last_ts = bank.saved_ts = float(ts)
                 log.info("bank %s: estimate resumed at %.1f ± %.1f %%", bank.config.id, soc, u)
@@ -124,8 +125,11 @@ class BatteryModel:
                 if not (force or due):
                     continue
                 est = bank.estimator.estimate
-                value = {"soc": round(est.soc, 3), "uncertainty": round(est.uncertainty, 3),
-                         "ts": bank.last_ts}  # fmt: skip
+                value = {
+                    "soc": round(est.soc, 3),
+                    "uncertainty": round(est.uncertainty, 3),
+                    "ts": bank.last_ts,
+                }
                 rows.append((KV_KEY.format(bank=bank.config.id), json.dumps(value)))
                 bank.saved_ts = bank.last_ts
         return rows
@@ -158,8 +162,11 @@ class BatteryModel:
             est = bank.estimator.update(dt, current, voltage, _text(state), temperature)
         bank.last_ts = sample.ts
         metrics: dict[str, float] = est.metrics()
-        for name, value in (("battery_voltage", voltage), ("battery_current", current),
-                            ("battery_temperature", temperature)):  # fmt: skip
+        for name, value in (
+            ("battery_voltage", voltage),
+            ("battery_current", current),
+            ("battery_temperature", temperature),
+        ):
             if value is not None:
                 metrics[name] = round(value, 4)
         return Sample(cfg.id, sample.ts, sample.clock_synced, metrics)

@@ -41,9 +41,16 @@ USAGE_KEY = "usage.{item}"
 
 
 def equipment_spec(item) -> EquipmentSpec:
-    return EquipmentSpec(item.item, tuple(UsbId.parse(u) for u in item.usb_ids), item.lan_host,
-                         item.lan_port, item.lan_timeout, item.report_ttl, item.usb_charging,
-                         item.max_gap)  # fmt: skip
+    return EquipmentSpec(
+        item.item,
+        tuple(UsbId.parse(u) for u in item.usb_ids),
+        item.lan_host,
+        item.lan_port,
+        item.lan_timeout,
+        item.report_ttl,
+        item.usb_charging,
+        item.max_gap,
+    )
 
 
 class HealthRound(threading.Thread):
@@ -131,8 +138,9 @@ class HealthRound(threading.Thread):
         budget = int(cfg.monthly_budget_mb * 1024 * 1024) if cfg.monthly_budget_mb else None
         broker = (mqtt.host, mqtt.port) if cfg.broker_check and mqtt.enabled else None
         with self._uplink_lock:
-            return collect_uplink(now, self.traffic, cfg.interface, self.link, self.rtt, budget,
-                                  broker, self.root)  # fmt: skip
+            return collect_uplink(
+                now, self.traffic, cfg.interface, self.link, self.rtt, budget, broker, self.root
+            )
 
     def _safe(self, component: str, collect: Callable[[], HealthReading]) -> HealthReading | None:
         try:

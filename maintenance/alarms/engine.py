@@ -276,8 +276,9 @@ class AlarmEngine:
             values = {"value": value, "threshold": rule.threshold, "device": subject}
             fr, en = render(rule.message_fr, **values), render(rule.message_en, **values)
             track.raised_with = (value, fr, en)
-            return AlarmEvent("raised", alarm_id, rule.id, subject, rule.severity, now, now,
-                              value, fr, en)  # fmt: skip
+            return AlarmEvent(
+                "raised", alarm_id, rule.id, subject, rule.severity, now, now, value, fr, en
+            )
         recovered = rule.recovered(value)
         if recovered is None:
             return None
@@ -289,5 +290,6 @@ class AlarmEngine:
             return None
         track.active, track.clearing = False, None
         _, fr, en = track.raised_with
-        return AlarmEvent("cleared", alarm_id, rule.id, subject, rule.severity, now, track.since,
-                          value, fr, en)  # fmt: skip
+        return AlarmEvent(
+            "cleared", alarm_id, rule.id, subject, rule.severity, now, track.since, value, fr, en
+        )

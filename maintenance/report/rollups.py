@@ -41,11 +41,24 @@ INTEGRALS = (
 )
 """Sums kept per bucket (seconds, kWh, Ah, SOC points, counts of intervals)."""
 
-STATS = frozenset({
-    "battery_voltage", "battery_current", "battery_power", "battery_soc", "battery_temperature",
-    "pv_voltage", "pv_power", "load_power", "load_current", "system_power", "cell_voltage_min",
-    "cell_voltage_max", "bms_temperature", "charger_temperature",
-})  # fmt: skip
+STATS = frozenset(
+    {
+        "battery_voltage",
+        "battery_current",
+        "battery_power",
+        "battery_soc",
+        "battery_temperature",
+        "pv_voltage",
+        "pv_power",
+        "load_power",
+        "load_current",
+        "system_power",
+        "cell_voltage_min",
+        "cell_voltage_max",
+        "bms_temperature",
+        "charger_temperature",
+    }
+)
 """Metrics whose min/max/sum/count a bucket keeps: the physical quantities worth a trend over
 years. Counters and settings (yield_total, battery_cycles, history fields...) would double a
 stored hour (rollup_store measures it) for figures no report reads."""

@@ -83,9 +83,18 @@ def health(db: sqlite_utils.Database, start: float, end: float) -> list[dict]:
 
 
 JOB_RUN_COLUMNS = (
-    "job", "kind", "trigger", "started", "ended", "duration_s", "outcome", "exit_code", "reason",
-    "reason_en", "clock_synced",
-)  # fmt: skip
+    "job",
+    "kind",
+    "trigger",
+    "started",
+    "ended",
+    "duration_s",
+    "outcome",
+    "exit_code",
+    "reason",
+    "reason_en",
+    "clock_synced",
+)
 
 
 def job_runs(db: sqlite_utils.Database, start: float, end: float) -> list[dict] | None:

@@ -34,9 +34,11 @@ def test_estimated_bank_is_published_saved_and_reported(tmp_path, broker):
     sub.start()
     devices = f'[[devices]]\nid = "mppt"\ndriver = "vedirect"\nport = "{emulator.path}"\n'
     config = write_config(
-        tmp_path, devices=devices + "interval = 0.2\n" + BANK, broker_port=broker.port,
+        tmp_path,
+        devices=devices + "interval = 0.2\n" + BANK,
+        broker_port=broker.port,
         prefix=PREFIX,
-    )  # fmt: skip
+    )
     daemon = DaemonProcess(config, tmp_path / "daemon.log")
     db = tmp_path / "edged.db"
     try:
@@ -61,8 +63,10 @@ def test_estimated_bank_is_published_saved_and_reported(tmp_path, broker):
 
         out = subprocess.run(
             [sys.executable, "-m", "edged.cli", "battery", "--json", "--config", str(config)],
-            capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert out.returncode == 0, out.stderr
         (bank,) = json.loads(out.stdout)["banks"]
         assert bank["id"] == "bank" and bank["device"] == "bank"
@@ -71,8 +75,10 @@ def test_estimated_bank_is_published_saved_and_reported(tmp_path, broker):
         assert bank["figures"]["hours_below_20"]["value"] == 0.0
         text = subprocess.run(
             [sys.executable, "-m", "edged.cli", "battery", "--config", str(config)],
-            capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert text.returncode == 0 and "SOC estimé" in text.stdout, text.stderr
     finally:
         daemon.stop()
@@ -84,7 +90,9 @@ def test_battery_command_rejects_an_unknown_bank(tmp_path):
     config = write_config(tmp_path, devices="", broker_port=None)
     out = subprocess.run(
         [sys.executable, "-m", "edged.cli", "battery", "--id", "nope", "--config", str(config)],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 2 and "no [[batteries]] bank 'nope'" in out.stderr
     assert Path(config).exists()

@@ -64,8 +64,9 @@ def fake_pi(root: Path) -> None:
 
 
 def edged(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edged.cli", *args], capture_output=True,
-                          text=True, timeout=30)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "edged.cli", *args], capture_output=True, text=True, timeout=30
+    )
 
 
 def alarm(sub: Subscriber, alarm_id: str, active: bool, timeout: float = 20) -> dict:
@@ -106,10 +107,13 @@ delay = 0
 [alarms.device_offline]
 delay = 0
 """
-    devices = (f'[[devices]]\nid = "mppt"\ndriver = "vedirect"\nport = "{emulator.path}"\n'
-               "interval = 0.2\nstale_after = 1\noffline_after = 2\n")  # fmt: skip
-    config = write_config(tmp_path, devices=devices, broker_port=broker.port, prefix=PREFIX,
-                          extra=extra)  # fmt: skip
+    devices = (
+        f'[[devices]]\nid = "mppt"\ndriver = "vedirect"\nport = "{emulator.path}"\n'
+        "interval = 0.2\nstale_after = 1\noffline_after = 2\n"
+    )
+    config = write_config(
+        tmp_path, devices=devices, broker_port=broker.port, prefix=PREFIX, extra=extra
+    )
     sub = Subscriber(broker.host, broker.port, f"{PREFIX}/#").start()
     daemon = DaemonProcess(config, tmp_path / "daemon.log")
     daemon.start()
@@ -123,8 +127,9 @@ delay = 0
         assert body["values"]["under_voltage_occurred"] is True
         assert body["values"]["cpu_temperature"] == pytest.approx(51.234)
         assert alarm(sub, "pibox_undervoltage.pibox", True)["severity"] == "warning"
-        sub.wait_for(lambda m: m.topic == f"{ROOT}/health/openclinic"
-                     and json.loads(m.payload)["ok"], 10)  # fmt: skip
+        sub.wait_for(
+            lambda m: m.topic == f"{ROOT}/health/openclinic" and json.loads(m.payload)["ok"], 10
+        )
         assert not sub.received(lambda m: m.topic.startswith(f"{ROOT}/alarm/openclinic"))
 
         clinic.down()
@@ -141,21 +146,29 @@ delay = 0
         finally:
             fresh.stop()
 
-        sub.wait_for(lambda m: m.topic == f"{ROOT}/device/mppt"
-                     and json.loads(m.payload)["state"] == "ok", 20)  # fmt: skip
+        sub.wait_for(
+            lambda m: m.topic == f"{ROOT}/device/mppt" and json.loads(m.payload)["state"] == "ok",
+            20,
+        )
         emulator.unplug()
         offline = alarm(sub, "device_offline.mppt", True)
         assert offline["message"] == "mppt ne répond plus (câble, alimentation ?)."
 
         db = tmp_path / "edged.db"
-        wait_until(lambda: db_rows(db, "SELECT id FROM alarms WHERE alarm_id ="
-                                       " 'device_offline.mppt' AND active = 1"),
-                   10, what="the offline alarm stored")  # fmt: skip
+        wait_until(
+            lambda: db_rows(
+                db, "SELECT id FROM alarms WHERE alarm_id = 'device_offline.mppt' AND active = 1"
+            ),
+            10,
+            what="the offline alarm stored",
+        )
         listed = edged("alarms", "--json", "--config", str(config))
         assert listed.returncode == 0, listed.stderr
         rows = json.loads(listed.stdout)
         assert [r["alarm_id"] for r in rows if r["active"]] == [
-            "device_offline.mppt", "pibox_undervoltage.pibox"]  # fmt: skip
+            "device_offline.mppt",
+            "pibox_undervoltage.pibox",
+        ]
         assert [r["alarm_id"] for r in rows if not r["active"]] == ["openclinic_down.openclinic"]
         text = edged("alarms", "--config", str(config)).stdout
         assert text.startswith("Alarmes actives (2) :") and "mppt ne répond plus" in text
@@ -168,9 +181,16 @@ delay = 0
         assert row == ("Awa", 1)
         assert edged("alarms", "ack", "999", "--config", str(config)).returncode == 1
 
-        status = wait_until(lambda: (out := edged("status", "--config", str(config)).stdout)
-                            and "Équipements" in out and "mppt ne répond plus" in out and out,
-                            15, what="status with equipment and alarms")  # fmt: skip
+        status = wait_until(
+            lambda: (
+                (out := edged("status", "--config", str(config)).stdout)
+                and "Équipements" in out
+                and "mppt ne répond plus" in out
+                and out
+            ),
+            15,
+            what="status with equipment and alarms",
+        )
         assert "openclinic : répond" in status and "disque" in status
         assert "sous-tension vue depuis le démarrage" in status
         assert "[acquittée par Awa]" in status

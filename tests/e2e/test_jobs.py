@@ -29,8 +29,14 @@ PREFIX = "jobs"
 P = f"{PREFIX}/test-site"
 
 
-def config(workdir: Path, port: Path, broker_port: int | None, jobs: str, extra: str = "",
-           auto_report: bool = False) -> Path:  # fmt: skip
+def config(
+    workdir: Path,
+    port: Path,
+    broker_port: int | None,
+    jobs: str,
+    extra: str = "",
+    auto_report: bool = False,
+) -> Path:
     (workdir / "synced").touch()  # systemd-timesyncd's flag: the clock is synchronised
     power = (
         f"[power]\ncapacity_wh = 2400\ntick = 0.5\ntimesync_flag = "
@@ -38,8 +44,9 @@ def config(workdir: Path, port: Path, broker_port: int | None, jobs: str, extra:
         f"[health]\nenabled = false\n\n{extra}\n"
     )
     devices = f'[[devices]]\nid = "mppt"\ndriver = "vedirect"\nport = "{port}"\n\n'
-    path = write_config(workdir, devices=devices + jobs, broker_port=broker_port,
-                        prefix=PREFIX, extra=power)  # fmt: skip
+    path = write_config(
+        workdir, devices=devices + jobs, broker_port=broker_port, prefix=PREFIX, extra=power
+    )
     text = path.read_text().replace(
         "[storage]\n", f'[storage]\nreports_dir = "{workdir}/reports"\n'
     )
@@ -57,8 +64,10 @@ def job(name: str, command: list[str], max_duration: float = 30, **extra) -> str
 
 
 def runs(workdir: Path) -> list[tuple]:
-    return db_rows(workdir / "edged.db", "SELECT job, outcome, exit_code, trigger, reason_en,"
-                   " output_tail FROM job_runs ORDER BY id")  # fmt: skip
+    return db_rows(
+        workdir / "edged.db",
+        "SELECT job, outcome, exit_code, trigger, reason_en, output_tail FROM job_runs ORDER BY id",
+    )
 
 
 def clinic_database(workdir: Path) -> Path:
@@ -74,16 +83,24 @@ def test_backup_runs_once_is_recorded_and_published(tmp_path, broker, daemons):
     dest = tmp_path / "usb"
     dest.mkdir()
     clinic = clinic_database(tmp_path)
-    command = [str(BACKUP_SCRIPT), "--dest", str(dest), "--dump-command",
-               f"sqlite3 {clinic} .dump", "--files", str(tmp_path / "docs")]  # fmt: skip
+    command = [
+        str(BACKUP_SCRIPT),
+        "--dest",
+        str(dest),
+        "--dump-command",
+        f"sqlite3 {clinic} .dump",
+        "--files",
+        str(tmp_path / "docs"),
+    ]
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "scan.txt").write_text("ordonnance")
     sub = Subscriber("127.0.0.1", broker.port, f"{P}/#").start()
     with EnergyPty(soc=95.0) as pty:
         d = daemons(config(tmp_path, pty.path, broker.port, job("backup", command)))
         wait_until(lambda: runs(tmp_path), 30, what="a job_runs row")
-        retained = sub.wait_for(lambda m: m.topic == f"{P}/job/backup" and
-                                json.loads(m.payload)["last"] is not None, 10)  # fmt: skip
+        retained = sub.wait_for(
+            lambda m: m.topic == f"{P}/job/backup" and json.loads(m.payload)["last"] is not None, 10
+        )
         ticks = _ticks(tmp_path)
         wait_until(lambda: _ticks(tmp_path) >= ticks + 4, 15, what="more policy ticks")
         d.terminate()
@@ -91,8 +108,12 @@ def test_backup_runs_once_is_recorded_and_published(tmp_path, broker, daemons):
     assert (name, outcome, code, trigger) == ("backup", "success", 0, "schedule")
     assert "progress: 100" in tail
     [backup] = [p for p in dest.glob("openclinic-*") if not p.name.endswith(".partial")]
-    dump = subprocess.run(["gunzip", "-c", str(backup / "database.sql.gz")], check=True,
-                          capture_output=True, text=True).stdout  # fmt: skip
+    dump = subprocess.run(
+        ["gunzip", "-c", str(backup / "database.sql.gz")],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert "Moussa" in dump
     last = json.loads(retained[-1].payload)["last"]
     assert last["outcome"] == "success" and last["job"] == "backup"
@@ -144,14 +165,16 @@ def test_failure_and_timeout_are_recorded_and_published(
 
 def test_low_soc_stops_a_running_job_and_suspend_resumes_one(tmp_path, broker, daemons):
     stop_cmd = ["sh", "-c", "echo progress: 5; exec sleep 60"]
-    suspend_cmd = ["sh", "-c", "for i in $(seq 1 20); do echo progress: $((i*5)); sleep 0.4;"
-                   " done"]  # fmt: skip
+    suspend_cmd = ["sh", "-c", "for i in $(seq 1 20); do echo progress: $((i*5)); sleep 0.4; done"]
     jobs = job("stopper", stop_cmd) + job("pauser", suspend_cmd, on_low_battery="suspend")
     sub = Subscriber("127.0.0.1", broker.port, f"{P}/job/#").start()
     with EnergyPty(soc=95.0) as pty:
         d = daemons(config(tmp_path, pty.path, broker.port, jobs))
-        wait_until(lambda: _state(tmp_path, "stopper") == _state(tmp_path, "pauser") == "running",
-                   30, what="both jobs running")  # fmt: skip
+        wait_until(
+            lambda: _state(tmp_path, "stopper") == _state(tmp_path, "pauser") == "running",
+            30,
+            what="both jobs running",
+        )
         pty.set(soc=35.0)  # below the urgent floor of 40 %
         wait_until(lambda: _state(tmp_path, "pauser") == "suspended", 15, what="suspended")
         wait_until(lambda: runs(tmp_path), 15, what="stopper recorded")
@@ -164,11 +187,13 @@ def test_low_soc_stops_a_running_job_and_suspend_resumes_one(tmp_path, broker, d
     assert by_job["stopper"][1] == "stopped_low_battery"
     assert "floor" in by_job["stopper"][4]
     assert by_job["pauser"][1] == "success"
-    states = [json.loads(m.payload)["state"] for m in sub.received(
-        lambda m: m.topic == f"{P}/job/pauser")]  # fmt: skip
+    states = [
+        json.loads(m.payload)["state"] for m in sub.received(lambda m: m.topic == f"{P}/job/pauser")
+    ]
     assert "suspended" in states
-    stopper = [json.loads(m.payload)["last"] for m in sub.received(
-        lambda m: m.topic == f"{P}/job/stopper")]  # fmt: skip
+    stopper = [
+        json.loads(m.payload)["last"] for m in sub.received(lambda m: m.topic == f"{P}/job/stopper")
+    ]
     assert any(last and last["outcome"] == "stopped_low_battery" for last in stopper)
     # its progress never moved: one message when it started and one when it ended, per run,
     # not one per 0.5 s tick while it ran (the metered uplink)
@@ -209,8 +234,10 @@ def test_load_shedding_stops_and_restarts_services_then_shuts_down(tmp_path, bro
     sub = Subscriber("127.0.0.1", broker.port, f"{P}/#").start()
 
     def reached(level: str) -> None:
-        sub.wait_for(lambda m: m.topic == f"{P}/power/shedding"
-                     and json.loads(m.payload)["level"] == level, 20)  # fmt: skip
+        sub.wait_for(
+            lambda m: m.topic == f"{P}/power/shedding" and json.loads(m.payload)["level"] == level,
+            20,
+        )
 
     with EnergyPty(soc=80.0) as pty:
         d = daemons(config(tmp_path, pty.path, broker.port, "", extra=shedding))
@@ -236,8 +263,10 @@ def test_load_shedding_stops_and_restarts_services_then_shuts_down(tmp_path, bro
     assert lines[4:7] == ["stop openclinic", "stop mariadb", "poweroff"]  # services first
     assert lines[7:11] == ["stop openclinic", "stop mariadb", "start mariadb", "start openclinic"]
     assert lines.count("poweroff") == 1
-    levels = [json.loads(m.payload)["level"] for m in sub.received(
-        lambda m: m.topic == f"{P}/power/shedding")]  # fmt: skip
+    levels = [
+        json.loads(m.payload)["level"]
+        for m in sub.received(lambda m: m.topic == f"{P}/power/shedding")
+    ]
     assert levels[:4] == ["stop_services", "normal", "stop_services", "shutdown"]
     events = db_rows(tmp_path / "edged.db", "SELECT kind, subject, action FROM power_events")
     assert ("service", "mariadb", "start") in events
@@ -250,8 +279,9 @@ def _level(workdir: Path) -> str | None:
 
 
 def edged(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edged", *args], capture_output=True,
-                          text=True, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "edged", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_backup_now_through_the_daemon_and_standalone_and_schedule(tmp_path, daemons):
@@ -265,13 +295,19 @@ def test_backup_now_through_the_daemon_and_standalone_and_schedule(tmp_path, dae
         assert schedule.returncode == 0
         assert "hors des plages horaires permises (03:00-03:01)" in schedule.stdout
         pty.set(soc=30.0)  # below the urgent floor: a technician's start is refused...
-        wait_until(lambda: (_live(tmp_path).get("energy") or {}).get("soc") == 30.0, 10,
-                   what="the daemon reading 30 %")  # fmt: skip
+        wait_until(
+            lambda: (_live(tmp_path).get("energy") or {}).get("soc") == 30.0,
+            10,
+            what="the daemon reading 30 %",
+        )
         refused = edged("backup", "--now", "--config", str(cfg))
         assert refused.returncode == 1 and "sous le seuil" in refused.stdout, refused.stdout
         pty.set(soc=95.0)  # ...and accepted above it, outside the job's window
-        wait_until(lambda: (_live(tmp_path).get("energy") or {}).get("soc") == 95.0, 10,
-                   what="the daemon reading 95 %")  # fmt: skip
+        wait_until(
+            lambda: (_live(tmp_path).get("energy") or {}).get("soc") == 95.0,
+            10,
+            what="the daemon reading 95 %",
+        )
         done = edged("backup", "--now", "--config", str(cfg))
         assert done.returncode == 0, done.stdout + done.stderr
         assert "EN COURS" in done.stdout and "réussie" in done.stdout
@@ -283,7 +319,9 @@ def test_backup_now_through_the_daemon_and_standalone_and_schedule(tmp_path, dae
     assert alone.returncode == 0, alone.stdout + alone.stderr
     assert "daemon is not running" in alone.stdout and "success" in alone.stdout
     assert [(r[0], r[1], r[3]) for r in runs(tmp_path)] == [
-        ("backup", "success", "manual"), ("backup", "success", "manual")]  # fmt: skip
+        ("backup", "success", "manual"),
+        ("backup", "success", "manual"),
+    ]
     stopped = edged("schedule", "--config", str(cfg), "--lang", "en")
     assert "The daemon is not running" in stopped.stdout and "Last run: success" in stopped.stdout
 
@@ -313,5 +351,7 @@ def test_the_monthly_report_job_writes_the_files_and_publishes_the_summary(
     assert files == [f"{stem}.{ext}" for ext in ("csv", "html", "json", "pdf", "summary.json")]
     report = "monthly-report"
     assert [(r[0], r[1], r[3]) for r in runs(tmp_path)] == [
-        (report, "success", "schedule"), (report, "success", "manual")]  # fmt: skip
+        (report, "success", "schedule"),
+        (report, "success", "manual"),
+    ]
     sub.stop()

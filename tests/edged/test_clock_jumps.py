@@ -99,8 +99,11 @@ def _jump(tmp_path: Path, when: str, after: float) -> None:
     ticks = _ticks(tmp_path)
     faketime.set_time(tmp_path / "faketime.rc", when)
     target = datetime.strptime(when, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
-    wait_until(lambda: abs(_view(tmp_path).get("written", 0) - target) < 30, 20,
-               what=f"live view written on the new clock ({when})")  # fmt: skip
+    wait_until(
+        lambda: abs(_view(tmp_path).get("written", 0) - target) < 30,
+        20,
+        what=f"live view written on the new clock ({when})",
+    )
     wait_until(lambda: _ticks(tmp_path) >= ticks + 3, 20, what="ticks after the jump")
     assert _ticks(tmp_path) <= ticks + 3 + after, "a storm of catch-up ticks"
 

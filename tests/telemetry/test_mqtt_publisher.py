@@ -390,14 +390,50 @@ def openssl(*args: str, cwd: Path) -> None:
 def make_certificates(directory: Path) -> None:
     """A throw-away CA and a server certificate for 127.0.0.1 signed by it."""
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
-            "-subj", "/CN=edged test CA", cwd=directory)  # fmt: skip
-    openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr",
-            "-subj", "/CN=127.0.0.1", cwd=directory)  # fmt: skip
+    openssl(
+        "req",
+        "-x509",
+        *ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=edged test CA",
+        cwd=directory,
+    )
+    openssl(
+        "req",
+        *ec,
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+        cwd=directory,
+    )
     (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "server.crt", "-days", "2", "-extfile", "san.ext",
-            cwd=directory)  # fmt: skip
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        cwd=directory,
+    )
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
@@ -475,9 +511,13 @@ def test_a_record_goes_live_when_its_window_closes_and_needs_no_outbox_row(broke
     config, root = make_config(broker)
     sub = Subscriber(broker.host, broker.port, f"{root}/telemetry/#").start()
     pub: list[Publisher] = []  # the Writer's callbacks reach the publisher made after it
-    writer = Writer(db_path, publish_interval=1.0, commit_interval=60.0,
-                    on_records=lambda r: pub[0].publish_records(r),
-                    on_closed=lambda r: pub[0].publish_closed(r))  # fmt: skip
+    writer = Writer(
+        db_path,
+        publish_interval=1.0,
+        commit_interval=60.0,
+        on_records=lambda r: pub[0].publish_records(r),
+        on_closed=lambda r: pub[0].publish_closed(r),
+    )
     publisher = Publisher(config, db_path, ack=writer.ack)
     pub.append(publisher)
     writer.start()

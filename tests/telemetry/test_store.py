@@ -24,14 +24,29 @@ def test_migrates_an_empty_file_with_the_chosen_page_size_and_wal(tmp_path):
     db = store.open_db(tmp_path / "sub" / "edged.db")
     assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 6
     assert names(db, "table") == {
-        "devices", "sample_blocks", "records", "outbox", "device_state", "events", "alarms",
-        "health", "kv", "maintenance_log", "job_runs", "power_events", "rollups",
-    }  # fmt: skip
+        "devices",
+        "sample_blocks",
+        "records",
+        "outbox",
+        "device_state",
+        "events",
+        "alarms",
+        "health",
+        "kv",
+        "maintenance_log",
+        "job_runs",
+        "power_events",
+        "rollups",
+    }
     assert names(db, "view") == {"samples"}
     assert names(db, "index") == {
-        "sqlite_autoindex_devices_1", "sqlite_autoindex_device_state_1", "alarms_active",
-        "sqlite_autoindex_kv_1", "job_runs_job", "rollups_key",
-    }  # fmt: skip
+        "sqlite_autoindex_devices_1",
+        "sqlite_autoindex_device_state_1",
+        "alarms_active",
+        "sqlite_autoindex_kv_1",
+        "job_runs_job",
+        "rollups_key",
+    }
     assert db.execute("PRAGMA page_size").fetchone()[0] == store.PAGE_SIZE
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -72,9 +87,16 @@ def test_a_v3_database_gains_the_maintenance_log_job_and_rollup_tables_keeping_i
     assert db.execute("SELECT key FROM kv").fetchall() == [("uplink",)]
     columns = [r[1] for r in db.execute("PRAGMA table_info(maintenance_log)")]
     assert columns == [
-        "id", "date", "item", "action", "parts_cost", "labour_cost", "currency", "note",
+        "id",
+        "date",
+        "item",
+        "action",
+        "parts_cost",
+        "labour_cost",
+        "currency",
+        "note",
         "recorded_at",
-    ]  # fmt: skip
+    ]
 
 
 def test_readonly_open_of_a_missing_file_fails_without_creating_it(tmp_path):
@@ -148,10 +170,14 @@ def test_decode_of_encode_is_identity_on_what_storable_keeps(items, first_seq):
 
 def test_a_block_of_a_minute_is_small():
     minute = [
-        Sample("mppt", 1700000000 + i, True,
-               {"battery_voltage": 13 + i % 7 / 100, "pv_power": 200 + i % 13, "load_on": 1})
+        Sample(
+            "mppt",
+            1700000000 + i,
+            True,
+            {"battery_voltage": 13 + i % 7 / 100, "pv_power": 200 + i % 13, "load_on": 1},
+        )
         for i in range(60)
-    ]  # fmt: skip
+    ]
     data = samples.encode(minute)
     assert len(data) < 400
     assert samples.decode(data, "mppt", 7) == list(enumerate(minute, 7))
@@ -185,8 +211,9 @@ def test_prune_keeps_open_windows_outbox_records_and_newest_record(tmp_path):
     ids = store.Ids.load(db)
     # One block per commit: seqs 1-4, 5-8, 9-10. Record 1 covers 1-5 (acknowledged), 2 covers
     # 6-8 (in the outbox), 3 covers 9 (acknowledged, but the newest); 10 is in an open window.
-    batch = store.Batch(blocks=blocks_of(items[:4]) + blocks_of(items[4:8], 5) +
-                        blocks_of(items[8:], 9))  # fmt: skip
+    batch = store.Batch(
+        blocks=blocks_of(items[:4]) + blocks_of(items[4:8], 5) + blocks_of(items[8:], 9)
+    )
     batch.records = [
         (1, Record("mppt", old, True, 5, {}), 5),
         (2, Record("mppt", old + 60, True, 3, {}), 8),
@@ -226,9 +253,14 @@ def v1_database(path) -> None:
     conn.execute("PRAGMA journal_mode = WAL")
     conn.executescript(f"BEGIN; {schema.V1}; PRAGMA user_version = 1; COMMIT;")
     conn.executemany("INSERT INTO devices VALUES (?, ?)", [(1, "mppt"), (2, "bmv")])
-    conn.executemany("INSERT INTO layouts VALUES (?, ?)", [
-        (1, '["battery_voltage","charger_state"]'), (2, '["battery_soc"]'), (3, '["pv_power"]'),
-    ])  # fmt: skip
+    conn.executemany(
+        "INSERT INTO layouts VALUES (?, ?)",
+        [
+            (1, '["battery_voltage","charger_state"]'),
+            (2, '["battery_soc"]'),
+            (3, '["pv_power"]'),
+        ],
+    )
     rows = []
     for seq in range(1, 1401):  # the mppt each second, the bmv every 10th; 201-300 pruned
         ts = 1_700_000_000.0 + seq + 0.0004 * (seq % 3)

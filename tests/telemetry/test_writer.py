@@ -192,8 +192,15 @@ def test_disk_full_keeps_the_batch_and_writes_it_once_there_is_room(started, tmp
 
 def test_status_view_reads_a_readonly_connection_while_the_writer_commits(started, tmp_path):
     w = started(commit_interval=0.005)
-    w.put_state("mppt", {"state": "ok", "last_seen": T0, "info": {"product": "MPPT 75/15"},
-                         "counters": {"accepted": 1}})  # fmt: skip
+    w.put_state(
+        "mppt",
+        {
+            "state": "ok",
+            "last_seen": T0,
+            "info": {"product": "MPPT 75/15"},
+            "counters": {"accepted": 1},
+        },
+    )
     ro = store.open_db(tmp_path / "edged.db", readonly=True)
 
     def latest_ts() -> float | None:
@@ -255,8 +262,15 @@ def test_unchanged_state_is_held_back_changed_state_is_written_the_newest_at_sto
     db = store.open_db(tmp_path / "edged.db", readonly=True)
 
     def put_and_flush(state: str, n: int, info: dict | None = None) -> tuple:
-        w.put_state("mppt", {"state": state, "last_seen": float(n), "info": info or {},
-                             "counters": {"accepted": n}})  # fmt: skip
+        w.put_state(
+            "mppt",
+            {
+                "state": state,
+                "last_seen": float(n),
+                "info": info or {},
+                "counters": {"accepted": n},
+            },
+        )
         assert w.flush()
         return db.execute("SELECT state, last_seen, info FROM device_state").fetchone()
 
@@ -265,8 +279,15 @@ def test_unchanged_state_is_held_back_changed_state_is_written_the_newest_at_sto
     assert put_and_flush("ok", 3, {"serial": "HQ1"}) == ("ok", 3.0, '{"serial":"HQ1"}')
     assert put_and_flush("ok", 4, {"serial": "HQ1"}) == ("ok", 3.0, '{"serial":"HQ1"}')
     assert put_and_flush("stale", 5, {"serial": "HQ1"}) == ("stale", 5.0, '{"serial":"HQ1"}')
-    w.put_state("mppt", {"state": "stale", "last_seen": 6.0, "info": {"serial": "HQ1"},
-                         "counters": {"accepted": 6}})  # fmt: skip
+    w.put_state(
+        "mppt",
+        {
+            "state": "stale",
+            "last_seen": 6.0,
+            "info": {"serial": "HQ1"},
+            "counters": {"accepted": 6},
+        },
+    )
     w.stop()
     assert db.execute("SELECT last_seen, counters FROM device_state").fetchone() == (
         6.0,
@@ -296,8 +317,14 @@ def vedirect_like(ts: float, rng: random.Random) -> Sample:
         "load_power": round(15 + rng.uniform(-1, 1)),
         "battery_temperature": round(31 + rng.uniform(-0.2, 0.2), 1),
     }
-    fixed = {"battery_soc": 81.5, "load_on": 1, "yield_today": 0.42, "yield_total": 1234.56,
-             "charger_state": "bulk", "charger_error": 0}  # fmt: skip
+    fixed = {
+        "battery_soc": 81.5,
+        "load_on": 1,
+        "yield_today": 0.42,
+        "yield_total": 1234.56,
+        "charger_state": "bulk",
+        "charger_error": 0,
+    }
     return Sample("mppt", ts, True, {**noisy, **fixed})
 
 
@@ -316,8 +343,9 @@ def test_a_commit_appends_a_few_wal_frames_whatever_it_holds(started, tmp_path, 
     for first in range(0, 40 * 60, per_commit):  # 40 simulated minutes
         for s in range(first, first + per_commit):
             w.put(vedirect_like(T0 + s, rng))
-        w.put_state("mppt", {"state": "ok", "last_seen": T0 + s, "info": {},
-                             "counters": {"accepted": s}})  # fmt: skip
+        w.put_state(
+            "mppt", {"state": "ok", "last_seen": T0 + s, "info": {}, "counters": {"accepted": s}}
+        )
         w.ack(acked)
         acked.clear()
         assert w.flush()

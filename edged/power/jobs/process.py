@@ -61,9 +61,16 @@ class JobProcess:
     """One run of a job's command: `start()`, then `wait`/`poll`, `terminate` to stop it.
     One thread controls it; any thread may read its properties (the live view)."""
 
-    def __init__(self, name: str, argv: Sequence[str], *, cwd: str | None = None,
-                 env: Mapping[str, str] | None = None, tail_bytes: int = 4096,
-                 stray_grace: float = STRAY_GRACE_S) -> None:  # fmt: skip
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        tail_bytes: int = 4096,
+        stray_grace: float = STRAY_GRACE_S,
+    ) -> None:
         self.name, self.argv, self.cwd, self.tail_bytes = name, list(argv), cwd, tail_bytes
         self.stray_grace = stray_grace
         self.env = {**os.environ, **(env or {})}
@@ -93,9 +100,14 @@ class JobProcess:
         command = self.argv[0]
         try:
             self._popen = subprocess.Popen(
-                self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         except FileNotFoundError as exc:
             raise JobStartError(f"command not found: {command!r}") from exc
         except PermissionError as exc:
@@ -105,8 +117,7 @@ class JobProcess:
         except (ValueError, TypeError) as exc:  # a NUL character, a value that is no string
             raise JobStartError(_invalid(self.argv, self.env, exc)) from exc
         self._started = time.monotonic()
-        self._reader = threading.Thread(target=self._read, name=f"job-{self.name}-out",
-                                        daemon=True)  # fmt: skip
+        self._reader = threading.Thread(target=self._read, name=f"job-{self.name}-out", daemon=True)
         self._reader.start()
         threading.Thread(target=self._reap, name=f"job-{self.name}-wait", daemon=True).start()
 

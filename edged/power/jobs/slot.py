@@ -21,8 +21,18 @@ from maintenance.energy.reasons import Decision, ReasonCode
 def report_command(config: Config, month: str, reports_dir: Path) -> list[str]:
     """The built-in `kind = "report"` job: `edged report` in a subprocess, so it has the same
     duration limit, stop on low battery and result record as any other job."""
-    return [sys.executable, "-m", "edged", "report", "--config", config.source,
-            "--month", month, "--out", str(reports_dir)]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "edged",
+        "report",
+        "--config",
+        config.source,
+        "--month",
+        month,
+        "--out",
+        str(reports_dir),
+    ]
 
 
 class JobSlot:
@@ -116,9 +126,16 @@ class JobSlot:
             "progress": p.progress if p is not None else None,
             "last_line": p.last_line if p is not None else None,
             "max_duration": self.config.policy.max_duration_s,
-            "decision": None if d is None else {
-                "action": d.action.value, "code": d.reason_code.value, "urgency": d.urgency.value,
-                "message": d.reason_fr, "message_en": d.reason_en, "overdue_s": d.overdue_s},
+            "decision": None
+            if d is None
+            else {
+                "action": d.action.value,
+                "code": d.reason_code.value,
+                "urgency": d.urgency.value,
+                "message": d.reason_fr,
+                "message_en": d.reason_en,
+                "overdue_s": d.overdue_s,
+            },
             "last": self.last,
             "month": self.month,
-        }  # fmt: skip
+        }

@@ -97,8 +97,9 @@ class JobSupervisor:
                 decision = jd.on_demand(slot, state, capacity)
             else:
                 local = datetime.fromtimestamp(now, self._tz).time()
-                decision = jd.scheduled(slot, state, local, self.profile, capacity,
-                                        self.blocked is not None)  # fmt: skip
+                decision = jd.scheduled(
+                    slot, state, local, self.profile, capacity, self.blocked is not None
+                )
             startable = decision.action is Action.START or (
                 manual and force and decision.reason_code is not ReasonCode.WAIT_SHEDDING
             )
@@ -128,8 +129,7 @@ class JobSupervisor:
                     process.suspend()
                     log.warning("job %s suspended: %s", slot.name, decision.reason_en)
                 else:
-                    slot.stop(Outcome.STOPPED_LOW_BATTERY, decision.reason_fr,
-                              decision.reason_en)  # fmt: skip
+                    slot.stop(Outcome.STOPPED_LOW_BATTERY, decision.reason_fr, decision.reason_en)
         self._publish_slot(slot, only_if_moved=True)
         return decision
 
@@ -147,9 +147,18 @@ class JobSupervisor:
             "power_event",
             (now, "job", slot.name, d.action.value, d.reason_code.value, d.reason_fr, d.reason_en),
         )
-        self._event("job", {"job": slot.name, "ts": now, "action": d.action.value,
-                            "code": d.reason_code.value, "message": d.reason_fr,
-                            "message_en": d.reason_en, "urgency": d.urgency.value})  # fmt: skip
+        self._event(
+            "job",
+            {
+                "job": slot.name,
+                "ts": now,
+                "action": d.action.value,
+                "code": d.reason_code.value,
+                "message": d.reason_fr,
+                "message_en": d.reason_en,
+                "urgency": d.urgency.value,
+            },
+        )
 
     def _overdue(self, slot: JobSlot, d: Decision | None, now: float) -> None:
         """Hours past the deadline, for the alarm engine (built-in rule `job_overdue`). A job
@@ -180,14 +189,18 @@ class JobSupervisor:
         try:
             process.start()
         except JobStartError as exc:
-            slot.stop(Outcome.ERROR, f"Impossible de lancer la tâche : {exc}",
-                      f"Cannot start the job: {exc}")  # fmt: skip
+            slot.stop(
+                Outcome.ERROR,
+                f"Impossible de lancer la tâche : {exc}",
+                f"Cannot start the job: {exc}",
+            )
             self._finish(slot, None)
             return
         log.info("job %s started (%s): %s", slot.name, trigger, decision.reason_en)
         self._publish_slot(slot)
-        threading.Thread(target=self._watch, args=(slot,), name=f"job-{slot.name}",
-                         daemon=True).start()  # fmt: skip
+        threading.Thread(
+            target=self._watch, args=(slot,), name=f"job-{slot.name}", daemon=True
+        ).start()
 
     def _watch(self, slot: JobSlot) -> None:
         """Wait for the process; end it at its duration limit or when asked to stop."""
@@ -199,8 +212,11 @@ class JobSupervisor:
             if code is not None:
                 break
             if process.running_s > limit or slot.suspended_s() > limit:
-                slot.stop(Outcome.TIMEOUT, f"Durée limite de {limit:.0f} s dépassée.",
-                          f"Duration limit of {limit:.0f} s exceeded.")  # fmt: skip
+                slot.stop(
+                    Outcome.TIMEOUT,
+                    f"Durée limite de {limit:.0f} s dépassée.",
+                    f"Duration limit of {limit:.0f} s exceeded.",
+                )
             if slot.stopping is not None:
                 code = process.terminate(slot.config.stop_grace)
                 break  # None: stuck in I/O (a USB disk pulled out): recorded without a code
@@ -227,8 +243,9 @@ class JobSupervisor:
             self._writer.flush(timeout=10.0)  # a result is worth a commit of its own
         except (RuntimeError, TimeoutError) as exc:  # stopping, or a slow card: next commit
             log.warning("job %s: result queued for the next commit (%s)", result.job, exc)
-        self._event("job", {"job": result.job, "ts": result.ended, "action": "end",
-                            **result.payload()})  # fmt: skip
+        self._event(
+            "job", {"job": result.job, "ts": result.ended, "action": "end", **result.payload()}
+        )
         self._publish_slot(self.slots[result.job])
 
     def stop_all(self, outcome: Outcome, reason_fr: str, reason_en: str, wait: float = 0) -> None:
@@ -244,9 +261,12 @@ class JobSupervisor:
 
     def restore(self) -> None:
         """Each job's last success and last result from the database (the Writer runs)."""
-        rows = self._writer.call(lambda db: db.execute(
-            "SELECT job, max(started) FROM job_runs WHERE outcome = 'success'"
-            " AND clock_synced = 1 GROUP BY job").fetchall())  # fmt: skip
+        rows = self._writer.call(
+            lambda db: db.execute(
+                "SELECT job, max(started) FROM job_runs WHERE outcome = 'success'"
+                " AND clock_synced = 1 GROUP BY job"
+            ).fetchall()
+        )
         for job, started in rows:
             if job in self.slots:
                 self.slots[job].success_stored = started
@@ -258,8 +278,9 @@ class JobSupervisor:
 
     def _event(self, kind: str, payload: dict[str, Any]) -> None:
         if self._publisher is not None:
-            self._publisher.publish_event(topics.event_topic(self._config.topic_root, kind),
-                                          payload)  # fmt: skip
+            self._publisher.publish_event(
+                topics.event_topic(self._config.topic_root, kind), payload
+            )
 
     def _publish_slot(self, slot: JobSlot, only_if_moved: bool = False) -> None:
         """Retained `P/job/{name}`. While a job runs, only when its state changed or its

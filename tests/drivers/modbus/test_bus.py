@@ -23,9 +23,13 @@ HOLD = TIMEOUT * (RETRIES + 1)  # the longest a silent slave may keep the bus pe
 # Slave 2 differs from slave 1 in every planned block (0x3100.., 0x3200.., 0x330C..), so an
 # answer taken for the wrong slave shows in the values.
 SECOND = SITE["epever-tracer"] | {
-    "pv_voltage": 41.5, "battery_voltage": 26.7, "battery_soc": 44, "charger_state": "bulk",
-    "yield_total": 987.6, "battery_current": 3.25,
-}  # fmt: skip
+    "pv_voltage": 41.5,
+    "battery_voltage": 26.7,
+    "battery_soc": 44,
+    "charger_state": "bulk",
+    "yield_total": 987.6,
+    "battery_current": 3.25,
+}
 
 
 @pytest.fixture

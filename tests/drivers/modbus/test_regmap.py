@@ -164,12 +164,17 @@ def test_plan_joins_contiguous_and_small_gaps_within_limits(tmp_path):
     ]
     tight = map_of(tmp_path, "max_gap = 0", regs)
     assert [(b.function, b.address, b.count) for b in plan(tight)] == [
-        (3, 0, 3), (3, 5, 1), (3, 20, 1), (4, 2, 1)
-    ]  # fmt: skip
+        (3, 0, 3),
+        (3, 5, 1),
+        (3, 20, 1),
+        (4, 2, 1),
+    ]
     loose = map_of(tmp_path, "max_gap = 2", regs)
     assert [(b.function, b.address, b.count) for b in plan(loose)] == [
-        (3, 0, 6), (3, 20, 1), (4, 2, 1)
-    ]  # fmt: skip
+        (3, 0, 6),
+        (3, 20, 1),
+        (4, 2, 1),
+    ]
     capped = map_of(tmp_path, "max_gap = 20\nmax_registers = 4", regs)
     blocks = plan(capped)
     assert [(b.address, b.count) for b in blocks if b.function == 3] == [(0, 3), (5, 1), (20, 1)]

@@ -167,7 +167,7 @@ def test_unwritten_keys_keep_the_pure_defaults():
             "site": {"id": "x"},
             "jobs": [
                 {"name": "b", "kind": "sync", "command": ["s"], "max_duration": 60, "power_w": 5}
-            ],  # fmt: skip
+            ],
             "power": {"capacity_wh": 1200},
             "shedding": {},
         }
@@ -185,8 +185,13 @@ def test_shutdown_defaults_follow_its_soc():
     assert shed.shutdown == Threshold(10.0, 20.0, lead_acid_volts(10.0), lead_acid_volts(20.0))
 
 
-BANK = {"id": "bank", "chemistry": "agm", "nominal_voltage": 48, "capacity_ah": 100,
-        "controller": "mppt"}  # fmt: skip
+BANK = {
+    "id": "bank",
+    "chemistry": "agm",
+    "nominal_voltage": 48,
+    "capacity_ah": 100,
+    "controller": "mppt",
+}
 MPPT = {"id": "mppt", "driver": "vedirect", "port": "/dev/ttyUSB0"}
 
 
@@ -202,11 +207,26 @@ MPPT = {"id": "mppt", "driver": "vedirect", "port": "/dev/ttyUSB0"}
     ],
 )
 def test_voltages_are_placed_at_the_nominal_voltage(power, banks, volts, expected):
-    job = {"name": "b", "kind": "backup", "command": ["b"], "max_duration": 60, "power_w": 1,
-           "min_voltage": volts, "urgent_min_voltage": volts * 0.9}  # fmt: skip
+    job = {
+        "name": "b",
+        "kind": "backup",
+        "command": ["b"],
+        "max_duration": 60,
+        "power_w": 1,
+        "min_voltage": volts,
+        "urgent_min_voltage": volts * 0.9,
+    }
     shedding = {"warn_voltage": volts, "warn_recover_voltage": volts * 1.1}
-    config = parse({"site": {"id": "x"}, "devices": [MPPT], "batteries": banks, "jobs": [job],
-                    "power": power, "shedding": shedding})  # fmt: skip
+    config = parse(
+        {
+            "site": {"id": "x"},
+            "devices": [MPPT],
+            "batteries": banks,
+            "jobs": [job],
+            "power": power,
+            "shedding": shedding,
+        }
+    )
     assert config.jobs[0].policy.min_voltage == expected
     assert config.shedding.policy.warn.voltage == expected
 
@@ -259,7 +279,7 @@ CAP = {"capacity_wh": 1000}
         (
             {"shedding": {"stop_voltage": 11.9, "stop_recover_voltage": 11.8}},
             "shedding.stop_recover_voltage: expected above stop_voltage (11.9)",
-        ),  # fmt: skip
+        ),
         ({"shedding": {"shutdown_voltage": 11.5}}, "shedding.shutdown_voltage: expected only"),
         ({"shedding": {"services": ["a b"]}}, "shedding.services: expected systemd unit names"),
         ({"shedding": {"stop_command": ["stop"]}}, 'shedding.stop_command: expected "{service}"'),
@@ -360,8 +380,20 @@ def test_check_config_exit_codes(tmp_path):
 
 def _report(tmp_path: Path, *extra: str) -> dict:
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "edged.cli.report", "--month", MONTH, "--format", "json",
-           "--out", str(out), "--config", str(tmp_path / "edged.toml"), *extra]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "edged.cli.report",
+        "--month",
+        MONTH,
+        "--format",
+        "json",
+        "--out",
+        str(out),
+        "--config",
+        str(tmp_path / "edged.toml"),
+        *extra,
+    ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return json.loads((out / f"report-kati-{MONTH}.json").read_text())

@@ -54,14 +54,20 @@ def test_service_stores_raises_restores_and_clears_orphans(tmp_path):
     service.observe_sample(Sample("mppt", 10.0, True, {"battery_soc": 20.0}))
     service.observe_health(HealthReading("pibox", {"disk_used_percent": 95.0}, True), 11.0)
     assert [a["alarm_id"] for a in service.active()] == [
-        "battery_soc_low.mppt", "pibox_disk_full.pibox"]  # fmt: skip
+        "battery_soc_low.mppt",
+        "pibox_disk_full.pibox",
+    ]
     assert w.flush()
     w.stop()
 
     # restart with pibox_disk_full disabled: soc_low restored (not raised again), disk cleared
     w = writer(path)
-    off = AlarmsConfig(overrides=(AlarmRuleConfig("battery_soc_low", delay=0),
-                                  AlarmRuleConfig("pibox_disk_full", enabled=False)))  # fmt: skip
+    off = AlarmsConfig(
+        overrides=(
+            AlarmRuleConfig("battery_soc_low", delay=0),
+            AlarmRuleConfig("pibox_disk_full", enabled=False),
+        )
+    )
     service = AlarmService(config(path, off), w, None)
     service.restore()
     service.observe_sample(Sample("mppt", 20.0, True, {"battery_soc": 19.0}))
@@ -73,6 +79,8 @@ def test_service_stores_raises_restores_and_clears_orphans(tmp_path):
     w.stop()
     rows = db_rows(path, "SELECT alarm_id, active, since, cleared, value FROM alarms ORDER BY id")
     assert [(r[0], r[1], r[2]) for r in rows] == [
-        ("battery_soc_low.mppt", 0, 10.0), ("pibox_disk_full.pibox", 0, 11.0)]  # fmt: skip
+        ("battery_soc_low.mppt", 0, 10.0),
+        ("pibox_disk_full.pibox", 0, 11.0),
+    ]
     assert rows[0][3] == 400.0 and json.loads(rows[0][4]) == 20.0
     assert rows[1][3] is not None

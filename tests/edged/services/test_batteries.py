@@ -126,9 +126,13 @@ def test_bank_state_is_the_worst_of_its_sources_with_its_info():
     ((_, state, changed),) = m.observe_state("epever", {"state": "ok"})
     assert (state["state"], changed) == ("ok", True)
     assert state["info"] == {
-        "soc_source": "estimated", "chemistry": "flooded", "nominal_voltage": 24,
-        "capacity_ah": 200, "controller": "mppt", "load": "epever",
-    }  # fmt: skip
+        "soc_source": "estimated",
+        "chemistry": "flooded",
+        "nominal_voltage": 24,
+        "capacity_ah": 200,
+        "controller": "mppt",
+        "load": "epever",
+    }
     ((_, state, changed),) = m.observe_state("epever", {"state": "stale"})
     assert (state["state"], changed) == ("stale", True)
     ((_, state, changed),) = model(MEASURED).observe_state("bmv", {"state": "ok"})

@@ -23,8 +23,20 @@ DAY = 86400
 
 def run(job: str, day: int, outcome: str, hour: float = 14.0) -> tuple:
     started = START + (day - 1) * DAY + hour * 3600
-    return (job, "backup", "schedule", started, started + 600, 600.0, outcome,
-            0 if outcome == "success" else 1, "", "", "", 1)  # fmt: skip
+    return (
+        job,
+        "backup",
+        "schedule",
+        started,
+        started + 600,
+        600.0,
+        outcome,
+        0 if outcome == "success" else 1,
+        "",
+        "",
+        "",
+        1,
+    )
 
 
 def wait(job: str, day: int, hour: float = 8.0, code: str = "wait_floor") -> tuple:
@@ -59,8 +71,9 @@ def config(tmp_path_factory) -> Config:
         db.conn.execute("BEGIN")
         db.conn.executemany(ROW_SQL["job_run"], runs)
         db.conn.executemany(ROW_SQL["power_event"], waits)
-        db.conn.execute(ROW_SQL["power_event"], (START + DAY, "shedding", "pibox", "stop",
-                                                 "critical", "", ""))  # fmt: skip
+        db.conn.execute(
+            ROW_SQL["power_event"], (START + DAY, "shedding", "pibox", "stop", "critical", "", "")
+        )
         db.conn.execute("COMMIT")
     db.conn.close()
     items, _ = validate_equipment(EQUIPMENT)
@@ -83,17 +96,21 @@ def test_generate_writes_every_format_and_the_summary_matches_the_json(config, t
     data = json.loads(written[3].read_text(encoding="utf-8"))
     battery = data["batteries"][0]
     assert summary == {
-        "site": "kati", "month": MONTH,
+        "site": "kati",
+        "month": MONTH,
         "completeness_pct": data["quality"]["completeness_pct"],
         "notes": data["quality"]["notes"],
         "pv_kwh": round(data["energy"]["pv_kwh"], 2),
         "load_kwh": round(data["energy"]["load_kwh"], 2),
         "days_not_full": data["energy"]["days_not_full"],
-        "efc": round(battery["equivalent_full_cycles"], 2), "soc_min": battery["soc_min"],
-        "alarms": data["alarms"]["count"], "alarms_open": data["alarms"]["still_open"],
-        "contribution": data["costs"]["contribution"], "currency": data["costs"]["currency"],
+        "efc": round(battery["equivalent_full_cycles"], 2),
+        "soc_min": battery["soc_min"],
+        "alarms": data["alarms"]["count"],
+        "alarms_open": data["alarms"]["still_open"],
+        "contribution": data["costs"]["contribution"],
+        "currency": data["costs"]["currency"],
         "cost_recovery_pct": data["costs"]["cost_recovery_pct"],
-    }  # fmt: skip
+    }
     assert summary["pv_kwh"] > 0 and data["costs"]["fees_collected"] == 40000
     assert summary["cost_recovery_pct"] is not None and "gaps" in summary["notes"]
 
@@ -103,10 +120,22 @@ def test_job_runs_and_deferred_days_come_from_the_database(config, tmp_path):
     jobs = {j["job"]: j for j in json.loads(written[0].read_text(encoding="utf-8"))["jobs"]}
     last_ok = START + 7 * DAY + 14 * 3600 + 600
     # backup: 4 runs in the month, 2 succeeded; waits on 7, 8 (a success that day), 9 (twice)
-    assert jobs["backup"] == {"job": "backup", "runs": 4, "ok": 2, "failed": 2,
-                              "last_ok": last_ok, "deferred": 2}  # fmt: skip
-    assert jobs["sync"] == {"job": "sync", "runs": 0, "ok": 0, "failed": 0, "last_ok": None,
-                            "deferred": 1}  # day 40 is November  # fmt: skip
+    assert jobs["backup"] == {
+        "job": "backup",
+        "runs": 4,
+        "ok": 2,
+        "failed": 2,
+        "last_ok": last_ok,
+        "deferred": 2,
+    }
+    assert jobs["sync"] == {
+        "job": "sync",
+        "runs": 0,
+        "ok": 0,
+        "failed": 0,
+        "last_ok": None,
+        "deferred": 1,
+    }  # day 40 is November
     assert "jobs,backup,deferred,2,days" in written[1].read_text(encoding="utf-8")
     assert "jours reportés" in written[2].read_text(encoding="utf-8")
     data = json.loads(written[0].read_text(encoding="utf-8"))

@@ -11,10 +11,18 @@ from edged.config.settings import AlarmRuleConfig, AlarmsConfig
 from maintenance.alarms.engine import AlarmEngine, Condition, Rule, Severity, render
 from maintenance.alarms.rules import BUILTIN, build
 
-SOC_LOW = Rule("soc_low", "*.battery_soc", Condition.BELOW, 30.0, Severity.WARNING,
-               clear=40.0, delay=60, clear_delay=30,
-               message_fr="{device} : batterie {value} % (seuil {threshold})",
-               message_en="{device}: battery {value} % (limit {threshold})")  # fmt: skip
+SOC_LOW = Rule(
+    "soc_low",
+    "*.battery_soc",
+    Condition.BELOW,
+    30.0,
+    Severity.WARNING,
+    clear=40.0,
+    delay=60,
+    clear_delay=30,
+    message_fr="{device} : batterie {value} % (seuil {threshold})",
+    message_en="{device}: battery {value} % (limit {threshold})",
+)
 
 
 def feed(engine, source, name, values, start=0.0, step=10.0):
@@ -102,8 +110,16 @@ def utc(hour: int, minute: int = 0) -> float:
 
 
 def test_no_pv_counts_only_daylight_hours_and_only_while_the_device_is_ok():
-    rule = Rule("no_pv", "*.pv_power", Condition.BELOW, 5.0, clear=20.0, delay=3600,
-                hours=(8, 17), requires_ok=True)  # fmt: skip
+    rule = Rule(
+        "no_pv",
+        "*.pv_power",
+        Condition.BELOW,
+        5.0,
+        clear=20.0,
+        delay=3600,
+        hours=(8, 17),
+        requires_ok=True,
+    )
     engine = AlarmEngine([rule], timezone="Africa/Bamako")
     engine.observe("mppt", "state", "ok", utc(5))
     # a whole night of zero does nothing, and the delay restarts at 8:00
@@ -133,8 +149,10 @@ def test_render_leaves_unknown_placeholders_and_stray_braces():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.floats(min_value=40.0001, max_value=100.0), max_size=60),
-       st.lists(st.floats(min_value=-0.5, max_value=0.5), min_size=1, max_size=60))  # fmt: skip
+@given(
+    st.lists(st.floats(min_value=40.0001, max_value=100.0), max_size=60),
+    st.lists(st.floats(min_value=-0.5, max_value=0.5), min_size=1, max_size=60),
+)
 def test_a_value_oscillating_around_the_threshold_raises_at_most_once(highs, wiggles):
     """Around 30 %, never back above the clear threshold (40 %): one alarm at most, no clear."""
     engine = AlarmEngine([SOC_LOW])
@@ -144,8 +162,10 @@ def test_a_value_oscillating_around_the_threshold_raises_at_most_once(highs, wig
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.one_of(st.none(), st.floats(0, 100, allow_nan=False)), max_size=80),
-       st.floats(min_value=1.0, max_value=30.0))  # fmt: skip
+@given(
+    st.lists(st.one_of(st.none(), st.floats(0, 100, allow_nan=False)), max_size=80),
+    st.floats(min_value=1.0, max_value=30.0),
+)
 def test_events_alternate_and_each_raise_held_for_the_delay(values, step):
     engine = AlarmEngine([SOC_LOW])
     events, below_since = [], None
@@ -164,11 +184,23 @@ def test_events_alternate_and_each_raise_held_for_the_delay(values, step):
 def test_builtin_table_covers_the_technicians_list():
     ids = {rule.id for rule in BUILTIN}
     assert ids == {
-        "battery_soc_low", "battery_soc_critical", "battery_over_temperature", "charger_error",
-        "no_pv_daylight", "device_offline", "pibox_disk_full", "pibox_undervoltage",
-        "openclinic_down", "equipment_unseen", "data_budget", "power_saving",
-        "power_services_stopped", "job_overdue", "storage_failed", "database_recovered",
-    }  # fmt: skip
+        "battery_soc_low",
+        "battery_soc_critical",
+        "battery_over_temperature",
+        "charger_error",
+        "no_pv_daylight",
+        "device_offline",
+        "pibox_disk_full",
+        "pibox_undervoltage",
+        "openclinic_down",
+        "equipment_unseen",
+        "data_budget",
+        "power_saving",
+        "power_services_stopped",
+        "job_overdue",
+        "storage_failed",
+        "database_recovered",
+    }
     for rule in BUILTIN:
         assert rule.message_fr and rule.message_en, rule.id
         if rule.clear is not None:  # hysteresis on the recovering side of the threshold
@@ -190,7 +222,7 @@ def test_build_applies_overrides_disables_and_adds_custom_rules():
                 threshold=75.0,
                 clear=70.0,
             ),
-        ),  # fmt: skip
+        ),
     )
     rules = {rule.id: rule for rule in build(config)}
     assert "data_budget" not in rules

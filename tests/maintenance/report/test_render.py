@@ -150,8 +150,21 @@ def test_empty_month_renders_everywhere(tmp_path):
 
 def report_command(db_path, site: str, registry, out) -> subprocess.CompletedProcess:
     """`edged report --month MONTH` on a database, as a technician runs it."""
-    cmd = [sys.executable, "-m", "edged.cli.report", "--month", MONTH, "--db", str(db_path),
-           "--site", site, "--registry", str(registry), "--out", str(out)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "edged.cli.report",
+        "--month",
+        MONTH,
+        "--db",
+        str(db_path),
+        "--site",
+        site,
+        "--registry",
+        str(registry),
+        "--out",
+        str(out),
+    ]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 

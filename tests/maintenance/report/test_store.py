@@ -91,8 +91,21 @@ def test_records_committed_after_their_hour_was_rolled_up_continue_it(db_path, t
 
 
 def json_report(db_path: Path, out: Path) -> bytes:
-    cmd = [sys.executable, "-m", "edged.cli.report", "--month", MONTH, "--db", str(db_path),
-           "--site", "kati", "--format", "json", "--out", str(out)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "edged.cli.report",
+        "--month",
+        MONTH,
+        "--db",
+        str(db_path),
+        "--site",
+        "kati",
+        "--format",
+        "json",
+        "--out",
+        str(out),
+    ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return (out / f"report-kati-{MONTH}.json").read_bytes()
@@ -103,8 +116,10 @@ def test_pruned_month_gives_the_same_report_and_keeps_outbox_and_newest(db_path,
     assert rs.prune_records(db, END + DAY) == 0  # nothing rolled up: nothing may go
     raw = json_report(db_path, tmp_path / "raw")
     outbox = START + 15 * DAY
-    db.execute("INSERT INTO outbox SELECT id FROM records WHERE ts >= ? AND ts < ?",
-               (outbox, outbox + HOUR))  # fmt: skip
+    db.execute(
+        "INSERT INTO outbox SELECT id FROM records WHERE ts >= ? AND ts < ?",
+        (outbox, outbox + HOUR),
+    )
     in_outbox = db.execute("SELECT count(*) FROM outbox").fetchone()[0]
     total = db.execute("SELECT count(*) FROM records").fetchone()[0]
     rs.roll_up(db, END + HOUR, 60.0)
@@ -145,6 +160,8 @@ def test_a_device_year_of_hourly_and_daily_rollups_is_small(db_path, capsys):
     per_device_year = used / 2 * 365 * DAY / (END - START)
     records = db.execute("SELECT sum(pgsize) FROM dbstat WHERE name = 'records'").fetchone()[0]
     with capsys.disabled():
-        print(f"\nrollups: {per_device_year / 1e6:.2f} MB per device-year"
-              f" (records: {records / 2 * 365 * DAY / (END - START) / 1e6:.0f} MB)")  # fmt: skip
+        print(
+            f"\nrollups: {per_device_year / 1e6:.2f} MB per device-year"
+            f" (records: {records / 2 * 365 * DAY / (END - START) / 1e6:.0f} MB)"
+        )
     assert per_device_year < 2.0e6

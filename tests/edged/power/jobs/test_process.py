@@ -75,8 +75,9 @@ def test_success_keeps_output_tail_progress_and_last_line(sh):
 
 
 def test_failure_exit_code_and_env_and_cwd(tmp_path, sh):
-    job = sh('echo "$EDGED_TEST_VAR in $(pwd)"; exit 3', cwd=str(tmp_path),
-             env={"EDGED_TEST_VAR": "set"})  # fmt: skip
+    job = sh(
+        'echo "$EDGED_TEST_VAR in $(pwd)"; exit 3', cwd=str(tmp_path), env={"EDGED_TEST_VAR": "set"}
+    )
     assert job.wait(10) == 3
     assert job.last_line == f"set in {tmp_path}"  # PATH still inherited: sh was found
 
@@ -95,13 +96,16 @@ def test_wait_times_out_while_running_and_terminate_stops_at_sigterm(sh):
     assert job.terminate(grace=5.0) == -signal.SIGTERM  # safe when already ended
 
 
-@pytest.mark.parametrize(("script", "code"), [
-    # the shell and its child both ignore SIGTERM
-    ("trap '' TERM; sleep 100 & echo child $!; wait", -signal.SIGKILL),
-    # the shell dies at SIGTERM, its child ignores it (a pipeline stage that lingers); the
-    # child says its pid once it ignores SIGTERM
-    ("""sh -c 'trap "" TERM; echo child $$; exec sleep 100' & wait""", -signal.SIGTERM),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("script", "code"),
+    [
+        # the shell and its child both ignore SIGTERM
+        ("trap '' TERM; sleep 100 & echo child $!; wait", -signal.SIGKILL),
+        # the shell dies at SIGTERM, its child ignores it (a pipeline stage that lingers); the
+        # child says its pid once it ignores SIGTERM
+        ("""sh -c 'trap "" TERM; echo child $$; exec sleep 100' & wait""", -signal.SIGTERM),
+    ],
+)
 def test_terminate_kills_the_group_after_grace(script, code, sh):
     job = sh(script)
     until(lambda: job.last_line.startswith("child "))
@@ -185,8 +189,10 @@ def test_a_background_child_left_behind_is_stopped_before_the_exit_is_reported(s
 
 def test_a_left_child_that_ignores_sigterm_is_killed_after_stray_grace(tmp_path, sh):
     flag = tmp_path / "pid"
-    script = (f"""sh -c 'trap "" TERM; echo $$ > {flag}.tmp; mv {flag}.tmp {flag};"""
-              f""" exec sleep 100' & while [ ! -e {flag} ]; do sleep 0.01; done""")  # fmt: skip
+    script = (
+        f"""sh -c 'trap "" TERM; echo $$ > {flag}.tmp; mv {flag}.tmp {flag};"""
+        f""" exec sleep 100' & while [ ! -e {flag} ]; do sleep 0.01; done"""
+    )
     began = time.monotonic()
     job = sh(script, stray_grace=0.3)
     assert job.wait(10) == 0
@@ -230,8 +236,10 @@ def test_terminate_returns_none_when_the_job_is_stuck_in_uninterruptible_io(
 
 def test_tail_keeps_only_the_last_bytes_and_cuts_no_character(sh):
     # 200 000 bytes of output; "é" is two bytes, so a cut may fall inside one
-    job = sh("i=0; while [ $i -lt 2000 ]; do printf 'é%098d\\n' $i; i=$((i+1)); done;"
-             " echo LAST", tail_bytes=1000)  # fmt: skip
+    job = sh(
+        "i=0; while [ $i -lt 2000 ]; do printf 'é%098d\\n' $i; i=$((i+1)); done; echo LAST",
+        tail_bytes=1000,
+    )
     assert job.wait(10) == 0
     tail = job.output_tail
     assert len(tail.encode()) <= 1000
@@ -256,8 +264,13 @@ print(lock.acquire(), lock.holder_pid())
 
 
 def probe_lock(directory) -> str:
-    out = subprocess.run([sys.executable, "-c", LOCK_PROBE, str(directory)], check=True,
-                         capture_output=True, text=True, timeout=30)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", LOCK_PROBE, str(directory)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     return out.stdout.strip()
 
 
@@ -278,11 +291,19 @@ def test_lock_excludes_another_process_until_released(tmp_path):
 
 def test_result_row_matches_the_job_runs_table(tmp_path):
     result = JobResult(
-        job="backup", kind="backup", trigger="manual", started=1_700_000_000.5,
-        ended=1_700_000_090.25, duration_s=89.75, outcome=Outcome.STOPPED_LOW_BATTERY,
-        exit_code=-15, reason="Batterie faible.", reason_en="Battery low.",
-        output_tail="progress: 40\n", clock_synced=True,
-    )  # fmt: skip
+        job="backup",
+        kind="backup",
+        trigger="manual",
+        started=1_700_000_000.5,
+        ended=1_700_000_090.25,
+        duration_s=89.75,
+        outcome=Outcome.STOPPED_LOW_BATTERY,
+        exit_code=-15,
+        reason="Batterie faible.",
+        reason_en="Battery low.",
+        output_tail="progress: 40\n",
+        clock_synced=True,
+    )
     db = store.open_db(tmp_path / "x.db")
     with db.conn:
         db.execute(store.ROW_SQL["job_run"], result.row())
