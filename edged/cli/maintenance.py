@@ -31,14 +31,8 @@ from maintenance.report.registry import DEFAULT_CURRENCY, LogEntry, validate_log
 from telemetry.queries import maintenance_rows
 from telemetry.store import StoreError, open_db, transaction
 
-_FLAGS = {
-    "date": "--date",
-    "item": "--item",
-    "action": "--action",
-    "note": "--note",
-    "parts_cost": "--parts-cost",
-    "labour_cost": "--labour-cost",
-}
+_FLAGS = {"date": "--date", "item": "--item", "action": "--action", "note": "--note",
+          "parts_cost": "--parts-cost", "labour_cost": "--labour-cost"}  # fmt: skip
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -84,17 +78,9 @@ def record(db_path: str, entry: LogEntry, currency: str, now: float) -> int:
             cursor = db.conn.execute(
                 "INSERT INTO maintenance_log (date, item, action, parts_cost, labour_cost,"
                 " currency, note, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    entry.date.isoformat(),
-                    entry.item,
-                    entry.action,
-                    entry.parts_cost,
-                    entry.labour_cost,
-                    currency,
-                    entry.note,
-                    now,
-                ),
-            )
+                (entry.date.isoformat(), entry.item, entry.action, entry.parts_cost,
+                 entry.labour_cost, currency, entry.note, now),
+            )  # fmt: skip
         return int(cursor.lastrowid or 0)
     finally:
         db.conn.close()

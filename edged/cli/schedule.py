@@ -35,23 +35,12 @@ from telemetry import store
 
 POLL = 0.5
 _WAIT = threading.Event()  # never set: a sleep that ignores wall-clock jumps
-RUN_COLS = (
-    "job",
-    "kind",
-    "trigger",
-    "started",
-    "ended",
-    "duration_s",
-    "outcome",
-    "exit_code",
-    "reason",
-    "reason_en",
-)
+RUN_COLS = ("job", "kind", "trigger", "started", "ended", "duration_s", "outcome", "exit_code",
+            "reason", "reason_en")  # fmt: skip
 INTERRUPTS = {  # what stops a standalone run, as the result's reason says it
-    signal.SIGINT: ("Ctrl-C", "Ctrl-C"),
-    signal.SIGTERM: ("SIGTERM", "SIGTERM"),
+    signal.SIGINT: ("Ctrl-C", "Ctrl-C"), signal.SIGTERM: ("SIGTERM", "SIGTERM"),
     signal.SIGHUP: ("SIGHUP : la session SSH est coupée", "SIGHUP: the SSH session dropped"),
-}
+}  # fmt: skip
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -86,14 +75,8 @@ def run_schedule(args: argparse.Namespace) -> int:
     stopped = view is None
     power = stored_power(config) if view is None else view.get("power")
     if args.json:
-        print(
-            json.dumps(
-                {"daemon": "stopped" if stopped else "running", "power": power},
-                indent=2,
-                ensure_ascii=False,
-                default=str,
-            )
-        )
+        print(json.dumps({"daemon": "stopped" if stopped else "running", "power": power},
+                         indent=2, ensure_ascii=False, default=str))  # fmt: skip
         return 0
     if stopped:
         print(schedule_view.say("stopped", lang))
@@ -105,40 +88,28 @@ def stored_power(config: Config) -> dict[str, Any] | None:
     """What the database says of each configured job: its last result and last decision."""
     if not config.jobs:
         return None
-    jobs = [
-        {
-            "job": j.name,
-            "kind": j.policy.kind.value,
-            "state": "idle",
-            "last": None,
-            "decision": None,
-        }
-        for j in config.jobs
-    ]
+    jobs = [{"job": j.name, "kind": j.policy.kind.value, "state": "idle", "last": None,
+             "decision": None} for j in config.jobs]  # fmt: skip
     if not Path(config.storage.path).exists():
         return {"jobs": jobs}
     db = store.open_db(config.storage.path, readonly=True)
     try:
         for job in jobs:
             job["last"] = _last_run(db, job["job"])
-            row = db.execute(
-                "SELECT action, code, message, message_en FROM power_events WHERE"
-                " kind = 'job' AND subject = ? ORDER BY id DESC LIMIT 1",
-                [job["job"]],
-            ).fetchone()
+            row = db.execute("SELECT action, code, message, message_en FROM power_events WHERE"
+                             " kind = 'job' AND subject = ? ORDER BY id DESC LIMIT 1",
+                             [job["job"]]).fetchone()  # fmt: skip
             if row:
-                job["decision"] = dict(
-                    zip(("action", "code", "message", "message_en"), row, strict=True)
-                )
+                job["decision"] = dict(zip(("action", "code", "message", "message_en"), row,
+                                           strict=True))  # fmt: skip
     finally:
         db.conn.close()
     return {"jobs": jobs}
 
 
 def _last_run(db, job: str) -> dict[str, Any] | None:
-    row = db.execute(
-        f"SELECT {', '.join(RUN_COLS)} FROM job_runs WHERE job = ? ORDER BY id DESC LIMIT 1", [job]
-    ).fetchone()
+    row = db.execute(f"SELECT {', '.join(RUN_COLS)} FROM job_runs WHERE job = ?"
+                     " ORDER BY id DESC LIMIT 1", [job]).fetchone()  # fmt: skip
     return dict(zip(RUN_COLS, row, strict=True)) if row else None
 
 
@@ -160,10 +131,8 @@ def run_backup(args: argparse.Namespace) -> int:
     job = _pick(config, args.job)
     if job is None:
         names = ", ".join(j.name for j in config.jobs) or "-"
-        print(
-            f"edged backup: no such job ({args.job or 'kind backup'}); configured: {names}",
-            file=sys.stderr,
-        )
+        print(f"edged backup: no such job ({args.job or 'kind backup'}); configured: {names}",
+              file=sys.stderr)  # fmt: skip
         return 2
     if not args.now:
         power = (_live(config) or {}).get("power") or stored_power(config) or {}
@@ -200,11 +169,8 @@ def _through_daemon(config: Config, job: JobConfig, force: bool, lang: str) -> i
             return 1
         if answer.get("already_running") and not told:
             told = True
-            print(
-                f"{job.name} tourne déjà : suivi de l'exécution en cours."
-                if lang == "fr"
-                else f"{job.name} is already running: following the run in progress."
-            )
+            print(f"{job.name} tourne déjà : suivi de l'exécution en cours." if lang == "fr" else
+                  f"{job.name} is already running: following the run in progress.")  # fmt: skip
         since = float(answer.get("started_at") or asked) - 1.0
         result = _run_after(config, job.name, seen, since)
         if result is not None:
@@ -227,11 +193,9 @@ def _run_after(config: Config, job: str, after_id: int, since: float) -> dict[st
     order = "id DESC" if since == -math.inf else "id"
     db = store.open_db(config.storage.path, readonly=True)
     try:
-        row = db.execute(
-            f"SELECT id, {', '.join(RUN_COLS)} FROM job_runs WHERE job = ? AND"
-            f" id > ? AND started >= ? ORDER BY {order} LIMIT 1",
-            [job, after_id, since],
-        ).fetchone()
+        row = db.execute(f"SELECT id, {', '.join(RUN_COLS)} FROM job_runs WHERE job = ? AND"
+                         f" id > ? AND started >= ? ORDER BY {order} LIMIT 1",
+                         [job, after_id, since]).fetchone()  # fmt: skip
     finally:
         db.conn.close()
     return dict(zip(("id", *RUN_COLS), row, strict=True)) if row else None
@@ -241,11 +205,9 @@ def _standalone(config: Config, job: JobConfig, lang: str) -> int:
     """The daemon is stopped: run the job here, holding the same lock the daemon would. Ctrl-C,
     SIGHUP (SSH over 3G dropped), SIGTERM stop and record the job (in its own session, it would
     outlive this command, unrecorded, its lock released)."""
-    _say(
-        "Le démon ne tourne pas : la tâche est lancée ici, sans surveillance de la batterie."
-        if lang == "fr"
-        else "The daemon is not running: the job runs here, without watching the battery."
-    )
+    _say("Le démon ne tourne pas : la tâche est lancée ici, sans surveillance de la batterie."
+         if lang == "fr" else "The daemon is not running: the job runs here, without watching"
+         " the battery.")  # fmt: skip
     slot = JobSlot(job, JobLock(live.writable_path(config).parent / "locks", job.name))
     try:  # opened (created: a report reads it) before the run, so its result can be stored
         db = store.open_db(config.storage.path)
@@ -254,10 +216,8 @@ def _standalone(config: Config, job: JobConfig, lang: str) -> int:
         return 2
     with _Interrupts() as interrupts, contextlib.closing(db.conn):  # autocommit: stored at once
         if not slot.file_lock.acquire():
-            print(
-                f"edged backup: {job.name} already runs (pid {slot.file_lock.holder_pid()})",
-                file=sys.stderr,
-            )
+            print(f"edged backup: {job.name} already runs (pid {slot.file_lock.holder_pid()})",
+                  file=sys.stderr)  # fmt: skip
             return 1
         try:
             result = _run_here(config, slot, lang, interrupts)
@@ -276,9 +236,8 @@ def _run_here(config: Config, slot: JobSlot, lang: str, interrupts: _Interrupts)
         process.start()
         code = _follow(slot, process, lang, interrupts)
     except JobStartError as exc:
-        slot.stop(
-            Outcome.ERROR, f"Impossible de lancer la tâche : {exc}", f"Cannot start the job: {exc}"
-        )
+        slot.stop(Outcome.ERROR, f"Impossible de lancer la tâche : {exc}",
+                  f"Cannot start the job: {exc}")  # fmt: skip
         code = None
     return slot.end(code, clock.synced())
 
@@ -312,17 +271,11 @@ def _follow(slot: JobSlot, process: JobProcess, lang: str, interrupts: _Interrup
     while (code := process.wait(POLL)) is None:
         if interrupts.got is not None:
             fr, en = INTERRUPTS[interrupts.got]
-            slot.stop(
-                Outcome.STOPPED_SHUTDOWN,
-                f"Commande interrompue ({fr}) : tâche arrêtée.",
-                f"The command was interrupted ({en}): job stopped.",
-            )
+            slot.stop(Outcome.STOPPED_SHUTDOWN, f"Commande interrompue ({fr}) : tâche arrêtée.",
+                      f"The command was interrupted ({en}): job stopped.")  # fmt: skip
         elif process.running_s > limit:
-            slot.stop(
-                Outcome.TIMEOUT,
-                f"Durée limite de {limit:.0f} s dépassée.",
-                f"Duration limit of {limit:.0f} s exceeded.",
-            )
+            slot.stop(Outcome.TIMEOUT, f"Durée limite de {limit:.0f} s dépassée.",
+                      f"Duration limit of {limit:.0f} s exceeded.")  # fmt: skip
         if slot.stopping is not None:
             return process.terminate(slot.config.stop_grace)
         line = _progress(slot.view(), lang)
@@ -341,9 +294,6 @@ def _say(text: str) -> None:
 def _print_result(last: dict[str, Any], lang: str) -> int:
     text = schedule_view.outcome_text(last["outcome"], lang)
     reason = last["reason"] if lang == "fr" else last["reason_en"]
-    _say(
-        f"{last['job']} : {text} — {reason}"
-        if lang == "fr"
-        else f"{last['job']}: {text} — {reason}"
-    )
+    _say(f"{last['job']} : {text} — {reason}" if lang == "fr" else f"{last['job']}: {text} —"
+         f" {reason}")  # fmt: skip
     return 0 if last["outcome"] == "success" else 1

@@ -46,7 +46,7 @@ DEFAULT_REPORT = JobConfig(
         power_w=6.0,
         deadline_s=3 * 86400.0,
         windows=(("10:00", "16:00"),),
-    )
+    )  # fmt: skip
 )
 """The report job every site gets unless it configures its own (`[power] auto_report`)."""
 
@@ -59,36 +59,21 @@ def site_jobs(config: Config) -> tuple[JobConfig, ...]:
 
 
 class PowerService:
-    def __init__(
-        self,
-        config: Config,
-        writer: Writer,
-        publisher: Publisher | None,
-        alarms: AlarmService,
-        clock: ClockWatch,
-        live_path: Path,
-    ) -> None:
+    def __init__(self, config: Config, writer: Writer, publisher: Publisher | None,
+                 alarms: AlarmService, clock: ClockWatch, live_path: Path) -> None:  # fmt: skip
         self._config, self._writer, self._clock = config, writer, clock
         self._publisher = publisher
         self.energy = EnergyView(config)
         self.requests = job_requests.requests_dir(live_path)
-        self.jobs = JobSupervisor(
-            config,
-            site_jobs(config),
-            writer,
-            publisher,
-            self.energy,
-            clock.synced,
-            live_path.parent / "locks",
-            Path(config.storage.reports_dir),
-        )
+        self.jobs = JobSupervisor(config, site_jobs(config), writer, publisher, self.energy,
+                                  clock.synced, live_path.parent / "locks",
+                                  Path(config.storage.reports_dir))  # fmt: skip
         self.jobs.on_report = self._report_written
         self.jobs.on_health = alarms.observe_health
         self.shedding: SheddingService | None = None
         if config.shedding.enabled and config.shedding.policy is not None:
-            self.shedding = SheddingService(
-                config, writer, publisher, self.energy, alarms, self.jobs, clock.synced
-            )
+            self.shedding = SheddingService(config, writer, publisher, self.energy, alarms,
+                                            self.jobs, clock.synced)  # fmt: skip
         self.calendar = Calendar()
 
     @property
@@ -138,7 +123,7 @@ class PowerService:
                     "message": f"aucune tâche {name!r} (configurées : {known})",
                 },
             )
-            return
+            return  # fmt: skip
         slot = self.jobs.slots[name]
         with slot.lock:  # the same lock as `tick`: what ran before and after, seen at once
             already = slot.process is not None
@@ -150,10 +135,8 @@ class PowerService:
         if decision is not None:
             body.update(message=decision.reason_fr, message_en=decision.reason_en)
         if self.jobs.blocked and not running:
-            body.update(
-                message=f"le délestage bloque les tâches : {self.jobs.blocked}",
-                message_en=f"load shedding holds: {self.jobs.blocked}",
-            )
+            body.update(message=f"le délestage bloque les tâches : {self.jobs.blocked}",
+                        message_en=f"load shedding holds: {self.jobs.blocked}")  # fmt: skip
         job_requests.answer(self.requests, name, body)
 
     def _report_written(self, month: str, reports_dir: Path) -> None:
@@ -176,11 +159,8 @@ class PowerService:
         start = now - power.history_days * 86400.0
 
         def recent(db) -> list:
-            rows = db.execute(
-                "SELECT id, device, ts, synced, samples, metrics FROM records"
-                " WHERE ts >= ? AND ts < ? ORDER BY id",
-                (start, now),
-            )
+            rows = db.execute("SELECT id, device, ts, synced, samples, metrics FROM records"
+                              " WHERE ts >= ? AND ts < ? ORDER BY id", (start, now))  # fmt: skip
             return [record_from_row(row) for row in rows]
 
         records = self._writer.call(recent, 120.0)

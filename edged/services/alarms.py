@@ -53,16 +53,9 @@ class AlarmService:
         now = time.time()
         with self._lock:
             for alarm_id, rule, subject, severity, since, fr, en, value in rows:
-                payload = {
-                    "active": True,
-                    "severity": severity,
-                    "since": since,
-                    "message": fr,
-                    "message_en": en,
-                    "rule": rule,
-                    "subject": subject,
-                    "value": json.loads(value) if value else None,
-                }
+                payload = {"active": True, "severity": severity, "since": since, "message": fr,
+                           "message_en": en, "rule": rule, "subject": subject,
+                           "value": json.loads(value) if value else None}  # fmt: skip
                 if rule in known:
                     self.engine.restore(rule, subject, since, fr, en)
                     self._active[alarm_id] = payload
@@ -105,26 +98,12 @@ class AlarmService:
         for event in events:
             payload = event.payload()
             if event.active:
-                log.warning(
-                    "alarm %s raised (%s): %s",
-                    event.alarm_id,
-                    event.severity.value,
-                    event.message_en,
-                )
+                log.warning("alarm %s raised (%s): %s", event.alarm_id, event.severity.value,
+                            event.message_en)  # fmt: skip
                 value = json.dumps(event.value, default=str)
-                self._writer.put_row(
-                    "alarm_raised",
-                    (
-                        event.alarm_id,
-                        event.rule,
-                        event.subject,
-                        event.severity.value,
-                        event.since,
-                        event.message_fr,
-                        event.message_en,
-                        value,
-                    ),
-                )
+                self._writer.put_row("alarm_raised", (
+                    event.alarm_id, event.rule, event.subject, event.severity.value, event.since,
+                    event.message_fr, event.message_en, value))  # fmt: skip
                 self._active[event.alarm_id] = payload
             else:
                 log.info("alarm %s cleared: value %r", event.alarm_id, event.value)

@@ -41,16 +41,8 @@ from maintenance.report.render_json import render_json
 from telemetry.queries import maintenance_rows
 from telemetry.store import open_db
 
-__all__ = [
-    "FORMATS",
-    "SETTLE_S",
-    "build",
-    "due_month",
-    "file_name",
-    "generate",
-    "read_summary",
-    "write_atomic",
-]
+__all__ = ["FORMATS", "SETTLE_S", "build", "due_month", "file_name", "generate", "read_summary",
+           "write_atomic"]  # fmt: skip
 
 
 def build(config: Config, month: str, log: Sequence[LogEntry] = ()) -> Report:
