@@ -5,6 +5,19 @@ at least once: an outbox row is deleted (by the Writer, through `ack`) only afte
 the message that carried it; whatever was in flight when the link dropped is simply sent again
 from the outbox after the reconnect. This module never writes the database.
 
+Live means live: a record goes on `P/telemetry/{device}` only if, when it is handed to paho, its
+window ended less than one publish interval ago by the wall clock AND it closed less than one
+publish interval ago by the monotonic clock (`is_live`). The wall clock alone would pass an old
+record after a backward jump, the monotonic clock alone would pass a record whose `ts` reads
+old after a forward jump: either way a dashboard would show stale data as "now", so both must
+agree. Everything else goes out as history: from the outbox, or, for a record that waited in
+the live queue too long (a slow broker), as a history message of its own.
+
+A broker that takes PUBLISHes but never acknowledges them would stall delivery in silence: a
+message waiting longer than `mqtt.ack_timeout` for its PUBACK makes the publisher log it (once
+per episode), count it (`ack_timeouts`), tell the uplink's health (a disconnect, and a round
+trip of the time waited) and reconnect; what was in flight is resent from the outbox.
+
 Threads: paho's network loop only turns its callbacks into events on a queue; one sender thread
 owns all delivery state (what is in flight, the live queue, the sweep cursor) and is the only one
 that calls `publish`. That keeps paho's internal locks and ours from ever nesting both ways.
@@ -38,6 +51,17 @@ LIVE_QUEUE_MAX = 1000
 """Live records waiting for a free in-flight slot; beyond that they wait in the outbox."""
 STOP_TIMEOUT = 5.0
 """How long `stop()` waits for the retained `offline` to be acknowledged."""
+CLOSED_MAX = 20000
+"""Close times remembered for records not yet committed (a failing disk holds them back)."""
+
+
+def is_live(
+    ts: float, interval: float, closed_mono: float, now_wall: float, now_mono: float
+) -> bool:
+    """Whether a record of the window starting at `ts`, closed at monotonic `closed_mono`,
+    may still go on the live topic: its window ended less than one `interval` ago by the wall
+    clock, and it closed less than one `interval` ago by the monotonic clock."""
+    return now_wall - (ts + interval) < interval and now_mono - closed_mono < interval
 
 
 @dataclass(slots=True)
@@ -75,14 +99,25 @@ class Publisher:
         self._fail_logged = False
         self._thread: threading.Thread | None = None
         self._stats = dict.fromkeys(
-            ("sent_live", "sent_history", "acked", "reconnects", "bytes_out", "connect_failures"),
+            (
+                "sent_live",
+                "sent_history",
+                "acked",
+                "reconnects",
+                "bytes_out",
+                "connect_failures",
+                "late_to_history",
+                "ack_timeouts",
+            ),
             0,
         )
         # Owned by the sender thread only.
         self._online = False
         self._inflight: dict[int, _Message] = {}
         self._control: deque[_Message] = deque()
-        self._live: deque[Record] = deque()
+        self._live: deque[tuple[Record, float]] = deque()  # (record, monotonic close time)
+        self._closed_at: dict[int, float] = {}  # record id -> monotonic time its window closed
+        self._ack_timeout_logged = False
         self._states: dict[str, bytes] = {}  # retained topic -> latest payload
         self._dirty: dict[str, None] = {}
         self._health: deque[_Message] = deque(maxlen=HEALTH_QUEUE_MAX)
@@ -138,14 +173,14 @@ class Publisher:
     def publish_records(self, records: list[Record]) -> None:
         """Records just committed: sent live if connected, otherwise they wait in the outbox."""
         if records:
-            self._events.put(("records", list(records)))
+            self._events.put(("records", list(records), time.monotonic()))
 
     def publish_closed(self, records: list[Record]) -> None:
         """Records whose window just closed, not committed yet: sent live now if connected (a
         PUBACK before their commit spares them an outbox row); otherwise dropped here, since
         their commit hands them to `publish_records` and the outbox keeps them."""
         if records:
-            self._events.put(("closed", list(records)))
+            self._events.put(("closed", list(records), time.monotonic()))
 
     def publish_device_state(self, device: str, state: dict) -> None:
         """Retained device state; the latest per device is republished on every reconnect."""
@@ -224,7 +259,8 @@ class Publisher:
         deadline = None
         try:
             while True:
-                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                wake = min(filter(None, (deadline, self._ack_deadline())), default=None)
+                timeout = None if wake is None else max(0.0, wake - time.monotonic())
                 try:
                     self._handle(self._events.get(timeout=timeout))
                     while True:
@@ -233,6 +269,7 @@ class Publisher:
                     pass
                 if self._stopping and deadline is None:
                     deadline = time.monotonic() + STOP_TIMEOUT
+                self._check_acks()
                 self._pump(db)
                 if self._stopping and (
                     not self._online or not self._inflight or time.monotonic() >= deadline
@@ -247,9 +284,9 @@ class Publisher:
         if kind == "puback":
             self._acknowledged(event[1], failed=event[2])
         elif kind == "records":
-            self._new_records(event[1])
+            self._new_records(event[1], event[2])
         elif kind == "closed":
-            self._closed_records(event[1])
+            self._closed_records(event[1], event[2])
         elif kind == "state":
             self._states[event[1]] = event[2]
             self._dirty[event[1]] = None
@@ -291,8 +328,48 @@ class Publisher:
         self._claimed.clear()
         self._cursor = 0
 
+    def _ack_deadline(self) -> float | None:
+        """When the oldest message in flight runs out of time for its PUBACK."""
+        if not self._online or not self._inflight:
+            return None
+        oldest = min(m.sent for m in self._inflight.values())
+        return oldest + self._config.mqtt.ack_timeout
+
+    def _check_acks(self) -> None:
+        """A broker that accepts PUBLISHes but sends no PUBACK: reconnect (see module doc)."""
+        due = self._ack_deadline()
+        if due is None or time.monotonic() < due or self._stopping or self._client is None:
+            return
+        waited = time.monotonic() - min(m.sent for m in self._inflight.values())
+        self._stats["ack_timeouts"] += 1
+        if not self._ack_timeout_logged:
+            self._ack_timeout_logged = True
+            log.warning(
+                "MQTT broker %s sent no PUBACK for %.0f s (%d messages in flight): reconnecting",
+                self._where,
+                waited,
+                len(self._inflight),
+            )
+        if self._on_rtt is not None:
+            self._on_rtt(waited)
+        self._connected = False  # our own disconnect: `_on_disconnect` stays quiet
+        self._forget_connection()
+        self._link(False)
+        cfg = self._config.mqtt
+        self._client.disconnect()
+        self._client.loop_stop()
+        try:
+            self._client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive)
+        except ValueError as exc:  # not expected: the same arguments worked at start
+            log.error("MQTT publisher cannot reconnect to %s: %s", self._where, exc)
+            return
+        self._client.loop_start()
+
     def _acknowledged(self, mid: int, failed: bool) -> None:
         message = self._inflight.pop(mid, None)
+        if message is not None and not failed and self._ack_timeout_logged:
+            self._ack_timeout_logged = False
+            log.info("MQTT broker %s acknowledges again", self._where)
         if message is not None and self._on_rtt is not None and not failed:
             self._on_rtt(time.monotonic() - message.sent)
         if message is None or not message.ids:
@@ -306,31 +383,46 @@ class Publisher:
         except Exception:  # a failing ack only costs a duplicate later; keep publishing
             log.exception("ack callback failed for %d records", len(message.ids))
 
-    def _new_records(self, records: list[Record]) -> None:
+    def _fresh(self, record: Record, closed_mono: float) -> bool:
+        interval = self._config.telemetry.publish_interval
+        return is_live(record.ts, interval, closed_mono, time.time(), time.monotonic())
+
+    def _queue_live(self, record: Record, closed_mono: float) -> bool:
+        """Queue `record` live if the link is up, there is room and it is still fresh."""
+        if not self._online or self._stopping or len(self._live) >= LIVE_QUEUE_MAX:
+            return False
+        if not self._fresh(record, closed_mono):
+            return False
+        self._live.append((record, closed_mono))
+        self._claimed.add(record.id)
+        return True
+
+    def _new_records(self, records: list[Record], committed_mono: float) -> None:
         for record in records:
             if record.id is None:
                 continue
+            # A record not seen closing closed in this commit (its drain or idle close).
+            closed_mono = self._closed_at.pop(record.id, committed_mono)
             self._horizon = max(self._horizon, record.id)
             if record.id <= self._cursor or record.id in self._claimed:
-                continue  # already swept as history at start-up
-            if self._online and not self._stopping and len(self._live) < LIVE_QUEUE_MAX:
-                self._live.append(record)
-                self._claimed.add(record.id)
-            else:
+                continue  # already swept as history at start-up, or already queued live
+            if not self._queue_live(record, closed_mono):
                 self._sweep_due = True
         if self._online and not self._sweep_due:
             # Nothing left behind: all up to the horizon is claimed; keep `_claimed` small.
             self._advance(self._horizon)
 
-    def _closed_records(self, records: list[Record]) -> None:
+    def _closed_records(self, records: list[Record], closed_mono: float) -> None:
         """Live before their commit. The horizon does not move: the sweep must not pass ids
         whose outbox rows are not written yet (their commit moves it, `_new_records`)."""
         for record in records:
-            if record.id is None or record.id <= self._cursor or record.id in self._claimed:
+            if record.id is None:
                 continue
-            if self._online and not self._stopping and len(self._live) < LIVE_QUEUE_MAX:
-                self._live.append(record)
-                self._claimed.add(record.id)
+            self._closed_at[record.id] = closed_mono
+            if record.id > self._cursor and record.id not in self._claimed:
+                self._queue_live(record, closed_mono)
+        while len(self._closed_at) > CLOSED_MAX:  # records whose commit never came
+            del self._closed_at[next(iter(self._closed_at))]
 
     def _advance(self, cursor: int) -> None:
         """Everything up to `cursor` was sent (or is queued live) in this connection."""
@@ -365,10 +457,25 @@ class Publisher:
         if self._health:
             return self._health.popleft()
         if self._live:
-            record = self._live.popleft()
+            return self._live_message()
+        return None
+
+    def _live_message(self) -> _Message:
+        """The next live record; if it waited too long (a slow broker), it and the stale
+        records of the same device behind it go out as one history message instead."""
+        record, closed_mono = self._live.popleft()
+        if self._fresh(record, closed_mono):
             topic = topics.telemetry_topic(self._root, record.device)
             return _Message(topic, topics.telemetry_payload(record), ids=(record.id,), kind="live")
-        return None
+        late = [record]
+        size = self._config.telemetry.history_batch
+        while self._live and len(late) < size:
+            following, closed = self._live[0]
+            if following.device != record.device or self._fresh(following, closed):
+                break
+            late.append(self._live.popleft()[0])
+        self._stats["late_to_history"] += len(late)
+        return self._history_message(late)
 
     def _sweep(self, db, slots: int) -> list[list[Record]]:
         """The oldest unclaimed outbox records up to the horizon, cut into history batches.

@@ -3,10 +3,18 @@
 Pure: no SQLite, no threads, no clock reads. The Writer owns one aggregator, feeds it every
 sample (with the sequence number the sample gets in the `samples` table) and stores what it
 closes. A window is `[floor(ts / interval) * interval, + interval)` in wall-clock time; a sample
-falling in another window than the open one closes the open one, so a clock jump (backwards or
-forwards) just closes it. A device that goes silent would keep its window open forever, so
-`close_idle` closes windows that saw no sample for `interval + grace` on the *monotonic* clock
-(wall time may jump; the monotonic clock does not).
+of a later window closes the open one (a forward clock jump just closes it). A device that goes
+silent would keep its window open forever, so `close_idle` closes windows that saw no sample for
+`interval + grace` on the *monotonic* clock (wall time may jump; the monotonic clock does not).
+
+One `(device, ts)`, one record: a window that closed never opens again. Each device has a
+frontier, the start of its newest window (open or closed, and the newest stored record's at
+start, see `resume`). A sample whose window is not after the frontier (the wall clock stepped
+back) is folded into the open window while that window is younger than one interval on the
+monotonic clock, else into a new window one interval after the frontier. So a small backward
+jump loses nothing and a large one makes windows of one interval each, labelled after the
+frontier, until the wall clock catches up; such records are marked unsynced (`clock_synced`
+false), since their `ts` is not their samples' time.
 
 Follows docs/architecture.md ("Writer": window aggregation) and the catalogue's `aggregate`.
 """
@@ -36,6 +44,7 @@ class _Window:
     start: float
     last_seq: int
     last_mono: float
+    first_mono: float
     count: int = 0
     synced: bool = True
     values: dict[str, list[MetricValue]] = field(default_factory=dict)
@@ -64,23 +73,46 @@ class WindowAggregator:
         # Default grace: a device polled slower than it publishes still gets a chance to report.
         self.grace = publish_interval / 2 if grace is None else grace
         self._open: dict[str, _Window] = {}
+        self._frontier: dict[str, float] = {}  # device -> start of its newest window
 
     def window_start(self, ts: float) -> float:
         start = math.floor(ts / self.interval) * self.interval
         return float(start)
 
+    def resume(self, device: str, last_start: float) -> None:
+        """Windows up to `last_start` (`device`'s newest stored record) are never reopened."""
+        self._frontier[device] = max(last_start, self._frontier.get(device, last_start))
+
+    def frontier(self, device: str) -> float | None:
+        """The start of `device`'s newest window, open or closed (None: none seen)."""
+        return self._frontier.get(device)
+
     def add(self, sample: Sample, seq: int, now_mono: float) -> list[ClosedWindow]:
         """Fold `sample` (stored as `seq`, seen at monotonic time `now_mono`) into its window."""
-        start = self.window_start(sample.ts)
+        device, start = sample.device, self.window_start(sample.ts)
         closed: list[ClosedWindow] = []
-        window = self._open.get(sample.device)
-        if window is not None and window.start != start:
-            closed.append(window.close(sample.device))
-            window = None
-        if window is None:
-            window = self._open[sample.device] = _Window(start, seq, now_mono)
+        window = self._open.get(device)
+        frontier = self._frontier.get(device)
+        stepped_back = frontier is not None and start <= frontier
+        if window is not None and start == window.start:
+            pass
+        elif stepped_back and window is not None and now_mono - window.first_mono < self.interval:
+            window.synced = False  # the wall clock stepped back: this sample's ts is not its time
+        else:
+            if window is not None:
+                closed.append(self._open.pop(device).close(device))
+            if stepped_back:
+                start = frontier + self.interval
+            window = self._open[device] = _Window(start, seq, now_mono, now_mono)
+            window.synced = not stepped_back
+            self._frontier[device] = start
         window.fold(sample, seq, now_mono)
         return closed
+
+    def drop_open(self, device: str) -> ClosedWindow | None:
+        """Forget `device`'s open window without a record (its start stays the frontier)."""
+        window = self._open.pop(device, None)
+        return None if window is None else window.close(device)
 
     def close_idle(self, now_mono: float) -> list[ClosedWindow]:
         """Close windows whose device sent nothing for `interval + grace` seconds (monotonic)."""
@@ -97,3 +129,7 @@ class WindowAggregator:
     @property
     def open_devices(self) -> list[str]:
         return list(self._open)
+
+    def open_start(self, device: str) -> float | None:
+        window = self._open.get(device)
+        return None if window is None else window.start

@@ -16,10 +16,19 @@ Loss window: with `synchronous = FULL` a commit is on the card when it returns, 
 or SIGKILL loses at most the samples read since the last commit (<= commit_interval seconds).
 Open windows are not lost: at start the Writer replays the stored samples that no record covers
 yet (seq > the device's newest `records.last_seq`). Samples are folded into windows as they are
-stored (`samples.storable`: ts to the ms), so a replayed window equals the live one. A failing
-commit (disk full, I/O error) keeps the batch in memory, bounded by `max_queue` samples, and
-retries with a backoff; windows closing meanwhile still go live. A damaged database is moved
-aside and replaced (`telemetry.salvage`); see docs/architecture.md ("When the store fails").
+stored (`samples.storable`: ts to the ms), so a replayed window equals the live one.
+
+One `(device, ts)`, one content. A window's record goes live before its commit, so after a
+crash a replayed window that already ended may have gone out whole: it is withheld, not
+re-aggregated into a second, different record. The final commit of a clean stop stores the
+marker that tells the next start no window went out; `telemetry.replay` holds the rules. The
+aggregator never reopens a device's newest stored window (`WindowAggregator.resume`),
+whatever the wall clock does.
+
+A failing commit (disk full, I/O error) keeps the batch in memory, bounded by `max_queue`
+samples, and retries with a backoff; windows closing meanwhile still go live. A damaged
+database is moved aside and replaced (`telemetry.salvage`); see docs/architecture.md ("When the
+store fails").
 
 Follows docs/architecture.md ("Store API"). Reading is `telemetry.outbox` / `status_view`'s job.
 """
@@ -41,7 +50,7 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from edged.readings import Record, Sample
-from telemetry import salvage, samples, store
+from telemetry import replay, salvage, samples, store
 from telemetry.lock import DatabaseLock
 from telemetry.windows import ClosedWindow, WindowAggregator
 
@@ -104,6 +113,7 @@ class Writer(threading.Thread):
                 "pruned",
                 "quarantined",
                 "recoveries",
+                "replay_withheld",
             ),
             0,
         )
@@ -270,6 +280,8 @@ class Writer(threading.Thread):
 
     def _finish(self) -> None:
         try:
+            # Committed with the last records: the next start knows no window went out unstored.
+            self.put_row("kv", (replay.CLEAN_STOP_KEY, "1"))
             if not self._commit(final=True):
                 log.error(
                     "stopping with %d samples / %d records not stored: %s",
@@ -288,14 +300,22 @@ class Writer(threading.Thread):
             self._stats[key] += n
 
     def _replay(self) -> None:
-        """Refold stored samples no record covers yet: the windows open when we last stopped."""
-        now = time.monotonic()
-        covered = store.covered_seqs(self._db)
-        for device in self._ids.devices:
-            for seq, sample in store.read_samples(
-                self._db, device=device, after_seq=covered.get(device, 0)
-            ):
-                self._store_closed(self._agg.add(sample, seq, now))
+        """Refold stored samples no record covers yet: the windows open when we last stopped;
+        after a crash, withhold those that may have gone out live (`telemetry.replay`)."""
+        clean = replay.take_clean_stop(self._db)
+        devices = list(self._ids.devices)
+        done = replay.replay(self._db, self._agg, devices, clean, self.commit_interval)
+        self._store_closed(done.records)
+        self._batch.rows.extend(("kv", row) for row in done.kv_rows())
+        self._count("replay_withheld", len(done.withheld))
+        for window in done.withheld:
+            log.warning(
+                "window %s of %r ended before the restart and may have gone out live: its %d"
+                " stored samples are kept but not published again",
+                window.record.ts,
+                window.record.device,
+                window.record.samples,
+            )
         if self._agg.open_devices:
             log.info("replayed open windows of %s", self._agg.open_devices)
 

@@ -156,6 +156,7 @@ def _mqtt(v: _Validator, raw: Mapping[str, Any]) -> MqttConfig:
         "max_inflight": _positive,
         "reconnect_min": _positive,
         "reconnect_max": _positive,
+        "ack_timeout": _positive,
     }
     mqtt = v.section(raw, "mqtt", MqttConfig, checks, nested=("tls",))
     section = raw.get("mqtt")

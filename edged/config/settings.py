@@ -68,6 +68,8 @@ class MqttConfig:
     reconnect_min: float = 1.0
     reconnect_max: float = 120.0
     max_inflight: int = 10
+    ack_timeout: float = 180.0
+    """Seconds a message may wait for its PUBACK before the publisher reconnects (3 keepalives)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,9 +24,9 @@ def mosquitto_binary() -> str | None:
 class Broker:
     """Owns one mosquitto process; `stop()` then `start()` keeps the same port."""
 
-    def __init__(self, workdir: Path, extra_conf: str = "") -> None:
+    def __init__(self, workdir: Path, extra_conf: str = "", port: int | None = None) -> None:
         self.host = "127.0.0.1"
-        self.port = free_port()
+        self.port = port or free_port()
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra_conf}"

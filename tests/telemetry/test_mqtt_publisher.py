@@ -57,6 +57,11 @@ class Acks:
             self.ids.extend(ids)
 
 
+def fresh_ts(interval: float = 60.0) -> float:
+    """The start of a window that ends now: live for one more interval (`is_live`)."""
+    return float(int(time.time() - interval))
+
+
 def add_records(db, specs: list[tuple[str, float]]) -> list[Record]:
     """Commit records with their outbox rows, as the Writer does; returns them with their ids."""
     records = []
@@ -119,11 +124,12 @@ def test_live_records_carry_the_contract_payload_and_backlog_goes_to_history(
     history = sub.wait_for(lambda m: "/history/" in m.topic, count=2)
     assert sorted(history_samples(history)) == [("bms", 60), ("mppt", 60)]
 
-    live = add_records(db, [("mppt", 120.0)])
+    now = fresh_ts()
+    live = add_records(db, [("mppt", now)])
     publisher.publish_records(live)
     (message,) = sub.wait_for(lambda m: m.topic == f"{root}/telemetry/mppt")
     assert json.loads(message.payload) == {
-        "ts": 120,
+        "ts": int(now),
         "metrics": {"battery_voltage": 13.25, "charger_state": "bulk"},
         "clock": "synced",
         "samples": 60,
@@ -289,7 +295,7 @@ def test_outbox_rows_are_acked_only_after_the_puback(broker, db, db_path, publis
     sub = Subscriber(broker.host, broker.port, f"{root}/#").start()
     broker.proc.send_signal(signal.SIGSTOP)  # the broker takes the bytes but answers nothing
     try:
-        record = add_records(db, [("mppt", 60.0)])
+        record = add_records(db, [("mppt", fresh_ts())])
         publisher.publish_records(record)
         wait_until(lambda: publisher.stats["sent_live"] == 1, what="handed to paho")
         time.sleep(0.2)  # an observation window: nothing may acknowledge meanwhile
@@ -329,7 +335,8 @@ def test_never_more_than_max_inflight_messages_outstanding(broker, db, db_path):
     publisher.start()
     try:
         wait_until(lambda: publisher.connected, what="connect")
-        live = add_records(db, [("bms", float(i)) for i in range(20)])  # while the backlog drains
+        now = fresh_ts()
+        live = add_records(db, [("bms", now + i) for i in range(20)])  # while the backlog drains
         publisher.publish_records(live)
         sub.wait_for(lambda m: "/history/" in m.topic, count=300, timeout=20)
         wait_until(lambda: len(acks.ids) == 320, timeout=10, what="all acks")
@@ -340,7 +347,8 @@ def test_never_more_than_max_inflight_messages_outstanding(broker, db, db_path):
     history = sub.received(lambda m: "/history/" in m.topic)
     assert history_samples(history) == [("mppt", float(i)) for i in range(300)]
     telemetry = sub.received(lambda m: "/telemetry/" in m.topic)
-    assert [json.loads(m.payload)["ts"] for m in telemetry] == list(range(20)), "once each"
+    sent = [json.loads(m.payload)["ts"] for m in telemetry]
+    assert sent == [int(now) + i for i in range(20)], "once each"
     sub.stop()
 
 
@@ -478,7 +486,7 @@ def test_a_message_in_flight_when_the_link_dies_is_sent_again(broker, db, db_pat
     publisher = publishers(config, db_path, acks)
     wait_until(lambda: publisher.connected, what="connect")
     broker.proc.send_signal(signal.SIGSTOP)  # the PUBACK will never come from this broker
-    record = add_records(db, [("mppt", 60.0)])
+    record = add_records(db, [("mppt", fresh_ts())])
     publisher.publish_records(record)
     wait_until(lambda: publisher.stats["sent_live"] == 1, what="handed to paho")
     broker.proc.kill()  # dies with the message unacknowledged

@@ -43,11 +43,11 @@ def test_one_unsynced_sample_marks_the_record_unsynced():
     assert closed.record.metrics == {"battery_voltage": 2.0}
 
 
-@pytest.mark.parametrize("jump_to", [60.0 - 3600, 60.0 + 86400])
-def test_clock_jump_either_way_just_closes_the_open_window(jump_to):
+def test_forward_clock_jump_just_closes_the_open_window():
     agg = WindowAggregator(60)
     agg.add(s(60.0, pv_power=10), 1, 0)
     agg.add(s(61.0, pv_power=20), 2, 0)
+    jump_to = 60.0 + 86400
     [closed] = agg.add(s(jump_to, pv_power=99), 3, 0)
     assert (closed.record.ts, closed.record.samples, closed.record.metrics) == (
         60.0,
@@ -56,6 +56,54 @@ def test_clock_jump_either_way_just_closes_the_open_window(jump_to):
     )
     [new] = agg.flush_all()
     assert new.record.ts == jump_to - jump_to % 60
+
+
+def test_small_backward_jump_folds_into_the_open_window_and_never_reopens_a_closed_one():
+    agg = WindowAggregator(60)
+    agg.add(s(100.0, pv_power=1), 1, 0.0)
+    [first] = agg.add(s(125.0, pv_power=2), 2, 25.0)  # 120: closes 60
+    assert first.record.ts == 60.0
+    # the clock steps back 75 s: 50 falls in window 0, before the closed 60 and the open 120
+    assert agg.add(s(50.0, pv_power=4), 3, 26.0) == []
+    assert agg.add(s(70.0, pv_power=6), 4, 46.0) == []  # 60: closed, never reopened
+    [second] = agg.add(s(110.0, pv_power=8), 5, 86.0)  # open window 120 is 61 s old
+    assert (second.record.ts, second.record.samples) == (120.0, 3)
+    assert second.record.clock_synced is False  # its samples' ts are not its time
+    [third] = agg.flush_all()
+    assert (third.record.ts, third.record.samples, third.last_seq) == (180.0, 1, 5)
+    assert third.record.clock_synced is False
+
+
+def test_large_backward_jump_makes_one_window_per_interval_not_one_giant_one():
+    agg = WindowAggregator(60)
+    agg.add(s(86400.0, pv_power=1), 1, 0.0)
+    closed = []
+    for i in range(1, 301):  # a day back, one sample a second for 5 minutes
+        closed += agg.add(s(1.0 + i, pv_power=i), i + 1, float(i))
+    closed += agg.flush_all()
+    starts = [c.record.ts for c in closed]
+    assert starts == [86400.0 + 60 * k for k in range(len(starts))]
+    assert 5 <= len(starts) <= 7
+    assert max(c.record.samples for c in closed) <= 61
+    assert sum(c.record.samples for c in closed) == 301
+
+
+def test_resume_keeps_a_stored_window_closed_after_a_restart():
+    agg = WindowAggregator(60)
+    agg.resume("mppt", 120.0)
+    agg.add(s(130.0, pv_power=1), 1, 0.0)  # window 120 is stored: the next one takes it
+    [closed] = agg.flush_all()
+    assert (closed.record.ts, closed.record.clock_synced) == (180.0, False)
+
+
+def test_drop_open_forgets_the_window_but_not_its_start():
+    agg = WindowAggregator(60)
+    agg.add(s(61.0, pv_power=1), 1, 0.0)
+    dropped = agg.drop_open("mppt")
+    assert (dropped.record.ts, dropped.last_seq) == (60.0, 1)
+    agg.add(s(62.0, pv_power=2), 2, 1.0)
+    [closed] = agg.flush_all()
+    assert closed.record.ts == 120.0
 
 
 def test_devices_have_independent_windows():
@@ -85,16 +133,26 @@ def test_rejects_non_positive_interval():
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(
-        st.tuples(st.sampled_from(["a", "b"]), st.floats(0, 1000), st.floats(-50, 50)),
+        st.tuples(
+            st.sampled_from(["a", "b"]),
+            st.floats(0, 1000),
+            st.floats(-50, 50),
+            st.floats(0, 100),
+        ),
         max_size=60,
     )
 )
 def test_every_sample_lands_in_exactly_one_record(rows):
+    """Whatever the wall clock does (any ts order), one record per (device, ts)."""
     agg = WindowAggregator(60)
-    closed = []
-    for seq, (device, ts, value) in enumerate(rows, start=1):
-        closed += agg.add(s(ts, device=device, battery_current=value), seq, 0)
+    closed, mono = [], 0.0
+    for seq, (device, ts, value, elapsed) in enumerate(rows, start=1):
+        mono += elapsed
+        closed += agg.add(s(ts, device=device, battery_current=value), seq, mono)
+        closed += agg.close_idle(mono)
     closed += agg.flush_all()
+    keys = [(c.record.device, c.record.ts) for c in closed]
+    assert len(keys) == len(set(keys))
     assert sum(c.record.samples for c in closed) == len(rows)
     for device in ("a", "b"):
         seqs = [c.last_seq for c in closed if c.record.device == device]

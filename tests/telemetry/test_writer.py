@@ -125,10 +125,10 @@ def test_state_upsert_keeps_changed_while_the_state_holds(started, tmp_path):
     assert row[:2] == ("stale", 2.0) and row[3] > first_changed
 
 
-def test_sigkill_mid_run_loses_no_committed_sample_and_no_window(tmp_path):
-    path = tmp_path / "edged.db"
+def _kill_child_mid_run(path, t0: float) -> list:
+    """Run tests/writer_child.py until windows t0+0 and t0+60 closed, then SIGKILL it."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "tests.telemetry.writer_child", str(path), str(T0)],
+        [sys.executable, "-m", "tests.telemetry.writer_child", str(path), str(t0)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -145,24 +145,77 @@ def test_sigkill_mid_run_loses_no_committed_sample_and_no_window(tmp_path):
     stored = store.read_samples(db)
     assert len(stored) >= reported
     assert [(seq, s) for seq, s in stored] == [
-        (i + 1, child_sample(T0, i)) for i in range(len(stored))
+        (i + 1, child_sample(t0, i)) for i in range(len(stored))
     ]
-    before_restart = window_counts(db)
+    return stored
 
+
+def crash_marker_gone(path) -> None:
+    """What the next start finds after a crash: no clean-stop marker."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM kv WHERE key = 'writer.clean_stop'")
+
+
+def test_a_crash_within_a_window_resumes_it(tmp_path):
+    """The window open at the crash has not ended by the wall clock: it never went out, so
+    its stored samples are replayed and the window goes on (hour windows: it cannot end)."""
+    path = tmp_path / "edged.db"
+    now = time.time()
+    start = now // 3600 * 3600
+    stamps = [start + (now - start) * k / 10 for k in range(10)]
+    w = Writer(path, 3600.0, 3600.0)
+    for ts in stamps[:6]:
+        w.put(mppt(ts, v=13.0))
+    w.stop()
+    crash_marker_gone(path)
+    got = []
+    w = Writer(path, 3600.0, 3600.0, on_records=got.extend)
+    assert w.stats["replay_withheld"] == 0
+    for ts in stamps[6:]:
+        w.put(mppt(ts, v=14.0))
+    w.put(mppt(start + 3600.5))  # the next window closes it
+    w.stop()
+    assert [(r.ts, r.samples, r.metrics["battery_voltage"]) for r in got] == [(start, 10, 13.4)]
+
+
+def test_sigkill_after_the_window_ended_withholds_it_instead_of_a_second_content(tmp_path, caplog):
+    """The window open at the kill has ended: it may have gone out live whole, so its stored
+    part is not re-aggregated into a different record with the same (device, ts)."""
+    path = tmp_path / "edged.db"
+    stored = _kill_child_mid_run(path, T0)
+    db = store.open_db(path, readonly=True)
+    open_start = max(window_counts(db))
+    records_before = db.execute("SELECT ts, samples FROM records").fetchall()
+    withheld = []
+    for restart in range(2):  # the second start must not replay it again
+        caplog.clear()
+        w = Writer(path, 60.0, 3600.0)
+        assert w.stats["replay_withheld"] == 1
+        withheld += [r.args[0] for r in caplog.records if "may have gone out" in r.message]
+        w.put(child_sample(T0, len(stored) + 200 + 60 * restart))  # a later window, left open
+        w.stop()
+        crash_marker_gone(path)  # as if this run had crashed too
+    later = child_sample(T0, len(stored) + 200).ts // 60 * 60
+    assert withheld == [open_start, later]
+    db = store.open_db(path, readonly=True)
+    records = db.execute("SELECT ts FROM records ORDER BY id").fetchall()
+    assert (open_start,) not in records
+    assert len(db.execute("SELECT * FROM records").fetchall()) >= len(records_before)
+    assert len(store.read_samples(db)) >= len(stored)  # the withheld samples are kept
+
+
+def test_clean_stop_resumes_an_ended_window(tmp_path):
+    path = tmp_path / "edged.db"
+    w = Writer(path, 60.0, 3600.0)
+    for i in range(5):
+        w.put(mppt(T0 + 20 + i))  # window T0 - 10: ended long ago
+    w.stop()
     got = []
     w = Writer(path, 60.0, 3600.0, on_records=got.extend)
-    w.start()
-    for i in range(len(stored), len(stored) + 120):  # finish the open window, close the next
-        w.put(child_sample(T0, i))
-    assert w.flush()
+    w.put(mppt(T0 + 200))
     w.stop()
-    db = store.open_db(path, readonly=True)
-    counts = window_counts(db)
-    assert all(counts[ts] >= n for ts, n in before_restart.items())
-    records = db.execute("SELECT ts, samples FROM records ORDER BY id").fetchall()
-    assert len({ts for ts, _ in records}) == len(records), "a window recorded twice"
-    last_open = max(counts)
-    assert dict(records) == {ts: n for ts, n in counts.items() if ts != last_open}
+    assert [(r.ts, r.samples) for r in got] == [(T0 - 10, 5)]
+    assert w.stats["replay_withheld"] == 0
 
 
 def test_disk_full_keeps_the_batch_and_writes_it_once_there_is_room(started, tmp_path, caplog):
@@ -356,3 +409,31 @@ def test_a_commit_appends_a_few_wal_frames_whatever_it_holds(started, tmp_path, 
     assert max(steady) <= 9, frames
     assert sum(steady) / len(steady) <= 7, frames
     assert w.stats["samples_written"] == 40 * 60
+
+
+def test_a_crash_with_the_clock_stepped_back_skips_every_window_that_may_have_gone_out(tmp_path):
+    """Stored samples ahead of the wall clock: the clock stepped back, so which windows went
+    live before the crash cannot be told. None is re-aggregated, and new windows start after
+    those the crashed run could have closed within one commit interval, for good."""
+    path = tmp_path / "edged.db"
+    ahead = time.time() // 60 * 60 + 600
+    w = Writer(path, 60.0, 60.0)
+    for k in range(5):
+        w.put(mppt(ahead + k))
+    w.stop()
+    frontiers = []
+    for run in range(2):
+        crash_marker_gone(path)
+        got = []
+        w = Writer(path, 60.0, 60.0, on_records=got.extend)
+        assert w.stats["replay_withheld"] == 1  # what the last run left open, ahead of now
+        w.put(mppt(time.time()))
+        w.put(mppt(time.time() + 3600 * (2 + run)))  # closes the one the first sample opened
+        w.stop()
+        frontiers.append(got[0].ts)
+        assert got[0].clock_synced is False  # its ts is not its samples' time
+    assert frontiers[0] >= ahead + 2 * 60 + 60  # one commit interval of windows skipped
+    assert frontiers[1] > frontiers[0]
+    db = store.open_db(path, readonly=True)
+    stamps = [ts for (ts,) in db.execute("SELECT ts FROM records")]
+    assert len(stamps) == len(set(stamps))
