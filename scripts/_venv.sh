@@ -11,6 +11,7 @@ for pkg in "$@"; do
     poppler-utils) command -v pdftoppm >/dev/null || need_apt+=(poppler-utils) ;;
     faketime) ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need_apt+=(faketime) ;;
     sqlite3) command -v sqlite3 >/dev/null || need_apt+=(sqlite3) ;;
+    postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql) ;;
   esac
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

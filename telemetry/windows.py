@@ -3,9 +3,12 @@
 Pure: no SQLite, no threads, no clock reads. The Writer owns one aggregator, feeds it every
 sample (with the sequence number the sample gets in the `samples` table) and stores what it
 closes. A window is `[floor(ts / interval) * interval, + interval)` in wall-clock time; a sample
-of a later window closes the open one (a forward clock jump just closes it). A device that goes
-silent would keep its window open forever, so `close_idle` closes windows that saw no sample for
-`interval + grace` on the *monotonic* clock (wall time may jump; the monotonic clock does not).
+of a later window closes the open one (a forward clock jump just closes it). `close_due` closes
+a window `settle` after its end (a record is live for only one interval after its window ends,
+so it must not wait for the device's next sample): that moment is set on the *monotonic* clock
+when the window opens, from how far its first sample's `ts` lies before the window's end, so a
+wall-clock jump changes nothing. It also closes windows that saw no sample for
+`interval + grace` (monotonic: a device gone silent).
 
 One `(device, ts)`, one record: a window that closed never opens again. Each device has a
 frontier, the start of its newest window (open or closed, and the newest stored record's at
@@ -45,6 +48,7 @@ class _Window:
     last_seq: int
     last_mono: float
     first_mono: float
+    due_mono: float
     count: int = 0
     synced: bool = True
     values: dict[str, list[MetricValue]] = field(default_factory=dict)
@@ -72,8 +76,12 @@ class WindowAggregator:
         self.interval = publish_interval
         # Default grace: a device polled slower than it publishes still gets a chance to report.
         self.grace = publish_interval / 2 if grace is None else grace
+        # Samples are stamped by the runner a moment before the Writer folds them: a window
+        # closes that long after its end, so the samples stamped inside it are in it.
+        self.settle = min(1.0, publish_interval / 4)
         self._open: dict[str, _Window] = {}
         self._frontier: dict[str, float] = {}  # device -> start of its newest window
+        self._settled: dict[str, float] = {}  # device -> start of the window `close_due` closed
 
     def window_start(self, ts: float) -> float:
         start = math.floor(ts / self.interval) * self.interval
@@ -96,6 +104,10 @@ class WindowAggregator:
         stepped_back = frontier is not None and start <= frontier
         if window is not None and start == window.start:
             pass
+        elif window is None and start == self._settled.get(device):
+            # Stamped just before its window's end, folded just after it closed: not a clock
+            # step, so the next window takes it and stays synced.
+            window = self._open_window(device, frontier + self.interval, sample, seq, now_mono)
         elif stepped_back and window is not None and now_mono - window.first_mono < self.interval:
             window.synced = False  # the wall clock stepped back: this sample's ts is not its time
         else:
@@ -103,22 +115,37 @@ class WindowAggregator:
                 closed.append(self._open.pop(device).close(device))
             if stepped_back:
                 start = frontier + self.interval
-            window = self._open[device] = _Window(start, seq, now_mono, now_mono)
+            window = self._open_window(device, start, sample, seq, now_mono)
             window.synced = not stepped_back
-            self._frontier[device] = start
         window.fold(sample, seq, now_mono)
         return closed
+
+    def _open_window(
+        self, device: str, start: float, sample: Sample, seq: int, now_mono: float
+    ) -> _Window:
+        """A new window from `start`, due to close `settle` after its end (monotonic)."""
+        to_end = min(self.interval, max(0.0, start + self.interval - sample.ts))
+        window = _Window(start, seq, now_mono, now_mono, now_mono + to_end + self.settle)
+        self._open[device] = window
+        self._frontier[device] = start
+        return window
 
     def drop_open(self, device: str) -> ClosedWindow | None:
         """Forget `device`'s open window without a record (its start stays the frontier)."""
         window = self._open.pop(device, None)
         return None if window is None else window.close(device)
 
-    def close_idle(self, now_mono: float) -> list[ClosedWindow]:
-        """Close windows whose device sent nothing for `interval + grace` seconds (monotonic)."""
+    def close_due(self, now_mono: float) -> list[ClosedWindow]:
+        """Close windows that ended `settle` ago, and those whose device sent nothing for
+        `interval + grace` seconds (both on the monotonic clock)."""
         limit = self.interval + self.grace
-        idle = [d for d, w in self._open.items() if now_mono - w.last_mono >= limit]
-        return [self._open.pop(device).close(device) for device in idle]
+        due = [
+            d
+            for d, w in self._open.items()
+            if now_mono >= w.due_mono or now_mono - w.last_mono >= limit
+        ]
+        self._settled.update((d, self._open[d].start) for d in due)
+        return [self._open.pop(device).close(device) for device in due]
 
     def flush_all(self) -> list[ClosedWindow]:
         """Close every open window (the windows are partial: only for a final shutdown)."""

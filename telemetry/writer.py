@@ -67,8 +67,10 @@ ID_GAP = 1_000_000
 """Ids skipped past what a read-only look found when the database cannot be opened for writing:
 its WAL may hold newer rows that look could not see, and an id or seq must never be reused."""
 CLOSE_EVERY = 1.0
-"""Seconds between folds of the queued samples into their windows (in memory, no write): a
-window's record is handed to `on_closed` about a second after it ends, not at the next commit."""
+"""Most seconds between folds of the queued samples into their windows (in memory, no write):
+a window's record is handed to `on_closed` about a second after it ends, not at the next
+commit; a quarter of the publish interval when that is shorter, so a record is still live
+(its window ended less than one interval ago) when it reaches the publisher."""
 
 
 class Writer(threading.Thread):
@@ -118,6 +120,7 @@ class Writer(threading.Thread):
             0,
         )
         self._agg = WindowAggregator(publish_interval, grace)
+        self._close_every = min(CLOSE_EVERY, publish_interval / 4)
         self._batch = store.Batch()
         self._finished = False
         self._failures = 0  # commits failed in a row
@@ -256,7 +259,7 @@ class Writer(threading.Thread):
         try:
             while True:
                 next_commit = last_commit + self.commit_interval
-                wake = min(next_commit, last_close + CLOSE_EVERY)
+                wake = min(next_commit, last_close + self._close_every)
                 try:
                     item = self._calls.get(timeout=max(0.0, wake - time.monotonic()))
                 except queue.Empty:
@@ -352,7 +355,7 @@ class Writer(threading.Thread):
         unless already acknowledged, at the next commit, like every record)."""
         now, before = time.monotonic(), len(self._batch.records)
         self._drain(now)
-        self._store_closed(self._agg.close_idle(now))
+        self._store_closed(self._agg.close_due(now))
         closed = self._batch.records[before:]
         if not closed or self._on_closed is None:
             return

@@ -29,10 +29,10 @@ from edged.readings import Sample
 from edged.services.alarms import AlarmService
 from edged.services.report_files import read_summary
 from maintenance.energy.policy import JobKind, JobSpec
-from maintenance.energy.pv_profile import HourlyProfile
+from maintenance.energy.pv_history import stored_profile
 from telemetry import topics
 from telemetry.mqtt import Publisher
-from telemetry.store import record_from_row
+from telemetry.store import open_db
 from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,8 @@ class PowerService:
             self.shedding = SheddingService(config, writer, publisher, self.energy, alarms,
                                             self.jobs, clock.synced)  # fmt: skip
         self.calendar = Calendar()
+        self.profile_skipped = 0
+        """Records the PV profile left out since start (`maintenance.energy.pv_history`)."""
 
     @property
     def active(self) -> bool:
@@ -154,20 +156,22 @@ class PowerService:
         return any(slot.process is not None for slot in self.jobs.slots.values())
 
     def _refresh_profile(self) -> None:
-        """The sunniest hours of the last days, from the stored records."""
+        """The sunniest hours of the last days, aggregated by SQLite from the stored records
+        (`maintenance.energy.pv_history`): memory does not grow with the history. On a read-only
+        connection of its own: a scan of a long backlog takes seconds, which the Writer's
+        commits do not wait for (WAL readers never block the writer)."""
         power, now = self._config.power, time.time()
-        start = now - power.history_days * 86400.0
-
-        def recent(db) -> list:
-            rows = db.execute("SELECT id, device, ts, synced, samples, metrics FROM records"
-                              " WHERE ts >= ? AND ts < ? ORDER BY id", (start, now))  # fmt: skip
-            return [record_from_row(row) for row in rows]
-
-        records = self._writer.call(recent, 120.0)
         offset = datetime.now(ZoneInfo(power.timezone)).utcoffset()
         seconds = offset.total_seconds() if offset else 0.0
-        profile = HourlyProfile.from_records(records, now, power.history_days, seconds)
-        self.jobs.refresh_profile(profile)
+        db = open_db(self._config.storage.path, readonly=True)
+        try:
+            found = stored_profile(db.conn, now, power.history_days, seconds)
+        finally:
+            db.conn.close()
+        if found.skipped:
+            self.profile_skipped += found.skipped
+            log.warning("PV profile: %d record(s) unreadable by SQLite left out", found.skipped)
+        self.jobs.refresh_profile(found.profile)
 
     def stop(self) -> None:
         """Stop the calendar, then the running jobs (they are recorded as stopped)."""
@@ -192,4 +196,5 @@ class PowerService:
             "jobs": self.jobs.view(),
             "next_runs": self.calendar.next_runs(),
             "ticks": self.calendar.counts(),
+            "pv_profile": {"means": self.jobs.profile.means, "skipped": self.profile_skipped},
         }

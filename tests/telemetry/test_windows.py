@@ -115,14 +115,37 @@ def test_devices_have_independent_windows():
     assert sorted(agg.open_devices) == ["a", "b"]
 
 
-def test_close_idle_uses_monotonic_time_and_grace():
+def test_close_due_counts_from_the_first_samples_place_in_the_window_on_the_monotonic_clock():
     agg = WindowAggregator(60, grace=5)
-    agg.add(s(1000.0, pv_power=1), 1, now_mono=500.0)
+    agg.add(s(1000.0, pv_power=1), 1, now_mono=500.0)  # 20 s before the end, + 1 s settle
     agg.add(s(1001.0, pv_power=3), 2, now_mono=501.0)
-    assert agg.close_idle(501.0 + 64.9) == []
-    [closed] = agg.close_idle(501.0 + 65.0)
+    assert agg.close_due(520.9) == []
+    [closed] = agg.close_due(521.0)
     assert (closed.record.ts, closed.record.samples, closed.last_seq) == (960.0, 2, 2)
     assert agg.open_devices == []
+
+
+def test_a_window_closes_at_its_end_plus_the_settle_time_on_the_monotonic_clock():
+    """A 1 Hz device's next sample may come a second after the window ends: with 1 s windows
+    the record would never be live if the window waited for it."""
+    agg = WindowAggregator(1.0)
+    agg.add(s(100.1, pv_power=1), 1, now_mono=5.0)  # 0.9 s before the end: due at 5.9 + 0.25
+    agg.add(s(100.9, pv_power=3), 2, now_mono=5.8)
+    assert agg.settle == 0.25
+    assert agg.close_due(6.1) == []  # ended 0.2 s ago: a sample may be on its way
+    [closed] = agg.close_due(6.2)
+    assert (closed.record.ts, closed.record.samples) == (100.0, 2)
+    assert WindowAggregator(60).settle == 1.0
+
+
+def test_a_sample_stamped_before_the_end_but_folded_after_the_close_goes_to_the_next_window():
+    agg = WindowAggregator(10.0)
+    agg.add(s(100.0, pv_power=1), 1, now_mono=0.0)
+    [closed] = agg.close_due(11.0)
+    agg.add(s(109.9, pv_power=2), 2, now_mono=11.1)
+    assert agg.open_start("mppt") == 110.0  # the next window, never the closed one again
+    [late] = agg.close_due(100.0)
+    assert (closed.record.ts, late.record.ts, late.record.clock_synced) == (100.0, 110.0, True)
 
 
 def test_rejects_non_positive_interval():
@@ -149,7 +172,7 @@ def test_every_sample_lands_in_exactly_one_record(rows):
     for seq, (device, ts, value, elapsed) in enumerate(rows, start=1):
         mono += elapsed
         closed += agg.add(s(ts, device=device, battery_current=value), seq, mono)
-        closed += agg.close_idle(mono)
+        closed += agg.close_due(mono)
     closed += agg.flush_all()
     keys = [(c.record.device, c.record.ts) for c in closed]
     assert len(keys) == len(set(keys))
