@@ -230,6 +230,8 @@ class DeviceRunner(threading.Thread):
                 self.driver.close()
             except (OSError, DriverError):  # closing a vanished port may fail; it is gone anyway
                 log.debug("device %s: close failed", self.device.id, exc_info=True)
+            except Exception:  # a driver bug: counted like one in read, never the thread's end
+                self._driver_bug("close")
         self.is_open = False
 
 

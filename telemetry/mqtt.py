@@ -107,6 +107,7 @@ class Publisher:
                 "bytes_out",
                 "connect_failures",
                 "late_to_history",
+                "damaged_records",
                 "ack_timeouts",
             ),
             0,
@@ -486,14 +487,22 @@ class Publisher:
         size = self._config.telemetry.history_batch
         limit = size * self._config.mqtt.max_inflight  # a wide window fills each device's batch
         above = [i for i in self._claimed if i > self._cursor]
+        damaged: list[int] = []
         try:
             found = outbox.pending(
-                db, limit, after_id=self._cursor, upto_id=self._horizon, exclude=above
+                db,
+                limit,
+                after_id=self._cursor,
+                upto_id=self._horizon,
+                exclude=above,
+                damaged=damaged,
             )
         except sqlite3.Error as exc:  # retried on the next event (a record, an ack)
             log.warning("MQTT publisher cannot read the outbox: %s", exc)
             return []
-        complete = len(found) < limit
+        if damaged:
+            self._drop_damaged(damaged)
+        complete = len(found) + len(damaged) < limit
         batches = topics.history_batches(found, size, slots, complete)
         sent = {r.id for batch in batches for r in batch}
         unsent = [r.id for r in found if r.id not in sent]
@@ -503,9 +512,20 @@ class Publisher:
         elif complete:
             self._advance(self._horizon)
         else:
-            self._advance(found[-1].id)
+            self._advance(max([r.id for r in found[-1:]] + damaged))
         self._sweep_due = bool(unsent) or not complete
         return batches
+
+    def _drop_damaged(self, ids: list[int]) -> None:
+        """Stored records that cannot be decoded leave the outbox (through the Writer, like an
+        ack); their rows stay on the card for a technician until pruned."""
+        self._stats["damaged_records"] += len(ids)
+        log.warning(
+            "%d stored record(s) unreadable, dropped from the outbox (kept on the card): ids %s",
+            len(ids),
+            ids[:10],
+        )
+        self._ack(list(ids))
 
     def _history_message(self, records: list[Record]) -> _Message:
         compress = self._config.telemetry.compress_history

@@ -22,8 +22,13 @@ def pending(
     after_id: int = 0,
     upto_id: int | None = None,
     exclude: Collection[int] = (),
+    damaged: list[int] | None = None,
 ) -> list[Record]:
-    """Unacknowledged records, oldest first, skipping `exclude` (those already in flight)."""
+    """Unacknowledged records, oldest first, skipping `exclude` (those already in flight).
+
+    A record whose stored metrics no longer decode (a flipped bit on the card that SQLite's
+    page checks do not see) is left out, its id appended to `damaged` when given: one bad row
+    must never stop the sweep of every later one."""
     sql = (
         f"SELECT {RECORD_COLUMNS} FROM outbox JOIN records ON records.id = outbox.record_id "
         "WHERE outbox.record_id > ?"
@@ -37,7 +42,14 @@ def pending(
         params.append(json.dumps(list(exclude)))
     sql += " ORDER BY outbox.record_id LIMIT ?"
     params.append(limit)
-    return [record_from_row(row) for row in db.execute(sql, params).fetchall()]
+    records = []
+    for row in db.execute(sql, params).fetchall():
+        try:
+            records.append(record_from_row(row))
+        except (ValueError, TypeError):  # json.JSONDecodeError is a ValueError
+            if damaged is not None:
+                damaged.append(row[0])
+    return records
 
 
 def count(db: sqlite_utils.Database) -> int:

@@ -53,9 +53,16 @@ class AlarmService:
         now = time.time()
         with self._lock:
             for alarm_id, rule, subject, severity, since, fr, en, value in rows:
-                payload = {"active": True, "severity": severity, "since": since, "message": fr,
-                           "message_en": en, "rule": rule, "subject": subject,
-                           "value": json.loads(value) if value else None}  # fmt: skip
+                payload = {
+                    "active": True,
+                    "severity": severity,
+                    "since": since,
+                    "message": fr,
+                    "message_en": en,
+                    "rule": rule,
+                    "subject": subject,
+                    "value": _stored_value(alarm_id, value),
+                }
                 if rule in known:
                     self.engine.restore(rule, subject, since, fr, en)
                     self._active[alarm_id] = payload
@@ -111,3 +118,15 @@ class AlarmService:
                 self._active.pop(event.alarm_id, None)
             if self._publisher is not None:
                 self._publisher.publish_alarm(event.alarm_id, payload)
+
+
+def _stored_value(alarm_id: str, value: str | None) -> object:
+    """The alarm's stored value; a damaged one (a flipped byte on the SD card) is logged and
+    restored as None: the alarm itself still holds, and the next evaluation sets a value."""
+    if not value:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        log.warning("alarm %s: stored value %r unreadable, restored without it", alarm_id, value)
+        return None

@@ -147,6 +147,24 @@ def test_a_driver_that_always_raises_goes_stale_then_offline_and_the_thread_live
         runner.join(DEADLINE)
 
 
+def test_a_driver_bug_in_close_after_a_read_bug_is_counted_and_the_thread_lives():
+    class BrokenClose(ScriptedDriver):
+        def close(self) -> None:
+            super().close()
+            raise AttributeError("close of a half-built port")
+
+    driver = BrokenClose([[Reading({"battery_voltage": 12.5})]], then=_always_raise)
+    runner, _, _ = _runner(driver, interval=0.05)
+    runner.start()
+    try:
+        _wait(lambda: runner.driver_errors >= 4)  # read and close bugs, over and over
+        assert runner.is_alive()
+    finally:
+        runner.stop.set()
+        runner.join(DEADLINE)
+    assert not runner.is_alive()
+
+
 def test_a_driver_bug_in_open_is_counted_and_retried():
     class BrokenOpen(ScriptedDriver):
         def open(self) -> None:

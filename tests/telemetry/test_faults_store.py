@@ -296,6 +296,9 @@ def test_writer_lock_refuses_a_second_writer_on_one_database(tmp_path):
         with pytest.raises(DatabaseBusy) as busy:
             Writer(tmp_path / "edged.db", publish_interval=60.0, commit_interval=3600.0)
         assert busy.value.pid == os.getpid()
+        (tmp_path / "alias.db").symlink_to(tmp_path / "edged.db")
+        with pytest.raises(DatabaseBusy):  # the same file by another name
+            Writer(tmp_path / "alias.db", publish_interval=60.0, commit_interval=3600.0)
     finally:
         w.stop()
     Writer(tmp_path / "edged.db", publish_interval=60.0, commit_interval=3600.0).stop()
@@ -382,3 +385,39 @@ def test_a_garbage_sample_block_is_skipped_at_replay_not_fatal(tmp_path, caplog)
     db = store.open_db(path, readonly=True)
     assert [seq for seq, _ in store.read_samples(db)] == [1, 2, 3, 4, 5, 9]
     assert caplog.text.count("unreadable, skipped") >= 3
+
+
+def test_a_record_whose_stored_json_rotted_leaves_the_outbox_and_the_rest_is_sent(
+    tmp_path, broker, daemons
+):
+    """A flipped byte inside one stored record (SQLite's page checks cannot see it) must not end
+    the publisher's thread at every start: that record is dropped from the outbox, counted, and
+    every other one goes out as history."""
+    site = Site(tmp_path, broker, seed=6)
+    try:
+        broker.stop()
+        first = daemons(site.config)
+        wait_until(lambda: len(site.stored_ts()) >= 4, 60, what="records stored")
+        assert first.terminate() == 0
+        with sqlite3.connect(site.db) as conn:
+            ids = [i for (i,) in conn.execute("SELECT record_id FROM outbox ORDER BY record_id")]
+            conn.execute(
+                "UPDATE records SET metrics = '{\"battery_voltage\":1\x01.5}' WHERE id = ?",
+                (ids[0],),
+            )
+        conn.close()
+        broker.start()
+        second = daemons(site.config)
+        wait_until(
+            lambda: not db_rows(site.db, f"SELECT 1 FROM outbox WHERE record_id <= {ids[-1]}"),
+            90,
+            what="the stored backlog sent and the damaged record dropped",
+        )
+        assert second.proc.poll() is None
+        history = site.sub.received(lambda m: "/history/" in m.topic)
+        sent = {s["ts"] for m in history for s in json.loads(m.payload)["samples"]}
+        [(bad_ts,)] = db_rows(site.db, f"SELECT ts FROM records WHERE id = {ids[0]}")
+        assert bad_ts not in sent and len(sent) >= len(ids) - 1
+        assert "unreadable, dropped from the outbox" in second.logs()
+    finally:
+        site.stop()

@@ -84,3 +84,19 @@ def test_service_stores_raises_restores_and_clears_orphans(tmp_path):
     ]
     assert rows[0][3] == 400.0 and json.loads(rows[0][4]) == 20.0
     assert rows[1][3] is not None
+
+
+def test_an_alarm_row_with_a_damaged_value_is_restored_without_it(tmp_path, caplog):
+    """A flipped byte in one stored value must not stop the daemon at every start."""
+    path = tmp_path / "edged.db"
+    w = writer(path)
+    w.put_row("alarm_raised", ("battery_soc_low.mppt", "battery_soc_low", "mppt", "warning",
+                               10.0, "fr", "en", '{"soc": 2\x010}'))  # fmt: skip
+    assert w.flush()
+    low = AlarmsConfig(overrides=(AlarmRuleConfig("battery_soc_low", delay=0),))
+    service = AlarmService(config(path, low), w, None)
+    service.restore()
+    w.stop()
+    [alarm] = service.active()
+    assert alarm["alarm_id"] == "battery_soc_low.mppt" and alarm["value"] is None
+    assert "unreadable" in caplog.text
