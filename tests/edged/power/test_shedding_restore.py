@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from edged.settings import Config, SiteConfig, StorageConfig
-from edged.shedding_service import KV_KEY, SheddingService
-from maintenance.shedding import Level
+from edged.config.settings import Config, SiteConfig, StorageConfig
+from edged.power.shedding import KV_KEY, SheddingService
+from maintenance.energy.shedding import Level
 from telemetry.writer import Writer
 
 
