@@ -37,8 +37,8 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
+from edged.config.settings import Config
 from edged.readings import Record
-from edged.settings import Config
 from telemetry import outbox, topics
 from telemetry.mqtt_client import build_client
 from telemetry.store import StoreError, open_db

@@ -1,4 +1,7 @@
-"""The Writer: the only thread that writes the SQLite database, in one batch per cadence.
+"""The Writer: the daemon's writer of telemetry, in one batch per cadence.
+
+Other writes are few and short, each in its own transaction: the hourly roll-up and its pruning
+(`edged.services.rollups`) and the commands `edged alarms ack` and `edged maintenance log`.
 
 Runners `put` samples into a bounded queue (never blocking: a full queue drops and counts), the
 publisher `ack`s record ids; every `commit_interval` seconds the Writer drains all of it into ONE
@@ -102,10 +105,21 @@ class Writer(threading.Thread):
         self._rows: list[tuple[str, tuple]] = []
         self._dropping = False
         self._stats = dict.fromkeys(
-            ("samples_written", "records_created", "commits", "dropped", "acked",
-             "commit_failures", "rejected", "pruned", "quarantined", "recoveries",
-             "replay_withheld"), 0,
-        )  # fmt: skip
+            (
+                "samples_written",
+                "records_created",
+                "commits",
+                "dropped",
+                "acked",
+                "commit_failures",
+                "rejected",
+                "pruned",
+                "quarantined",
+                "recoveries",
+                "replay_withheld",
+            ),
+            0,
+        )
         self._agg = WindowAggregator(publish_interval, grace)
         self._close_every = min(CLOSE_EVERY, publish_interval / 4)
         self._batch = store.Batch()
@@ -237,7 +251,7 @@ class Writer(threading.Thread):
     # --- the writer thread --------------------------------------------------------------------
 
     def set_commit_interval(self, seconds: float) -> None:
-        """Change the cadence now (faster while the battery is low, see edged.cadence)."""
+        """Change the cadence now (faster while the battery is low, see telemetry.cadence)."""
         self.commit_interval = seconds
         self._calls.put((lambda _db: None, Future()))  # wake the loop so it re-plans
 
