@@ -148,6 +148,8 @@ def test_a_record_closed_long_ago_never_goes_live(broker, db_path):
         publisher.publish_closed([old])
         publisher.publish_records([old])
         wait_until(lambda: acks.ids == [old.id], what="its ack")
+        # the broker acknowledges before it forwards: wait for the subscriber's copy
+        wait_until(lambda: sub.received(lambda m: "/history/mppt" in m.topic), what="history")
     finally:
         publisher.stop()
     assert sub.received(lambda m: "/telemetry/" in m.topic) == []
