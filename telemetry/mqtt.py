@@ -108,6 +108,11 @@ class Publisher:
     def stats(self) -> dict[str, int]:
         return dict(self._stats)
 
+    @property
+    def sender_alive(self) -> bool | None:
+        """Whether the sender thread runs; None when it was never started (no client)."""
+        return None if self._thread is None else self._thread.is_alive()
+
     def start(self) -> None:
         """Connect in the background; an unreachable broker is normal and retried forever."""
         cfg = self._config.mqtt

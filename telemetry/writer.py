@@ -106,6 +106,7 @@ class Writer(threading.Thread):
         self._db: sqlite_utils.Database | None = None
         self._empty: sqlite_utils.Database | None = None  # see `call`
         self._ids = store.Ids({}, 1, 1)
+        self._progress = time.monotonic()
         if self._open():
             self._replay()
 
@@ -219,6 +220,12 @@ class Writer(threading.Thread):
     def stats(self) -> dict[str, int]:
         with self._lock:
             return dict(self._stats)
+
+    @property
+    def progress(self) -> float:
+        """`time.monotonic()` of the last commit that succeeded or had nothing to write: the
+        watchdog's proof that the store keeps up (a failing or blocked commit does not count)."""
+        return self._progress
 
     # --- the writer thread --------------------------------------------------------------------
 
@@ -441,6 +448,7 @@ class Writer(threading.Thread):
             self._batch.rows.extend(self._rows)
             self._acks, self._rows = set(), []
         if self._batch.empty():
+            self._progress = time.monotonic()
             return True
         if not (final or force) and now < self._retry_at:
             self._count("dropped", self._batch.bound(self._max_queue))
@@ -456,6 +464,7 @@ class Writer(threading.Thread):
         self._failures, self._retry_at = 0, 0.0
         self._keep_quarantined()
         done, self._batch = self._batch, store.Batch()
+        self._progress = time.monotonic()
         self._written.update((d, (_state_key(s), now)) for d, s in done.states.items())
         self._account(done, acked)
         self._publish(done)
