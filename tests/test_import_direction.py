@@ -16,7 +16,14 @@ FORBIDDEN = {
     "maintenance": {"drivers"},
 }
 # core modules that every layer may use: value types only, importing nothing heavier
-SHARED_CORE = {"edged.readings", "edged.metrics", "edged.settings", "edged.i18n", "edged.liveness"}
+SHARED_CORE = {
+    "edged.readings",
+    "edged.metrics",
+    "edged.settings",
+    "edged.i18n",
+    "edged.liveness",
+    "edged.event_log",
+}
 
 
 def imports_of(path: Path) -> set[str]:
