@@ -285,3 +285,46 @@ def test_udevadm_verify_accepts_the_rules():
         [udevadm, "verify", str(RULES)], capture_output=True, text=True, timeout=30
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def uninstall(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(ROOT / "scripts" / "uninstall"), "--root", str(root), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@AS_ROOT
+def test_uninstall_keeps_the_data_unless_purged(tmp_path):
+    root = scratch_root(tmp_path / "root")
+    assert install(root).returncode == 0
+    database = root / "var" / "lib" / "edged" / "edged.db"
+    database.write_bytes(b"SQLite format 3\0")
+    other = root / "usr" / "local" / "bin" / "other"
+    other.symlink_to("/usr/bin/true")
+
+    out = uninstall(root)
+    assert out.returncode == 0, out.stderr
+    assert "Kept: /var/lib/edged" in out.stdout
+    assert database.read_bytes() == b"SQLite format 3\0"
+    assert (root / "etc" / "edged" / "edged.toml").exists()
+    assert "edged" in accounts(root, "passwd") and "edged" in accounts(root, "group")
+    for gone in (
+        "opt/edged",
+        "usr/local/bin/edged",
+        "etc/systemd/system/edged.service",
+        "etc/udev/rules.d/99-edged-serial.rules",
+        "etc/polkit-1/rules.d/50-edged.rules",
+    ):
+        assert not (root / gone).exists() and not (root / gone).is_symlink(), gone
+    assert other.is_symlink()
+
+    assert install(root).returncode == 0  # a reinstall finds its config and data
+    assert database.exists()
+    out = uninstall(root, "--purge")
+    assert out.returncode == 0, out.stderr
+    assert not (root / "var" / "lib" / "edged").exists() and not (root / "etc" / "edged").exists()
+    assert "edged" not in accounts(root, "passwd") and "edged" not in accounts(root, "group")
+    assert accounts(root, "group")["dialout"][3] == ""  # dialout stays, without edged
