@@ -205,8 +205,8 @@ class Daemon:
             devices=len(self.runners),
             devices_running=sum(r.is_alive() for r in self.runners),
             writer_running=self.writer.is_alive(),
-            writer_idle_s=time.monotonic() - self.writer.progress,
-            writer_allowed_s=self.writer.commit_interval + self.watchdog.grace,
+            writer_idle_s=time.monotonic() - self.writer.heartbeat,
+            writer_allowed_s=self.watchdog.grace,
             sender_running=publisher.sender_alive if publisher is not None else None,
             mqtt_connected=publisher is not None and publisher.connected,
         )

@@ -1,10 +1,12 @@
 """Telling systemd how the daemon is: READY, STATUS, WATCHDOG and STOPPING (sd_notify(3)).
 
 The watchdog ping means "the daemon works", so the main loop sends it only when every part doing
-the work is alive and moving: each device runner thread, the Writer (a commit, or a commit cycle
-with nothing to write, within its cadence plus one watchdog interval) and the publisher's sender
+the work is alive and moving: each device runner thread, the Writer (its loop went round within
+one watchdog interval: it does every second, committing or not) and the publisher's sender
 thread. A ping from a free-running thread would keep a daemon whose writer hangs alive for ever;
-withheld, systemd restarts the service (`WatchdogSec=` in systemd/edged.service).
+withheld, systemd restarts the service (`WatchdogSec=` in systemd/edged.service). A store that
+fails (disk full) is not a hang: the writer goes round, keeps its batch and retries, the storage
+alarm says so, and a restart would only lose what it holds in memory.
 
 The protocol is one datagram of "KEY=value" lines to the unix socket named by $NOTIFY_SOCKET (a
 name starting with "@" is in the abstract namespace). Without $NOTIFY_SOCKET (a terminal, most
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 GRACE_WITHOUT_WATCHDOG = 60.0
-"""Seconds a commit may be late before STATUS says so, when systemd asks for no watchdog."""
+"""Seconds the writer may be stuck before STATUS says so, when systemd asks for no watchdog."""
 
 
 def watchdog_interval(environ: Mapping[str, str]) -> float | None:
@@ -90,9 +92,9 @@ class Vitals:
     devices_running: int
     writer_running: bool
     writer_idle_s: float
-    """Seconds since the Writer last committed (or found nothing to commit)."""
+    """Seconds since the Writer's loop last went round (`Writer.heartbeat`)."""
     writer_allowed_s: float
-    """How long it may go without: its commit interval plus one watchdog interval."""
+    """How long it may stay stuck: one watchdog interval."""
     sender_running: bool | None
     """The MQTT sender thread; None when there is none to watch (MQTT disabled or not set up)."""
     mqtt_connected: bool = False
@@ -106,7 +108,7 @@ def verdict(v: Vitals) -> tuple[bool, str]:
     if not v.writer_running:
         problems.append("writer thread dead")
     elif v.writer_idle_s > v.writer_allowed_s:
-        problems.append(f"writer has not committed for {v.writer_idle_s:.0f} s")
+        problems.append(f"writer stuck for {v.writer_idle_s:.0f} s")
     if v.sender_running is False:
         problems.append("MQTT sender thread dead")
     if problems:
@@ -114,7 +116,7 @@ def verdict(v: Vitals) -> tuple[bool, str]:
     link = {None: "MQTT off", True: "MQTT connected", False: "MQTT waiting"}[
         None if v.sender_running is None else v.mqtt_connected
     ]
-    return True, f"running: {v.devices} device runner(s), writer committing, {link}"
+    return True, f"running: {v.devices} device runner(s), writer running, {link}"
 
 
 class Watchdog:
@@ -130,7 +132,7 @@ class Watchdog:
 
     @property
     def grace(self) -> float:
-        """How late a commit may be: one watchdog interval (a slow SD card, a long prune)."""
+        """How long the writer may be stuck: one watchdog interval (a slow SD card, a prune)."""
         return self.notifier.watchdog_s or GRACE_WITHOUT_WATCHDOG
 
     def ready(self, status: str) -> None:

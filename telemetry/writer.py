@@ -106,7 +106,7 @@ class Writer(threading.Thread):
         self._db: sqlite_utils.Database | None = None
         self._empty: sqlite_utils.Database | None = None  # see `call`
         self._ids = store.Ids({}, 1, 1)
-        self._progress = time.monotonic()
+        self._heartbeat = time.monotonic()
         if self._open():
             self._replay()
 
@@ -222,10 +222,11 @@ class Writer(threading.Thread):
             return dict(self._stats)
 
     @property
-    def progress(self) -> float:
-        """`time.monotonic()` of the last commit that succeeded or had nothing to write: the
-        watchdog's proof that the store keeps up (a failing or blocked commit does not count)."""
-        return self._progress
+    def heartbeat(self) -> float:
+        """`time.monotonic()` when the writer's loop last went round (it does at least every
+        second: a commit made, failed or with nothing to write, a fold of windows, a `call`).
+        Stale only when the thread hangs; a failing store is the storage alarm's business."""
+        return self._heartbeat
 
     # --- the writer thread --------------------------------------------------------------------
 
@@ -238,6 +239,7 @@ class Writer(threading.Thread):
         last_commit = last_close = time.monotonic()
         try:
             while True:
+                self._heartbeat = time.monotonic()
                 next_commit = last_commit + self.commit_interval
                 wake = min(next_commit, last_close + CLOSE_EVERY)
                 try:
@@ -448,7 +450,6 @@ class Writer(threading.Thread):
             self._batch.rows.extend(self._rows)
             self._acks, self._rows = set(), []
         if self._batch.empty():
-            self._progress = time.monotonic()
             return True
         if not (final or force) and now < self._retry_at:
             self._count("dropped", self._batch.bound(self._max_queue))
@@ -464,7 +465,6 @@ class Writer(threading.Thread):
         self._failures, self._retry_at = 0, 0.0
         self._keep_quarantined()
         done, self._batch = self._batch, store.Batch()
-        self._progress = time.monotonic()
         self._written.update((d, (_state_key(s), now)) for d, s in done.states.items())
         self._account(done, acked)
         self._publish(done)

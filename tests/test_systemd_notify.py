@@ -1,9 +1,10 @@
-"""sd_notify: the datagrams a real `edged run` sends to the socket systemd would listen on, and
-the watchdog withheld while the Writer cannot commit (an external process holds the database's
-write lock, so each commit waits out the busy timeout and fails)."""
+"""sd_notify: the datagrams a real `edged run` sends to the socket systemd would listen on; the
+watchdog still fed while the store fails (another program holds the database's write lock) and
+withheld while the Writer's thread is stopped (ptrace), as a hung writer would be."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import socket
@@ -124,14 +125,14 @@ HEALTHY = Vitals(2, 2, True, 10.0, 60.0, True, True)
     [
         ({"devices_running": 1}, "1 device runner(s) dead"),
         ({"writer_running": False}, "writer thread dead"),
-        ({"writer_idle_s": 61.0}, "writer has not committed for 61 s"),
+        ({"writer_idle_s": 61.0}, "writer stuck for 61 s"),
         ({"sender_running": False}, "MQTT sender thread dead"),
     ],
 )
 def test_verdict_names_what_stops_the_watchdog(changes, words):
     assert verdict(HEALTHY) == (
         True,
-        "running: 2 device runner(s), writer committing, MQTT connected",
+        "running: 2 device runner(s), writer running, MQTT connected",
     )
     healthy, status = verdict(Vitals(**{**HEALTHY.__dict__, **changes}))
     assert not healthy and status == f"FAILING: {words}"
@@ -151,16 +152,37 @@ def test_watchdog_pings_only_while_healthy_and_resends_status_on_change(listener
     wait_until(lambda: len(listener.lines) >= 6, 10, what="the datagrams")
     time.sleep(0.2)
     assert [line for _, line in listener.lines] == [
-        "STATUS=running: 2 device runner(s), writer committing, MQTT connected",
+        "STATUS=running: 2 device runner(s), writer running, MQTT connected",
         "WATCHDOG=1",
         "WATCHDOG=1",
-        "STATUS=FAILING: writer has not committed for 70 s",
-        "STATUS=running: 2 device runner(s), writer committing, MQTT connected",
+        "STATUS=FAILING: writer stuck for 70 s",
+        "STATUS=running: 2 device runner(s), writer running, MQTT connected",
         "WATCHDOG=1",
     ]
 
 
-def test_run_is_ready_feeds_the_watchdog_and_withholds_it_while_the_writer_is_locked_out(
+# ptrace(2): SEIZE then INTERRUPT stops one thread of a process and nothing else (no SIGSTOP,
+# which would stop them all); DETACH lets it run on. The test process is the daemon's parent,
+# which ptrace allows.
+PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_DETACH = 0x4206, 0x4207, 17
+WALL = 0x40000000  # __WALL: wait for a thread of another process's group too
+
+
+def ptrace(request: int, tid: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    if libc.ptrace(request, tid, None, None) != 0:
+        errno = ctypes.get_errno()
+        pytest.skip(f"ptrace({request:#x}) refused here: {os.strerror(errno)}")
+
+
+def writer_thread(pid: int) -> int:
+    """The Writer's thread id: `Daemon.run` starts it first, and Linux numbers threads in the
+    order they are made (the test checks it froze the writer: STATUS names it)."""
+    return sorted(int(tid) for tid in os.listdir(f"/proc/{pid}/task"))[1]
+
+
+def test_run_is_ready_feeds_the_watchdog_and_withholds_it_while_the_writer_hangs(
     tmp_path, listener, daemons
 ):
     emulator = PtyEmulator("mppt", link=str(tmp_path / "tty-mppt"), interval=0.5, seed=1)
@@ -173,35 +195,50 @@ def test_run_is_ready_feeds_the_watchdog_and_withholds_it_while_the_writer_is_lo
         broker_port=None,
         commit_interval=1.0,
     )
-    daemon = daemons(config, env={"NOTIFY_SOCKET": listener.name, "WATCHDOG_USEC": "5000000"})
+    daemon = daemons(config, env={"NOTIFY_SOCKET": listener.name, "WATCHDOG_USEC": "10000000"})
     try:
         wait_until(lambda: listener.times("READY=1"), 60, what="READY=1")
         assert listener.statuses()[0] == "running: 1 device runner(s) started"
         wait_until(lambda: len(listener.times("WATCHDOG=1")) >= 3, 60, what="watchdog pings")
         wait_until(lambda: db_rows(db, "SELECT 1 FROM samples LIMIT 1"), 60, what="a sample")
 
-        before = db_rows(db, "SELECT max(seq) FROM samples")[0][0]
+        # Another program holds the database's write lock for 15 s: each commit waits out the
+        # busy timeout (5 s) and fails. The writer is failing, not hung: pings go on.
         holder = sqlite3.connect(db, timeout=60, isolation_level=None)
-        holder.execute("BEGIN EXCLUSIVE")  # every commit of the Writer now fails after 5 s
+        holder.execute("BEGIN EXCLUSIVE")
         locked = time.monotonic()
-
-        def withheld() -> bool:
-            pings = listener.times("WATCHDOG=1")
-            return time.monotonic() - max(pings[-1], locked) > 8.0
-
-        wait_until(withheld, 90, interval=0.5, what="the pings to stop")
-        assert any(s.startswith("FAILING: writer has not committed") for s in listener.statuses())
+        time.sleep(15)
         holder.execute("ROLLBACK")
         holder.close()
-        released = time.monotonic()
-        wait_until(lambda: listener.times("WATCHDOG=1")[-1] > released, 90, what="pings again")
-        assert listener.statuses()[-1].startswith("running: 1 device runner(s)")
+        assert [t for t in listener.times("WATCHDOG=1") if t > locked + 8]
+        assert not any(s.startswith("FAILING") for s in listener.statuses())
+
+        # The writer thread itself stops, as if stuck in the kernel on a dying SD card.
+        before = db_rows(db, "SELECT max(seq) FROM samples")[0][0]
+        tid = writer_thread(daemon.proc.pid)
+        ptrace(PTRACE_SEIZE, tid)
+        try:
+            ptrace(PTRACE_INTERRUPT, tid)
+            os.waitpid(tid, WALL)
+            stuck = wait_until(
+                lambda: [t for t, s in list(listener.lines) if s.startswith("STATUS=FAILING")],
+                90,
+                what="the FAILING status",
+            )[0]
+            time.sleep(5)
+            assert not [t for t in listener.times("WATCHDOG=1") if t > stuck]
+            assert listener.statuses()[-1].startswith("FAILING: writer stuck for 1")
+        finally:
+            ptrace(PTRACE_DETACH, tid)
+        thawed = time.monotonic()
+        wait_until(lambda: listener.times("WATCHDOG=1")[-1] > thawed, 90, what="pings again")
+        assert listener.statuses()[-1].startswith("running: 1 device runner(s), writer running")
         assert daemon.terminate(60) == 0
         wait_until(lambda: listener.times("STOPPING=1"), 10, what="STOPPING=1")
         logs = daemon.logs()
-        assert "watchdog: FAILING: writer has not committed" in logs
+        assert "watchdog: FAILING: writer stuck for" in logs
         assert "watchdog: healthy again" in logs
-        # the samples read while locked out were kept and committed after
+        # what was read while the writer was stuck was kept and stored after
         assert db_rows(db, "SELECT max(seq) FROM samples")[0][0] > before + 5
     finally:
         emulator.stop()
