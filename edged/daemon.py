@@ -26,6 +26,7 @@ from edged.services.alarms import AlarmService
 from edged.services.batteries import BatteryModel
 from edged.services.health_round import HealthRound
 from edged.services.rollups import RollupTask
+from edged.systemd_notify import Notifier, Vitals, Watchdog
 from telemetry.cadence import CommitCadence
 from telemetry.mqtt import Publisher
 from telemetry.writer import Writer
@@ -60,6 +61,7 @@ class Daemon:
         )
         self.live_path = live.writable_path(config)
         self.live_failed = False
+        self.watchdog = Watchdog(Notifier())
         self.writer = Writer(
             config.storage.path,
             publish_interval=config.telemetry.publish_interval,
@@ -165,6 +167,7 @@ class Daemon:
         if self.health is not None:
             self.health.start()
         self.power.start()
+        self.watchdog.ready(f"running: {len(self.runners)} device runner(s) started")
         last_live = time.monotonic()
         last_prune = last_live - PRUNE_EVERY + FIRST_PRUNE  # a box cut every night still prunes
         was_busy = False
@@ -177,6 +180,7 @@ class Daemon:
                 jumped = self.clock.jumped_s
             self.power.poll()
             self.alarms.observe_storage(self.writer.storage_health(), time.time())
+            self.watchdog.tick(self._vitals())
             now, busy = time.monotonic(), self.power.busy
             if now - last_live >= LIVE_EVERY or busy or was_busy:  # a job's end shows at once
                 self._write_live()
@@ -194,6 +198,18 @@ class Daemon:
 
     def stop(self) -> None:
         self.stop_event.set()
+
+    def _vitals(self) -> Vitals:
+        publisher = self.publisher
+        return Vitals(
+            devices=len(self.runners),
+            devices_running=sum(r.is_alive() for r in self.runners),
+            writer_running=self.writer.is_alive(),
+            writer_idle_s=time.monotonic() - self.writer.heartbeat,
+            writer_allowed_s=self.watchdog.grace,
+            sender_running=publisher.sender_alive if publisher is not None else None,
+            mqtt_connected=publisher is not None and publisher.connected,
+        )
 
     def _thread_died(self, args: threading.ExceptHookArgs) -> None:
         """`threading.excepthook`: any thread ending in an exception stops the whole daemon."""
@@ -248,6 +264,7 @@ class Daemon:
 
     def _shutdown(self) -> None:
         log.info("edged stopping")
+        self.watchdog.stopping()
         self.power.stop()  # running jobs are recorded as stopped before the final commit
         self.rollups.join(timeout=30)
         for runner in self.runners:

@@ -27,6 +27,7 @@ from edged.clock import ClockWatch
 from edged.config.settings import DeviceConfig
 from edged.liveness import Backoff, State, state
 from edged.readings import Reading, Sample
+from telemetry.event_log import EventLog
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class DeviceRunner(threading.Thread):
         """Values `metrics.check` refused, by reason (shown as `rejected_<reason>` counters)."""
         self.refusing: set[str] = set()
         """Metrics in a burst of refused values (logged once when the burst starts)."""
+        self.events = EventLog(log, f"device {device.id}")
+        """Losses, returns and state changes: logged once each, counted when the port flaps."""
 
     def run(self) -> None:
         next_poll = time.monotonic()
@@ -96,7 +99,9 @@ class DeviceRunner(threading.Thread):
             self.driver.open()
         except DriverError as exc:
             if not self.unavailable_logged:
-                log.warning("device %s unavailable: %s; retrying", self.device.id, exc)
+                self.events.log(
+                    logging.WARNING, "device %s unavailable: %s; retrying", self.device.id, exc
+                )
                 self.unavailable_logged = True
             return False
         except Exception:  # a driver bug must not end this thread: counted, retried with backoff
@@ -111,7 +116,9 @@ class DeviceRunner(threading.Thread):
             readings = self.driver.read(time.monotonic() + window)
         except DeviceUnavailable as exc:
             if not self.unavailable_logged:  # once per outage, not once per retry
-                log.warning("device %s lost: %s; reopening", self.device.id, exc)
+                self.events.log(
+                    logging.WARNING, "device %s lost: %s; reopening", self.device.id, exc
+                )
                 self.unavailable_logged = True
             self._close()
             return
@@ -144,7 +151,7 @@ class DeviceRunner(threading.Thread):
         if reading.metrics and not values:
             return  # nothing but refused values: not a good read, the device may go stale
         if self.unavailable_logged or self.driver_error_logged:
-            log.info("device %s: reading again", self.device.id)
+            self.events.log(logging.INFO, "device %s: reading again", self.device.id)
             self.unavailable_logged = self.driver_error_logged = False
         self.backoff.reset()
         now = time.monotonic()
@@ -180,6 +187,7 @@ class DeviceRunner(threading.Thread):
         return kept
 
     def _publish_state(self) -> None:
+        self.events.tick()
         now = time.monotonic()
         current = state(self.last_good, now, self.device.stale_after, self.device.offline_after)
         info = dict(self.driver.info)  # a reconnect may bring a new serial or firmware
@@ -187,7 +195,13 @@ class DeviceRunner(threading.Thread):
         if not changed and now - self.reported_at < STATE_REFRESH:
             return
         if current is not self.reported:
-            log.info("device %s: %s -> %s", self.device.id, self.reported.value, current.value)
+            self.events.log(
+                logging.INFO,
+                "device %s: %s -> %s",
+                self.device.id,
+                self.reported.value,
+                current.value,
+            )
         self.reported, self.reported_at, self.reported_info = current, now, info
         self.on_state(self.device.id, self.snapshot(current), changed)
 
@@ -197,6 +211,7 @@ class DeviceRunner(threading.Thread):
         current = state(self.last_good, now, self.device.stale_after, self.device.offline_after)
         view = self.snapshot(current)
         latest = self.latest
+        view["transitions"] = {"total": self.events.events, "not_logged": self.events.muted}
         view["latest"] = latest and {
             "ts": latest.ts,
             "clock_synced": latest.clock_synced,

@@ -12,6 +12,8 @@ for pkg in "$@"; do
     faketime) ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need_apt+=(faketime) ;;
     sqlite3) command -v sqlite3 >/dev/null || need_apt+=(sqlite3) ;;
     postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql) ;;
+    # systemd-analyze (verify, security --offline) is in Debian's `systemd` package
+    systemd-analyze) command -v systemd-analyze >/dev/null || need_apt+=(systemd) ;;
   esac
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

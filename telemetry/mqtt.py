@@ -40,6 +40,7 @@ import paho.mqtt.client as mqtt
 from edged.config.settings import Config
 from edged.readings import Record
 from telemetry import outbox, topics
+from telemetry.event_log import EventLog
 from telemetry.mqtt_client import build_client
 from telemetry.store import StoreError, open_db
 
@@ -128,6 +129,8 @@ class Publisher:
         self._sweep_due = False
         self._stopping = False
         self._where = f"{config.mqtt.host}:{config.mqtt.port}"
+        self._link_log = EventLog(log, f"MQTT link to {self._where}")
+        """Connected, lost, refused: once each, counted when a broker or the 3G link flaps."""
         self._client: mqtt.Client | None = None
         try:  # a missing CA file must not take the daemon down: it runs on, storing
             self._client = self._make_client()
@@ -143,6 +146,11 @@ class Publisher:
     @property
     def stats(self) -> dict[str, int]:
         return dict(self._stats)
+
+    @property
+    def sender_alive(self) -> bool | None:
+        """Whether the sender thread runs; None when it was never started (no client)."""
+        return None if self._thread is None else self._thread.is_alive()
 
     def start(self) -> None:
         """Connect in the background; an unreachable broker is normal and retried forever."""
@@ -226,7 +234,7 @@ class Publisher:
         client.drop_out_messages()
         self._connected = True
         self._fail_logged = False
-        log.info("MQTT connected to %s", self._where)
+        self._link_log.log(logging.INFO, "MQTT connected to %s", self._where)
         self._events.put(("connected",))
 
     def _on_connect_fail(self, client, userdata) -> None:
@@ -236,12 +244,16 @@ class Publisher:
         self._stats["connect_failures"] += 1
         if not self._fail_logged:
             self._fail_logged = True
-            log.warning("MQTT cannot connect to %s (%s); retrying", self._where, reason)
+            self._link_log.log(
+                logging.WARNING, "MQTT cannot connect to %s (%s); retrying", self._where, reason
+            )
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self._connected:
             self._connected = False
-            log.warning("MQTT connection to %s lost: %s", self._where, reason_code)
+            self._link_log.log(
+                logging.WARNING, "MQTT connection to %s lost: %s", self._where, reason_code
+            )
             self._events.put(("disconnected",))
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:

@@ -134,6 +134,7 @@ class Writer(threading.Thread):
         self._db: sqlite_utils.Database | None = None
         self._empty: sqlite_utils.Database | None = None  # see `call`
         self._ids = store.Ids({}, 1, 1)
+        self._heartbeat = time.monotonic()
         if self._open():
             self._replay()
 
@@ -248,6 +249,13 @@ class Writer(threading.Thread):
         with self._lock:
             return dict(self._stats)
 
+    @property
+    def heartbeat(self) -> float:
+        """`time.monotonic()` when the writer's loop last went round (it does at least every
+        second: a commit made, failed or with nothing to write, a fold of windows, a `call`).
+        Stale only when the thread hangs; a failing store is the storage alarm's business."""
+        return self._heartbeat
+
     # --- the writer thread --------------------------------------------------------------------
 
     def set_commit_interval(self, seconds: float) -> None:
@@ -259,6 +267,7 @@ class Writer(threading.Thread):
         last_commit = last_close = time.monotonic()
         try:
             while True:
+                self._heartbeat = time.monotonic()
                 next_commit = last_commit + self.commit_interval
                 wake = min(next_commit, last_close + self._close_every)
                 try:

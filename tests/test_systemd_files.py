@@ -6,6 +6,7 @@ run here), and edged.service (checked by `systemd-analyze verify` where it is in
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -112,3 +113,83 @@ def test_the_unit_file_verifies(tmp_path):
         ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0 and out.stderr == "", out.stderr
+
+
+MAX_EXPOSURE = 2.0
+"""`systemd-analyze security` rates 0 (locked down) to 10 (exposed); the README quotes ours."""
+
+
+def unit_here(tmp_path: Path) -> Path:
+    """edged.service with /bin/true for the venv's edged, which is not installed here."""
+    unit = tmp_path / "edged.service"
+    text = (ROOT / "systemd" / "edged.service").read_text()
+    unit.write_text(text.replace("/opt/edged/.venv/bin/edged", "/bin/true"))
+    return unit
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze")
+def test_the_unit_exposure_is_at_most_two(tmp_path):
+    out = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", "--no-pager", str(unit_here(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    match = re.search(r"Overall exposure level for edged\.service: (\d+\.\d)", out.stdout)
+    assert match, out.stdout + out.stderr
+    assert float(match[1]) <= MAX_EXPOSURE, out.stdout
+
+
+def test_the_unit_is_a_notify_service_with_a_watchdog_and_bounded_restarts():
+    text = (ROOT / "systemd" / "edged.service").read_text()
+    keys = dict(line.split("=", 1) for line in text.splitlines() if re.match(r"^\w+=", line))
+    assert keys["Type"] == "notify" and keys["NotifyAccess"] == "main"
+    assert int(keys["WatchdogSec"]) >= 60  # a watchdog interval, not a hair trigger
+    assert int(keys["StartLimitBurst"]) <= 10 and int(keys["StartLimitIntervalSec"]) > 0
+    assert keys["RestartPreventExitStatus"] == "2"  # `edged run` on an invalid config
+    assert keys["LogRateLimitBurst"] and keys["LogRateLimitIntervalSec"]
+    assert "DeviceAllow=char-ttyUSB rw" in text and "SupplementaryGroups=dialout" in text
+
+
+# Sets the kernel's memory-deny-write-execute rule on itself (what MemoryDenyWriteExecute= asks
+# of systemd, inherited across exec), proves it refuses a writable+executable mapping, then
+# becomes `edged simulate`.
+MDWE = """
+import ctypes, mmap, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
+    sys.exit(77)
+try:
+    mmap.mmap(-1, 4096, prot=mmap.PROT_WRITE | mmap.PROT_EXEC)
+except OSError:
+    pass
+else:
+    sys.exit("the rule is not in force: a W+X mapping was allowed")
+os.execv(sys.executable, [sys.executable, "-m", "edged.cli", *sys.argv[1:]])
+"""
+
+
+def test_the_simulated_site_runs_without_writable_executable_memory(tmp_path):
+    args = ["simulate", "--dir", str(tmp_path), "--no-mqtt", "--seconds", "12"]
+    out = subprocess.run(
+        [sys.executable, "-c", MDWE, *args], capture_output=True, text=True, timeout=120
+    )
+    if out.returncode == 77:
+        pytest.skip("this kernel has no PR_SET_MDWE (Linux < 6.3)")
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-3000:]
+    status = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edged.cli",
+            "status",
+            "--json",
+            "--config",
+            str(tmp_path / "edged.toml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    devices = json.loads(status.stdout)["devices"]
+    assert len(devices) == 7 and all(d["latest"] for d in devices), devices

@@ -51,7 +51,7 @@ class SerialLink:
 
     def open(self) -> None:
         try:
-            self._serial = serial.Serial(self.port, self.baudrate, timeout=POLL)
+            self._serial = serial.Serial(self.port, self.baudrate, timeout=POLL, exclusive=True)
         except (serial.SerialException, OSError, ValueError) as exc:
             raise DeviceUnavailable(f"cannot open {self.port!r}: {exc}") from exc
 

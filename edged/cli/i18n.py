@@ -13,6 +13,14 @@ _TEXT: dict[str, tuple[str, str]] = {
     "database": ("Base de données", "Database"),
     "outbox": ("En attente d'envoi", "Waiting to be sent"),
     "records": ("enregistrements", "records"),
+    "config_unreadable": (
+        "lecture refusée : seuls root et le groupe {group} peuvent lire la configuration. "
+        "Demandez à l'administrateur : sudo usermod -aG {group} VOTRE_COMPTE, puis "
+        "reconnectez-vous (ou lancez la commande avec sudo).",
+        "permission denied: only root and the group {group} may read the configuration. Ask "
+        "the administrator: sudo usermod -aG {group} YOUR_ACCOUNT, then log in again (or run "
+        "the command with sudo).",
+    ),
     "daemon_running": ("Le démon edged tourne.", "The edged daemon is running."),
     "daemon_stopped": (
         "ATTENTION : le démon edged ne tourne pas (valeurs enregistrées, peut-être anciennes).",

@@ -8,6 +8,7 @@ Defaults come from `edged.config.settings`, the only place they are written.
 
 from __future__ import annotations
 
+import grp
 import os
 import re
 import tomllib
@@ -18,6 +19,7 @@ from typing import Any
 
 from drivers.base import DriverSpec
 from drivers.registry import registry
+from edged.cli import i18n
 from edged.config import batteries as battery_section
 from edged.config import health as health_section
 from edged.config import power as power_section
@@ -72,11 +74,23 @@ def load(path: str) -> Config:
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(path, [Problem("(file)", "file not found")]) from None
+    except PermissionError:
+        raise ConfigError(path, [Problem("(file)", _unreadable(path))]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, [Problem("(file)", f"cannot read: {exc}")]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, [Problem("(file)", f"invalid TOML: {exc}")]) from None
     return parse(raw, source=path)
+
+
+def _unreadable(path: str) -> str:
+    """What a person refused the config (mode 0640, root:edged) should do, in their language
+    ($EDGED_LANG): the config holds the broker's password, so it is not world-readable."""
+    try:
+        group = grp.getgrgid(os.stat(path).st_gid).gr_name
+    except (OSError, KeyError):
+        group = "edged"
+    return i18n.t("config_unreadable", i18n.language(None), group=group)
 
 
 def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:

@@ -54,6 +54,7 @@ class VeDirectDriver:
                 parity=serial.PARITY_NONE,
                 stopbits=serial.STOPBITS_ONE,
                 timeout=POLL,
+                exclusive=True,  # flock: a second program gets an error, not half the bytes
             )
             port.reset_input_buffer()  # bytes queued while nobody listened are stale
         except (serial.SerialException, OSError, ValueError) as exc:

@@ -184,6 +184,7 @@ def test_driver_reads_each_pack_by_address(driver, emulator):
     assert r2.metrics["charge_enabled"] == 1 and r2.metrics["discharge_enabled"] == 1
     assert r2.metrics["bms_temperature"] == 24.0
     assert driver.counters.accepted == 2 and driver.counters.rejected == 0
+    driver.close()  # ports are opened exclusively: one driver on the bus at a time
     slave = PylontechDriver(emulator.path, address=3)
     slave.open()
     try:
