@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from edged.config.loader import ConfigError, config_path, load
+from edged.cli import i18n
+from edged.config.loader import ConfigError, ConfigUnreadable, config_path, load
 from edged.config.settings import Config
 
 
@@ -13,6 +14,10 @@ def load_or_report(path_arg: str | None) -> Config | None:
     path = config_path(path_arg)
     try:
         return load(path)
+    except ConfigUnreadable as exc:  # a person, not a technician: what to do, in their language
+        message = i18n.t("config_unreadable", i18n.language(None), group=exc.group)
+        print(f"{exc.source}: (file): {message}", file=sys.stderr)
+        return None
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem.line(exc.source), file=sys.stderr)

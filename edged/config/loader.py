@@ -19,7 +19,6 @@ from typing import Any
 
 from drivers.base import DriverSpec
 from drivers.registry import registry
-from edged.cli import i18n
 from edged.config import batteries as battery_section
 from edged.config import health as health_section
 from edged.config import power as power_section
@@ -63,6 +62,16 @@ class ConfigError(Exception):
         super().__init__("\n".join(p.line(source) for p in problems))
 
 
+class ConfigUnreadable(ConfigError):
+    """The file exists but this user may not read it: `group` may (the config holds the
+    broker's password, so it is not world-readable). The CLI says it in the user's language."""
+
+    def __init__(self, source: str, group: str) -> None:
+        self.group = group
+        reason = f"permission denied: only root and the group {group} may read it"
+        super().__init__(source, [Problem("(file)", reason)])
+
+
 def config_path(cli_value: str | None) -> str:
     """`--config`, else `EDGED_CONFIG`, else the packaged default path."""
     return cli_value or os.environ.get("EDGED_CONFIG") or DEFAULT_CONFIG_PATH
@@ -75,7 +84,7 @@ def load(path: str) -> Config:
     except FileNotFoundError:
         raise ConfigError(path, [Problem("(file)", "file not found")]) from None
     except PermissionError:
-        raise ConfigError(path, [Problem("(file)", _unreadable(path))]) from None
+        raise ConfigUnreadable(path, _owning_group(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(path, [Problem("(file)", f"cannot read: {exc}")]) from None
     except tomllib.TOMLDecodeError as exc:
@@ -83,14 +92,11 @@ def load(path: str) -> Config:
     return parse(raw, source=path)
 
 
-def _unreadable(path: str) -> str:
-    """What a person refused the config (mode 0640, root:edged) should do, in their language
-    ($EDGED_LANG): the config holds the broker's password, so it is not world-readable."""
+def _owning_group(path: str) -> str:
     try:
-        group = grp.getgrgid(os.stat(path).st_gid).gr_name
+        return grp.getgrgid(os.stat(path).st_gid).gr_name
     except (OSError, KeyError):
-        group = "edged"
-    return i18n.t("config_unreadable", i18n.language(None), group=group)
+        return "edged"
 
 
 def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
