@@ -36,12 +36,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
+import sqlite_utils
 
 from edged.readings import Record
 from edged.settings import Config
 from telemetry import outbox, topics
 from telemetry.mqtt_client import build_client
-from telemetry.store import StoreError, open_db
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,8 @@ class Publisher:
         are called on the sender thread and must be quick."""
         self._config = config
         self._on_link, self._on_rtt = on_link, on_rtt
-        self._db_path = db_path
+        self._reader = outbox.Reader(db_path)
+        self._generation = 0  # the reader's generation the cursor and horizon belong to
         self._ack = ack
         self._root = config.topic_root
         self._events: queue.SimpleQueue[tuple] = queue.SimpleQueue()
@@ -108,6 +109,7 @@ class Publisher:
                 "connect_failures",
                 "late_to_history",
                 "ack_timeouts",
+                "outbox_bad_rows",
             ),
             0,
         )
@@ -141,7 +143,7 @@ class Publisher:
 
     @property
     def stats(self) -> dict[str, int]:
-        return dict(self._stats)
+        return {**self._stats, "outbox_read_failures": self._reader.failures}
 
     def start(self) -> None:
         """Connect in the background; an unreachable broker is normal and retried forever."""
@@ -249,17 +251,14 @@ class Publisher:
     # -- sender thread: the only owner of delivery state ------------------------------------
 
     def _run(self) -> None:
-        try:  # records stored before this run are the backlog; later ones come via the Writer
-            db = open_db(self._db_path)
-            row = db.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()
-            self._horizon = max(self._horizon, row[0])
-        except (StoreError, sqlite3.Error) as exc:  # live records still go out without it
-            log.error("MQTT publisher cannot read the outbox %r: %s", self._db_path, exc)
-            db = None
+        self._outbox()  # records stored before this run are the backlog: the horizon covers them
         deadline = None
         try:
             while True:
-                wake = min(filter(None, (deadline, self._ack_deadline())), default=None)
+                wake = min(
+                    filter(None, (deadline, self._ack_deadline(), self._reader.retry_at)),
+                    default=None,
+                )
                 timeout = None if wake is None else max(0.0, wake - time.monotonic())
                 try:
                     self._handle(self._events.get(timeout=timeout))
@@ -270,20 +269,38 @@ class Publisher:
                 if self._stopping and deadline is None:
                     deadline = time.monotonic() + STOP_TIMEOUT
                 self._check_acks()
-                self._pump(db)
+                self._pump()
                 if self._stopping and (
                     not self._online or not self._inflight or time.monotonic() >= deadline
                 ):
                     return
         finally:
-            if db is not None:
-                db.close()
+            self._reader.close()
+
+    def _outbox(self) -> sqlite_utils.Database | None:
+        """The outbox's connection, or None while it cannot be read (live records still go
+        out). A new generation may be a new file (the Writer replaced a damaged one): its
+        records are swept from the start, up to its newest one at least."""
+        db = self._reader.connection()
+        if db is None or self._reader.generation == self._generation:
+            return db
+        try:
+            row = db.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()
+        except sqlite3.Error as exc:
+            self._reader.failed(exc)
+            return None
+        self._generation = self._reader.generation
+        self._horizon = max(self._horizon, row[0])
+        self._cursor = 0
+        self._sweep_due = True
+        return db
 
     def _handle(self, event: tuple) -> None:
         kind = event[0]
         if kind == "puback":
             self._acknowledged(event[1], failed=event[2])
-        elif kind == "records":
+        elif kind == "records":  # a commit: the outbox can be read, if it could not
+            self._reader.retry_soon()
             self._new_records(event[1], event[2])
         elif kind == "closed":
             self._closed_records(event[1], event[2])
@@ -429,7 +446,7 @@ class Publisher:
         self._cursor = cursor
         self._claimed = {i for i in self._claimed if i > cursor}
 
-    def _pump(self, db) -> None:
+    def _pump(self) -> None:
         """Fill the free in-flight slots: status, device states, live records, then history."""
         max_inflight = self._config.mqtt.max_inflight
         while self._online and len(self._inflight) < max_inflight:
@@ -437,7 +454,10 @@ class Publisher:
             if message is not None:
                 self._send(message)
                 continue
-            if self._stopping or not self._sweep_due or db is None:
+            if self._stopping or not self._sweep_due:
+                return
+            db = self._outbox()
+            if db is None:
                 return
             batches = self._sweep(db, max_inflight - len(self._inflight))
             if not batches:
@@ -477,7 +497,7 @@ class Publisher:
         self._stats["late_to_history"] += len(late)
         return self._history_message(late)
 
-    def _sweep(self, db, slots: int) -> list[list[Record]]:
+    def _sweep(self, db: sqlite_utils.Database, slots: int) -> list[list[Record]]:
         """The oldest unclaimed outbox records up to the horizon, cut into history batches.
 
         The cursor moves over everything sent in this connection, so records acked but not yet
@@ -486,26 +506,41 @@ class Publisher:
         size = self._config.telemetry.history_batch
         limit = size * self._config.mqtt.max_inflight  # a wide window fills each device's batch
         above = [i for i in self._claimed if i > self._cursor]
+        bad: list[int] = []
         try:
             found = outbox.pending(
-                db, limit, after_id=self._cursor, upto_id=self._horizon, exclude=above
+                db,
+                limit,
+                after_id=self._cursor,
+                upto_id=self._horizon,
+                exclude=above,
+                on_bad=lambda rid, reason: self._bad_row(rid, reason, bad),
             )
-        except sqlite3.Error as exc:  # retried on the next event (a record, an ack)
-            log.warning("MQTT publisher cannot read the outbox: %s", exc)
+        except sqlite3.Error as exc:  # damage, I/O: reopened after a backoff, swept again
+            self._reader.failed(exc)
             return []
-        complete = len(found) < limit
+        self._reader.read_ok()
+        complete = len(found) + len(bad) < limit
         batches = topics.history_batches(found, size, slots, complete)
         sent = {r.id for batch in batches for r in batch}
         unsent = [r.id for r in found if r.id not in sent]
         self._claimed |= sent
+        self._claimed.update(bad)  # passed over in this connection, like what was sent
         if unsent:
             self._advance(unsent[0] - 1)
         elif complete:
             self._advance(self._horizon)
         else:
-            self._advance(found[-1].id)
+            self._advance(max(bad + [r.id for r in found[-1:]]))
         self._sweep_due = bool(unsent) or not complete
         return batches
+
+    def _bad_row(self, record_id: int, reason: str, bad: list[int]) -> None:
+        """An outbox row that does not decode (a damaged page): passed over in this connection,
+        kept in the database (the Writer's salvage may read it), tried again after a reconnect."""
+        bad.append(record_id)
+        self._stats["outbox_bad_rows"] += 1
+        log.warning("outbox record %d unreadable, not sent: %s", record_id, reason)
 
     def _history_message(self, records: list[Record]) -> _Message:
         compress = self._config.telemetry.compress_history
