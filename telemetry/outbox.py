@@ -152,6 +152,9 @@ class Reader:
         except (store.StoreError, sqlite3.Error, OSError) as exc:
             self._fail("cannot open", exc)
             return
+        if _identity(self.path) != identity:  # created or replaced while opening: which one?
+            db.close()
+            return
         self._db, self._identity = db, identity
         self.generation += 1
 
