@@ -24,16 +24,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' peers, not installed
 
-from drivers.host.checks import CheckMonitor, CheckSpec, Kind, check_systemd
-from drivers.host.glasses import USB_DIR, Equipment, EquipmentSpec, UsbId
-from drivers.host.pibox import HWMON_DIR, THERMAL_PATH, THROTTLED_PATH, collect_host
-from drivers.host.traffic import NET_DEV, TrafficAccumulator
-from drivers.host.uplink import ConnectionTracker, collect_uplink
-from edged.settings import AlarmsConfig
-from maintenance.alarm_rules import build
-from maintenance.alarms import AlarmEngine
+from edged.config.settings import AlarmsConfig
+from maintenance.alarms.engine import AlarmEngine
+from maintenance.alarms.rules import build
+from maintenance.health.checks import CheckMonitor, CheckSpec, Kind, check_systemd
+from maintenance.health.glasses import USB_DIR, Equipment, EquipmentSpec, UsbId
+from maintenance.health.pibox import HWMON_DIR, THERMAL_PATH, THROTTLED_PATH, collect_host
+from maintenance.health.traffic import NET_DEV, TrafficAccumulator
+from maintenance.health.uplink import ConnectionTracker, collect_uplink
+from tests.maintenance.health.test_peers import HttpPeer, TcpPeer, write_tree
 from tests.peers.broker import free_port
-from tests.test_health_peers import HttpPeer, TcpPeer, write_tree
 
 
 def serve(ports: mp.Queue, stop: mp.Event) -> None:
@@ -112,11 +112,18 @@ def run(root: Path, url: str, db_port: int, phone_port: int, rounds: int) -> Non
     parts["alarm engine"] = lambda: [
         engine.observe_many(f"health.{r.component}", r.values, time.time()) for r in flat
     ]
-    metrics = {"battery_soc": 80.0, "battery_voltage": 12.9, "battery_temperature": 25.0,
-               "pv_power": 120.0, "charger_error": 0, "charger_state": "bulk",
-               **{f"other_{i}": float(i) for i in range(14)}}  # fmt: skip
-    per_sample = cpu_ms_per_call(lambda: engine.observe_many("mppt", metrics, time.time()),
-                                 rounds * 10)  # fmt: skip
+    metrics = {
+        "battery_soc": 80.0,
+        "battery_voltage": 12.9,
+        "battery_temperature": 25.0,
+        "pv_power": 120.0,
+        "charger_error": 0,
+        "charger_state": "bulk",
+        **{f"other_{i}": float(i) for i in range(14)},
+    }
+    per_sample = cpu_ms_per_call(
+        lambda: engine.observe_many("mppt", metrics, time.time()), rounds * 10
+    )
     whole = cpu_ms_per_call(lambda: [fn() for fn in parts.values()], rounds)
     print(f"one health round: {whole:.2f} ms CPU ({rounds} rounds, {os.cpu_count()} cores)")
     for name, fn in parts.items():

@@ -14,8 +14,8 @@ import statistics
 import time
 
 from drivers.modbus.driver import ModbusDriver, rtu_client, tcp_client
+from drivers.modbus.mapfile import load_builtin
 from drivers.modbus.plan import plan
-from drivers.modbus.regmap import load_builtin
 from drivers.modbus.simulator import GX_UNITS, EpeverSimulator, GxSimulator, free_port
 
 RTU_BAUD = 115200

@@ -1,6 +1,6 @@
 """The cost of the power-aware scheduling in the daemon (issue 6), on this machine.
 
-1. CPU per decision tick. The daemon's real objects, as `edged.power_service` wires them: a
+1. CPU per decision tick. The daemon's real objects, as `edged.power.service` wires them: a
    Config from `edged.config.parse` (one VE.Direct device, a backup and a sync job, a
    `[shedding]` table), a running `telemetry.writer.Writer` on a temporary database, no
    publisher, an `EnergyView` fed with live samples, a `JobSupervisor` (its `on_health` on the
@@ -9,7 +9,7 @@
    never a subprocess. `time.process_time` counts every thread of the process (the Writer's
    idle loop included). The `power_events` rows written must be few: one per reason change,
    not one per minute (the SD card pays per write).
-2. Why `edged.jump_safe_trigger`: APScheduler 3 enumerates every missed run time one by one
+2. Why `edged.power.jump_safe_trigger`: APScheduler 3 enumerates every missed run time one by one
    after a forward wall-clock jump (`Job._get_run_times`, private, what its scheduler loop
    calls) before coalescing them. Timed on a real, unstarted `BackgroundScheduler` for the
    stock `IntervalTrigger(seconds=60)` over jumps of 1, 30 and 365 days (seconds without
@@ -35,13 +35,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from edged.alarm_service import AlarmService
-from edged.config import parse
-from edged.energy_view import EnergyView
-from edged.job_supervisor import JobSupervisor
-from edged.jump_safe_trigger import JumpSafeInterval
+from edged.config.loader import parse
+from edged.power.energy_view import EnergyView
+from edged.power.jobs.supervisor import JobSupervisor
+from edged.power.jump_safe_trigger import JumpSafeInterval
+from edged.power.shedding import SheddingService
 from edged.readings import Sample
-from edged.shedding_service import SheddingService
+from edged.services.alarms import AlarmService
 from telemetry.writer import Writer
 
 CONFIG = """
@@ -96,27 +96,42 @@ def decision_cost(rounds: int) -> None:
             for i in range(5):
                 energy.observe(Sample("mppt", time.time() - 5 + i, True, dict(LIVE)))
             alarms = AlarmService(config, writer, None)
-            supervisor = JobSupervisor(config, config.jobs, writer, None, energy, lambda: True,
-                                       root / "locks", root / "reports")  # fmt: skip
+            supervisor = JobSupervisor(
+                config,
+                config.jobs,
+                writer,
+                None,
+                energy,
+                lambda: True,
+                root / "locks",
+                root / "reports",
+            )
             supervisor.on_health = alarms.observe_health
-            shedding = SheddingService(config, writer, None, energy, alarms, supervisor,
-                                       lambda: True)  # fmt: skip
+            shedding = SheddingService(
+                config, writer, None, energy, alarms, supervisor, lambda: True
+            )
             names = list(supervisor.slots)
             job_cpu, shed_cpu, decisions = _time_ticks(supervisor, shedding, names, rounds)
             writer.flush()
-            events = writer.call(lambda db: db.execute(
-                "SELECT kind, subject, code, count(*) FROM power_events GROUP BY 1, 2, 3"
-            ).fetchall())  # fmt: skip
+            events = writer.call(
+                lambda db: db.execute(
+                    "SELECT kind, subject, code, count(*) FROM power_events GROUP BY 1, 2, 3"
+                ).fetchall()
+            )
             runs = writer.call(lambda db: db.execute("SELECT count(*) FROM job_runs").fetchone())
         finally:
             writer.stop()
     if runs[0] or any(slot.process for slot in supervisor.slots.values()):
         raise SystemExit(f"a job started: {events}; this bench measures deciding only")
-    print(f"decision ticks: {rounds} rounds x ({len(names)} jobs + shedding), "
-          f"{os.cpu_count()} cores, no job started")  # fmt: skip
+    print(
+        f"decision ticks: {rounds} rounds x ({len(names)} jobs + shedding), "
+        f"{os.cpu_count()} cores, no job started"
+    )
     print(f"  job decision (supervisor.tick)     {job_cpu * 1e6:8.1f} µs CPU  {decisions}")
-    print(f"  shedding decision (shedding.tick)  {shed_cpu * 1e6:8.1f} µs CPU  "
-          f"level {shedding.level.value}")  # fmt: skip
+    print(
+        f"  shedding decision (shedding.tick)  {shed_cpu * 1e6:8.1f} µs CPU  "
+        f"level {shedding.level.value}"
+    )
     total = sum(row[3] for row in events)
     print(f"  power_events rows over {rounds} rounds (+1 warm-up): {total}")
     for kind, subject, code, n in events:
@@ -172,16 +187,22 @@ def trigger_cost() -> None:
         count, seconds = run_times(IntervalTrigger(seconds=60), before, after)
         peak = peak_bytes(IntervalTrigger(seconds=60), before, after)
         per_time, per_byte = seconds / count, peak / count
-        print(f"  {'IntervalTrigger':<22} {f'{days} d':>10} {count:>11,} {seconds:>9.3f}"
-              f" {peak / 1e6:>9.1f}")  # fmt: skip
+        print(
+            f"  {'IntervalTrigger':<22} {f'{days} d':>10} {count:>11,} {seconds:>9.3f}"
+            f" {peak / 1e6:>9.1f}"
+        )
     count = int((after - NTP_JUMP[0]).total_seconds() // 60) + 1
-    print(f"  {'IntervalTrigger':<22} {f'{years:.1f} y':>10} {count:>11,}"
-          f" {count * per_time:>9.0f} {count * per_byte / 1e6:>9.0f}"
-          "  (extrapolated linearly from 365 d)")  # fmt: skip
+    print(
+        f"  {'IntervalTrigger':<22} {f'{years:.1f} y':>10} {count:>11,}"
+        f" {count * per_time:>9.0f} {count * per_byte / 1e6:>9.0f}"
+        "  (extrapolated linearly from 365 d)"
+    )
     count, seconds = run_times(JumpSafeInterval(60), *NTP_JUMP)
     peak = peak_bytes(JumpSafeInterval(60), *NTP_JUMP)
-    print(f"  {'JumpSafeInterval':<22} {f'{years:.1f} y':>10} {count:>11,} {seconds:>9.6f}"
-          f" {peak / 1e6:>9.3f}")  # fmt: skip
+    print(
+        f"  {'JumpSafeInterval':<22} {f'{years:.1f} y':>10} {count:>11,} {seconds:>9.6f}"
+        f" {peak / 1e6:>9.3f}"
+    )
 
 
 def main() -> None:

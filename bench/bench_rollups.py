@@ -10,7 +10,7 @@ temporary directory, then with `maintenance.report.rollup_store`:
   when this SQLite has it, else the growth of `page_count` over the pass), per device-month
   and per device-year (x 365 / the month's 31 days), beside the raw `records` table's;
 - `prune_records(db, end + 1 day)`: time and rows (each device's newest record stays);
-- `edged.monthly_report.build(config, month)` from the stored rollups after the prune, beside
+- `edged.services.report.build(config, month)` from the stored rollups after the prune, beside
   the same build from the raw records before any rollup (the report's old path).
 
     .venv/bin/python bench/bench_rollups.py
@@ -29,8 +29,8 @@ from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' peers, not installed
 
-from edged.monthly_report import build
-from edged.settings import Config, HealthConfig, SiteConfig, StorageConfig
+from edged.config.settings import Config, HealthConfig, SiteConfig, StorageConfig
+from edged.services.report import build
 from maintenance.report import rollup_store
 from maintenance.report.month import bounds
 from maintenance.report.registry import validate_equipment
@@ -69,18 +69,26 @@ def used_bytes(conn: sqlite3.Connection) -> int:
 def per_month_year(size: float) -> str:
     days = (bounds(MONTH)[1] - bounds(MONTH)[0]) / DAY
     month = size / DEVICES
-    return (f"{month / 1e3:9.1f} kB per device-month  "
-            f"{month * 365 / days / 1e6:7.2f} MB per device-year")  # fmt: skip
+    return (
+        f"{month / 1e3:9.1f} kB per device-month  "
+        f"{month * 365 / days / 1e6:7.2f} MB per device-year"
+    )
 
 
 def run(root: Path) -> None:
     path = root / "edged.db"
     site, _, write_s = timed(lambda: write_month(path))
     items, _ = validate_equipment(EQUIPMENT)
-    config = Config(SiteConfig("kati"), StorageConfig(path=str(path)),
-                    health=HealthConfig(interval=HEALTH_EVERY), equipment=tuple(items))  # fmt: skip
-    print(f"{MONTH}: {site.records:,} records of {DEVICES} devices (1 a minute each), "
-          f"written in {write_s:.1f} s")  # fmt: skip
+    config = Config(
+        SiteConfig("kati"),
+        StorageConfig(path=str(path)),
+        health=HealthConfig(interval=HEALTH_EVERY),
+        equipment=tuple(items),
+    )
+    print(
+        f"{MONTH}: {site.records:,} records of {DEVICES} devices (1 a minute each), "
+        f"written in {write_s:.1f} s"
+    )
     raw_report, raw_cpu, raw_wall = timed(lambda: build(config, MONTH))
     db = open_db(path)
     try:
@@ -88,10 +96,14 @@ def run(root: Path) -> None:
     finally:
         db.conn.close()
     report, cpu, wall = timed(lambda: build(config, MONTH))
-    print(f"\nmonthly_report.build from rollups after the prune: {wall:.2f} s wall"
-          f" ({cpu:.2f} s CPU), source {report.source!r}")  # fmt: skip
-    print(f"monthly_report.build from raw records, before roll_up: {raw_wall:.2f} s wall"
-          f" ({raw_cpu:.2f} s CPU), source {raw_report.source!r}")  # fmt: skip
+    print(
+        f"\nservices.report.build from rollups after the prune: {wall:.2f} s wall"
+        f" ({cpu:.2f} s CPU), source {report.source!r}"
+    )
+    print(
+        f"services.report.build from raw records, before roll_up: {raw_wall:.2f} s wall"
+        f" ({raw_cpu:.2f} s CPU), source {raw_report.source!r}"
+    )
 
 
 def roll_and_prune(db, end: int) -> None:
@@ -103,8 +115,10 @@ def roll_and_prune(db, end: int) -> None:
     how = "dbstat pgsize of rollups + rollups_key"
     if stored is None:
         stored, how = used_bytes(conn) - used, "page_count growth over roll_up (no dbstat)"
-    print(f"\nroll_up(db, end + 1 h, 60.0): {rolled:,} records in {cpu:.2f} s CPU,"
-          f" {wall:.2f} s wall ({cpu / rolled * 1e6:.0f} µs CPU per record)")  # fmt: skip
+    print(
+        f"\nroll_up(db, end + 1 h, 60.0): {rolled:,} records in {cpu:.2f} s CPU,"
+        f" {wall:.2f} s wall ({cpu / rolled * 1e6:.0f} µs CPU per record)"
+    )
     print("  rows: " + ", ".join(f"{n} x {'hourly' if p == 3600 else 'daily'}" for p, n in rows))
 
     before = used_bytes(conn)
@@ -113,13 +127,17 @@ def roll_and_prune(db, end: int) -> None:
     how_records = "dbstat pgsize of records"
     if records is None:
         records, how_records = before - used_bytes(conn), "pages freed by the prune (no dbstat)"
-    print(f"prune_records(db, end + 1 d): {pruned:,} records in {cpu:.2f} s CPU, {wall:.2f} s"
-          f" wall ({left} left: each device's newest)")  # fmt: skip
+    print(
+        f"prune_records(db, end + 1 d): {pruned:,} records in {cpu:.2f} s CPU, {wall:.2f} s"
+        f" wall ({left} left: each device's newest)"
+    )
 
     print(f"\nsize ({how}; records: {how_records})")
     print(f"  rollups  {stored / 1e3:9.1f} kB  {per_month_year(stored)}")
-    print(f"  records  {records / 1e3:9.1f} kB  {per_month_year(records)}  (ratio "
-          f"{records / stored:.0f}x)")  # fmt: skip
+    print(
+        f"  records  {records / 1e3:9.1f} kB  {per_month_year(records)}  (ratio "
+        f"{records / stored:.0f}x)"
+    )
 
 
 def main() -> None:

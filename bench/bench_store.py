@@ -93,8 +93,15 @@ def run(seconds: int, commit: int, page_size: int, synchronous: str, writeback: 
             for s in range(first, min(first + commit, seconds)):
                 writer.put(synthetic("mppt", START_TS + s, rng))
             if first % 60 < commit:  # the runner refreshes an unchanged state every 60 s
-                writer.put_state("mppt", {"state": "ok", "last_seen": START_TS + s, "info": {},
-                                          "counters": {"accepted": s, "rejected": 0}})  # fmt: skip
+                writer.put_state(
+                    "mppt",
+                    {
+                        "state": "ok",
+                        "last_seen": START_TS + s,
+                        "info": {},
+                        "counters": {"accepted": s, "rejected": 0},
+                    },
+                )
             writer.ack(acks)
             acks.clear()
             writer.flush()
@@ -140,17 +147,21 @@ def main() -> None:
     print(f"  schema v{store.SCHEMA_VERSION}: one compressed sample block per device per commit")
     print("  synced: only what SQLite syncs is written per commit (lower bound)")
     print("  +writeback: the kernel also wrote -shm and unsynced pages before the next commit\n")
-    print(f"{'page':>5} {'sync':>6} {'commit s':>8} {'samples/s':>10} {'synced':>8}"
-          f" {'+writeback':>10} {'-shm':>6} {'DB MB/day':>10} {'< 300':>6}")  # fmt: skip
+    print(
+        f"{'page':>5} {'sync':>6} {'commit s':>8} {'samples/s':>10} {'synced':>8}"
+        f" {'+writeback':>10} {'-shm':>6} {'DB MB/day':>10} {'< 300':>6}"
+    )
     for page_size in args.page_size:
         for synchronous in args.synchronous:
             for commit in args.commit:
                 low = run(args.seconds, commit, page_size, synchronous, writeback=False)
                 high = run(args.seconds, commit, page_size, synchronous, writeback=True)
                 lo, hi = low["write B/sample"], high["write B/sample"]
-                print(f"{page_size:>5} {synchronous:>6} {commit:>8} {low['samples/s']:>10.0f}"
-                      f" {lo:>8.0f} {hi:>10.0f} {hi - lo:>6.0f} {low['DB MB/day']:>10.2f}"
-                      f" {'yes' if hi < 300 else 'no':>6}")  # fmt: skip
+                print(
+                    f"{page_size:>5} {synchronous:>6} {commit:>8} {low['samples/s']:>10.0f}"
+                    f" {lo:>8.0f} {hi:>10.0f} {hi - lo:>6.0f} {low['DB MB/day']:>10.2f}"
+                    f" {'yes' if hi < 300 else 'no':>6}"
+                )
     print(f"\nburst: one commit of 20000 queued samples: {burst():.0f} samples/s")
 
 

@@ -2,8 +2,8 @@
 
 Plays tests/peers/solar_site.py (a 24 V 190 Ah lead-acid bank, 1.2 kW of panels, a clinic's
 loads, the backup / sync / report jobs of `clinic_jobs`) minute by minute through
-`maintenance.power_policy.decide` and `maintenance.shedding.shedding_decision`, and prints one
-Markdown row per day. Deterministic: the same command prints the same table.
+`maintenance.energy.policy.decide` and `maintenance.energy.shedding.shedding_decision`, and prints
+one Markdown row per day. Deterministic: the same command prints the same table.
 
     python bench/cloudy_week.py [--weather cloudy|sunny|rain] [--soc 0.6] [--no-soc]
 """

@@ -25,6 +25,7 @@ import argparse
 import json
 import math
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -174,7 +175,17 @@ def final_run(
     return empty_since is not None, code
 
 
-def check(db: Path, copies: dict[tuple[str, float], list[str]]) -> dict:
+WITHHELD = re.compile(r"window ([0-9.]+) of '([^']+)' ended before the restart")
+
+
+def withheld(log: Path) -> set[tuple[str, float]]:
+    """Windows a restart withheld (the daemon's log says which): they may have gone out live
+    before the crash, or never (the broker was down): then they are missing, counted apart."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return {key(device, float(ts)) for ts, device in WITHHELD.findall(text)}
+
+
+def check(db: Path, copies: dict[tuple[str, float], list[str]], log: Path) -> dict:
     stored: dict[tuple[str, float], list[str]] = defaultdict(list)
     rows = db_rows(db, "SELECT id, device, ts, synced, metrics FROM records ORDER BY id")
     waiting = {i for (i,) in db_rows(db, "SELECT record_id FROM outbox")}
@@ -196,6 +207,8 @@ def check(db: Path, copies: dict[tuple[str, float], list[str]]) -> dict:
         ),
         "(device, ts) stored twice": sum(len(s) > 1 for s in stored.values()),
         "(device, ts) received but not stored": sum(k not in stored for k in copies),
+        "windows withheld after a crash": len(withheld(log)),
+        "  of which never received (stored raw only)": len(withheld(log) - set(copies)),
         "first lost": [list(k) for k in lost[:5]],
     }
 
@@ -240,10 +253,10 @@ def main() -> int:
             broker.start()
         emptied, code = final_run(config, log, db, emulator, timeout=600.0)
         deadline = time.monotonic() + 60  # the last copies on their way to the subscriber
-        result = check(db, checker.snapshot())
+        result = check(db, checker.snapshot(), log)
         while result["lost (stored, acknowledged, never received)"] and time.monotonic() < deadline:
             time.sleep(2.0)
-            result = check(db, checker.snapshot())
+            result = check(db, checker.snapshot(), log)
     finally:
         emulator.stop()
         checker.stop()

@@ -1,4 +1,4 @@
-"""The contract between the core and every driver, and the registry of drivers.
+"""The contract between the core and every driver (`drivers.registry` says which exist).
 
 A driver is a thin I/O shell around a pure codec. It opens its transport, reads until a deadline,
 closes, and reports device info once known. It never loops forever, sleeps to retry, or decides
@@ -74,7 +74,7 @@ class Option:
 
 @dataclass(frozen=True, slots=True)
 class DriverSpec:
-    """A registered driver: its config keys, how to build it, and a short description."""
+    """A driver as the core sees it: its config keys, how to build it, and a short description."""
 
     name: str
     options: Mapping[str, Option]
@@ -89,23 +89,3 @@ class DriverSpec:
     validate: Callable[[Mapping[str, Any]], list[tuple[str, str]]] | None = None
     """Rules across options (e.g. a key required by another's value), run after each option's
     own check on the filled-in options: returns (key, what was expected) pairs; no I/O."""
-
-
-_REGISTRY: dict[str, DriverSpec] = {}
-_builtins_loaded = False
-
-
-def register(spec: DriverSpec) -> DriverSpec:
-    if spec.name in _REGISTRY:
-        raise ValueError(f"driver {spec.name!r} registered twice")
-    _REGISTRY[spec.name] = spec
-    return spec
-
-
-def registry() -> Mapping[str, DriverSpec]:
-    """All known drivers, loading the built-in ones on first use."""
-    global _builtins_loaded
-    if not _builtins_loaded:
-        _builtins_loaded = True
-        import drivers.builtin  # noqa: F401  (registers as a side effect)
-    return _REGISTRY

@@ -15,18 +15,18 @@ import time
 from types import TracebackType
 from typing import Any
 
-from drivers.base import registry
+from drivers.registry import registry
 from edged import live
-from edged.alarm_service import AlarmService
-from edged.battery_model import BatteryModel
-from edged.cadence import CommitCadence
 from edged.clock import ClockWatch
-from edged.health_round import HealthRound
-from edged.power_service import PowerService
+from edged.config.settings import Config
+from edged.power.service import PowerService
 from edged.readings import Record, Sample
-from edged.rollup_task import RollupTask
 from edged.runner import DeviceRunner
-from edged.settings import Config
+from edged.services.alarms import AlarmService
+from edged.services.batteries import BatteryModel
+from edged.services.health_round import HealthRound
+from edged.services.rollups import RollupTask
+from telemetry.cadence import CommitCadence
 from telemetry.mqtt import Publisher
 from telemetry.writer import Writer
 
@@ -183,7 +183,7 @@ class Daemon:
                 last_live = now
             was_busy = busy
             if now - last_prune >= PRUNE_EVERY:
-                storage = self.config.storage  # records: after their roll-up (PowerService)
+                storage = self.config.storage  # records: after their roll-up (services.rollups)
                 self.writer.prune(
                     storage.sample_retention_days * 86400,
                     health_max_age=storage.health_retention_days * 86400,

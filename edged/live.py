@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edged.settings import Config
+from edged.config.settings import Config
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from typing import Any
 from drivers.base import DeviceUnavailable, Driver, DriverError, ProtocolError
 from edged import metrics
 from edged.clock import ClockWatch
+from edged.config.settings import DeviceConfig
 from edged.liveness import Backoff, State, state
 from edged.readings import Reading, Sample
-from edged.settings import DeviceConfig
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +230,8 @@ class DeviceRunner(threading.Thread):
                 self.driver.close()
             except (OSError, DriverError):  # closing a vanished port may fail; it is gone anyway
                 log.debug("device %s: close failed", self.device.id, exc_info=True)
+            except Exception:  # a driver bug: counted like one in read, never the thread's end
+                self._driver_bug("close")
         self.is_open = False
 
 

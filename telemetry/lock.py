@@ -30,7 +30,8 @@ class DatabaseBusy(Exception):
 
 class DatabaseLock:
     def __init__(self, database: str | Path) -> None:
-        database = Path(database)
+        # The real file's name: a second daemon reaching it through a symlink meets the same lock.
+        database = Path(database).resolve()
         self.path = database.with_name(database.name + ".lock")
         self._fd: int | None = None
 

@@ -38,8 +38,8 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 import sqlite_utils
 
+from edged.config.settings import Config
 from edged.readings import Record
-from edged.settings import Config
 from telemetry import outbox, topics
 from telemetry.mqtt_client import build_client
 
@@ -108,8 +108,8 @@ class Publisher:
                 "bytes_out",
                 "connect_failures",
                 "late_to_history",
+                "damaged_records",
                 "ack_timeouts",
-                "outbox_bad_rows",
             ),
             0,
         )
@@ -506,7 +506,7 @@ class Publisher:
         size = self._config.telemetry.history_batch
         limit = size * self._config.mqtt.max_inflight  # a wide window fills each device's batch
         above = [i for i in self._claimed if i > self._cursor]
-        bad: list[int] = []
+        damaged: list[int] = []
         try:
             found = outbox.pending(
                 db,
@@ -514,33 +514,38 @@ class Publisher:
                 after_id=self._cursor,
                 upto_id=self._horizon,
                 exclude=above,
-                on_bad=lambda rid, reason: self._bad_row(rid, reason, bad),
+                damaged=damaged,
             )
         except sqlite3.Error as exc:  # damage, I/O: reopened after a backoff, swept again
             self._reader.failed(exc)
             return []
         self._reader.read_ok()
-        complete = len(found) + len(bad) < limit
+        if damaged:
+            self._drop_damaged(damaged)
+        complete = len(found) + len(damaged) < limit
         batches = topics.history_batches(found, size, slots, complete)
         sent = {r.id for batch in batches for r in batch}
         unsent = [r.id for r in found if r.id not in sent]
         self._claimed |= sent
-        self._claimed.update(bad)  # passed over in this connection, like what was sent
         if unsent:
             self._advance(unsent[0] - 1)
         elif complete:
             self._advance(self._horizon)
         else:
-            self._advance(max(bad + [r.id for r in found[-1:]]))
+            self._advance(max([r.id for r in found[-1:]] + damaged))
         self._sweep_due = bool(unsent) or not complete
         return batches
 
-    def _bad_row(self, record_id: int, reason: str, bad: list[int]) -> None:
-        """An outbox row that does not decode (a damaged page): passed over in this connection,
-        kept in the database (the Writer's salvage may read it), tried again after a reconnect."""
-        bad.append(record_id)
-        self._stats["outbox_bad_rows"] += 1
-        log.warning("outbox record %d unreadable, not sent: %s", record_id, reason)
+    def _drop_damaged(self, ids: list[int]) -> None:
+        """Stored records that cannot be decoded leave the outbox (through the Writer, like an
+        ack); their rows stay on the card for a technician until pruned."""
+        self._stats["damaged_records"] += len(ids)
+        log.warning(
+            "%d stored record(s) unreadable, dropped from the outbox (kept on the card): ids %s",
+            len(ids),
+            ids[:10],
+        )
+        self._ack(list(ids))
 
     def _history_message(self, records: list[Record]) -> _Message:
         compress = self._config.telemetry.compress_history

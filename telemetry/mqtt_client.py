@@ -1,7 +1,7 @@
 """A paho-mqtt 2.x client configured from `[mqtt]`: identity, credentials, TLS, will, backoff.
 
-Split from `telemetry.mqtt` so the publisher's delivery rules read on their own. Secrets go to
-paho only; nothing here logs.
+The paho glue only: the delivery rules are `telemetry.mqtt`'s. Secrets go to paho only; nothing here
+logs.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import ssl
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edged.settings import Config
+from edged.config.settings import Config
 from telemetry import topics
 
 

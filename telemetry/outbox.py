@@ -15,7 +15,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from pathlib import Path
 
 import sqlite_utils
@@ -39,11 +39,13 @@ def pending(
     after_id: int = 0,
     upto_id: int | None = None,
     exclude: Collection[int] = (),
-    on_bad: Callable[[int, str], None] | None = None,
+    damaged: list[int] | None = None,
 ) -> list[Record]:
     """Unacknowledged records, oldest first, skipping `exclude` (those already in flight).
 
-    A row that does not decode is left out and handed to `on_bad(record id, reason)`."""
+    A record whose stored columns no longer decode (a flipped bit on the card that SQLite's
+    page checks do not see) is left out, logged, and its id appended to `damaged` when given:
+    one bad row must never stop the sweep of every later one."""
     sql = (
         f"SELECT {RECORD_COLUMNS} FROM outbox JOIN records ON records.id = outbox.record_id "
         "WHERE outbox.record_id > ?"
@@ -62,8 +64,10 @@ def pending(
         record = decode(row)
         if isinstance(record, Record):
             found.append(record)
-        elif on_bad is not None:
-            on_bad(row[0], record)
+        else:
+            log.warning("stored record %r unreadable: %s", row[0], record)
+            if damaged is not None:
+                damaged.append(row[0])
     return found
 
 

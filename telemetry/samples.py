@@ -102,8 +102,14 @@ class Block:
     def row(self, device_id: int) -> tuple:
         """Values for `INSERT INTO sample_blocks VALUES (?, ?, ?, ?, ?, ?)`."""
         times = [s.ts for s in self.samples]
-        return (self.first_seq, self.last_seq, device_id, min(times), max(times),
-                encode(self.samples))  # fmt: skip
+        return (
+            self.first_seq,
+            self.last_seq,
+            device_id,
+            min(times),
+            max(times),
+            encode(self.samples),
+        )
 
 
 def read_samples(

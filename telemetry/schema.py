@@ -116,8 +116,9 @@ def v2_sample_blocks(conn: sqlite3.Connection) -> None:
     run: blocks.Block | None = None
     run_device = 0
     for seq, device_id, name, ts, synced, names, vals in rows:
-        metrics = {k: v for k, v in zip(json.loads(names), json.loads(vals), strict=True)
-                   if v is not None}  # fmt: skip
+        metrics = {
+            k: v for k, v in zip(json.loads(names), json.loads(vals), strict=True) if v is not None
+        }
         sample = blocks.storable(Sample(name, ts, bool(synced), metrics))
         if sample is None:
             continue

@@ -2,12 +2,12 @@
 
 Every process (daemon, `edged status`) opens the database through `open_db`, so WAL mode, the
 busy timeout and the schema version are the same everywhere. Deciding *when* to write is the
-Writer's job (`telemetry.writer`, the only writer); this module holds the SQL of its one
-transaction per commit (`Batch`, `write`) and of pruning. The tables and why they are shaped so
-are in `telemetry.schema`; raw samples' block format is `telemetry.samples`'.
+Writer's job (`telemetry.writer`, the daemon's writer of telemetry); this module holds the SQL of
+its one transaction per commit (`Batch`, `write`) and of pruning. The tables and why they are shaped
+so are in `telemetry.schema`; raw samples' block format is `telemetry.samples`'.
 
 What a commit costs the card is counted in pages: the bench (bench/bench_store.py) and
-tests/test_store.py's WAL-frame test keep it at a handful of 1 KiB pages per commit.
+tests/telemetry/test_store.py's WAL-frame test keep it at a handful of 1 KiB pages per commit.
 """
 
 from __future__ import annotations
@@ -199,8 +199,10 @@ class Ids:
     def load(cls, db: sqlite_utils.Database) -> Ids:
         one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
         # Samples may have been pruned past the newest record's last_seq: never reuse a seq.
-        top_seq = max(one("SELECT coalesce(max(last_seq), 0) FROM sample_blocks"),
-                      one("SELECT coalesce(max(last_seq), 0) FROM records"))  # fmt: skip
+        top_seq = max(
+            one("SELECT coalesce(max(last_seq), 0) FROM sample_blocks"),
+            one("SELECT coalesce(max(last_seq), 0) FROM records"),
+        )
         return cls(
             devices={n: i for i, n in db.execute("SELECT id, name FROM devices")},
             next_seq=top_seq + 1,
@@ -256,9 +258,11 @@ def write(
         conn.executemany(
             "INSERT INTO records (id, device, ts, synced, samples, last_seq, metrics)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(rid, r.device, r.ts, int(r.clock_synced), r.samples, last_seq, _json(r.metrics))
-             for rid, r, last_seq in batch.records],
-        )  # fmt: skip
+            [
+                (rid, r.device, r.ts, int(r.clock_synced), r.samples, last_seq, _json(r.metrics))
+                for rid, r, last_seq in batch.records
+            ],
+        )
         conn.executemany(  # a record the broker acknowledged before its commit needs no row
             "INSERT INTO outbox (record_id) VALUES (?)",
             [(rid,) for rid, *_ in batch.records if rid not in batch.acks],
@@ -327,8 +331,14 @@ _UPSERT_STATE = """
 
 def _state_row(device: str, state: dict) -> tuple:
     info, counters = _json(state.get("info", {})), _json(state.get("counters", {}))
-    return (device, str(state.get("state", "unknown")), state.get("last_seen"), info, counters,
-            state["changed"])  # fmt: skip
+    return (
+        device,
+        str(state.get("state", "unknown")),
+        state.get("last_seen"),
+        info,
+        counters,
+        state["changed"],
+    )
 
 
 def _json(value: object) -> str:
@@ -353,8 +363,13 @@ def covered_seqs(db: sqlite_utils.Database) -> dict[str, int]:
     return dict(db.execute("SELECT device, max(last_seq) FROM records GROUP BY device").fetchall())
 
 
-def prune(db: sqlite_utils.Database, samples_before: float, records_before: float | None,
-          batch: int = 500, health_before: float | None = None) -> int:  # fmt: skip
+def prune(
+    db: sqlite_utils.Database,
+    samples_before: float,
+    records_before: float | None,
+    batch: int = 500,
+    health_before: float | None = None,
+) -> int:
     """Delete old rows in short transactions; returns how many samples and records went.
     Health rows go before `health_before` (default: `samples_before`).
 
@@ -366,25 +381,34 @@ def prune(db: sqlite_utils.Database, samples_before: float, records_before: floa
     total = 0
     for name, device_id in db.execute("SELECT name, id FROM devices").fetchall():
         top = covered.get(name, 0)
-        total += _delete_in_batches(db.conn, (
-            "DELETE FROM sample_blocks WHERE first_seq IN (SELECT first_seq FROM sample_blocks"
-            " WHERE first_seq <= ? AND last_seq <= ? AND device_id = ? AND ts_max < ? LIMIT ?)"
-            " RETURNING last_seq - first_seq + 1"
-        ), (top, top, device_id, samples_before, batch))  # fmt: skip
+        total += _delete_in_batches(
+            db.conn,
+            (
+                "DELETE FROM sample_blocks WHERE first_seq IN (SELECT first_seq FROM sample_blocks"
+                " WHERE first_seq <= ? AND last_seq <= ? AND device_id = ? AND ts_max < ? LIMIT ?)"
+                " RETURNING last_seq - first_seq + 1"
+            ),
+            (top, top, device_id, samples_before, batch),
+        )
     total += _delete_in_batches(
-        db.conn, "DELETE FROM health WHERE id IN (SELECT id FROM health WHERE ts < ? LIMIT ?)"
-        " RETURNING 1", (samples_before if health_before is None else health_before, batch),
-    )  # fmt: skip
+        db.conn,
+        "DELETE FROM health WHERE id IN (SELECT id FROM health WHERE ts < ? LIMIT ?) RETURNING 1",
+        (samples_before if health_before is None else health_before, batch),
+    )
     if records_before is not None:
         # each device's newest record, found once: re-grouping the whole table for every batch
         # made a first prune over months of records quadratic (bench/bench_rollups.py)
         rows = db.execute("SELECT max(id) FROM records GROUP BY device").fetchall()
         newest = json.dumps([i for (i,) in rows])
-        total += _delete_in_batches(db.conn, (
-            "DELETE FROM records WHERE id IN (SELECT id FROM records WHERE ts < ?"
-            " AND id NOT IN (SELECT record_id FROM outbox)"
-            " AND id NOT IN (SELECT value FROM json_each(?)) LIMIT ?) RETURNING 1"
-        ), (records_before, newest, batch))  # fmt: skip
+        total += _delete_in_batches(
+            db.conn,
+            (
+                "DELETE FROM records WHERE id IN (SELECT id FROM records WHERE ts < ?"
+                " AND id NOT IN (SELECT record_id FROM outbox)"
+                " AND id NOT IN (SELECT value FROM json_each(?)) LIMIT ?) RETURNING 1"
+            ),
+            (records_before, newest, batch),
+        )
     return total
 
 

@@ -1,4 +1,4 @@
-"""The MQTT topics and payloads of the contract (/work/shared/contract.md, "MQTT topics").
+"""The MQTT topics and payloads of the contract (docs/mqtt.md).
 
 Pure functions only: no client, socket, clock or database here, so the wire format can be tested
 byte for byte and reused by anyone who reads what edged publishes (`decode_payload`). JSON is

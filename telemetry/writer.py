@@ -1,4 +1,7 @@
-"""The Writer: the only thread that writes the SQLite database, in one batch per cadence.
+"""The Writer: the daemon's writer of telemetry, in one batch per cadence.
+
+Other writes are few and short, each in its own transaction: the hourly roll-up and its pruning
+(`edged.services.rollups`) and the commands `edged alarms ack` and `edged maintenance log`.
 
 Runners `put` samples into a bounded queue (never blocking: a full queue drops and counts), the
 publisher `ack`s record ids; every `commit_interval` seconds the Writer drains all of it into ONE
@@ -36,6 +39,7 @@ import contextlib
 import ctypes
 import json
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -108,10 +112,21 @@ class Writer(threading.Thread):
         self._rows: list[tuple[str, tuple]] = []
         self._dropping = False
         self._stats = dict.fromkeys(
-            ("samples_written", "records_created", "commits", "dropped", "acked",
-             "commit_failures", "rejected", "pruned", "quarantined", "recoveries",
-             "replay_withheld"), 0,
-        )  # fmt: skip
+            (
+                "samples_written",
+                "records_created",
+                "commits",
+                "dropped",
+                "acked",
+                "commit_failures",
+                "rejected",
+                "pruned",
+                "quarantined",
+                "recoveries",
+                "replay_withheld",
+            ),
+            0,
+        )
         self._agg = WindowAggregator(publish_interval, grace)
         self._close_every = min(CLOSE_EVERY, publish_interval / 4)
         self._batch = store.Batch()
@@ -248,7 +263,7 @@ class Writer(threading.Thread):
     # --- the writer thread --------------------------------------------------------------------
 
     def set_commit_interval(self, seconds: float) -> None:
-        """Change the cadence now (faster while the battery is low, see edged.cadence)."""
+        """Change the cadence now (faster while the battery is low, see telemetry.cadence)."""
         self.commit_interval = seconds
         self._calls.put((lambda _db: None, Future()))  # wake the loop so it re-plans
 
@@ -426,22 +441,29 @@ class Writer(threading.Thread):
             self._ids = _floor_ids(self.path)
 
     def _replace_damaged(self, exc: BaseException) -> sqlite_utils.Database:
+        """Salvage the damaged file into `<db>.salvage`, then set it aside and put the salvage in
+        its place. In that order, so a cut during a long salvage leaves the damaged file where
+        it was: the next start finds it damaged and salvages again, nothing is lost."""
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):  # a damaged file may fail to close
                 self._db.close()
             self._db = None
         now = time.time()
-        aside = salvage.move_aside(self.path, now)
-        log.error(
-            "database %s is damaged (%s): moved aside to %s, starting a fresh one",
-            self.path,
-            exc,
-            aside.name,
-        )
-        db = store.open_db(self.path)
-        self.recovered = salvage.salvage(aside, db.conn, str(exc), now)
+        log.error("database %s is damaged (%s): salvaging it into a fresh one", self.path, exc)
+        building = self.path.with_name(self.path.name + ".salvage")
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{building}{suffix}").unlink(missing_ok=True)  # a salvage a cut interrupted
+        fresh = store.open_db(building)
+        recovery = salvage.salvage(self.path, fresh.conn, str(exc), now)
+        fresh.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        fresh.close()  # its WAL is gone with the last connection: one file to rename
+        recovery.aside = salvage.move_aside(self.path, now)
+        building.replace(self.path)
+        _sync_directory(self.path.parent)
+        log.error("damaged database moved aside to %s", recovery.aside.name)
+        self.recovered = recovery
         self._count("recoveries")
-        return db
+        return store.open_db(self.path)
 
     def _quarantine(self, kind: str, params: object, exc: BaseException) -> None:
         """A row SQLite rejects (`store.write` skipped it): kept in `<db>.quarantine` with its
@@ -640,6 +662,20 @@ def _floor_ids(path: Path) -> store.Ids:
             return store.Ids({}, 1, 1)
         ids = store.Ids({}, 1, 1)
     return store.Ids({}, ids.next_seq + ID_GAP, ids.next_record_id + ID_GAP)
+
+
+def _sync_directory(path: Path) -> None:
+    """fsync a directory, so the renames in it survive a power cut."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _state_key(state: dict) -> tuple:

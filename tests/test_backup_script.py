@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from edged.job_process import JobProcess
-from edged.job_progress import parse_progress
+from edged.power.jobs.process import JobProcess
+from edged.power.jobs.progress import parse_progress
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "backup-openclinic"
 SQLITE3 = "/usr/bin/sqlite3"
@@ -49,8 +49,9 @@ class Site:
         return {**os.environ, "BACKUP_STAMP": stamp, "DUMP_COMMAND": dump or self.dump}
 
     def run(self, stamp: str, *extra: str, dump: str | None = None):
-        return subprocess.run(self.args(*extra), env=self.env(stamp, dump), capture_output=True,
-                              text=True, timeout=60)  # fmt: skip
+        return subprocess.run(
+            self.args(*extra), env=self.env(stamp, dump), capture_output=True, text=True, timeout=60
+        )
 
     def listing(self) -> list[str]:
         return sorted(p.name for p in self.dest.iterdir() if not p.name.startswith("."))
@@ -62,8 +63,12 @@ def site(tmp_path) -> Site:
 
 
 def verified(backup: Path) -> bool:
-    return subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=backup,
-                          capture_output=True).returncode == 0  # fmt: skip
+    return (
+        subprocess.run(
+            ["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=backup, capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def progress(stdout: str) -> list[float]:
@@ -76,7 +81,10 @@ def test_backup_restores_database_and_files(site, tmp_path):
     assert site.listing() == ["openclinic-20260315-101500"]
     backup = site.dest / "openclinic-20260315-101500"
     assert sorted(p.name for p in backup.iterdir()) == [
-        "SHA256SUMS", "database.sql.gz", "files.tar.gz"]  # fmt: skip
+        "SHA256SUMS",
+        "database.sql.gz",
+        "files.tar.gz",
+    ]
     assert verified(backup)
     assert backup.stat().st_mode & 0o077 == 0  # patient records: the owner's only
     restored = tmp_path / "restored.db"
@@ -95,11 +103,14 @@ def test_backup_restores_database_and_files(site, tmp_path):
     assert steps == sorted(steps) and steps[-1] == 100.0
 
 
-@pytest.mark.parametrize("dump", [
-    f"{SQLITE3} -bail {{db}} 'SELECT * FROM no_such_table'",  # fails at once
-    f"{SQLITE3} {{db}} .dump; exit 4",  # writes a whole dump, then fails: pipefail sees it
-    "true",  # succeeds with nothing: an empty dump is no backup
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "dump",
+    [
+        f"{SQLITE3} -bail {{db}} 'SELECT * FROM no_such_table'",  # fails at once
+        f"{SQLITE3} {{db}} .dump; exit 4",  # writes a whole dump, then fails: pipefail sees it
+        "true",  # succeeds with nothing: an empty dump is no backup
+    ],
+)
 def test_failed_dump_leaves_no_backup_and_keeps_older_ones(site, dump):
     assert site.run("20260315-101500").returncode == 0
     failed = site.run("20260316-101500", dump=dump.format(db=site.db))
@@ -117,7 +128,10 @@ def test_retention_keeps_the_newest_complete_backups(site):
         done = site.run(stamp, "--keep", "2")
         assert done.returncode == 0, done.stderr
     assert site.listing() == [
-        "openclinic-20260315-101501", "openclinic-20260316-080000", "openclinic-notes"]  # fmt: skip
+        "openclinic-20260315-101501",
+        "openclinic-20260316-080000",
+        "openclinic-notes",
+    ]
     assert all(verified(site.dest / name) for name in site.listing()[:2])
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_e2e_jobs import config
+from tests.e2e.test_jobs import config
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "systemd" / "50-edged.rules"
@@ -39,8 +39,13 @@ OFF = "org.freedesktop.login1.power-off"
 
 
 def ask(rules: str, cases: list) -> list:
-    out = subprocess.run([NODE, "-e", EVAL, json.dumps(cases)], input=rules, text=True,
-                         capture_output=True, timeout=30)  # fmt: skip
+    out = subprocess.run(
+        [NODE, "-e", EVAL, json.dumps(cases)],
+        input=rules,
+        text=True,
+        capture_output=True,
+        timeout=30,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -49,9 +54,13 @@ def polkit_rules(config_path: Path) -> subprocess.CompletedProcess:
     """scripts/install's own `polkit_rules` function, run with this venv's python."""
     script = (ROOT / "scripts" / "install").read_text()
     function = script[script.index("polkit_rules() {") : script.index("\n}\n") + 3]
-    return subprocess.run(["bash", "-c", f'{function}polkit_rules "$0" "$1"', sys.executable,
-                           str(config_path)], env={"SRC": str(ROOT), "PATH": "/usr/bin:/bin"},
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        ["bash", "-c", f'{function}polkit_rules "$0" "$1"', sys.executable, str(config_path)],
+        env={"SRC": str(ROOT), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed")
@@ -78,9 +87,10 @@ def test_install_writes_the_shedding_services_into_the_rules(tmp_path):
     out = polkit_rules(cfg)
     assert out.returncode == 0, out.stderr
     assert '["openclinic.service", "tomcat9.service", "mnt-usb\\\\x2d1.mount"]' in out.stdout
-    cases = [[UNITS, "edged", {"unit": u, "verb": "stop"}] for u in
-             ("openclinic.service", "mnt-usb\\x2d1.mount", "mariadb.service")] + [
-             [OFF, "edged", {}]]  # fmt: skip
+    cases = [
+        [UNITS, "edged", {"unit": u, "verb": "stop"}]
+        for u in ("openclinic.service", "mnt-usb\\x2d1.mount", "mariadb.service")
+    ] + [[OFF, "edged", {}]]
     assert ask(out.stdout, cases) == ["yes", "yes", None, "yes"]  # mariadb: not listed now
 
 
@@ -98,6 +108,7 @@ def test_the_unit_file_verifies(tmp_path):
     text = (ROOT / "systemd" / "edged.service").read_text()
     assert "ReadWritePaths=/var/lib/edged -/media -/mnt\n" in text
     unit.write_text(text.replace("/opt/edged/.venv/bin/edged", "/bin/true"))
-    out = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
-                         text=True, timeout=60)  # fmt: skip
+    out = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0 and out.stderr == "", out.stderr

@@ -1,7 +1,7 @@
 """The rules a register map file must follow, checked once when it is loaded.
 
-Split from `drivers.modbus.regmap` (the frozen rows and the loader): every problem is collected,
-not just the first, and each names the file and the key path (`epever_tracer.toml:
+Rules over the rows of `drivers.modbus.regmap`, run by `drivers.modbus.mapfile`: every problem is
+collected, not just the first, and each names the file and the key path (`epever_tracer.toml:
 register[3].type: expected one of ...`), so a technician editing a user map on site can fix them
 all in one go without reading Python.
 """
@@ -99,8 +99,22 @@ class _Checker:
 
 
 _DEVICE_KEYS = ("name", "product", "function", "word_order", "max_registers", "max_gap", "source")
-_REG_KEYS = ("address", "function", "type", "metric", "scale", "unit", "min", "max", "na",
-             "wraps", "enum", "text_metric", "field", "note")  # fmt: skip
+_REG_KEYS = (
+    "address",
+    "function",
+    "type",
+    "metric",
+    "scale",
+    "unit",
+    "min",
+    "max",
+    "na",
+    "wraps",
+    "enum",
+    "text_metric",
+    "field",
+    "note",
+)
 _FIELD_KEYS = ("lsb", "width", "mask", "enum", "metric", "alarm", "name", "note")
 _INFO_KEYS = ("name", "address", "function", "type", "count", "note")
 

@@ -1,8 +1,8 @@
-"""Register map files: load a TOML map, have every key validated, hand back frozen rows.
+"""Register maps as frozen rows: what a map file becomes once `drivers.modbus.mapfile` loaded it.
 
 A map is the whole description of a Modbus device, so adding a device means writing data, not
 code. It is validated once, at load time (`drivers.modbus.mapcheck`: every problem with the file
-and the key path). This module does no I/O beyond reading the file.
+and the key path). Pure data: no I/O.
 
 Format: docs/drivers-modbus.md "Register map format"; maps/*.toml are complete, commented examples.
 `[device]`, `[enums.X]` code -> name tables, `[[register]]` rows (telemetry, read every poll) and
@@ -11,12 +11,9 @@ Format: docs/drivers-modbus.md "Register map format"; maps/*.toml are complete, 
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
-MAPS_DIR = Path(__file__).parent / "maps"
 TYPES = {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2}
 INFO_TYPES = ("string",)
 INFO_NAMES = ("product", "serial", "firmware")
@@ -100,24 +97,3 @@ class RegisterMap:
     enums: Mapping[str, Mapping[int, str]]
     registers: tuple[Register, ...]
     info: tuple[InfoRegister, ...] = ()
-
-
-def builtin_maps() -> list[Path]:
-    """Every map shipped with the package."""
-    return sorted(MAPS_DIR.glob("*.toml"))
-
-
-def load_builtin(stem: str) -> RegisterMap:
-    return load_map(MAPS_DIR / f"{stem}.toml")
-
-
-def load_map(path: str | Path) -> RegisterMap:
-    """Read and validate one map file; raises MapError listing all problems."""
-    path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise MapError(f"{path.name}: cannot read map: {exc}") from None
-    from drivers.modbus.mapcheck import check  # the validation rules: drivers/modbus/mapcheck.py
-
-    return check(raw, path)

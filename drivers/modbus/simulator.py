@@ -1,4 +1,4 @@
-"""Simulated devices built from the same map files: a GX on Modbus-TCP, an EPEever on a pty.
+"""Simulated devices built from the same map files: a GX on Modbus-TCP, an EPEver on a pty.
 
 A product feature (demo, bench, tests), not a proof: it shares the maps with the decoder, so only
 real captures can show the maps right. One `Bank` holds the register contents per unit; the
@@ -32,8 +32,9 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from .decode import encode, encode_code, encode_string, words_of
+from .mapfile import load_builtin
 from .plan import plan
-from .regmap import RegisterMap, load_builtin
+from .regmap import RegisterMap
 
 GX_UNITS = {100: "victron_gx_system", 245: "victron_gx_solarcharger", 247: "victron_gx_battery"}
 """Unit ids as on a CCGX: 100 system, 245/247 the VE.Direct ports (protocols.md §2.2)."""
@@ -42,34 +43,69 @@ SITE: dict[str, dict[str, float | int | str]] = {
     # A 24 V clinic system at midday, charging.
     "victron-gx-system": {
         "serial": "c0619ab1e2f3",  # a VRM portal id (12 hex digits), served at 800..805
-        "battery_voltage": 26.4, "battery_current": 12.3, "battery_power": 325, "battery_soc": 87,
-        "battery_consumed_ah": -18.5, "battery_time_to_go": 600, "pv_power": 850,
-        "pv_current": 31.2, "system_power": 420,
+        "battery_voltage": 26.4,
+        "battery_current": 12.3,
+        "battery_power": 325,
+        "battery_soc": 87,
+        "battery_consumed_ah": -18.5,
+        "battery_time_to_go": 600,
+        "pv_power": 850,
+        "pv_current": 31.2,
+        "system_power": 420,
     },
     "victron-gx-solarcharger": {
-        "battery_voltage": 26.45, "battery_current": 30.5, "battery_temperature": 28.5,
-        "device_mode": "on", "charger_state": "bulk", "pv_voltage": 68.2, "pv_current": 12.4,
-        "yield_today": 2.3, "max_power_today": 910, "yield_yesterday": 4.1,
-        "max_power_yesterday": 1020, "charger_error": 0, "pv_power": 845.6,
-        "yield_total": 2874.6, "tracker_mode": "mppt_active",
+        "battery_voltage": 26.45,
+        "battery_current": 30.5,
+        "battery_temperature": 28.5,
+        "device_mode": "on",
+        "charger_state": "bulk",
+        "pv_voltage": 68.2,
+        "pv_current": 12.4,
+        "yield_today": 2.3,
+        "max_power_today": 910,
+        "yield_yesterday": 4.1,
+        "max_power_yesterday": 1020,
+        "charger_error": 0,
+        "pv_power": 845.6,
+        "yield_total": 2874.6,
+        "tracker_mode": "mppt_active",
     },
     "victron-gx-battery": {
-        "battery_voltage": 26.41, "battery_starter_voltage": 12.8, "battery_current": 12.3,
-        "battery_temperature": 31.5, "battery_midpoint_voltage": 13.2,
-        "battery_midpoint_deviation": 0.5, "battery_consumed_ah": -18.5, "battery_soc": 87.5,
-        "battery_cycles": 212, "battery_time_to_go": 600, "battery_soh": 96.0,
-        "battery_capacity": 200.0, "cell_voltage_min": 3.29, "cell_voltage_max": 3.31,
-        "energy_discharged_total": 1520.3, "energy_charged_total": 1688.7,
+        "battery_voltage": 26.41,
+        "battery_starter_voltage": 12.8,
+        "battery_current": 12.3,
+        "battery_temperature": 31.5,
+        "battery_midpoint_voltage": 13.2,
+        "battery_midpoint_deviation": 0.5,
+        "battery_consumed_ah": -18.5,
+        "battery_soc": 87.5,
+        "battery_cycles": 212,
+        "battery_time_to_go": 600,
+        "battery_soh": 96.0,
+        "battery_capacity": 200.0,
+        "cell_voltage_min": 3.29,
+        "cell_voltage_max": 3.31,
+        "energy_discharged_total": 1520.3,
+        "energy_charged_total": 1688.7,
     },
     # Tracer 1210AN reading from captures.md D3 (rosswarren/epevermodbus#36).
     "epever-tracer": {
-        "pv_voltage": 19.31, "pv_current": 0, "pv_power": 0, "battery_voltage": 13.39,
-        "load_voltage": 13.39, "load_current": 0.46, "load_power": 4.82,
-        "battery_temperature": 10.96, "charger_temperature": 22.61, "battery_soc": 95,
-        "charger_state": "float", "battery_current": -0.46, "yield_today": 0.35,
+        "pv_voltage": 19.31,
+        "pv_current": 0,
+        "pv_power": 0,
+        "battery_voltage": 13.39,
+        "load_voltage": 13.39,
+        "load_current": 0.46,
+        "load_power": 4.82,
+        "battery_temperature": 10.96,
+        "charger_temperature": 22.61,
+        "battery_soc": 95,
+        "charger_state": "float",
+        "battery_current": -0.46,
+        "yield_today": 0.35,
         "yield_total": 152.8,
     },
-}  # fmt: skip
+}
 
 Address = tuple[int, int]
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drivers.base import Driver, DriverSpec, Option, register
+from drivers.base import Driver, DriverSpec, Option
 
-from .regmap import MapError, RegisterMap, load_builtin, load_map
+from .mapfile import load_builtin, load_map
+from .regmap import MapError, RegisterMap
 
 GX_SERVICES = ("system", "solarcharger", "battery")
 BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
@@ -74,43 +75,39 @@ _MAP = Option(
 )
 _TIMEOUT = Option((int, float), 1.0, check=_between(0.05, 30), doc="seconds per request")
 
-GX = register(
-    DriverSpec(
-        name="victron-gx",
-        options={
-            "host": Option(str, required=True, doc="GX address"),
-            "port": Option(int, 502, check=_between(1, 65535)),
-            "service": Option(
-                str,
-                "system",
-                check=lambda v: None if v in GX_SERVICES else f"expected one of {GX_SERVICES}",
-            ),
-            "unit": Option(int, None, check=_between(0, 255), doc="Modbus unit id; 100 for system"),
-            "timeout": _TIMEOUT,
-            "map": _MAP,
-        },
-        factory=_gx,
-        validate=_gx_rules,
-        description="Victron GX (Cerbo/Venus) over Modbus-TCP, one service per device",
-    )
+GX = DriverSpec(
+    name="victron-gx",
+    options={
+        "host": Option(str, required=True, doc="GX address"),
+        "port": Option(int, 502, check=_between(1, 65535)),
+        "service": Option(
+            str,
+            "system",
+            check=lambda v: None if v in GX_SERVICES else f"expected one of {GX_SERVICES}",
+        ),
+        "unit": Option(int, None, check=_between(0, 255), doc="Modbus unit id; 100 for system"),
+        "timeout": _TIMEOUT,
+        "map": _MAP,
+    },
+    factory=_gx,
+    validate=_gx_rules,
+    description="Victron GX (Cerbo/Venus) over Modbus-TCP, one service per device",
 )
 
-EPEVER = register(
-    DriverSpec(
-        name="epever",
-        options={
-            "port": Option(str, required=True, doc="serial port, preferably /dev/serial/by-id/..."),
-            "baudrate": Option(
-                int,
-                115200,
-                check=lambda v: None if v in BAUDRATES else f"expected one of {BAUDRATES}",
-            ),
-            "address": Option(int, 1, check=_between(1, 247), doc="Modbus slave id"),
-            "timeout": _TIMEOUT,
-            "map": _MAP,
-        },
-        factory=_epever,
-        shared_bus=True,  # several controllers on one RS485 bus, one slave address each
-        description="EPEver Tracer (and maps for other Modbus-RTU controllers)",
-    )
+EPEVER = DriverSpec(
+    name="epever",
+    options={
+        "port": Option(str, required=True, doc="serial port, preferably /dev/serial/by-id/..."),
+        "baudrate": Option(
+            int,
+            115200,
+            check=lambda v: None if v in BAUDRATES else f"expected one of {BAUDRATES}",
+        ),
+        "address": Option(int, 1, check=_between(1, 247), doc="Modbus slave id"),
+        "timeout": _TIMEOUT,
+        "map": _MAP,
+    },
+    factory=_epever,
+    shared_bus=True,  # several controllers on one RS485 bus, one slave address each
+    description="EPEver Tracer (and maps for other Modbus-RTU controllers)",
 )

@@ -1,17 +1,22 @@
-"""Battery figures of the month from hourly rollups, by `maintenance.battery_health`'s rules.
+"""Battery figures of the month from hourly rollups, by `maintenance.energy.battery_health`'s rules.
 
 The same definitions as `battery_health` (cycles by current, else by SOC drop; rainflow on the
 SOC turning points of each segment; Miner's rule on the chemistry's cycle-life curve; remaining
 life at the observed rate), computed from what rollups keep, so the report does not need raw
-records. tests/test_report_figures.py checks the two agree on the same month. Pure.
+records. tests/maintenance/report/test_figures.py checks the two agree on the same month. Pure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from maintenance.battery_chemistry import cycle_life, profile
-from maintenance.battery_health import dod_histogram_bins, rainflow, remaining_days, reversals
+from maintenance.energy.battery_health import (
+    dod_histogram_bins,
+    rainflow,
+    remaining_days,
+    reversals,
+)
+from maintenance.energy.chemistry import cycle_life, profile
 from maintenance.report.model import Battery
 from maintenance.report.registry import Item
 from maintenance.report.rollups import Rollup

@@ -5,8 +5,9 @@ FENASCOM can check the arithmetic and change the inputs (docs/report.md, "Cost m
 - straight-line amortisation of every item: purchase cost / life in months, from the install
   month until the end of its life, zero after;
 - the battery: wear-based provision (this month's equivalent full cycles / lifetime cycles ×
-  replacement cost; lifetime cycles from the item or `battery_chemistry`), or the calendar
-  amortisation if that is larger (a battery dies of age or of cycling, whichever comes first);
+  replacement cost; lifetime cycles from the item or `maintenance.energy.chemistry`), or the
+  calendar amortisation if that is larger (a battery dies of age or of cycling, whichever comes
+  first);
 - maintenance: spent this month (from the log) and a reserve = the log's last 12 months / 12.
 Pure: no I/O, no clock.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from maintenance.battery_chemistry import profile
+from maintenance.energy.chemistry import profile
 from maintenance.report.month import months_since, parse_month
 from maintenance.report.registry import DEFAULT_CURRENCY, Category, Item, LogEntry
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edged.readings import Record
-from maintenance.battery_health import FULL_SOC
+from maintenance.energy.battery_health import FULL_SOC
 from maintenance.report import health_figures as hf
 from maintenance.report.battery_figures import battery
 from maintenance.report.costs import costs

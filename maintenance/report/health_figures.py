@@ -1,6 +1,6 @@
 """Month figures from plain data the alarm engine, the health round and job runners store.
 
-Input shapes (dicts, so the wiring to SQLite can come later):
+Input shapes (dicts, as `maintenance.report.stored_month` reads them from SQLite):
 - alarm: a row of the `alarms` table: {alarm_id, severity, since, cleared, acked_at,
   message, message_en} (cleared/acked_at None while open / not acknowledged);
 - health row: {component, ts, values, ok?} as the health round stores it (`values` a dict);
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from maintenance.battery_health import GAP_FACTOR
+from maintenance.energy.battery_health import GAP_FACTOR
 from maintenance.report.model import AlarmLine, Alarms, Glasses, Job, PiBox, Uplink
 from maintenance.report.month import day_of
 

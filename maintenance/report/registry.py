@@ -1,9 +1,9 @@
 """The equipment registry and the maintenance log, as plain data.
 
-FENASCOM and ANTIM set each site's fees from what its equipment cost, how long it lasts and what
-its upkeep costs; this is where those facts live. `validate_equipment` checks the raw TOML
-tables (`[[equipment]]` in the site config, wired by `edged.config`) and returns every problem
-with its key path, as the config validator does; it does no I/O. Pure.
+FENASCOM and ANTIM set each site's fees from what its equipment cost, how long it lasts and what its
+upkeep costs; this is where those facts live. `validate_equipment` checks the raw TOML tables
+(`[[equipment]]` in the site config, wired by `edged.config.loader`) and returns every problem with
+its key path, as the config validator does; it does no I/O. Pure.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-from maintenance.battery_chemistry import Chemistry
+from maintenance.energy.chemistry import Chemistry
 
 
 class Category(StrEnum):

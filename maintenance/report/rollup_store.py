@@ -115,10 +115,16 @@ def load_state(db: sqlite_utils.Database) -> tuple[int, float | None, dict[str, 
 
 def _save_state(conn, last_id: int, cutoff: float, state: dict[str, RollupState]) -> None:
     devices = {
-        d: [s.last.id, s.last.ts, int(s.last.clock_synced), s.last.samples, s.last.metrics,
-            s.segment_start]
+        d: [
+            s.last.id,
+            s.last.ts,
+            int(s.last.clock_synced),
+            s.last.samples,
+            s.last.metrics,
+            s.segment_start,
+        ]
         for d, s in sorted(state.items())
-    }  # fmt: skip
+    }
     value = json.dumps({"id": last_id, "cutoff": cutoff, "devices": devices}, separators=(",", ":"))
     conn.execute(
         "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET"

@@ -5,7 +5,7 @@ A rollup holds, per device and per UTC hour (or day), min/max/sum/count of each 
 monthly report is computed from rollups only (`maintenance.report.figures`), so raw records can
 be pruned once their hours are rolled up, and the report stays the same.
 
-Time follows `maintenance.battery_health`: a record's values hold until the next record; two
+Time follows `maintenance.energy.battery_health`: a record's values hold until the next record; two
 records more than GAP_FACTOR publish intervals apart are a gap, a record not later than the one
 before is a clock jump, and nothing is integrated across either. The interval between two
 records belongs to the bucket of the record that closes it, so rolling up chunk by chunk (giving
@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from edged.readings import Record
-from maintenance.battery_health import GAP_FACTOR
+from maintenance.energy.battery_health import GAP_FACTOR
 
 HOUR, DAY = 3600, 86400
 
@@ -41,11 +41,24 @@ INTEGRALS = (
 )
 """Sums kept per bucket (seconds, kWh, Ah, SOC points, counts of intervals)."""
 
-STATS = frozenset({
-    "battery_voltage", "battery_current", "battery_power", "battery_soc", "battery_temperature",
-    "pv_voltage", "pv_power", "load_power", "load_current", "system_power", "cell_voltage_min",
-    "cell_voltage_max", "bms_temperature", "charger_temperature",
-})  # fmt: skip
+STATS = frozenset(
+    {
+        "battery_voltage",
+        "battery_current",
+        "battery_power",
+        "battery_soc",
+        "battery_temperature",
+        "pv_voltage",
+        "pv_power",
+        "load_power",
+        "load_current",
+        "system_power",
+        "cell_voltage_min",
+        "cell_voltage_max",
+        "bms_temperature",
+        "charger_temperature",
+    }
+)
 """Metrics whose min/max/sum/count a bucket keeps: the physical quantities worth a trend over
 years. Counters and settings (yield_total, battery_cycles, history fields...) would double a
 stored hour (rollup_store measures it) for figures no report reads."""

@@ -4,7 +4,7 @@ The bank is a simple equivalent circuit: true capacity, Peukert on discharge, a 
 efficiency that falls near full (gassing), self-discharge, a rested OCV curve, a charge-acceptance
 curve (the cell voltage the bank needs before it takes current, steep near full, which is what
 makes the absorption current taper) and a series resistance. Its tables are written here on
-purpose, not taken from maintenance.battery_chemistry, and its true figures differ from the
+purpose, not taken from maintenance.energy.chemistry, and its true figures differ from the
 estimator's defaults (capacity, Peukert exponent, efficiency), as a real bank's do.
 
 The controller does bulk / absorption / float by voltage like a Victron MPPT: bulk until the

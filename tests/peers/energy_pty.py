@@ -22,8 +22,15 @@ CS_CODES = {"off": "0", "bulk": "3", "absorption": "4", "float": "5"}
 
 
 class EnergyPty:
-    def __init__(self, soc: float = 95.0, volts: float = 13.2, pv_w: float = 300.0,
-                 amps: float = 5.0, state: str = "bulk", every: float = 0.25) -> None:  # fmt: skip
+    def __init__(
+        self,
+        soc: float = 95.0,
+        volts: float = 13.2,
+        pv_w: float = 300.0,
+        amps: float = 5.0,
+        state: str = "bulk",
+        every: float = 0.25,
+    ) -> None:
         self.values = {"soc": soc, "volts": volts, "pv_w": pv_w, "amps": amps, "state": state}
         self.every = every
         self._stop = threading.Event()
@@ -39,11 +46,18 @@ class EnergyPty:
 
     def block(self) -> bytes:
         v = self.values
-        return encode_block([
-            ("PID", "0xA053"), ("V", str(round(v["volts"] * 1000))),
-            ("I", str(round(v["amps"] * 1000))), ("VPV", "36000"), ("PPV", str(round(v["pv_w"]))),
-            ("CS", CS_CODES[str(v["state"])]), ("ERR", "0"), ("SOC", str(round(v["soc"] * 10))),
-        ])  # fmt: skip
+        return encode_block(
+            [
+                ("PID", "0xA053"),
+                ("V", str(round(v["volts"] * 1000))),
+                ("I", str(round(v["amps"] * 1000))),
+                ("VPV", "36000"),
+                ("PPV", str(round(v["pv_w"]))),
+                ("CS", CS_CODES[str(v["state"])]),
+                ("ERR", "0"),
+                ("SOC", str(round(v["soc"] * 10))),
+            ]
+        )
 
     def _run(self, master: int) -> None:
         while not self._stop.wait(self.every):

@@ -95,8 +95,10 @@ def write_month(path: Path, month: str = MONTH, empty: bool = False) -> SiteMont
         stamp = _stamp(float(ts), day)
         if stamp is None:
             continue
-        rows += [("mppt", stamp[0], stamp[1], 12, json.dumps(mppt)),
-                 ("bmv", stamp[0], stamp[1], 60, json.dumps(bmv))]  # fmt: skip
+        rows += [
+            ("mppt", stamp[0], stamp[1], 12, json.dumps(mppt)),
+            ("bmv", stamp[0], stamp[1], 60, json.dumps(bmv)),
+        ]
     with db.conn:
         db.conn.execute("BEGIN")
         db.conn.executemany(
@@ -125,12 +127,19 @@ def _health(db, site: SiteMonth, start: int, end: int) -> None:
         sessions += 1 if seen and hour == 9.0 else 0
         bytes_month = (ts - start) * 20
         rows = [
-            ("pibox", True, {"uptime_s": ts - start, "disk_used_percent": 40.0 + day * 0.1,
-                             "under_voltage_now": day in DARK_DAYS and hour < 1.0}),
+            (
+                "pibox",
+                True,
+                {
+                    "uptime_s": ts - start,
+                    "disk_used_percent": 40.0 + day * 0.1,
+                    "under_voltage_now": day in DARK_DAYS and hour < 1.0,
+                },
+            ),
             ("openclinic", day != 15, {"status": "failed" if day == 15 else "ok"}),
             ("glasses", seen, {"seen": seen, "charge_sessions": sessions, "hours_of_use": hours}),
             ("uplink", True, {"bytes_month": bytes_month, "budget_bytes": 2_000_000_000}),
-        ]  # fmt: skip
+        ]
         for component, ok, values in rows:
             site.health.append({"component": component, "ts": ts, "ok": ok, "values": values})
             db.conn.execute(
@@ -142,16 +151,43 @@ def _health(db, site: SiteMonth, start: int, end: int) -> None:
 def _alarms(db, site: SiteMonth, start: int) -> None:
     day = 86400
     site.alarms = [
-        dict(alarm_id="battery_low.bmv", rule="battery_low", subject="bmv", severity="critical",
-             active=0, since=start + 25 * day, cleared=start + 27 * day,
-             acked_at=start + 25 * day + 600, message="Batterie faible", message_en="Battery low"),
-        dict(alarm_id="disk.pibox", rule="disk", subject="pibox", severity="warning", active=1,
-             since=start + 30 * day, cleared=None, acked_at=None, message="Disque plein",
-             message_en="Disk full"),
-        dict(alarm_id="old.pibox", rule="old", subject="pibox", severity="warning", active=0,
-             since=start - 5 * day, cleared=start - 4 * day, acked_at=None, message="Ancienne",
-             message_en="Old"),
-    ]  # fmt: skip
+        dict(
+            alarm_id="battery_low.bmv",
+            rule="battery_low",
+            subject="bmv",
+            severity="critical",
+            active=0,
+            since=start + 25 * day,
+            cleared=start + 27 * day,
+            acked_at=start + 25 * day + 600,
+            message="Batterie faible",
+            message_en="Battery low",
+        ),
+        dict(
+            alarm_id="disk.pibox",
+            rule="disk",
+            subject="pibox",
+            severity="warning",
+            active=1,
+            since=start + 30 * day,
+            cleared=None,
+            acked_at=None,
+            message="Disque plein",
+            message_en="Disk full",
+        ),
+        dict(
+            alarm_id="old.pibox",
+            rule="old",
+            subject="pibox",
+            severity="warning",
+            active=0,
+            since=start - 5 * day,
+            cleared=start - 4 * day,
+            acked_at=None,
+            message="Ancienne",
+            message_en="Old",
+        ),
+    ]
     for a in site.alarms:
         db.conn.execute(
             f"INSERT INTO alarms ({', '.join(a)}) VALUES ({', '.join('?' * len(a))})",
@@ -160,14 +196,39 @@ def _alarms(db, site: SiteMonth, start: int) -> None:
 
 
 EQUIPMENT = [
-    {"item": "panels", "category": "solar_panels", "purchase_cost": 1_200_000,
-     "expected_life_years": 20, "install_date": "2024-01-15", "measured_by": "mppt"},
-    {"item": "battery", "category": "battery_bank", "purchase_cost": 900_000,
-     "expected_life_years": 5, "chemistry": "lifepo4", "capacity_ah": CAPACITY_AH,
-     "measured_by": "bmv", "install_date": "2024-01-15"},
-    {"item": "glasses", "category": "smart_glasses", "purchase_cost": 1_500_000,
-     "expected_life_years": 3, "measured_by": "glasses", "install_date": "2025-06-01"},
-    {"item": "pibox", "category": "pibox", "purchase_cost": 150_000, "expected_life_years": 4,
-     "measured_by": "pibox", "install_date": "2022-09-01"},
-]  # fmt: skip
+    {
+        "item": "panels",
+        "category": "solar_panels",
+        "purchase_cost": 1_200_000,
+        "expected_life_years": 20,
+        "install_date": "2024-01-15",
+        "measured_by": "mppt",
+    },
+    {
+        "item": "battery",
+        "category": "battery_bank",
+        "purchase_cost": 900_000,
+        "expected_life_years": 5,
+        "chemistry": "lifepo4",
+        "capacity_ah": CAPACITY_AH,
+        "measured_by": "bmv",
+        "install_date": "2024-01-15",
+    },
+    {
+        "item": "glasses",
+        "category": "smart_glasses",
+        "purchase_cost": 1_500_000,
+        "expected_life_years": 3,
+        "measured_by": "glasses",
+        "install_date": "2025-06-01",
+    },
+    {
+        "item": "pibox",
+        "category": "pibox",
+        "purchase_cost": 150_000,
+        "expected_life_years": 4,
+        "measured_by": "pibox",
+        "install_date": "2022-09-01",
+    },
+]
 """The simulated site's registry, as the `[[equipment]]` tables of its config."""

@@ -22,8 +22,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import time
 
-from maintenance.power_policy import Action, Decision, HourlyProfile, JobKind, JobSpec, decide
-from maintenance.shedding import EnergyState, Level, SheddingConfig, shedding_decision
+from maintenance.energy.policy import Action, Decision, HourlyProfile, JobKind, JobSpec, decide
+from maintenance.energy.shedding import EnergyState, Level, SheddingConfig, shedding_decision
 from tests.peers.battery_model import LEAD_ACID, Bank, BankSpec, Controller
 
 WEATHER = {"sunny": 1.0, "cloudy": 0.5, "rainy": 0.15}

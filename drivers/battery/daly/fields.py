@@ -65,22 +65,43 @@ _LEVELS = ("level1", "level2")
 FAILURES: tuple[str, ...] = (
     *(f"cell_voltage_{hl}_{lv}" for hl in ("high", "low") for lv in _LEVELS),
     *(f"total_voltage_{hl}_{lv}" for hl in ("high", "low") for lv in _LEVELS),
-    *(f"{cd}_temperature_{hl}_{lv}" for cd in ("charge", "discharge") for hl in ("high", "low")
-      for lv in _LEVELS),
+    *(
+        f"{cd}_temperature_{hl}_{lv}"
+        for cd in ("charge", "discharge")
+        for hl in ("high", "low")
+        for lv in _LEVELS
+    ),
     *(f"{cd}_overcurrent_{lv}" for cd in ("charge", "discharge") for lv in _LEVELS),
     *(f"soc_{hl}_{lv}" for hl in ("high", "low") for lv in _LEVELS),
-    "cell_voltage_difference_level1", "cell_voltage_difference_level2",
-    "temperature_difference_level1", "temperature_difference_level2", "", "", "", "",
-    "charge_mos_overtemperature", "discharge_mos_overtemperature",
-    "charge_mos_temperature_sensor_failure", "discharge_mos_temperature_sensor_failure",
-    "charge_mos_adhesion_failure", "discharge_mos_adhesion_failure",
-    "charge_mos_breaker_failure", "discharge_mos_breaker_failure",
-    "afe_chip_failure", "cell_collect_drop_off", "temperature_sensor_failure",
-    "eeprom_failure", "rtc_failure", "precharge_failure", "vehicle_communication_failure",
+    "cell_voltage_difference_level1",
+    "cell_voltage_difference_level2",
+    "temperature_difference_level1",
+    "temperature_difference_level2",
+    "",
+    "",
+    "",
+    "",
+    "charge_mos_overtemperature",
+    "discharge_mos_overtemperature",
+    "charge_mos_temperature_sensor_failure",
+    "discharge_mos_temperature_sensor_failure",
+    "charge_mos_adhesion_failure",
+    "discharge_mos_adhesion_failure",
+    "charge_mos_breaker_failure",
+    "discharge_mos_breaker_failure",
+    "afe_chip_failure",
+    "cell_collect_drop_off",
+    "temperature_sensor_failure",
+    "eeprom_failure",
+    "rtc_failure",
+    "precharge_failure",
+    "vehicle_communication_failure",
     "intranet_communication_failure",
-    "current_module_failure", "voltage_detection_module_failure",
-    "short_circuit_protection_failure", "low_voltage_no_charging",
-)  # fmt: skip
+    "current_module_failure",
+    "voltage_detection_module_failure",
+    "short_circuit_protection_failure",
+    "low_voltage_no_charging",
+)
 
 
 def decode(frames: Iterable[Frame], *, current_sign: str = "normal") -> Reading:

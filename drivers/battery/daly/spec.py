@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drivers.base import DriverSpec, Option, register
+from drivers.base import DriverSpec, Option
 from drivers.battery.daly.driver import DEFAULT_BAUDRATE, DEFAULT_BOARD, DalyDriver
 from drivers.battery.options import in_range, serial_options
 
@@ -19,19 +19,17 @@ def build(options: Mapping[str, Any]) -> DalyDriver:
     )
 
 
-SPEC = register(
-    DriverSpec(
-        name="daly",
-        options=serial_options(
-            DEFAULT_BAUDRATE,
-            address=Option(
-                int,
-                DEFAULT_BOARD,
-                check=in_range(1, 16),
-                doc="board number on a shared bus (requests go to 0x3F + n; 1 = plain host)",
-            ),
+SPEC = DriverSpec(
+    name="daly",
+    options=serial_options(
+        DEFAULT_BAUDRATE,
+        address=Option(
+            int,
+            DEFAULT_BOARD,
+            check=in_range(1, 16),
+            doc="board number on a shared bus (requests go to 0x3F + n; 1 = plain host)",
         ),
-        factory=build,
-        description="Daly BMS A5 protocol: 0x90–0x95 and 0x98 failure flags",
-    )
+    ),
+    factory=build,
+    description="Daly BMS A5 protocol: 0x90–0x95 and 0x98 failure flags",
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drivers.base import DriverSpec, register
+from drivers.base import DriverSpec
 from drivers.battery.jbd.driver import DEFAULT_BAUDRATE, JbdDriver
 from drivers.battery.options import serial_options
 
@@ -18,11 +18,9 @@ def build(options: Mapping[str, Any]) -> JbdDriver:
     )
 
 
-SPEC = register(
-    DriverSpec(
-        name="jbd",
-        options=serial_options(DEFAULT_BAUDRATE),
-        factory=build,
-        description="JBD/Xiaoxiang smart BMS: registers 0x03 basic info and 0x04 cell voltages",
-    )
+SPEC = DriverSpec(
+    name="jbd",
+    options=serial_options(DEFAULT_BAUDRATE),
+    factory=build,
+    description="JBD/Xiaoxiang smart BMS: registers 0x03 basic info and 0x04 cell voltages",
 )

@@ -92,8 +92,10 @@ def decode(
         extra["total_cycle_capacity_ah"] = int.from_bytes(f[0x89], "big")
     if CELLS in f:
         cells = f[CELLS]
-        volts = [round(int.from_bytes(cells[i + 1 : i + 3], "big") / 1000, 3)
-                 for i in range(0, len(cells) - 2, 3)]  # fmt: skip
+        volts = [
+            round(int.from_bytes(cells[i + 1 : i + 3], "big") / 1000, 3)
+            for i in range(0, len(cells) - 2, 3)
+        ]
         metrics.update(cell_metrics(volts))  # 0x8A's count, if present, is the same number
         if volts:
             extra["cell_voltages"] = join_values(volts)

@@ -1,6 +1,6 @@
 """Merges the several text blocks a device sends per cycle into one record. Pure.
 
-Follows `shared/protocols.md` 1.2: a BMV/SmartShunt sends a main block then an `H1..H18`
+Follows the VE.Direct protocol: a BMV/SmartShunt sends a main block then an `H1..H18`
 history block; newer MPPTs (with `FWE`) send `PID..OR` then `ERR..HSDS`; older ones send a
 single block. Rather than hard-code those splits per model, a cycle ends when a block repeats a
 label already gathered: the device has started over. The cost is that a record leaves one

@@ -1,9 +1,9 @@
 """VE.Direct TEXT (and interleaved HEX) framing: bytes in, events out. Pure and sans-IO.
 
-Follows `shared/protocols.md` 1.2 (text framing) and 1.9 (HEX frames). The codec knows nothing of
-ports, clocks or field meanings: `fields.decode` gives the labels their meaning, the driver moves
-bytes. `feed` never raises and is a byte-by-byte state machine, so the same bytes split at any
-points give the same events.
+Follows the VE.Direct protocol: text framing and HEX frames (docs/drivers-vedirect.md). The codec
+knows nothing of ports, clocks or field meanings: `fields.decode` gives the labels their meaning,
+the driver moves bytes. `feed` never raises and is a byte-by-byte state machine, so the same bytes
+split at any points give the same events.
 
 Why a state machine rather than splitting on newlines: the checksum byte is one raw byte of any
 value (0x0A, 0x0D and ':' included), and a HEX frame `:`...`\\n` may follow it directly or

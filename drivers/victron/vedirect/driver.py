@@ -1,6 +1,6 @@
 """VE.Direct TEXT driver: the thin I/O shell around `codec`, `assembler` and `fields`.
 
-Follows `shared/protocols.md` 1.1 (19200 8N1, one cycle of blocks per second, device pushes).
+Follows the VE.Direct protocol (19200 8N1, one cycle of blocks per second, device pushes).
 It opens the port, reads until the runner's deadline, and hands back decoded readings. It never
 retries, sleeps or judges staleness (the runner does): a port that cannot be opened or vanishes
 raises `DeviceUnavailable`; silence or garbage just yields no readings, counted in `counters`.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from drivers.base import DriverSpec, Option, register
+from drivers.base import DriverSpec, Option
 from drivers.victron.vedirect.driver import VeDirectDriver
 
 
@@ -24,20 +24,18 @@ def build(options: Mapping[str, Any]) -> VeDirectDriver:
     return VeDirectDriver(options["port"])
 
 
-SPEC = register(
-    DriverSpec(
-        name="vedirect",
-        options={
-            "port": Option(
-                str,
-                required=True,
-                check=check_port,
-                doc="serial device, e.g. /dev/serial/by-id/usb-VictronEnergy_BV_VE_Direct_...",
-            )
-        },
-        factory=build,
-        push=True,
-        default_interval=1.0,
-        description="Victron VE.Direct TEXT protocol (MPPT, BMV, SmartShunt) at 19200 8N1",
-    )
+SPEC = DriverSpec(
+    name="vedirect",
+    options={
+        "port": Option(
+            str,
+            required=True,
+            check=check_port,
+            doc="serial device, e.g. /dev/serial/by-id/usb-VictronEnergy_BV_VE_Direct_...",
+        )
+    },
+    factory=build,
+    push=True,
+    default_interval=1.0,
+    description="Victron VE.Direct TEXT protocol (MPPT, BMV, SmartShunt) at 19200 8N1",
 )

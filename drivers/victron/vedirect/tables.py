@@ -1,7 +1,7 @@
 """VE.Direct code tables as data: CS states, ERR codes, OR/AR bits, MPPT and MODE, PID names.
 
-Follows `shared/protocols.md` 1.3-1.8. Names are the contract's metric values (snake_case). Both
-the decoder (`fields`) and the emulator read these tables; only real captures can prove them.
+Follows the VE.Direct protocol's code tables. Names are the contract's metric values (snake_case).
+Both the decoder (`fields`) and the emulator read these tables; only real captures can prove them.
 """
 
 from __future__ import annotations

@@ -1,0 +1,188 @@
+"""`edged battery`: health figures of each `[[batteries]]` bank from the stored records.
+
+    edged battery [--config F] [--id BANK] [--days 30] [--json] [--lang fr|en]
+
+Reads the daemon's database read-only (beside a running daemon): the records of the bank's
+virtual device, or of its monitor when the bank has none yet (a measured bank configured after
+the monitor's history was stored). The figures and their formulas: docs/battery.md, section 2.
+Exit status: 0 printed, 1 database unreadable, 2 bad config or unknown bank.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from edged.cli import i18n
+from edged.cli.config_file import load_or_report
+from edged.config.settings import BatteryConfig, Config
+from edged.readings import Record
+from maintenance.energy.battery_health import BatteryHealth, battery_health
+from telemetry.store import RECORD_COLUMNS, StoreError, open_db, record_from_row
+
+LABELS = {  # figure: (fr, en); figures not listed are in --json only
+    "observed_h": ("Heures observées", "Hours observed"),
+    "equivalent_full_cycles": ("Cycles complets équivalents", "Equivalent full cycles"),
+    "discharged_ah": ("Ah déchargés", "Ah discharged"),
+    "hours_below_20": ("Heures sous 20 %", "Hours below 20 %"),
+    "hours_below_40": ("Heures sous 40 %", "Hours below 40 %"),
+    "hours_above_40c": ("Heures au-dessus de 40 °C", "Hours above 40 °C"),
+    "imbalance_slope_mv_day": ("Déséquilibre des cellules, tendance", "Cell imbalance trend"),
+    "capacity_ah": ("Capacité mesurée", "Measured capacity"),
+    "capacity_fade_pct": ("Perte de capacité", "Capacity fade"),
+    "remaining_life_days": ("Vie restante (cycles)", "Remaining life (cycling)"),
+    "remaining_life_throughput_days": ("Vie restante (débit)", "Remaining life (throughput)"),
+}
+TEXT = {
+    "bank": (
+        "Batterie {id} ({chem}, {v} V, {ah:g} Ah), SOC {src}, {days:g} derniers jours",
+        "Battery {id} ({chem}, {v} V, {ah:g} Ah), SOC {src}, last {days:g} days",
+    ),
+    "estimated": ("estimé", "estimated"),
+    "measured": ("mesuré", "measured"),
+    "unknown": ("inconnu", "unknown"),
+    "dod": ("Cycles par profondeur de décharge", "Cycles by depth of discharge"),
+    "records": ("{n} enregistrements, {gaps} coupures", "{n} records, {gaps} gaps"),
+    "no_bank": (
+        "Aucune batterie configurée ([[batteries]]).",
+        "No bank configured ([[batteries]]).",
+    ),
+}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser("battery", help="battery health figures of each bank")
+    parser.add_argument("--config")
+    parser.add_argument("--id", help="one bank (default: every [[batteries]] bank)")
+    parser.add_argument("--days", type=float, default=30.0, help="history to use (default 30)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--lang", choices=i18n.LANGS, help="fr (default) or en; or $EDGED_LANG")
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_or_report(args.config)
+    if config is None:
+        return 2
+    banks = [b for b in config.batteries if args.id in (None, b.id)]
+    if args.id is not None and not banks:
+        print(f"{config.source}: no [[batteries]] bank {args.id!r}", file=sys.stderr)
+        return 2
+    try:
+        results = [figures(config, bank, args.days, time.time()) for bank in banks]
+    except (StoreError, sqlite3.Error) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"banks": results}, indent=2, ensure_ascii=False))
+    else:
+        print(render(results, i18n.language(args.lang)), end="")
+    return 0
+
+
+def figures(config: Config, bank: BatteryConfig, days: float, now: float) -> dict[str, Any]:
+    """One bank's figures as plain data (the --json output): each figure with its unit."""
+    records, device = bank_records(config.storage.path, bank, now - days * 86400.0)
+    health = battery_health(
+        records, bank.capacity_ah, bank.chemistry, interval_s=config.telemetry.publish_interval
+    )
+    return {
+        "id": bank.id,
+        "device": device,
+        "soc_source": "measured" if bank.monitor else "estimated",
+        "chemistry": bank.chemistry,
+        "nominal_voltage": bank.nominal_voltage,
+        "capacity_ah": bank.capacity_ah,
+        "days": days,
+        "figures": _plain(health),
+    }
+
+
+def bank_records(db_path: str, bank: BatteryConfig, since: float) -> tuple[list[Record], str]:
+    """(time-ordered records since `since`, the device they are of)."""
+    if not Path(db_path).exists():
+        return [], bank.id
+    db = open_db(db_path, readonly=True)
+    try:
+        for device in (bank.id, bank.monitor):
+            if device is None:
+                continue
+            rows = db.execute(
+                f"SELECT {RECORD_COLUMNS} FROM records WHERE device = ? AND ts >= ? "
+                "ORDER BY ts, id",
+                [device, since],
+            ).fetchall()
+            if rows:
+                return [record_from_row(r) for r in rows], device
+    finally:
+        db.conn.close()
+    return [], bank.id
+
+
+def _plain(health: BatteryHealth) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, (value, unit) in health.figures().items():
+        if name == "dod_histogram" and value is not None:
+            value = [dataclasses.asdict(b) for b in value]
+        elif isinstance(value, tuple):
+            value = [list(v) for v in value]
+        out[name] = {"value": value, "unit": unit}
+    return out
+
+
+def render(results: list[dict[str, Any]], lang: str) -> str:
+    """The figures as text for a technician, French by default."""
+    pick = 0 if lang == "fr" else 1
+    if not results:
+        return TEXT["no_bank"][pick] + "\n"
+    lines: list[str] = []
+    for r in results:
+        src = TEXT[r["soc_source"]][pick]
+        lines.append(
+            TEXT["bank"][pick].format(
+                id=r["id"],
+                chem=r["chemistry"],
+                src=src,
+                v=r["nominal_voltage"],
+                ah=r["capacity_ah"],
+                days=r["days"],
+            )
+        )
+        figs = r["figures"]
+        lines.append(
+            "  "
+            + TEXT["records"][pick].format(n=figs["records"]["value"], gaps=figs["gaps"]["value"])
+        )
+        for name, label in LABELS.items():
+            value, unit = figs[name]["value"], figs[name]["unit"]
+            colon = " :" if lang == "fr" else ":"
+            lines.append(f"  {label[pick]}{colon} {_number(value, unit, lang, pick)}")
+        hist = figs["dod_histogram"]["value"]
+        if hist:
+            bins = ", ".join(
+                f"{b['low_pct']:g}-{b['high_pct']:g} % : {_fmt(b['cycles'], lang)}"
+                for b in hist
+                if b["cycles"]
+            )
+            lines.append(f"  {TEXT['dod'][pick]}{colon} {bins or '-'}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _number(value: Any, unit: str, lang: str, pick: int) -> str:
+    if value is None:
+        return TEXT["unknown"][pick]
+    unit = {"days": "jours"}.get(unit, unit) if lang == "fr" else unit
+    return f"{_fmt(value, lang)} {unit}"
+
+
+def _fmt(value: float, lang: str) -> str:
+    text = f"{value:.1f}" if abs(value) < 1000 else f"{value:.0f}"
+    return text.replace(".", ",") if lang == "fr" else text

@@ -1,0 +1,42 @@
+"""`edged run`: the daemon in the foreground until SIGTERM/SIGINT (what the systemd unit starts)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+
+from edged.cli import i18n
+from edged.cli.config_file import load_or_report
+from edged.config.settings import Config
+from edged.daemon import EXIT_THREAD_DIED, Daemon
+from telemetry.lock import DatabaseBusy
+
+log = logging.getLogger("edged")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_or_report(args.config)
+    if config is None:
+        log.error("refusing to start: the config is invalid (see above)")
+        return 2
+    return run_daemon(config)
+
+
+def run_daemon(config: Config, stop_after: float | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or `stop_after` seconds); 2 if another daemon holds the
+    database (one database, one daemon), `EXIT_THREAD_DIED` if a thread died of an exception
+    (the daemon then stopped in order)."""
+    try:
+        daemon = Daemon(config)
+    except DatabaseBusy as exc:
+        db = config.storage.path
+        log.error("%s", i18n.t("db_locked", i18n.language(None), path=db, pid=exc.pid or "?"))
+        return 2
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: daemon.stop())
+    if stop_after is not None:
+        signal.signal(signal.SIGALRM, lambda *_: daemon.stop())
+        signal.setitimer(signal.ITIMER_REAL, stop_after)
+    daemon.run()
+    return 0 if daemon.died is None else EXIT_THREAD_DIED

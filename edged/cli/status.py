@@ -1,0 +1,204 @@
+"""`edged status`: what the daemon last saw, read from the database, for people or for scripts.
+
+Reads through a read-only connection so it works beside a running daemon. Every value shown comes
+with its age; a device that is not `ok` is said so first, in words a nurse can read.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from edged import live
+from edged.cli import i18n, schedule_view, status_equipment
+from edged.cli.alarms import line as alarm_line
+from edged.cli.alarms import stored_alarms as stored_alarm_rows
+from edged.cli.i18n import t
+from edged.cli.schedule import stored_power
+from edged.config.settings import Config
+from edged.liveness import State, state
+from edged.metrics import CATALOGUE
+from telemetry import status_view
+from telemetry.store import open_db
+
+
+def collect(config: Config) -> dict[str, Any] | None:
+    """The status as plain data (the `--json` output); None when there is no database yet.
+
+    While the daemon runs its live view (RAM) is the source; the database, aged, otherwise.
+    """
+    if not Path(config.storage.path).exists():
+        return None
+    db = open_db(config.storage.path, readonly=True)
+    try:
+        devices = status_view.device_overview(db)
+        outbox = status_view.outbox_size(db)
+        stored_alarms = stored_alarm_rows(db, active_only=True)
+        health = _stored_health(db)
+    finally:
+        db.conn.close()
+    now = time.time()
+    view = next(filter(None, (live.read(p, now) for p in live.candidates(config))), None)
+    alarms = stored_alarms
+    if view is not None:
+        health = view.get("health") or health
+        by_id = {a["alarm_id"]: a for a in stored_alarms}
+        alarms = [{**a, **_ack_of(by_id.get(a["alarm_id"]))} for a in view.get("alarms", [])]
+        running = {d["device"]: d for d in view.get("devices", [])}
+        devices = [running.get(d["device"], d) for d in devices]
+        devices += [d for name, d in running.items() if name not in {x["device"] for x in devices}]
+    else:
+        for device in devices:
+            device["state"] = _aged_state(device, config, now)
+    return {
+        "site": {"id": config.site.id, "name": config.site.name},
+        "database": config.storage.path,
+        "now": now,
+        "daemon": "running" if view is not None else "stopped",
+        "mqtt_connected": bool(view and view.get("mqtt_connected")),
+        "outbox": outbox,
+        "devices": sorted(devices, key=lambda d: d["device"]),
+        "alarms": sorted(alarms, key=lambda a: (a["severity"] != "critical", -a["since"])),
+        "health": health,
+        "power": (view or {}).get("power") if view is not None else None,
+    }
+
+
+def _ack_of(row: dict[str, Any] | None) -> dict[str, Any]:
+    if row is None:
+        return {}
+    return {k: row[k] for k in ("id", "acked_at", "acked_by")}
+
+
+def _stored_health(db) -> dict[str, Any]:
+    """The newest stored health reading per component (among the last rows: no index needed)."""
+    rows = db.execute(
+        "SELECT component, ts, ok, vals FROM health"
+        " WHERE id > (SELECT coalesce(max(id), 0) FROM health) - 200 ORDER BY id"
+    ).fetchall()
+    return {c: {"ts": ts, "ok": bool(ok), "values": json.loads(v)} for c, ts, ok, v in rows}
+
+
+_SEVERITY = [State.OK.value, State.STALE.value, State.OFFLINE.value]
+
+
+def _aged_state(device: dict[str, Any], config: Config, now: float) -> str:
+    """The stored state, made worse by the age of the last good read.
+
+    The daemon writes state on transitions; if it is stopped (or hung) the stored `ok` would
+    otherwise stay forever. Stale data must never look live, so the age decides too.
+    """
+    stored = device.get("state") or State.OFFLINE.value
+    cfg = next((d for d in config.devices if d.id == device["device"]), None)
+    if cfg is None or not device.get("last_seen"):
+        return stored
+    aged = state(device["last_seen"], now, cfg.stale_after, cfg.offline_after).value
+    return max(stored, aged, key=lambda s: _SEVERITY.index(s) if s in _SEVERITY else 2)
+
+
+def render_json(status: dict[str, Any] | None, config: Config) -> str:
+    if status is None:
+        status = {"site": {"id": config.site.id}, "database": config.storage.path, "devices": []}
+    return json.dumps(status, indent=2, ensure_ascii=False, default=str)
+
+
+def render_text(
+    status: dict[str, Any] | None, config: Config, lang: str, details: bool = False
+) -> str:
+    if status is None:
+        return t("no_db", lang, path=config.storage.path)
+    name = config.site.name or config.site.id
+    lines = [
+        f"{t('title', lang)} — {name} ({config.site.id})",
+        t("daemon_" + status.get("daemon", "stopped"), lang),
+        f"{t('outbox', lang)} : {status['outbox']} {t('records', lang)}",
+        "",
+    ]
+    if status.get("daemon") == "running":
+        lines.insert(2, t("mqtt_" + ("up" if status.get("mqtt_connected") else "down"), lang))
+    lines[-1:-1] = _alarm_lines(status.get("alarms") or [], status["now"], lang)
+    if not status["devices"]:
+        lines.append(t("no_devices", lang))
+    for device in status["devices"]:
+        lines.extend(_device_lines(device, status["now"], lang, details))
+        lines.append("")
+    lines.extend(status_equipment.lines(status.get("health") or {}, config, status["now"], lang))
+    if config.jobs:
+        lines.append("")
+        lines.extend(schedule_view.lines(status.get("power") or stored_power(config), lang))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# What a nurse needs at a glance, in this order; everything else with --details.
+HEADLINE = (
+    "battery_soc",
+    "battery_voltage",
+    "battery_current",
+    "battery_power",
+    "battery_time_to_go",
+    "battery_temperature",
+    "pv_power",
+    "charger_state",
+    "charger_error_name",
+    "yield_today",
+    "load_on",
+    "alarm_reason",
+)
+
+
+def _alarm_lines(alarms: list[dict[str, Any]], now: float, lang: str) -> list[str]:
+    if not alarms:
+        return [t("alarms_none", lang)]
+    lines = [t("alarms_active", lang, n=len(alarms))]
+    for alarm in alarms:
+        text = alarm_line({"id": "", "acked_at": None, **alarm, "active": True}, lang, now)
+        lines.append("  " + text.removeprefix("# "))
+    return lines
+
+
+def _shown_metrics(metrics: dict[str, Any], details: bool) -> list[tuple[str, Any]]:
+    if details:
+        return sorted(metrics.items())
+    return [(name, metrics[name]) for name in HEADLINE if name in metrics]
+
+
+def _device_lines(device: dict[str, Any], now: float, lang: str, details: bool) -> list[str]:
+    info = device.get("info") or {}
+    ident = ", ".join(
+        part
+        for part in (
+            info.get("product", ""),
+            f"{t('serial', lang)} {info['serial']}" if info.get("serial") else "",
+            f"{t('firmware', lang)} {info['firmware']}" if info.get("firmware") else "",
+        )
+        if part
+    )
+    state = device.get("state") or "offline"
+    last_seen = device.get("last_seen")
+    seen = t("seen_ago", lang, ago=i18n.duration(now - last_seen, lang)) if last_seen else None
+    head = f"{t('device', lang)} {device['device']}"
+    head += f" ({ident})" if ident else ""
+    head += f" : {t('state.' + state, lang)} — {seen or t('never_seen', lang)}"
+    lines = [head]
+    latest = device.get("latest") or {}
+    if latest and not latest.get("clock_synced", True):
+        lines.append(f"  {t('clock_unsynced', lang)}")
+    for metric, value in _shown_metrics(latest.get("metrics") or {}, details):
+        lines.append(f"  {i18n.metric_label(metric, lang):<28} {_value(metric, value, lang)}")
+    counters = device.get("counters") or {}
+    if counters:
+        ok, bad = counters.get("accepted", 0), counters.get("rejected", 0)
+        lines.append(f"  {t('frames', lang, ok=ok, bad=bad)}")
+    return lines
+
+
+def _value(metric: str, value: Any, lang: str) -> str:
+    if isinstance(value, str):
+        return i18n.text_value(metric, value, lang)
+    unit = CATALOGUE[metric].unit if metric in CATALOGUE else ""
+    if unit == "0/1":
+        return i18n.yes_no(value, lang)
+    unit = "" if unit in ("text", "int", "count", "0/1") else f" {unit}"
+    return f"{i18n.number(value, lang)}{unit}"

@@ -1,0 +1,105 @@
+"""Validation of the `[[batteries]]` banks (docs/battery.md, "Configuring a bank").
+
+Every problem with its key path, unknown keys are errors, no I/O; defaults from
+edged.config.settings. A bank names the devices it is built from; those are checked against the
+`[[devices]]` ids as written (a device with its own problems still counts as named, so one mistake
+is not reported twice).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from edged.config.settings import BatteryConfig
+from maintenance.energy.chemistry import Chemistry
+
+BANK_ID = re.compile(r"^[a-z0-9_-]{1,64}$")
+NOMINAL_VOLTAGES = (12, 24, 48)
+SOURCES = ("monitor", "controller")
+
+
+def batteries(v, raw: Mapping[str, Any]) -> tuple[BatteryConfig, ...]:
+    """Every `[[batteries]]` table as a BatteryConfig; problems go to `v` with their key paths."""
+    items = v.array(raw.get("batteries", []), "batteries")
+    devices = _device_ids(raw.get("devices", []))
+    out: list[BatteryConfig] = []
+    ids: set[str] = set()
+    used: dict[str, str] = {}  # source device -> the bank using it
+    for i, item in enumerate(items):
+        name = f"batteries[{i}]"
+        start = len(v.problems)
+        bank = v.section({name: item}, name, BatteryConfig, _CHECKS)
+        if not isinstance(item, Mapping):
+            continue
+        _sources(v, item, name, devices)
+        bank_id = _text(item, "id")
+        if bank_id in devices:
+            v.add(f"{name}.id", f"expected an id no device has, {bank_id!r} is a device")
+        elif bank_id in ids:
+            v.add(f"{name}.id", f"expected a unique bank id, {bank_id!r} is used twice")
+        ids.add(bank_id or "")
+        for key in SOURCES:
+            device = _text(item, key)
+            if device in used:
+                v.add(
+                    f"{name}.{key}",
+                    f"expected a device no other bank uses, {used[device]!r} uses {device!r}",
+                )
+            elif device is not None:
+                used[device] = bank_id or name
+        if bank is not None and len(v.problems) == start:
+            out.append(bank)
+    return tuple(out)
+
+
+def _sources(v, item: Mapping[str, Any], path: str, devices: set[str]) -> None:
+    """Exactly one of monitor/controller; load only beside a controller; all known devices."""
+    monitor, controller = _text(item, "monitor"), _text(item, "controller")
+    if monitor is not None and controller is not None:
+        v.add(f"{path}.controller", "expected either monitor or controller, not both")
+    elif monitor is None and controller is None and not ({"monitor", "controller"} & set(item)):
+        v.add(
+            path,
+            'expected monitor = "<device id>" (measured SOC) or controller = '
+            '"<device id>" (estimated SOC)',
+        )
+    if "load" in item and controller is None:
+        v.add(f"{path}.load", "expected only with controller")
+    for key in ("monitor", "controller", "load"):
+        device = _text(item, key)
+        if device is not None and device not in devices:
+            v.add(f"{path}.{key}", f"expected the id of a [[devices]] entry, got {device!r}")
+    if monitor is not None:
+        for key in ("charge_efficiency", "peukert", "initial_soc"):
+            if key in item:
+                v.add(f"{path}.{key}", "expected only with controller (an estimated bank)")
+
+
+def _text(item: Mapping[str, Any], key: str) -> str | None:
+    val = item.get(key)
+    return val if isinstance(val, str) else None
+
+
+def _device_ids(raw: Any) -> set[str]:
+    if not isinstance(raw, list):
+        return set()
+    return {d["id"] for d in raw if isinstance(d, Mapping) and isinstance(d.get("id"), str)}
+
+
+def _between(low: float, high: float, what: str):
+    return lambda val: None if low <= val <= high else f"expected {what}"
+
+
+_CHECKS = {
+    "id": lambda val: None if BANK_ID.match(val) else "expected only [a-z0-9_-] characters",
+    "chemistry": lambda val: (
+        None if val in tuple(Chemistry) else (f"expected one of {', '.join(Chemistry)}")
+    ),
+    "nominal_voltage": lambda val: None if val in NOMINAL_VOLTAGES else "expected 12, 24 or 48",
+    "capacity_ah": lambda val: None if val > 0 else "expected a positive number",
+    "charge_efficiency": lambda val: None if 0 < val <= 1 else "expected a fraction in (0, 1]",
+    "peukert": _between(1.0, 1.6, "a Peukert exponent 1.0-1.6"),
+    "initial_soc": _between(0.0, 100.0, "a state of charge 0-100 (%)"),
+}

@@ -1,0 +1,65 @@
+"""The PV profile (`maintenance.energy.pv_profile.HourlyProfile`) computed inside SQLite from
+`records`.
+
+The daemon refreshes the profile hourly from the last `[power] history_days` of records: at one
+record a minute that is ~10,000 records per device, and a backlog of 1-s windows is 86,400 a
+day. Decoding them into Python objects made the daemon's memory grow with its history, so the
+aggregation runs in SQLite and Python receives at most 24 rows: the working set is SQLite's own
+(page cache and a sorter that spills to a temporary file), whatever the history holds.
+
+It follows `HourlyProfile.from_records` exactly: `pv_power` summed over devices per window
+(records with one `ts`), records stamped before the clock was synchronised left out, non-numeric
+values (booleans, text) ignored, a window whose total is not finite left out, then the mean of
+the window totals per local hour. One difference, counted: a record whose metrics SQLite cannot
+read as JSON (a `NaN` or `Infinity` literal, which Python's json writes and SQLite 3.40 rejects,
+or a damaged row) is left out whole rather than failing the query; `skipped` says how many.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from maintenance.energy.pv_profile import HourlyProfile
+
+_IN_WINDOW = "ts >= :start AND ts < :now AND synced = 1"
+# CASE: json_type must never see a row json_valid rejected (it would fail the whole query).
+_PV_NUMBER = (
+    "(CASE WHEN json_valid(metrics) THEN json_type(metrics, '$.pv_power') END)"
+    " IN ('integer', 'real')"
+)
+PROFILE_SQL = f"""
+    WITH windows (ts, total) AS (
+        SELECT ts, total(json_extract(metrics, '$.pv_power')) FROM records
+        WHERE {_IN_WINDOW} AND {_PV_NUMBER} GROUP BY ts)
+    SELECT CAST((ts + :offset) / 3600 AS INTEGER) % 24, total(total), count(*) FROM windows
+    WHERE total BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308
+    GROUP BY 1
+"""
+"""Per local hour: (hour, sum of window totals, windows). BETWEEN the largest doubles drops
+infinite totals (and NULL, which SQLite makes of NaN), as `math.isfinite` does in Python."""
+
+SKIPPED_SQL = f"SELECT count(*) FROM records WHERE {_IN_WINDOW} AND NOT json_valid(metrics)"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredProfile:
+    profile: HourlyProfile
+    skipped: int
+    """Records of the period whose metrics SQLite could not read as JSON (left out)."""
+
+
+def stored_profile(
+    conn: sqlite3.Connection, now_ts: float, days: float = 7.0, utc_offset_s: float = 0.0
+) -> StoredProfile:
+    """The profile of the `days` before `now_ts` from the `records` table of `conn`."""
+    params = {"start": now_ts - days * 86400.0, "now": now_ts, "offset": utc_offset_s}
+    sums, counts = [0.0] * 24, [0] * 24
+    for hour, total, windows in conn.execute(PROFILE_SQL, params):
+        # CAST truncates toward zero where Python floors: they differ only for a local time
+        # before 1970, which no synchronised clock stamps; `% 24` keeps even that in range.
+        sums[hour % 24] += total
+        counts[hour % 24] += windows
+    means = tuple(s / c if c else None for s, c in zip(sums, counts, strict=True))
+    skipped = conn.execute(SKIPPED_SQL, params).fetchone()[0]
+    return StoredProfile(HourlyProfile(means), skipped)

@@ -1,0 +1,211 @@
+"""Renderers and the command: JSON, CSV, HTML and PDF carry the same figures; the PDF's first
+page is really drawn (pdftoppm); fleet combines sites; `python -m edged.cli.report` works."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from maintenance.report import stored_month
+from maintenance.report.figures import build_report
+from maintenance.report.fleet import combine, fleet_csv, fleet_html, fleet_json
+from maintenance.report.month import bounds
+from maintenance.report.mqtt_summary import report_topic, summary_payload
+from maintenance.report.registry import validate_equipment
+from maintenance.report.render_csv import render_csv
+from maintenance.report.render_html import render_html
+from maintenance.report.render_json import render_json
+from maintenance.report.render_pdf import latin1, render_pdf
+from telemetry.store import open_db
+from tests.peers.site_month import EQUIPMENT, MONTH, write_month
+
+START, END = bounds(MONTH)
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def db_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("render") / "edged.db"
+    write_month(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def report(db_path):
+    db = open_db(db_path, readonly=True)
+    items, _ = validate_equipment(EQUIPMENT)
+    return build_report(
+        site="Kati",
+        month=MONTH,
+        records=stored_month.records(db, START, END, 60.0),
+        items=items,
+        alarms=stored_month.alarms(db, START, END),
+        health=stored_month.health(db, START, END),
+        health_interval_s=300,
+    )
+
+
+def test_csv_and_json_carry_the_same_numbers(report):
+    data = json.loads(render_json(report))
+    rows = list(csv.DictReader(io.StringIO(render_csv(report))))
+    by = {(r["section"], r["item"], r["figure"]): r["value"] for r in rows}
+    assert float(by[("energy", "*", "pv_kwh")]) == data["energy"]["pv_kwh"]
+    assert float(by[("battery", "battery", "equivalent_full_cycles")]) == pytest.approx(
+        data["batteries"][0]["equivalent_full_cycles"], rel=1e-12
+    )
+    assert float(by[("costs", "*", "contribution")]) == data["costs"]["contribution"]
+    assert by[("quality", "*", "days_without_data")] == "2026-10-10 2026-10-11"
+    assert by[("jobs", "*", "runs")] == "" and data["jobs"] is None  # no data, not zero
+    assert (
+        data["schema"] == "edged.report/1" and data["availability"][0]["category"] == "solar_panels"
+    )
+    assert render_json(report) == render_json(report)  # stable
+
+
+def test_html_has_the_three_svg_charts_in_french_and_english(report):
+    fr, en = render_html(report, "fr"), render_html(report, "en")
+    assert fr.count("<svg") == 3 and "<rect" in fr and "<polyline" in fr
+    assert "Énergie par jour" in fr and "Disponibilité du matériel" in fr and 'lang="fr"' in fr
+    assert "pas de données" in fr and "formule" in fr and "hypothèses" in fr
+    assert "Energy per day" in en and "no data" in en and "Énergie" not in en
+    assert "<script" not in fr and "http" not in fr.replace("http://www.w3.org", "")
+
+
+def _dark_pixels(png: Path) -> int:
+    image = Image.open(png).convert("L")
+    return sum(image.histogram()[:200])  # grey levels 0-199: ink, not paper
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils not installed")
+def test_pdf_first_page_is_drawn(report, tmp_path):
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(render_pdf(report))
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "50", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "p")],
+        check=True,
+    )
+    (png,) = tmp_path.glob("p*.png")
+    dark = _dark_pixels(png)
+    width, height = Image.open(png).size
+    assert dark > 0.02 * width * height  # title, summary, bars and lines, not a blank page
+    blank = tmp_path / "blank.pdf"
+    from fpdf import FPDF
+
+    empty = FPDF()
+    empty.add_page()
+    blank.write_bytes(bytes(empty.output()))
+    subprocess.run(["pdftoppm", "-png", "-r", "50", str(blank), str(tmp_path / "b")], check=True)
+    assert _dark_pixels(next(tmp_path.glob("b*.png"))) == 0  # the counter can see a blank page
+
+
+def test_latin1_replaces_what_the_core_fonts_cannot_draw():
+    assert latin1("main d’œuvre 5 €") == "main d'oeuvre 5 EUR"
+    assert latin1("Ségou ✓") == "Ségou ?"
+
+
+def test_fleet_combines_three_sites_and_names_a_bad_file(report):
+    sites = [
+        render_json(dataclasses.replace(report, site=name)) for name in ("Mopti", "Kati", "Sikasso")
+    ]
+    lines, problems = combine([*sites, "{}", "not json"])
+    assert [x.site for x in lines] == ["Kati", "Mopti", "Sikasso"] and len(problems) == 2
+    assert lines[0].pv_kwh == report.energy.pv_kwh
+    assert lines[0].contribution == report.costs.contribution
+    assert lines[0].availability_pct == pytest.approx(
+        sum(a.availability_pct for a in report.availability) / 4, abs=0.01
+    )
+    assert fleet_csv(lines).count("\n") == 4 and "Sikasso" in fleet_html(lines)
+    assert len(json.loads(fleet_json(lines))["sites"]) == 3
+
+
+def test_mqtt_summary_is_small_json(report):
+    payload = summary_payload(report)
+    assert len(payload) < 1024
+    body = json.loads(payload)
+    assert body["month"] == MONTH and body["pv_kwh"] == round(report.energy.pv_kwh, 2)
+    assert report_topic("fenascom/kati", MONTH) == "fenascom/kati/report/2026-10"
+
+
+def test_empty_month_renders_everywhere(tmp_path):
+    write_month(tmp_path / "e.db", empty=True)
+    db = open_db(tmp_path / "e.db", readonly=True)
+    empty = build_report(
+        site="Vide", month=MONTH, records=stored_month.records(db, START, END, 60.0)
+    )
+    assert "pas de données" in render_html(empty) and render_pdf(empty)[:4] == b"%PDF"
+    assert (
+        ",pv_kwh,," in render_csv(empty)
+        and json.loads(render_json(empty))["energy"]["pv_kwh"] is None
+    )
+
+
+def report_command(db_path, site: str, registry, out) -> subprocess.CompletedProcess:
+    """`edged report --month MONTH` on a database, as a technician runs it."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "edged.cli.report",
+        "--month",
+        MONTH,
+        "--db",
+        str(db_path),
+        "--site",
+        site,
+        "--registry",
+        str(registry),
+        "--out",
+        str(out),
+    ]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_the_command_writes_every_format_and_a_fleet(db_path, tmp_path):
+    registry = tmp_path / "registry.toml"
+    registry.write_text(
+        '[[equipment]]\nitem = "battery"\ncategory = "battery_bank"\n'
+        'chemistry = "lifepo4"\ncapacity_ah = 200\nmeasured_by = "bmv"\n'
+        "purchase_cost = 900000\nexpected_life_years = 5\n"
+        '[[maintenance_log]]\ndate = 2026-10-05\nitem = "battery"\n'
+        'action = "bornes nettoyées"\nlabour_cost = 5000\n'
+        "[budget]\nfees_collected = 20000\n"
+    )
+    done = report_command(db_path, "Kati", registry, tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    exts = ("csv", "html", "json", "pdf", "summary.json")
+    assert names == [f"report-Kati-{MONTH}.{ext}" for ext in exts]
+    data = json.loads((tmp_path / "out" / f"report-Kati-{MONTH}.json").read_text())
+    assert data["costs"]["maintenance_spent"] == 5000 and data["costs"]["fees_collected"] == 20000
+    fleet = [
+        sys.executable,
+        "-m",
+        "edged.cli.report",
+        "--fleet",
+        str(tmp_path / "out" / f"report-Kati-{MONTH}.json"),
+        "--out",
+        str(tmp_path / "f"),
+    ]
+    assert subprocess.run(fleet, cwd=ROOT, capture_output=True, timeout=60).returncode == 0
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == [
+        "fleet.csv",
+        "fleet.html",
+        "fleet.json",
+    ]
+
+
+def test_the_command_reports_registry_problems_with_key_paths(db_path, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[equipment]]\nitem = "x"\ncategory = "rocket"\ninstall_date = "soon"\n')
+    done = report_command(db_path, "K", bad, tmp_path)
+    assert done.returncode == 2
+    assert "equipment[0].category: expected one of solar_panels" in done.stderr
+    assert "equipment[0].install_date: expected a date (YYYY-MM-DD)" in done.stderr
