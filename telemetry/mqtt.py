@@ -36,13 +36,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
+import sqlite_utils
 
 from edged.config.settings import Config
 from edged.readings import Record
 from telemetry import outbox, topics
 from telemetry.event_log import EventLog
 from telemetry.mqtt_client import build_client
-from telemetry.store import StoreError, open_db
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,8 @@ class Publisher:
         are called on the sender thread and must be quick."""
         self._config = config
         self._on_link, self._on_rtt = on_link, on_rtt
-        self._db_path = db_path
+        self._reader = outbox.Reader(db_path)
+        self._generation = 0  # the reader's generation the cursor and horizon belong to
         self._ack = ack
         self._root = config.topic_root
         self._events: queue.SimpleQueue[tuple] = queue.SimpleQueue()
@@ -145,7 +146,7 @@ class Publisher:
 
     @property
     def stats(self) -> dict[str, int]:
-        return dict(self._stats)
+        return {**self._stats, "outbox_read_failures": self._reader.failures}
 
     @property
     def sender_alive(self) -> bool | None:
@@ -262,17 +263,14 @@ class Publisher:
     # -- sender thread: the only owner of delivery state ------------------------------------
 
     def _run(self) -> None:
-        try:  # records stored before this run are the backlog; later ones come via the Writer
-            db = open_db(self._db_path)
-            row = db.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()
-            self._horizon = max(self._horizon, row[0])
-        except (StoreError, sqlite3.Error) as exc:  # live records still go out without it
-            log.error("MQTT publisher cannot read the outbox %r: %s", self._db_path, exc)
-            db = None
+        self._outbox()  # records stored before this run are the backlog: the horizon covers them
         deadline = None
         try:
             while True:
-                wake = min(filter(None, (deadline, self._ack_deadline())), default=None)
+                wake = min(
+                    filter(None, (deadline, self._ack_deadline(), self._reader.retry_at)),
+                    default=None,
+                )
                 timeout = None if wake is None else max(0.0, wake - time.monotonic())
                 try:
                     self._handle(self._events.get(timeout=timeout))
@@ -283,20 +281,38 @@ class Publisher:
                 if self._stopping and deadline is None:
                     deadline = time.monotonic() + STOP_TIMEOUT
                 self._check_acks()
-                self._pump(db)
+                self._pump()
                 if self._stopping and (
                     not self._online or not self._inflight or time.monotonic() >= deadline
                 ):
                     return
         finally:
-            if db is not None:
-                db.close()
+            self._reader.close()
+
+    def _outbox(self) -> sqlite_utils.Database | None:
+        """The outbox's connection, or None while it cannot be read (live records still go
+        out). A new generation may be a new file (the Writer replaced a damaged one): its
+        records are swept from the start, up to its newest one at least."""
+        db = self._reader.connection()
+        if db is None or self._reader.generation == self._generation:
+            return db
+        try:
+            row = db.execute("SELECT coalesce(max(id), 0) FROM records").fetchone()
+        except sqlite3.Error as exc:
+            self._reader.failed(exc)
+            return None
+        self._generation = self._reader.generation
+        self._horizon = max(self._horizon, row[0])
+        self._cursor = 0
+        self._sweep_due = True
+        return db
 
     def _handle(self, event: tuple) -> None:
         kind = event[0]
         if kind == "puback":
             self._acknowledged(event[1], failed=event[2])
-        elif kind == "records":
+        elif kind == "records":  # a commit: the outbox can be read, if it could not
+            self._reader.retry_soon()
             self._new_records(event[1], event[2])
         elif kind == "closed":
             self._closed_records(event[1], event[2])
@@ -442,7 +458,7 @@ class Publisher:
         self._cursor = cursor
         self._claimed = {i for i in self._claimed if i > cursor}
 
-    def _pump(self, db) -> None:
+    def _pump(self) -> None:
         """Fill the free in-flight slots: status, device states, live records, then history."""
         max_inflight = self._config.mqtt.max_inflight
         while self._online and len(self._inflight) < max_inflight:
@@ -450,7 +466,10 @@ class Publisher:
             if message is not None:
                 self._send(message)
                 continue
-            if self._stopping or not self._sweep_due or db is None:
+            if self._stopping or not self._sweep_due:
+                return
+            db = self._outbox()
+            if db is None:
                 return
             batches = self._sweep(db, max_inflight - len(self._inflight))
             if not batches:
@@ -490,7 +509,7 @@ class Publisher:
         self._stats["late_to_history"] += len(late)
         return self._history_message(late)
 
-    def _sweep(self, db, slots: int) -> list[list[Record]]:
+    def _sweep(self, db: sqlite_utils.Database, slots: int) -> list[list[Record]]:
         """The oldest unclaimed outbox records up to the horizon, cut into history batches.
 
         The cursor moves over everything sent in this connection, so records acked but not yet
@@ -509,9 +528,10 @@ class Publisher:
                 exclude=above,
                 damaged=damaged,
             )
-        except sqlite3.Error as exc:  # retried on the next event (a record, an ack)
-            log.warning("MQTT publisher cannot read the outbox: %s", exc)
+        except sqlite3.Error as exc:  # damage, I/O: reopened after a backoff, swept again
+            self._reader.failed(exc)
             return []
+        self._reader.read_ok()
         if damaged:
             self._drop_damaged(damaged)
         complete = len(found) + len(damaged) < limit

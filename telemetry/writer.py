@@ -36,6 +36,7 @@ Follows docs/architecture.md ("Store API"). Reading is `telemetry.outbox` / `sta
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import logging
 import os
@@ -72,6 +73,11 @@ CLOSE_EVERY = 1.0
 a window's record is handed to `on_closed` about a second after it ends, not at the next
 commit; a quarter of the publish interval when that is shorter, so a record is still live
 (its window ended less than one interval ago) when it reaches the publisher."""
+ACK_CHUNK = 2000
+"""Most outbox rows deleted per transaction. A drain acknowledges thousands of records a
+second: held until the next commit (180 s) and deleted in one transaction, 150,000 of them
+cost 12 MB (the id set, the statement's parameters, the pages the transaction dirties). Once
+this many acks wait, the Writer deletes them at once, in transactions of their own."""
 
 
 class Writer(threading.Thread):
@@ -102,6 +108,7 @@ class Writer(threading.Thread):
         self._states: dict[str, dict] = {}
         self._written: dict[str, tuple[tuple, float]] = {}  # device -> (state key, monotonic)
         self._acks: set[int] = set()
+        self._acks_woken = False  # a deletion of waiting acks is queued (see `ack`)
         self._rows: list[tuple[str, tuple]] = []
         self._dropping = False
         self._stats = dict.fromkeys(
@@ -172,9 +179,14 @@ class Writer(threading.Thread):
             self._rows.append((kind, params))
 
     def ack(self, ids: list[int]) -> None:
-        """Delete these outbox rows at the next commit (the broker acknowledged them)."""
+        """Delete these outbox rows at the next commit (the broker acknowledged them), or
+        sooner, `ACK_CHUNK` at a time, when that many wait (a drain)."""
         with self._lock:
             self._acks.update(ids)
+            wake = len(self._acks) >= ACK_CHUNK and not self._acks_woken
+            self._acks_woken = self._acks_woken or wake
+        if wake:
+            self._calls.put((lambda _db: self._delete_acks(), Future()))
 
     def flush(self, timeout: float = 30.0) -> bool:
         """Commit now and wait. True when nothing is left pending (False: the commit failed).
@@ -494,16 +506,20 @@ class Writer(threading.Thread):
             self._batch.acks.update(self._acks)
             self._batch.rows.extend(self._rows)
             self._acks, self._rows = set(), []
+        rest = _split_acks(self._batch)
         if self._batch.empty():
             return True
         if not (final or force) and now < self._retry_at:
+            self._batch.acks.update(rest)
             self._count("dropped", self._batch.bound(self._max_queue))
             return False  # backing off: the disk is still full, most likely
         if self._db is None and not self._open():
+            self._batch.acks.update(rest)
             return self._failed(now, "no usable database")
         try:
             acked = self._write()
         except sqlite3.Error as exc:
+            self._batch.acks.update(rest)
             return self._failed(now, exc)
         if self._failures:
             log.info("commits succeed again after %d failed", self._failures)
@@ -512,8 +528,40 @@ class Writer(threading.Thread):
         done, self._batch = self._batch, store.Batch()
         self._written.update((d, (_state_key(s), now)) for d, s in done.states.items())
         self._account(done, acked)
+        if rest:  # deleted now, in transactions of their own
+            with self._lock:
+                self._acks.update(rest)
+            self._delete_acks()
+        elif len(done.records) + acked >= ACK_CHUNK:
+            release_freed_memory()
         self._publish(done)
         return True
+
+    def _delete_acks(self) -> None:
+        """Delete waiting acks, `ACK_CHUNK` per transaction, between commits (see `ack`).
+
+        Acks of records in the pending batch stay for its commit (which then writes no outbox
+        row for them); so do all of them while commits fail (the commit's backoff rules)."""
+        floor = self._batch.records[0][0] if self._batch.records else None
+        ready: list[int] = []
+        with self._lock:
+            self._acks_woken = False
+            if self._db is not None and not self._failures:
+                ready = sorted(i for i in self._acks if floor is None or i < floor)
+                self._acks.difference_update(ready)
+        deleted = 0
+        for start in range(0, len(ready), ACK_CHUNK):
+            chunk = set(ready[start : start + ACK_CHUNK])
+            try:
+                deleted += store.write(self._db, store.Batch(acks=chunk), self._ids)
+            except sqlite3.Error as exc:  # the next commit retries them, with its backoff
+                log.warning("deleting %d acknowledged outbox rows failed: %s", len(chunk), exc)
+                with self._lock:  # not `ack`: that would wake this again at once
+                    self._acks.update(ready[start:])
+                break
+        self._count("acked", deleted)
+        if deleted:
+            release_freed_memory()
 
     def _write(self) -> int:
         """`store.write` the batch; a damaged database is replaced and the batch written once
@@ -563,6 +611,34 @@ class Writer(threading.Thread):
             self._on_records(records)
         except Exception:  # the publisher's bug must not stop storage; the outbox has them
             log.exception("on_records callback failed; records stay in the outbox")
+
+
+def _split_acks(batch: store.Batch) -> list[int]:
+    """Keep the `ACK_CHUNK` oldest acks in `batch` (one transaction); return the others."""
+    if len(batch.acks) <= ACK_CHUNK:
+        return []
+    ordered = sorted(batch.acks)
+    batch.acks = set(ordered[:ACK_CHUNK])
+    return ordered[ACK_CHUNK:]
+
+
+def _find_malloc_trim() -> Callable[[int], int] | None:
+    try:  # glibc only: the running program's symbols include libc's
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # musl, or no dynamic loader: nothing to trim with
+        return None
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+_MALLOC_TRIM = _find_malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Give the memory freed after a large transaction back to the system (glibc keeps it in
+    its arenas otherwise, so RSS stays at the drain's peak); a few ms, after large ones only."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _open_checked(path: Path) -> sqlite_utils.Database:
