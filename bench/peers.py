@@ -36,6 +36,9 @@ class Broker:
             store = workdir / "mosquitto-db"
             store.mkdir(exist_ok=True)
             store.chmod(0o777)
+            # ... and a way to it: a mkdtemp folder is 0700, and a broker that cannot save its
+            # sessions forgets the checking subscriber at every restart
+            workdir.chmod(workdir.stat().st_mode | 0o011)
             keep = f"persistence true\npersistence_location {store}/\n"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\n{keep}"
