@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 
-import sqlite_utils
-
 from edged.readings import Record
+from telemetry.database import Database
 from telemetry.store import RECORD_COLUMNS, record_from_row
 
 
 def pending(
-    db: sqlite_utils.Database,
+    db: Database,
     limit: int,
     *,
     after_id: int = 0,
@@ -52,5 +51,5 @@ def pending(
     return records
 
 
-def count(db: sqlite_utils.Database) -> int:
+def count(db: Database) -> int:
     return db.execute("SELECT count(*) FROM outbox").fetchone()[0]

@@ -24,8 +24,6 @@ import sqlite3
 import zlib
 from collections.abc import Iterable
 
-import sqlite_utils
-
 from edged.readings import Record
 from maintenance.report.rollups import (
     DAY,
@@ -37,6 +35,7 @@ from maintenance.report.rollups import (
     rollup,
     to_rows,
 )
+from telemetry.database import Database
 from telemetry.store import prune, record_from_row, transaction
 
 STATE_KEY = "rollups"
@@ -97,7 +96,7 @@ def decode(device: str, period_s: int, start: int, body: bytes) -> Rollup:
 # --- progress: the watermark and each device's last record ----------------------------------
 
 
-def load_state(db: sqlite_utils.Database) -> tuple[int, float | None, dict[str, RollupState]]:
+def load_state(db: Database) -> tuple[int, float | None, dict[str, RollupState]]:
     """(last record id rolled up, the hour boundary it was rolled up to, per-device state)."""
     try:
         row = db.execute("SELECT value FROM kv WHERE key = ?", [STATE_KEY]).fetchone()
@@ -136,9 +135,7 @@ def _save_state(conn, last_id: int, cutoff: float, state: dict[str, RollupState]
 # --- reading and writing rows ------------------------------------------------------------------
 
 
-def stored(
-    db: sqlite_utils.Database, start: float, end: float, period_s: int = HOUR
-) -> list[Rollup]:
+def stored(db: Database, start: float, end: float, period_s: int = HOUR) -> list[Rollup]:
     """Stored rollups of `period_s` with start <= bucket start < end, by (device, start)."""
     rows = db.execute(
         "SELECT device, period_s, start, body FROM rollups WHERE start >= ? AND start < ?"
@@ -186,9 +183,7 @@ def _days(conn, hourly: list[Rollup]) -> list[Rollup]:
     return out
 
 
-def pending(
-    db: sqlite_utils.Database, after_id: int, upto_id: float = float("inf")
-) -> list[Record]:
+def pending(db: Database, after_id: int, upto_id: float = float("inf")) -> list[Record]:
     """Records with after_id < id <= upto_id, in id (stored) order."""
     rows = db.execute(
         "SELECT id, device, ts, synced, samples, metrics FROM records WHERE id > ? AND id <= ?"
@@ -206,7 +201,7 @@ def continue_rollup(
     return rollup(records, interval_s=interval_s, state=state, into=_stored_keys(conn, keys, HOUR))
 
 
-def roll_up(db: sqlite_utils.Database, now: float, interval_s: float, batch: int = BATCH) -> int:
+def roll_up(db: Database, now: float, interval_s: float, batch: int = BATCH) -> int:
     """Roll up every stored record stamped before the current UTC hour; returns how many."""
     cutoff = now // HOUR * HOUR
     last_id, _, state = load_state(db)
@@ -233,7 +228,7 @@ def roll_up(db: sqlite_utils.Database, now: float, interval_s: float, batch: int
             return total
 
 
-def prune_records(db: sqlite_utils.Database, before: float, batch: int = 500) -> int:
+def prune_records(db: Database, before: float, batch: int = 500) -> int:
     """Delete records older than `before` that are rolled up (telemetry.store.prune's rules);
     returns how many went. Records after the watermark bound it: all of them are kept."""
     last_id, _, _ = load_state(db)
