@@ -48,6 +48,11 @@ VACUUM_ROOM = 2.2
 """Free space VACUUM needs, in database sizes: its temporary copy plus the WAL it writes."""
 
 
+READ_CACHE_KIB = 256
+"""Page cache of a read-only connection (SQLite's default is 2 MB each): they scan once (PV
+profile, status, reports) and are closed, so a large cache only raises the daemon's peak RSS."""
+
+
 class StoreError(Exception):
     """The database cannot be opened, or its schema is not the one this edged reads."""
 
@@ -65,6 +70,8 @@ def open_db(path: str | Path, *, readonly: bool = False) -> Database:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA busy_timeout = 5000")
+        if readonly:
+            conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
         db = Database(conn)
         if not readonly:
             # page_size only takes effect before the file has its first page; WAL fixes it.

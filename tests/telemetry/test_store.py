@@ -332,3 +332,17 @@ def test_a_record_acknowledged_before_its_commit_gets_no_outbox_row(tmp_path):
     store.write(db, store.Batch(records=records, acks=set(acked)), ids)
     assert [r for (r,) in db.execute("SELECT record_id FROM inserted")] == [records[1][0]]
     assert db.execute("SELECT count(*) FROM records").fetchone()[0] == 3
+
+
+def test_readonly_connections_keep_a_small_page_cache_and_writers_the_default(tmp_path):
+    path = tmp_path / "edged.db"
+    writer = store.open_db(path)
+    reader = store.open_db(path, readonly=True)
+    try:
+        default = sqlite3.connect(":memory:").execute("PRAGMA cache_size").fetchone()[0]
+        assert reader.execute("PRAGMA cache_size").fetchone()[0] == -store.READ_CACHE_KIB
+        assert writer.execute("PRAGMA cache_size").fetchone()[0] == default
+        assert -store.READ_CACHE_KIB > default  # smaller than SQLite's 2 MB (negative: KiB)
+    finally:
+        reader.close()
+        writer.close()
