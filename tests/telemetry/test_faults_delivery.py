@@ -148,10 +148,13 @@ def test_a_record_closed_long_ago_never_goes_live(broker, db_path):
         publisher.publish_closed([old])
         publisher.publish_records([old])
         wait_until(lambda: acks.ids == [old.id], what="its ack")
+        # the broker acks before it forwards to the subscriber: wait for the copy to arrive
+        history = lambda: sub.received(lambda m: "/history/mppt" in m.topic)  # noqa: E731
+        wait_until(lambda: len(history()) >= 1, what="its history copy")
     finally:
         publisher.stop()
     assert sub.received(lambda m: "/telemetry/" in m.topic) == []
-    assert len(sub.received(lambda m: "/history/mppt" in m.topic)) == 1
+    assert len(history()) == 1
     sub.stop()
 
 
