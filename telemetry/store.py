@@ -48,19 +48,21 @@ VACUUM_ROOM = 2.2
 """Free space VACUUM needs, in database sizes: its temporary copy plus the WAL it writes."""
 
 
-READ_CACHE_KIB = 256
-"""Page cache of a read-only connection (SQLite's default is 2 MB each): they scan once (PV
-profile, status, reports) and are closed, so a large cache only raises the daemon's peak RSS."""
+SMALL_CACHE_KIB = 256
+"""Page cache of a read-only or occasional connection (SQLite's default is 2 MB each): they scan
+once (PV profile, status, reports, the hourly roll-up) and are closed, so a large cache only
+raises the daemon's peak RSS. The Writer keeps the default: its commits reuse the hot pages."""
 
 
 class StoreError(Exception):
     """The database cannot be opened, or its schema is not the one this edged reads."""
 
 
-def open_db(path: str | Path, *, readonly: bool = False) -> Database:
+def open_db(path: str | Path, *, readonly: bool = False, occasional: bool = False) -> Database:
     """Open (creating and migrating if needed) the database at `path`.
 
     `readonly` opens without creating or migrating, for `edged status` beside a running daemon.
+    `occasional` (implied by `readonly`): a connection for one-off work, with a small page cache.
     """
     path = Path(path)
     try:
@@ -70,8 +72,8 @@ def open_db(path: str | Path, *, readonly: bool = False) -> Database:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA busy_timeout = 5000")
-        if readonly:
-            conn.execute(f"PRAGMA cache_size = -{READ_CACHE_KIB}")
+        if readonly or occasional:
+            conn.execute(f"PRAGMA cache_size = -{SMALL_CACHE_KIB}")
         db = Database(conn)
         if not readonly:
             # page_size only takes effect before the file has its first page; WAL fixes it.

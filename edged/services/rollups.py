@@ -39,7 +39,7 @@ class RollupTask:
 
         storage, now = self._config.storage, time.time()
         try:
-            db = open_db(storage.path)
+            db = open_db(storage.path, occasional=True)
         except StoreError as exc:
             log.error("rollups skipped: %s", exc)
             return None
