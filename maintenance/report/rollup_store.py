@@ -39,11 +39,12 @@ from telemetry.database import Database
 from telemetry.store import prune, record_from_row, transaction
 
 STATE_KEY = "rollups"
-BATCH = 1_000
+BATCH = 250
 """Records per pass and transaction: a first pass over a year of old records never holds much
 memory nor the write lock for long. The daemon runs it: a decoded record and its share of the
-fold cost ~5 KiB, so 5,000 a pass raised the daemon's peak RSS by 27 MB over a month of two
-devices, 1,000 by 7 MB, for 10 % more time (bench/bench_memory.py)."""
+fold cost ~5 KiB, and the heap a pass leaves fragmented is not given back to the system, so the
+pass size sets the daemon's RSS after its first roll-up over a long history: over a week of two
+devices, 1,000 a pass kept ~5 MB, 250 ~1 MB, for ~15 % more CPU time (bench/bench_memory.py)."""
 
 _VERSION = b"\x01"
 _ZDICT = (
