@@ -36,11 +36,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
-import sqlite_utils
 
 from edged.config.settings import Config
 from edged.readings import Record
 from telemetry import outbox, topics
+from telemetry.database import Database
 from telemetry.event_log import EventLog
 from telemetry.mqtt_client import build_client
 
@@ -289,7 +289,7 @@ class Publisher:
         finally:
             self._reader.close()
 
-    def _outbox(self) -> sqlite_utils.Database | None:
+    def _outbox(self) -> Database | None:
         """The outbox's connection, or None while it cannot be read (live records still go
         out). A new generation may be a new file (the Writer replaced a damaged one): its
         records are swept from the start, up to its newest one at least."""
@@ -509,7 +509,7 @@ class Publisher:
         self._stats["late_to_history"] += len(late)
         return self._history_message(late)
 
-    def _sweep(self, db: sqlite_utils.Database, slots: int) -> list[list[Record]]:
+    def _sweep(self, db: Database, slots: int) -> list[list[Record]]:
         """The oldest unclaimed outbox records up to the horizon, cut into history batches.
 
         The cursor moves over everything sent in this connection, so records acked but not yet

@@ -18,10 +18,9 @@ import time
 from collections.abc import Collection
 from pathlib import Path
 
-import sqlite_utils
-
 from edged.readings import Record
 from telemetry import store
+from telemetry.database import Database
 from telemetry.store import RECORD_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,7 @@ RETRY_MAX = 60.0
 
 
 def pending(
-    db: sqlite_utils.Database,
+    db: Database,
     limit: int,
     *,
     after_id: int = 0,
@@ -86,7 +85,7 @@ def decode(row: tuple) -> Record | str:
     return Record(device, float(ts), bool(synced), samples, values, id=rid)
 
 
-def count(db: sqlite_utils.Database) -> int:
+def count(db: Database) -> int:
     return db.execute("SELECT count(*) FROM outbox").fetchone()[0]
 
 
@@ -101,7 +100,7 @@ class Reader:
         self.generation = 0
         self.failures = 0
         """Opens and reads that failed (each episode is logged once)."""
-        self._db: sqlite_utils.Database | None = None
+        self._db: Database | None = None
         self._identity: tuple[int, int] | None = None
         self._retry_at = 0.0
         self._backoff = RETRY_MIN
@@ -112,7 +111,7 @@ class Reader:
         """Monotonic time of the next attempt to open; None while open."""
         return None if self._db is not None else self._retry_at
 
-    def connection(self) -> sqlite_utils.Database | None:
+    def connection(self) -> Database | None:
         """The open connection, reopened first if the file at `path` is another one now; None
         while it cannot be opened (tried again once `retry_at` is past)."""
         if self._db is not None and _identity(self.path) != self._identity:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlite_utils
+from telemetry.database import Database
 
 MAINTENANCE_COLUMNS = (
     "id",
@@ -23,7 +23,7 @@ MAINTENANCE_COLUMNS = (
 )
 
 
-def maintenance_rows(db: sqlite_utils.Database, month: str | None = None) -> list[dict[str, Any]]:
+def maintenance_rows(db: Database, month: str | None = None) -> list[dict[str, Any]]:
     """Rows of `maintenance_log` as dicts, oldest visit first; only `month`'s when given."""
     where, params = ("WHERE substr(date, 1, 7) = ?", [month]) if month else ("", [])
     query = (

@@ -27,10 +27,9 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 
-import sqlite_utils
-
 from edged.readings import Sample
 from telemetry import store
+from telemetry.database import Database
 from telemetry.windows import ClosedWindow, WindowAggregator
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,7 @@ class Replayed:
         return [(WITHHELD_KEY + w.record.device, str(w.last_seq)) for w in self.withheld]
 
 
-def take_clean_stop(db: sqlite_utils.Database) -> bool:
+def take_clean_stop(db: Database) -> bool:
     """Whether the last run stopped cleanly; the marker is deleted for good first (a later
     crash must not find it). If it cannot be deleted, the start counts as after a crash."""
     conn = db.conn
@@ -70,7 +69,7 @@ def take_clean_stop(db: sqlite_utils.Database) -> bool:
 
 
 def replay(
-    db: sqlite_utils.Database,
+    db: Database,
     agg: WindowAggregator,
     devices: list[str],
     clean: bool,
@@ -120,7 +119,7 @@ def _clock_in_doubt(agg: WindowAggregator, device: str, samples: list[Sample]) -
     )
 
 
-def _save_frontiers(db: sqlite_utils.Database, frontiers: dict[str, float]) -> None:
+def _save_frontiers(db: Database, frontiers: dict[str, float]) -> None:
     """Stored at once: a crash before the first commit must find them at the next start."""
     if not frontiers:
         return

@@ -28,9 +28,8 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-import sqlite_utils
-
 from edged.readings import Sample
+from telemetry.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +112,7 @@ class Block:
 
 
 def read_samples(
-    db: sqlite_utils.Database,
+    db: Database,
     *,
     device: str | None = None,
     after_seq: int = 0,
@@ -151,7 +150,7 @@ def _iter_samples(
         yield from reversed(pairs) if newest_first else pairs
 
 
-def latest(db: sqlite_utils.Database, device: str) -> tuple[int, Sample] | None:
+def latest(db: Database, device: str) -> tuple[int, Sample] | None:
     """The newest stored sample of `device`, or None.
 
     Scans blocks backwards only down to the device's `device_state.block` hint (its newest block

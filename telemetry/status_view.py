@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import sqlite_utils
-
 from edged.readings import Record
 from telemetry import outbox, samples
+from telemetry.database import Database
 from telemetry.store import RECORD_COLUMNS, record_from_row
 
 
-def device_overview(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+def device_overview(db: Database) -> list[dict[str, Any]]:
     """Every known device (with a state or with samples), sorted by name.
 
     Keys: device, state, last_seen, info, counters, changed, latest. `state` is None for a device
@@ -49,7 +48,7 @@ def device_overview(db: sqlite_utils.Database) -> list[dict[str, Any]]:
     return overview
 
 
-def latest_sample(db: sqlite_utils.Database, device: str) -> dict[str, Any] | None:
+def latest_sample(db: Database, device: str) -> dict[str, Any] | None:
     """The newest stored sample of `device` as {ts, clock_synced, metrics}, or None."""
     found = samples.latest(db, device)
     if found is None:
@@ -58,12 +57,12 @@ def latest_sample(db: sqlite_utils.Database, device: str) -> dict[str, Any] | No
     return {"ts": sample.ts, "clock_synced": sample.clock_synced, "metrics": sample.metrics}
 
 
-def outbox_size(db: sqlite_utils.Database) -> int:
+def outbox_size(db: Database) -> int:
     """Records stored but not yet acknowledged by the broker."""
     return outbox.count(db)
 
 
-def last_records(db: sqlite_utils.Database, device: str, n: int) -> list[Record]:
+def last_records(db: Database, device: str, n: int) -> list[Record]:
     """The `n` newest records of `device` (by window start), newest first."""
     rows = db.execute(
         f"SELECT {RECORD_COLUMNS} FROM records WHERE device = ? ORDER BY ts DESC, id DESC LIMIT ?",

@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from edged.readings import Record
+from telemetry.database import Database
 from telemetry.samples import UPDATE_BLOCK_HINT, Block, read_samples
 from telemetry.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -49,14 +48,21 @@ VACUUM_ROOM = 2.2
 """Free space VACUUM needs, in database sizes: its temporary copy plus the WAL it writes."""
 
 
+SMALL_CACHE_KIB = 256
+"""Page cache of a read-only or occasional connection (SQLite's default is 2 MB each): they scan
+once (PV profile, status, reports, the hourly roll-up) and are closed, so a large cache only
+raises the daemon's peak RSS. The Writer keeps the default: its commits reuse the hot pages."""
+
+
 class StoreError(Exception):
     """The database cannot be opened, or its schema is not the one this edged reads."""
 
 
-def open_db(path: str | Path, *, readonly: bool = False) -> sqlite_utils.Database:
+def open_db(path: str | Path, *, readonly: bool = False, occasional: bool = False) -> Database:
     """Open (creating and migrating if needed) the database at `path`.
 
     `readonly` opens without creating or migrating, for `edged status` beside a running daemon.
+    `occasional` (implied by `readonly`): a connection for one-off work, with a small page cache.
     """
     path = Path(path)
     try:
@@ -66,7 +72,9 @@ def open_db(path: str | Path, *, readonly: bool = False) -> sqlite_utils.Databas
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA busy_timeout = 5000")
-        db = sqlite_utils.Database(conn)
+        if readonly or occasional:
+            conn.execute(f"PRAGMA cache_size = -{SMALL_CACHE_KIB}")
+        db = Database(conn)
         if not readonly:
             # page_size only takes effect before the file has its first page; WAL fixes it.
             conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
@@ -83,7 +91,7 @@ def open_db(path: str | Path, *, readonly: bool = False) -> sqlite_utils.Databas
         raise StoreError(f"cannot open database {str(path)!r}: {exc}") from exc
 
 
-def _check_version(db: sqlite_utils.Database) -> int:
+def _check_version(db: Database) -> int:
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StoreError(
@@ -93,7 +101,7 @@ def _check_version(db: sqlite_utils.Database) -> int:
     return version
 
 
-def migrate(db: sqlite_utils.Database) -> None:
+def migrate(db: Database) -> None:
     """Apply the missing migrations, each in its own transaction with its version bump."""
     version = _check_version(db)
     for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
@@ -128,7 +136,7 @@ def vacuum_if_room(conn: sqlite3.Connection) -> bool:
     return True
 
 
-def quick_check(db: sqlite_utils.Database) -> str | None:
+def quick_check(db: Database) -> str | None:
     """None when `PRAGMA quick_check` finds the file sound, else its first complaint.
 
     It reads every page (not whether indexes match their tables: that is integrity_check), so it
@@ -196,7 +204,7 @@ class Ids:
     next_record_id: int
 
     @classmethod
-    def load(cls, db: sqlite_utils.Database) -> Ids:
+    def load(cls, db: Database) -> Ids:
         one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
         # Samples may have been pruned past the newest record's last_seq: never reuse a seq.
         top_seq = max(
@@ -239,9 +247,7 @@ ROW_ERRORS = (
 statement-level error, so the transaction goes on without that row."""
 
 
-def write(
-    db: sqlite_utils.Database, batch: Batch, ids: Ids, quarantine: Quarantine | None = None
-) -> int:
+def write(db: Database, batch: Batch, ids: Ids, quarantine: Quarantine | None = None) -> int:
     """Write `batch` in one transaction (all or nothing, but for rows SQLite rejects); returns
     how many outbox rows acked.
 
@@ -358,13 +364,13 @@ def with_id(record: Record, rid: int) -> Record:
     return dataclasses.replace(record, id=rid)
 
 
-def covered_seqs(db: sqlite_utils.Database) -> dict[str, int]:
+def covered_seqs(db: Database) -> dict[str, int]:
     """Per device, the newest sample seq some record covers (samples after it are in no record)."""
     return dict(db.execute("SELECT device, max(last_seq) FROM records GROUP BY device").fetchall())
 
 
 def prune(
-    db: sqlite_utils.Database,
+    db: Database,
     samples_before: float,
     records_before: float | None,
     batch: int = 500,

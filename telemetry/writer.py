@@ -49,10 +49,9 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
-import sqlite_utils
-
 from edged.readings import Record, Sample
 from telemetry import replay, salvage, samples, store
+from telemetry.database import Database
 from telemetry.lock import DatabaseLock
 from telemetry.windows import ClosedWindow, WindowAggregator
 
@@ -138,8 +137,8 @@ class Writer(threading.Thread):
         """Set when a damaged database was moved aside and replaced (at open or later)."""
         self._lock_file = DatabaseLock(self.path)
         self._lock_file.acquire()  # DatabaseBusy: another daemon owns this database
-        self._db: sqlite_utils.Database | None = None
-        self._empty: sqlite_utils.Database | None = None  # see `call`
+        self._db: Database | None = None
+        self._empty: Database | None = None  # see `call`
         self._ids = store.Ids({}, 1, 1)
         self._heartbeat = time.monotonic()
         if self._open():
@@ -196,7 +195,7 @@ class Writer(threading.Thread):
         """
         return self._submit(lambda _db: self._commit(force=True), timeout)
 
-    def call(self, fn: Callable[[sqlite_utils.Database], T], timeout: float = 30.0) -> T:
+    def call(self, fn: Callable[[Database], T], timeout: float = 30.0) -> T:
         """Run `fn(db)` on the writer thread between commits (maintenance jobs, tests).
 
         While there is no usable database (disk full at start) `fn` gets an empty, query-only
@@ -213,7 +212,7 @@ class Writer(threading.Thread):
             "damaged_copies": len(salvage.damaged_copies(self.path)),
         }
 
-    def _submit(self, fn: Callable[[sqlite_utils.Database | None], T], timeout: float) -> T:
+    def _submit(self, fn: Callable[[Database | None], T], timeout: float) -> T:
         if not self.is_alive():
             raise RuntimeError("writer thread is not running")
         future: Future[T] = Future()
@@ -421,7 +420,7 @@ class Writer(threading.Thread):
         self._adopt(db)
         return True
 
-    def _adopt(self, db: sqlite_utils.Database) -> None:
+    def _adopt(self, db: Database) -> None:
         loaded = store.Ids.load(db)
         # a retried batch keeps its ids: never go back below what was handed out already
         self._ids = store.Ids(
@@ -431,10 +430,10 @@ class Writer(threading.Thread):
         )
         self._db = db
 
-    def _stand_in(self) -> sqlite_utils.Database:
+    def _stand_in(self) -> Database:
         if self._empty is None:
             log.warning("no usable database: readers see an empty store until it is back")
-            self._empty = sqlite_utils.Database(
+            self._empty = Database(
                 sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
             )
             store.migrate(self._empty)
@@ -449,7 +448,7 @@ class Writer(threading.Thread):
         if self._db is None and self._ids.next_record_id == 1:
             self._ids = _floor_ids(self.path)
 
-    def _replace_damaged(self, exc: BaseException) -> sqlite_utils.Database:
+    def _replace_damaged(self, exc: BaseException) -> Database:
         """Salvage the damaged file into `<db>.salvage`, then set it aside and put the salvage in
         its place. In that order, so a cut during a long salvage leaves the damaged file where
         it was: the next start finds it damaged and salvages again, nothing is lost."""
@@ -641,7 +640,7 @@ def release_freed_memory() -> None:
         _MALLOC_TRIM(0)
 
 
-def _open_checked(path: Path) -> sqlite_utils.Database:
+def _open_checked(path: Path) -> Database:
     """`open_db`, then `quick_check` and the reads `Ids.load` makes: damage shows here, at
     start, rather than as a commit that fails forever (bench/bench_salvage.py: 0.1-0.2 s for
     65 MB here, a few seconds on a Pi's SD card)."""
@@ -663,7 +662,7 @@ def _floor_ids(path: Path) -> store.Ids:
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
         try:
-            ids = store.Ids.load(sqlite_utils.Database(conn))
+            ids = store.Ids.load(Database(conn))
         finally:
             conn.close()
     except sqlite3.Error:

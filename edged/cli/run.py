@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 
+from edged import memory
 from edged.cli import i18n
 from edged.cli.config_file import load_or_report
 from edged.config.settings import Config
@@ -27,6 +28,8 @@ def run_daemon(config: Config, stop_after: float | None = None) -> int:
     """Run until SIGTERM/SIGINT (or `stop_after` seconds); 2 if another daemon holds the
     database (one database, one daemon), `EXIT_THREAD_DIED` if a thread died of an exception
     (the daemon then stopped in order)."""
+    # Before any thread starts: each would otherwise get a malloc arena of its own.
+    memory.limit_arenas()
     try:
         daemon = Daemon(config)
     except DatabaseBusy as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from edged import memory
 from edged.clock import ClockWatch
 from edged.config.settings import Config, JobConfig
 from edged.power.energy_view import EnergyView
@@ -168,6 +169,7 @@ class PowerService:
             found = stored_profile(db.conn, now, power.history_days, seconds)
         finally:
             db.conn.close()
+            memory.trim()  # the scan's page cache and rows are freed: give them back
         if found.skipped:
             self.profile_skipped += found.skipped
             log.warning("PV profile: %d record(s) unreadable by SQLite left out", found.skipped)

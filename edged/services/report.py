@@ -18,8 +18,6 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import sqlite_utils
-
 from edged.config.settings import Config
 from edged.services.report_files import (
     FORMATS,
@@ -38,6 +36,7 @@ from maintenance.report.registry import LogEntry
 from maintenance.report.render_csv import render_csv
 from maintenance.report.render_html import render_html
 from maintenance.report.render_json import render_json
+from telemetry.database import Database
 from telemetry.queries import maintenance_rows
 from telemetry.store import open_db
 
@@ -121,7 +120,7 @@ def write_atomic(path: Path, content: bytes) -> None:
         os.close(fd)
 
 
-def stored_log(db: sqlite_utils.Database) -> list[LogEntry]:
+def stored_log(db: Database) -> list[LogEntry]:
     """Every stored visit as the report's LogEntry (the cost model picks the months it needs)."""
     return [
         LogEntry(

@@ -13,6 +13,7 @@ import sqlite3
 import threading
 import time
 
+from edged import memory
 from edged.config.settings import Config
 from telemetry.store import StoreError, open_db
 
@@ -38,7 +39,7 @@ class RollupTask:
 
         storage, now = self._config.storage, time.time()
         try:
-            db = open_db(storage.path)
+            db = open_db(storage.path, occasional=True)
         except StoreError as exc:
             log.error("rollups skipped: %s", exc)
             return None
@@ -50,6 +51,7 @@ class RollupTask:
             return None
         finally:
             db.conn.close()
+            memory.trim()  # a round over a long history frees megabytes: give them back
         if rolled or pruned:
             log.info("rolled up %d record(s), pruned %d rolled-up record(s)", rolled, pruned)
         self.last = (rolled, pruned)

@@ -24,8 +24,6 @@ import sqlite3
 import zlib
 from collections.abc import Iterable
 
-import sqlite_utils
-
 from edged.readings import Record
 from maintenance.report.rollups import (
     DAY,
@@ -37,14 +35,16 @@ from maintenance.report.rollups import (
     rollup,
     to_rows,
 )
+from telemetry.database import Database
 from telemetry.store import prune, record_from_row, transaction
 
 STATE_KEY = "rollups"
-BATCH = 1_000
+BATCH = 250
 """Records per pass and transaction: a first pass over a year of old records never holds much
 memory nor the write lock for long. The daemon runs it: a decoded record and its share of the
-fold cost ~5 KiB, so 5,000 a pass raised the daemon's peak RSS by 27 MB over a month of two
-devices, 1,000 by 7 MB, for 10 % more time (bench/bench_memory.py)."""
+fold cost ~5 KiB, and the heap a pass leaves fragmented is not given back to the system, so the
+pass size sets the daemon's RSS after its first roll-up over a long history: over a week of two
+devices, 1,000 a pass kept ~5 MB, 250 ~1 MB, for ~15 % more CPU time (bench/bench_memory.py)."""
 
 _VERSION = b"\x01"
 _ZDICT = (
@@ -97,7 +97,7 @@ def decode(device: str, period_s: int, start: int, body: bytes) -> Rollup:
 # --- progress: the watermark and each device's last record ----------------------------------
 
 
-def load_state(db: sqlite_utils.Database) -> tuple[int, float | None, dict[str, RollupState]]:
+def load_state(db: Database) -> tuple[int, float | None, dict[str, RollupState]]:
     """(last record id rolled up, the hour boundary it was rolled up to, per-device state)."""
     try:
         row = db.execute("SELECT value FROM kv WHERE key = ?", [STATE_KEY]).fetchone()
@@ -136,9 +136,7 @@ def _save_state(conn, last_id: int, cutoff: float, state: dict[str, RollupState]
 # --- reading and writing rows ------------------------------------------------------------------
 
 
-def stored(
-    db: sqlite_utils.Database, start: float, end: float, period_s: int = HOUR
-) -> list[Rollup]:
+def stored(db: Database, start: float, end: float, period_s: int = HOUR) -> list[Rollup]:
     """Stored rollups of `period_s` with start <= bucket start < end, by (device, start)."""
     rows = db.execute(
         "SELECT device, period_s, start, body FROM rollups WHERE start >= ? AND start < ?"
@@ -186,9 +184,7 @@ def _days(conn, hourly: list[Rollup]) -> list[Rollup]:
     return out
 
 
-def pending(
-    db: sqlite_utils.Database, after_id: int, upto_id: float = float("inf")
-) -> list[Record]:
+def pending(db: Database, after_id: int, upto_id: float = float("inf")) -> list[Record]:
     """Records with after_id < id <= upto_id, in id (stored) order."""
     rows = db.execute(
         "SELECT id, device, ts, synced, samples, metrics FROM records WHERE id > ? AND id <= ?"
@@ -206,7 +202,7 @@ def continue_rollup(
     return rollup(records, interval_s=interval_s, state=state, into=_stored_keys(conn, keys, HOUR))
 
 
-def roll_up(db: sqlite_utils.Database, now: float, interval_s: float, batch: int = BATCH) -> int:
+def roll_up(db: Database, now: float, interval_s: float, batch: int = BATCH) -> int:
     """Roll up every stored record stamped before the current UTC hour; returns how many."""
     cutoff = now // HOUR * HOUR
     last_id, _, state = load_state(db)
@@ -233,7 +229,7 @@ def roll_up(db: sqlite_utils.Database, now: float, interval_s: float, batch: int
             return total
 
 
-def prune_records(db: sqlite_utils.Database, before: float, batch: int = 500) -> int:
+def prune_records(db: Database, before: float, batch: int = 500) -> int:
     """Delete records older than `before` that are rolled up (telemetry.store.prune's rules);
     returns how many went. Records after the watermark bound it: all of them are kept."""
     last_id, _, _ = load_state(db)

@@ -15,19 +15,18 @@ import json
 import logging
 import sqlite3
 
-import sqlite_utils
-
 from edged.readings import Record
 from maintenance.energy.battery_health import GAP_FACTOR
 from maintenance.report import rollup_store
 from maintenance.report.month import bounds
 from maintenance.report.rollups import DAY
+from telemetry.database import Database
 from telemetry.store import record_from_row
 
 log = logging.getLogger(__name__)
 
 
-def records(db: sqlite_utils.Database, start: float, end: float, interval_s: float) -> list[Record]:
+def records(db: Database, start: float, end: float, interval_s: float) -> list[Record]:
     """Records with start − GAP_FACTOR·interval ≤ ts < end, in stored order."""
     rows = db.execute(
         "SELECT id, device, ts, synced, samples, metrics FROM records"
@@ -37,7 +36,7 @@ def records(db: sqlite_utils.Database, start: float, end: float, interval_s: flo
     return [record_from_row(row) for row in rows]
 
 
-def series(db: sqlite_utils.Database, month: str, interval_s: float) -> dict[str, list]:
+def series(db: Database, month: str, interval_s: float) -> dict[str, list]:
     """`{"rollups": hourly rows}` or `{"records": records}` of `month`, for `build_report`."""
     start, end = bounds(month)
     last_id, cutoff, state = rollup_store.load_state(db)
@@ -50,7 +49,7 @@ def series(db: sqlite_utils.Database, month: str, interval_s: float) -> dict[str
     return {"rollups": sorted(hourly.values(), key=lambda r: (r.device, r.start))}
 
 
-def _optional(db: sqlite_utils.Database, sql: str, params: tuple) -> list[tuple]:
+def _optional(db: Database, sql: str, params: tuple) -> list[tuple]:
     try:
         return db.execute(sql, params).fetchall()
     except sqlite3.OperationalError as exc:  # table not there (older schema)
@@ -58,7 +57,7 @@ def _optional(db: sqlite_utils.Database, sql: str, params: tuple) -> list[tuple]
         return []
 
 
-def alarms(db: sqlite_utils.Database, start: float, end: float) -> list[dict]:
+def alarms(db: Database, start: float, end: float) -> list[dict]:
     """Alarm occurrences active at some time in [start, end), as plain dicts."""
     cols = ("alarm_id", "severity", "since", "cleared", "acked_at", "message", "message_en")
     rows = _optional(
@@ -70,7 +69,7 @@ def alarms(db: sqlite_utils.Database, start: float, end: float) -> list[dict]:
     return [dict(zip(cols, row, strict=True)) for row in rows]
 
 
-def health(db: sqlite_utils.Database, start: float, end: float) -> list[dict]:
+def health(db: Database, start: float, end: float) -> list[dict]:
     """Health rows {component, ts, ok, values} of [start, end)."""
     rows = _optional(
         db,
@@ -97,7 +96,7 @@ JOB_RUN_COLUMNS = (
 )
 
 
-def job_runs(db: sqlite_utils.Database, start: float, end: float) -> list[dict] | None:
+def job_runs(db: Database, start: float, end: float) -> list[dict] | None:
     """Job runs started in [start, end) (`job_runs`, schema v5); None without the table."""
     try:
         rows = db.execute(
@@ -111,7 +110,7 @@ def job_runs(db: sqlite_utils.Database, start: float, end: float) -> list[dict] 
     return [dict(zip(JOB_RUN_COLUMNS, row, strict=True)) for row in rows]
 
 
-def job_waits(db: sqlite_utils.Database, start: float, end: float) -> list[dict]:
+def job_waits(db: Database, start: float, end: float) -> list[dict]:
     """The power policy's `wait` decisions for jobs in [start, end): {ts, job, code}."""
     rows = _optional(
         db,

@@ -332,3 +332,21 @@ def test_a_record_acknowledged_before_its_commit_gets_no_outbox_row(tmp_path):
     store.write(db, store.Batch(records=records, acks=set(acked)), ids)
     assert [r for (r,) in db.execute("SELECT record_id FROM inserted")] == [records[1][0]]
     assert db.execute("SELECT count(*) FROM records").fetchone()[0] == 3
+
+
+def test_readonly_and_occasional_connections_keep_a_small_page_cache_the_writer_the_default(
+    tmp_path,
+):
+    path = tmp_path / "edged.db"
+    writer = store.open_db(path)
+    reader = store.open_db(path, readonly=True)
+    occasional = store.open_db(path, occasional=True)
+    try:
+        default = sqlite3.connect(":memory:").execute("PRAGMA cache_size").fetchone()[0]
+        assert reader.execute("PRAGMA cache_size").fetchone()[0] == -store.SMALL_CACHE_KIB
+        assert occasional.execute("PRAGMA cache_size").fetchone()[0] == -store.SMALL_CACHE_KIB
+        assert writer.execute("PRAGMA cache_size").fetchone()[0] == default
+        assert default < -store.SMALL_CACHE_KIB  # smaller than SQLite's 2 MB (negative: KiB)
+    finally:
+        for db in (reader, occasional, writer):
+            db.close()
