@@ -53,6 +53,10 @@ def test_estimated_bank_is_published_saved_and_reported(tmp_path, broker):
         state = json.loads(states[-1].payload)
         assert state["soc_source"] == "estimated" and state["controller"] == "mppt"
         assert state["state"] == "ok"
+        # the health figures need consecutive records: at least a few windows stored first
+        bank_records = "SELECT count(*) FROM records WHERE device = 'bank'"
+        stored = lambda: (db_rows(db, bank_records) or [(0,)])[0][0]  # noqa: E731
+        wait_until(lambda: stored() >= 3, 30, what="bank records stored")
         assert daemon.terminate() == 0
         ((saved,),) = db_rows(db, "SELECT value FROM kv WHERE key = 'battery.bank'")
         assert 0.0 <= json.loads(saved)["soc"] <= 100.0
