@@ -72,6 +72,12 @@ def _runs(workdir: Path) -> list[str]:
     return path.read_text().split() if path.exists() else []
 
 
+def _codes(workdir: Path) -> list[str]:
+    """The power events' codes stored so far, oldest first."""
+    rows = db_rows(workdir / "edged.db", "SELECT code FROM power_events ORDER BY id")
+    return [code for (code,) in rows]
+
+
 def _start(tmp_path: Path, start: str, synced: bool, pty: EnergyPty) -> DaemonProcess:
     if synced:
         (tmp_path / "synced").touch()
@@ -83,7 +89,7 @@ def _start(tmp_path: Path, start: str, synced: bool, pty: EnergyPty) -> DaemonPr
     jobs = (
         f'[[jobs]]\nname = "backup"\nkind = "backup"\n'
         f'command = ["sh", "-c", "echo run >> {tmp_path / "runs.txt"}"]\n'
-        f'max_duration = 60\npower_w = 5\nwindows = [["00:00", "24:00"]]\n'
+        f'max_duration = 60\nstop_grace = 5\npower_w = 5\nwindows = [["00:00", "24:00"]]\n'
     )
     devices = f'[[devices]]\nid = "mppt"\ndriver = "vedirect"\nport = "{pty.path}"\n\n{jobs}'
     cfg = write_config(tmp_path, devices=devices, broker_port=None, extra=extra)
@@ -115,6 +121,7 @@ def test_boot_at_1970_then_ntp_sync_runs_the_job_once(tmp_path):
             wait_until(lambda: _runs(tmp_path), 30, what="a run in full sun on an unsynced clock")
             (tmp_path / "synced").touch()  # NTP: systemd-timesyncd's flag, then the jump
             _jump(tmp_path, "2026-11-23 10:00:00", after=2)
+            wait_until(lambda: "wait_done" in _codes(tmp_path), 30, what="a tick after the run")
             assert _runs(tmp_path) == ["run"], "the job ran again after the NTP jump"
             assert daemon.proc.poll() is None
         finally:
@@ -122,8 +129,7 @@ def test_boot_at_1970_then_ntp_sync_runs_the_job_once(tmp_path):
     assert "wall clock jumped" in daemon.logs()
     rows = db_rows(tmp_path / "edged.db", "SELECT outcome, clock_synced FROM job_runs")
     assert rows == [("success", 0)]  # dated on the unsynced clock, and marked so
-    codes = db_rows(tmp_path / "edged.db", "SELECT code FROM power_events ORDER BY id")
-    codes = [c for (c,) in codes if c != "wait_no_data"]  # before the first reading
+    codes = [c for c in _codes(tmp_path) if c != "wait_no_data"]  # before the first reading
     assert codes[0] == "start_sun" and "wait_done" in codes
 
 

@@ -43,7 +43,8 @@ class DaemonProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        # faulthandler: a daemon that will not stop is sent SIGABRT and shows where it hung.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1", **self.env}
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [
@@ -62,9 +63,18 @@ class DaemonProcess:
             )
 
     def terminate(self, timeout: float = 20) -> int:
+        """SIGTERM and the exit code; a daemon still there after `timeout` fails the test with
+        every thread's stack (faulthandler on SIGABRT) from its log."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGABRT)
+            self.proc.wait(10)
+            tail = "\n".join(self.logs().splitlines()[-150:])
+            message = f"edged did not stop {timeout:g} s after SIGTERM:\n{tail}"
+            raise AssertionError(message) from None
 
     def kill(self) -> None:
         assert self.proc is not None
