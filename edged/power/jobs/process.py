@@ -277,11 +277,21 @@ class JobProcess:
         if self._group_alive():
             log.warning("job %s: still running %.1f s after SIGTERM, killing it", self.name, grace)
             self._signal(signal.SIGKILL)
+            # SIGKILL is delivered when the process is next scheduled; on a busy machine that
+            # can be after kill() returns. Wait for it, so a reported end means nothing runs.
+            deadline = time.monotonic() + KILL_WAIT_S
+            while self._stray_alive() and (left := deadline - time.monotonic()) > 0:
+                self._pause.wait(min(GROUP_POLL_S, left))
 
     def _signal(self, sig: signal.Signals) -> None:
         assert self._popen is not None
         with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
             os.killpg(self._popen.pid, sig)
+
+    def _stray_alive(self) -> bool:
+        """Whether a member other than the (possibly unreaped) main process still runs."""
+        assert self._popen is not None
+        return _has_live_member(self._popen.pid)
 
     def _group_alive(self) -> bool:
         """Whether a process of the job's group is left. The main one counts until reaped, so
