@@ -74,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     maintenance.add_parser(sub)
     schedule.add_parser(sub)
     doctor.add_parser(sub)
+    doctor.add_support_parser(sub)
     return parser
 
 

@@ -379,3 +379,24 @@ def examine(config_path: str) -> list[Check]:
 
 def worst(checks: list[Check]) -> Level:
     return max((c.level for c in checks), default=Level.OK)
+
+
+TITLE = ("edged doctor : vérifications", "edged doctor: checks")
+VERDICT = {
+    Level.OK: ("Tout va bien.", "All good."),
+    Level.WARN: ("À surveiller (voir ATTENTION).", "Needs attention (see WARNING)."),
+    Level.FAIL: ("Problème à corriger (voir ÉCHEC).", "Problem to fix (see FAIL)."),
+}
+
+
+def render(checks: list[Check], lang: str) -> str:
+    pick = 0 if lang == "fr" else 1
+    width = max(len(label[pick]) for label in LABELS.values())
+    lines = [TITLE[pick]]
+    for check in checks:
+        label = LABELS[check.level][pick]
+        lines.append(f"[{label:<{width}}] {check.text(lang)}")
+        if check.hint:
+            lines.append(f"{'':<{width + 3}}→ {check.hint_text(lang)}")
+    lines.append(VERDICT[worst(checks)][pick])
+    return "\n".join(lines) + "\n"
