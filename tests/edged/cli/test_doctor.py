@@ -36,8 +36,7 @@ def test_doctor_beside_a_running_daemon(tmp_path, broker, daemons):
         config = write_config(
             tmp_path, devices=device_toml("bmv", port.link, interval=0.2), broker_port=broker.port
         )
-        daemon = daemons(config)
-        daemon.start()
+        daemon = daemons(config)  # started
         wait_until(lambda: (tmp_path / "live.json").exists(), 60, what="the live view")
 
         out = doctor(config, "--json", "--lang", "en")
