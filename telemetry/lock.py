@@ -71,3 +71,18 @@ class DatabaseLock:
         except OSError:
             return None
         return int(text) if text.isdigit() else None
+
+    def held(self) -> bool | None:
+        """Whether a live process holds the lock now, read from /proc/locks (testing it with
+        flock would hold it for an instant, long enough to make a starting daemon give up).
+        None where it cannot be told: no lock file, no /proc/locks."""
+        try:
+            st = self.path.stat()
+            table = Path("/proc/locks").read_text()
+        except OSError:
+            return None
+        ours = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+        return any(
+            len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == ours
+            for fields in (line.split() for line in table.splitlines())
+        )

@@ -1,5 +1,5 @@
 """The `edged` command: run, status, check-config, simulate, scan, alarms, report, battery,
-maintenance, schedule, backup.
+maintenance, schedule, backup, doctor, support-bundle.
 
 Exit codes: 0 success, 1 runtime failure (e.g. database unusable), 2 invalid config or usage.
 """
@@ -15,6 +15,7 @@ from edged import __version__
 from edged.cli import (
     alarms,
     battery,
+    doctor,
     i18n,
     maintenance,
     report,
@@ -72,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     battery.add_parser(sub)
     maintenance.add_parser(sub)
     schedule.add_parser(sub)
+    doctor.add_parser(sub)
+    doctor.add_support_parser(sub)
     return parser
 
 
