@@ -276,5 +276,5 @@ class Daemon:
         self.writer.stop()
         if self.publisher is not None:
             self.publisher.stop()
-        self.live_path.unlink(missing_ok=True)  # `edged status` now says the daemon is stopped
+        live.mark_stopped(self.live_path)  # `edged status` now says since when it is stopped
         log.info("edged stopped")
