@@ -168,8 +168,10 @@ class Daemon:
             self.health.start()
         self.power.start()
         self.watchdog.ready(f"running: {len(self.runners)} device runner(s) started")
-        last_live = time.monotonic()
-        last_prune = last_live - PRUNE_EVERY + FIRST_PRUNE  # a box cut every night still prunes
+        last_live = time.monotonic() - LIVE_EVERY  # the first round writes it: running at once
+        last_prune = (
+            last_live + LIVE_EVERY - PRUNE_EVERY + FIRST_PRUNE
+        )  # a box cut every night still prunes
         was_busy = False
         jumped = self.clock.jumped_s
         while not self.stop_event.wait(LOOP_EVERY):
@@ -276,5 +278,5 @@ class Daemon:
         self.writer.stop()
         if self.publisher is not None:
             self.publisher.stop()
-        self.live_path.unlink(missing_ok=True)  # `edged status` now says the daemon is stopped
+        live.mark_stopped(self.live_path)  # `edged status` now says since when it is stopped
         log.info("edged stopped")

@@ -38,11 +38,31 @@ def read(path: Path, now: float | None = None) -> dict[str, Any] | None:
         view = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    if not isinstance(view, dict) or view.get("stopped"):
+        return None
     now = time.time() if now is None else now
     written = view.get("written")
     if not isinstance(written, int | float) or not 0 <= now - written <= FRESH_FOR:
         return None
     return view
+
+
+def mark_stopped(path: Path) -> None:
+    """Replace the live view by the time of a clean stop (tmpfs: gone after a reboot)."""
+    try:
+        write(path, {"stopped": True})
+    except OSError as exc:
+        log.warning("cannot mark the live status file %s stopped: %s", path, exc)
+        path.unlink(missing_ok=True)
+
+
+def last_written(path: Path) -> float | None:
+    """When the daemon last wrote its live view, fresh or not: when it stopped (or hung)."""
+    try:
+        written = json.loads(path.read_text()).get("written")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(written) if isinstance(written, int | float) else None
 
 
 def candidates(config: Config) -> list[Path]:

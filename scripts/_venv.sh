@@ -38,3 +38,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   fi
   touch "$stamp"
 fi
+# the gettext catalogues (.po in git) compiled to .mo; edged also compiles a missing or older .mo
+# on first use, so this only saves that first command a few milliseconds
+.venv/bin/python -m edged.cli.catalogue compile >/dev/null

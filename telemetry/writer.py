@@ -169,13 +169,19 @@ class Writer(threading.Thread):
         with self._lock:
             self._states[device] = {**state, "changed": time.time()}
 
-    def put_row(self, kind: str, params: tuple) -> None:
+    def put_row(self, kind: str, params: tuple, soon: bool = False) -> None:
         """Write a small row (`store.ROW_SQL[kind]`: health, alarm change, kv) at the next
-        commit, in order; no commit of its own (the SD card pays per commit, not per row)."""
+        commit, in order; no commit of its own (the SD card pays per commit, not per row).
+
+        `soon`: commit within a second instead (an alarm raised or cleared: `edged status`
+        shows it from the live view at once, and `edged alarms ack` needs its stored row then,
+        not up to `commit_interval` later). Alarm rules hold a delay, so this stays rare."""
         if kind not in store.ROW_SQL:
             raise ValueError(f"unknown row kind {kind!r}")
         with self._lock:
             self._rows.append((kind, params))
+        if soon:
+            self._calls.put((lambda _db: self._commit(), Future()))
 
     def ack(self, ids: list[int]) -> None:
         """Delete these outbox rows at the next commit (the broker acknowledged them), or

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# The CLI speaks the locale's language ($LANG) when it is French or English, else French; the
+# tests that read its words expect French whatever the machine's locale is. A test of the
+# choice itself sets these variables with monkeypatch.
+os.environ["EDGED_LANG"] = "fr"
 
 from tests.peers.broker import Broker
 from tests.peers.daemon import DaemonProcess

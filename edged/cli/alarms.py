@@ -6,7 +6,9 @@ Writer's transactions last milliseconds, and an ack is rare (a technician's comm
 second writer never waits long and costs one page. A command file picked up by the daemon would
 need the daemon running to record an ack, and a second channel to report the result; the direct
 write works on a stopped daemon too. The daemon never rewrites `acked_*`, so nothing races.
-Alarms appear here once the Writer has committed them (at most `storage.commit_interval` late).
+The daemon commits an alarm's row within a second of raising it (`Writer.put_row(soon=True)`), so
+the number `edged status` shows is accepted here at once; `ack` also takes the alarm's name
+(`battery_soc_low:bmv`), which the live view has from the first instant.
 """
 
 from __future__ import annotations
@@ -52,9 +54,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.set_defaults(handler=run_list)
     sub = parser.add_subparsers(dest="alarms_command")
     ack = sub.add_parser("ack", help="acknowledge an alarm by its number")
-    ack.add_argument("id", type=int, help="the alarm's number (#) in `edged alarms`")
+    ack.add_argument("id", help="the alarm's number (#) in `edged alarms`, or its name")
     ack.add_argument("--by", default=None, help="who acknowledges (default: $USER)")
     ack.add_argument("--config", default=argparse.SUPPRESS)
+    ack.add_argument("--lang", choices=i18n.LANGS, default=argparse.SUPPRESS)
     ack.set_defaults(handler=run_ack)
     return parser
 
@@ -90,15 +93,17 @@ def run_list(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None:
         return 2
+    lang = i18n.language(args.lang)
     try:
         alarms = list_alarms(config.storage.path, args.all)
-    except StoreError as exc:
-        print(exc, file=sys.stderr)
+    except (StoreError, sqlite3.Error) as exc:
+        print(i18n.tr("edged: the database cannot be read: {error}", lang, error=exc),
+              file=sys.stderr)  # fmt: skip
         return 1
     if args.json:
         print(json.dumps(alarms, indent=2, ensure_ascii=False))
     else:
-        print(render(alarms, i18n.language(args.lang), time.time()), end="")
+        print(render(alarms, lang, time.time()), end="")
     return 0
 
 
@@ -123,25 +128,30 @@ def line(alarm: dict[str, Any], lang: str, now: float) -> str:
         ago = i18n.duration(now - (alarm["cleared"] or alarm["since"]), lang)
         lasted = i18n.duration((alarm["cleared"] or alarm["since"]) - alarm["since"], lang)
         when = t("alarm_cleared", lang, ago=ago, lasted=lasted)
-    text = f"#{alarm['id']} {severity} {when}{' :' if lang == 'fr' else ':'} {message}"
+    text = f"#{alarm['id']} {severity} {when}{i18n.tr(':', lang)} {message}"
     if alarm["acked_at"]:
         text += " " + t("alarm_acked", lang, by=alarm["acked_by"] or "?")
     return text
 
 
-def acknowledge(db_path: str, alarm_row: int, by: str, now: float) -> str:
-    """`acked`, `already` (nothing changed) or `unknown`; one short write transaction."""
+def acknowledge(db_path: str, alarm: int | str, by: str, now: float) -> str:
+    """`acked`, `already` (nothing changed) or `unknown`; one short write transaction.
+
+    `alarm` is the row number, or the alarm's name (its newest row: the active one)."""
+    by_name = isinstance(alarm, str) and not alarm.isdigit()
+    where = "alarm_id = ? ORDER BY active DESC, id DESC LIMIT 1" if by_name else "id = ?"
+    key = alarm if by_name else int(alarm)
     db = open_db(db_path)
     try:
         with transaction(db.conn):
-            row = db.conn.execute("SELECT acked_at FROM alarms WHERE id = ?", (alarm_row,))
+            row = db.conn.execute(f"SELECT id, acked_at FROM alarms WHERE {where}", (key,))
             found = row.fetchone()
             if found is None:
                 return "unknown"
-            if found[0] is not None:
+            if found[1] is not None:
                 return "already"
             db.conn.execute(
-                "UPDATE alarms SET acked_at = ?, acked_by = ? WHERE id = ?", (now, by, alarm_row)
+                "UPDATE alarms SET acked_at = ?, acked_by = ? WHERE id = ?", (now, by, found[0])
             )
         return "acked"
     finally:
@@ -152,7 +162,7 @@ def run_ack(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None:
         return 2
-    lang = i18n.language(None)
+    lang = i18n.language(getattr(args, "lang", None))
     if not Path(config.storage.path).exists():
         print(t("no_db", lang, path=config.storage.path), file=sys.stderr)
         return 1
@@ -160,7 +170,8 @@ def run_ack(args: argparse.Namespace) -> int:
     try:
         result = acknowledge(config.storage.path, args.id, by, time.time())
     except (StoreError, sqlite3.Error) as exc:
-        print(exc, file=sys.stderr)
+        print(i18n.tr("edged: the database cannot be written: {error}", lang, error=exc),
+              file=sys.stderr)  # fmt: skip
         return 1
     print(t(f"ack_{result}", lang, id=args.id, by=by))
     return 1 if result == "unknown" else 0

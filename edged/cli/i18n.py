@@ -1,173 +1,195 @@
-"""Words shown to people: French first (clinic staff), English for technicians who prefer it."""
+"""Words shown to people: French first (clinic staff), English for technicians who prefer it.
+
+Every message goes through the gettext catalogue (`edged.cli.catalogue`): the source holds the
+English msgid, `edged/locale/fr/LC_MESSAGES/edged.po` the French. Numbers, dates and durations
+go through Babel with the `fr_ML` locale (Mali: "31,5 °C", "4 déc. à 13 h 54", "10 h",
+"2 jours"), `en` for English. Pure apart from reading the catalogue once per language.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 
-LANGS = ("fr", "en")
+from babel.dates import format_datetime, format_timedelta
+from babel.numbers import format_decimal
 
-_TEXT: dict[str, tuple[str, str]] = {
-    # key: (fr, en)
-    "title": ("État d'edged", "edged status"),
-    "site": ("Site", "Site"),
-    "database": ("Base de données", "Database"),
-    "outbox": ("En attente d'envoi", "Waiting to be sent"),
-    "records": ("enregistrements", "records"),
-    "config_unreadable": (
-        "lecture refusée : seuls root et le groupe {group} peuvent lire la configuration. "
-        "Demandez à l'administrateur : sudo usermod -aG {group} VOTRE_COMPTE, puis "
-        "reconnectez-vous (ou lancez la commande avec sudo).",
+from edged.cli.catalogue import translations
+
+LANGS = ("fr", "en")
+LOCALES = {"fr": "fr_ML", "en": "en"}
+
+
+def N_(message: str) -> str:  # noqa: N802 (gettext's name for "translated later")
+    """Marks a table entry for the catalogue; `tr` translates it where it is shown."""
+    return message
+
+
+_TEXT: dict[str, str] = {  # key: English msgid (the French is in the catalogue)
+    "title": N_("edged status"),
+    "site": N_("Site"),
+    "database": N_("Database"),
+    "outbox": N_("Waiting to be sent"),
+    "records": N_("records"),
+    "config_unreadable": N_(
         "permission denied: only root and the group {group} may read the configuration. Ask "
         "the administrator: sudo usermod -aG {group} YOUR_ACCOUNT, then log in again (or run "
-        "the command with sudo).",
+        "the command with sudo)."
     ),
-    "daemon_running": ("Le démon edged tourne.", "The edged daemon is running."),
-    "daemon_stopped": (
-        "ATTENTION : le démon edged ne tourne pas (valeurs enregistrées, peut-être anciennes).",
-        "WARNING: the edged daemon is not running (stored values, possibly old).",
+    "daemon_running": N_("The edged daemon is running."),
+    "daemon_stopped": N_("WARNING: the edged daemon is not running (stored values, possibly old)."),
+    "mqtt_up": N_("Link to the server: connected."),
+    "mqtt_down": N_("Link to the server: down (data waits, nothing is lost)."),
+    "no_devices": N_("No device seen yet."),
+    "no_db": N_("No data: the edged daemon has not stored anything yet ({path})."),
+    "device": N_("Device"),
+    "state.ok": N_("ONLINE"),
+    "state.stale": N_("STALE"),
+    "state.offline": N_("OFFLINE"),
+    "seen_ago": N_("seen {ago} ago"),
+    "never_seen": N_("never seen"),
+    "clock_unsynced": N_("(clock not synchronised)"),
+    "frames": N_("frames accepted {ok}, rejected {bad}"),
+    "serial": N_("serial"),
+    "firmware": N_("firmware"),
+    "alarms_active": N_("Active alarms ({n}):"),
+    "alarms_none": N_("No active alarm."),
+    "alarms_history": N_("History:"),
+    "severity.critical": N_("CRITICAL"),
+    "severity.warning": N_("warning"),
+    "alarm_since": N_("for {ago}"),
+    "alarm_cleared": N_("cleared {ago} ago (lasted {lasted})"),
+    "alarm_acked": N_("[acknowledged by {by}]"),
+    "ack_acked": N_("Alarm #{id} acknowledged by {by}."),
+    "ack_already": N_("Alarm #{id} was already acknowledged."),
+    "ack_unknown": N_("No alarm #{id}."),
+    "equipment": N_("Equipment:"),
+    "pibox": N_("PiBox"),
+    "pibox_line": N_("disk {disk} %, CPU {temp}"),
+    "undervoltage_now": N_("UNDER-VOLTAGE NOW"),
+    "undervoltage_seen": N_("under-voltage seen since boot"),
+    "check_ok": N_("answering"),
+    "check_failed": N_("NOT ANSWERING"),
+    "check_unknown": N_("unknown"),
+    "item_seen": N_("seen {ago} ago"),
+    "item_now": N_("present"),
+    "link_line": N_("Link: {state}, data this month {used}"),
+    "link_up": N_("connected"),
+    "link_down": N_("down"),
+    "health_age": N_("(read {ago} ago)"),
+    "db_locked": N_(
+        "edged not started: database {path} is already used by another daemon (pid {pid})."
     ),
-    "mqtt_up": ("Liaison vers le serveur : connectée.", "Link to the server: connected."),
-    "mqtt_down": (
-        "Liaison vers le serveur : coupée (les données attendent, rien n'est perdu).",
-        "Link to the server: down (data waits, nothing is lost).",
-    ),
-    "no_devices": ("Aucun appareil vu pour l'instant.", "No device seen yet."),
-    "no_db": (
-        "Aucune donnée : le démon edged n'a encore rien enregistré ({path}).",
-        "No data: the edged daemon has not stored anything yet ({path}).",
-    ),
-    "device": ("Appareil", "Device"),
-    "state.ok": ("EN LIGNE", "ONLINE"),
-    "state.stale": ("DONNÉES ANCIENNES", "STALE"),
-    "state.offline": ("HORS LIGNE", "OFFLINE"),
-    "seen_ago": ("vu il y a {ago}", "seen {ago} ago"),
-    "never_seen": ("jamais vu", "never seen"),
-    "clock_unsynced": ("(heure non synchronisée)", "(clock not synchronised)"),
-    "frames": ("trames reçues {ok}, rejetées {bad}", "frames accepted {ok}, rejected {bad}"),
-    "serial": ("n°", "serial"),
-    "firmware": ("version", "firmware"),
-    # alarms (edged alarms, edged status)
-    "alarms_active": ("Alarmes actives ({n}) :", "Active alarms ({n}):"),
-    "alarms_none": ("Aucune alarme active.", "No active alarm."),
-    "alarms_history": ("Historique :", "History:"),
-    "severity.critical": ("CRITIQUE", "CRITICAL"),
-    "severity.warning": ("attention", "warning"),
-    "alarm_since": ("depuis {ago}", "for {ago}"),
-    "alarm_cleared": (
-        "terminée il y a {ago} (durée {lasted})",
-        "cleared {ago} ago (lasted {lasted})",
-    ),
-    "alarm_acked": ("[acquittée par {by}]", "[acknowledged by {by}]"),
-    "ack_acked": ("Alarme #{id} acquittée par {by}.", "Alarm #{id} acknowledged by {by}."),
-    "ack_already": (
-        "L'alarme #{id} était déjà acquittée.",
-        "Alarm #{id} was already acknowledged.",
-    ),
-    "ack_unknown": ("Pas d'alarme #{id}.", "No alarm #{id}."),
-    # equipment (edged status)
-    "equipment": ("Équipements :", "Equipment:"),
-    "pibox": ("PiBox", "PiBox"),
-    "pibox_line": ("disque {disk} %, processeur {temp}", "disk {disk} %, CPU {temp}"),
-    "undervoltage_now": ("SOUS-TENSION MAINTENANT", "UNDER-VOLTAGE NOW"),
-    "undervoltage_seen": ("sous-tension vue depuis le démarrage", "under-voltage seen since boot"),
-    "check_ok": ("répond", "answering"),
-    "check_failed": ("NE RÉPOND PAS", "NOT ANSWERING"),
-    "check_unknown": ("inconnu", "unknown"),
-    "item_seen": ("vu il y a {ago}", "seen {ago} ago"),
-    "item_now": ("présent", "present"),
-    "link_line": (
-        "Liaison : {state}, données ce mois {used}",
-        "Link: {state}, data this month {used}",
-    ),
-    "link_up": ("connectée", "connected"),
-    "link_down": ("coupée", "down"),
-    "health_age": ("(relevé il y a {ago})", "(read {ago} ago)"),
-    "db_locked": (
-        "edged ne démarre pas : la base {path} est déjà utilisée par un autre démon (pid {pid}).",
-        "edged not started: database {path} is already used by another daemon (pid {pid}).",
-    ),
+}
+METRIC_LABELS: dict[str, str] = {
+    "battery_voltage": N_("Battery voltage"),
+    "battery_current": N_("Battery current"),
+    "battery_power": N_("Battery power"),
+    "battery_soc": N_("Battery charge"),
+    "battery_temperature": N_("Battery temperature"),
+    "battery_consumed_ah": N_("Consumed Ah"),
+    "battery_time_to_go": N_("Time to go"),
+    "pv_voltage": N_("Panel voltage"),
+    "pv_power": N_("Panel power"),
+    "pv_current": N_("Panel current"),
+    "load_current": N_("Load current"),
+    "load_on": N_("Load output on"),
+    "yield_today": N_("Yield today"),
+    "yield_yesterday": N_("Yield yesterday"),
+    "yield_total": N_("Yield total"),
+    "max_power_today": N_("Max power today"),
+    "charger_state": N_("Charger state"),
+    "charger_error": N_("Error code"),
+    "charger_error_name": N_("Error"),
+    "alarm_on": N_("Alarm"),
+    "alarm_reason": N_("Alarms"),
 }
 
-METRIC_LABELS: dict[str, tuple[str, str]] = {
-    "battery_voltage": ("Tension batterie", "Battery voltage"),
-    "battery_current": ("Courant batterie", "Battery current"),
-    "battery_power": ("Puissance batterie", "Battery power"),
-    "battery_soc": ("Charge batterie", "Battery charge"),
-    "battery_temperature": ("Température batterie", "Battery temperature"),
-    "battery_consumed_ah": ("Ah consommés", "Consumed Ah"),
-    "battery_time_to_go": ("Autonomie restante", "Time to go"),
-    "pv_voltage": ("Tension panneaux", "Panel voltage"),
-    "pv_power": ("Puissance panneaux", "Panel power"),
-    "pv_current": ("Courant panneaux", "Panel current"),
-    "load_current": ("Courant sortie charge", "Load current"),
-    "load_on": ("Sortie charge active", "Load output on"),
-    "yield_today": ("Production aujourd'hui", "Yield today"),
-    "yield_yesterday": ("Production hier", "Yield yesterday"),
-    "yield_total": ("Production totale", "Yield total"),
-    "max_power_today": ("Puissance max aujourd'hui", "Max power today"),
-    "charger_state": ("État du chargeur", "Charger state"),
-    "charger_error": ("Code d'erreur", "Error code"),
-    "charger_error_name": ("Erreur", "Error"),
-    "alarm_on": ("Alarme", "Alarm"),
-    "alarm_reason": ("Alarmes", "Alarms"),
+CHARGER_STATES: dict[str, str] = {
+    "off": N_("off"),
+    "low_power": N_("low power"),
+    "fault": N_("fault"),
+    "bulk": N_("bulk charge"),
+    "absorption": N_("absorption"),
+    "float": N_("float"),
+    "storage": N_("storage"),
+    "equalize": N_("equalize"),
+    "inverting": N_("inverting"),
+    "external_control": N_("external control"),
+    "starting_up": N_("starting up"),
 }
 
-CHARGER_STATES_FR = {
-    "off": "arrêt",
-    "fault": "défaut",
-    "bulk": "charge rapide",
-    "absorption": "absorption",
-    "float": "entretien (float)",
-    "storage": "stockage",
-    "equalize": "égalisation",
-    "external_control": "contrôle externe",
-    "starting_up": "démarrage",
-}
+
+WORDS = (N_("none"), N_("yes"), N_("no"), N_(":"), N_("d MMM 'at' HH:mm"))
+"""Words used through a variable: here for the catalogue (":" is " :" in French)."""
 
 
 def language(cli_value: str | None) -> str:
-    lang = cli_value or os.environ.get("EDGED_LANG", "fr")
-    return lang if lang in LANGS else "fr"
+    """`--lang`, else $EDGED_LANG, else the locale ($LC_ALL, $LC_MESSAGES, $LANG) when it is
+    French or English; French otherwise (C, POSIX, unset: a PiBox account as installed)."""
+    if cli_value in LANGS:
+        return cli_value
+    for var in ("EDGED_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(var, "")
+        if value[:2] in LANGS:
+            return value[:2]
+        if value and var != "EDGED_LANG":
+            break  # the first one set decides, as in C's setlocale
+    return "fr"
 
 
-def t(key: str, lang: str, **kwargs: object) -> str:
-    fr, en = _TEXT[key]
-    return (fr if lang == "fr" else en).format(**kwargs)
+def tr(message: str, lang: str, /, **values: object) -> str:
+    """`message` (an English msgid) in `lang`, with `values` put in."""
+    text = translations(lang).gettext(message) if lang != "en" else message
+    return text.format(**values) if values else text
+
+
+def ntr(singular: str, plural: str, n: int, lang: str, /, **values: object) -> str:
+    """The singular or plural form for `n` ("1 alarme", "2 alarmes"); `{n}` is put in."""
+    text = translations(lang).ngettext(singular, plural, n)
+    return text.format(n=n, **values)
+
+
+def t(key: str, lang: str, /, **values: object) -> str:
+    """A message of the `_TEXT` table by its key."""
+    return tr(_TEXT[key], lang, **values)
 
 
 def metric_label(name: str, lang: str) -> str:
-    pair = METRIC_LABELS.get(name)
-    if pair is None:
-        return name
-    return pair[0] if lang == "fr" else pair[1]
+    label = METRIC_LABELS.get(name)
+    return name if label is None else tr(label, lang)
 
 
 def text_value(name: str, value: str, lang: str) -> str:
-    if lang == "fr" and name == "charger_state":
-        return CHARGER_STATES_FR.get(value, value)
+    if name == "charger_state" and value in CHARGER_STATES:
+        return tr(CHARGER_STATES[value], lang)
     if value == "none":
-        return "aucune" if lang == "fr" else "none"
+        return tr("none", lang)
     return value
 
 
 def yes_no(value: object, lang: str) -> str:
-    yes = bool(value)
-    if lang == "fr":
-        return "oui" if yes else "non"
-    return "yes" if yes else "no"
+    return tr("yes", lang) if value else tr("no", lang)
 
 
 def number(value: float, lang: str, digits: int = 3) -> str:
-    text = f"{value:.{digits}f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
-    return text.replace(".", ",") if lang == "fr" else text
+    """`31,5` in French, `31.5` in English; at most `digits` decimals, no trailing zeros."""
+    if isinstance(value, float):
+        value = round(value, digits)
+    return format_decimal(value, format="#,##0.###", locale=LOCALES[lang])
 
 
 def duration(seconds: float, lang: str) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 5400:
-        return f"{seconds // 60} min"
-    if seconds < 172800:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} {'j' if lang == 'fr' else 'd'}"
+    """ "45 s", "10 min", "10 h", "2 jours": the largest unit of which there are 1.5, in words
+    for days (their plural), short otherwise."""
+    seconds = max(0.0, float(seconds))
+    width = "long" if seconds >= 1.5 * 86400 else "short"
+    delta = dt.timedelta(seconds=round(seconds))
+    text = format_timedelta(delta, threshold=1.5, format=width, locale=LOCALES[lang])
+    return text.replace("\u202f", " ").replace("\xa0", " ")
+
+
+def when(ts: float, lang: str) -> str:
+    """ "4 déc. à 13 h 54" / "4 Dec at 13:54" (UTC, which is Mali's time)."""
+    moment = dt.datetime.fromtimestamp(ts, dt.UTC)
+    return format_datetime(moment, tr("d MMM 'at' HH:mm", lang), locale=LOCALES[lang])

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import sqlite3
 import sys
 from collections.abc import Sequence
 
@@ -38,7 +40,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     _setup_logging(args.log_level)
-    return args.handler(args)
+    try:
+        code = args.handler(args)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `edged alarms --all | head`: the reader had enough, not an error
+        _quiet_stdout()
+        return 0
+    return code
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush does not fail again (the
+    Python documentation's recipe for SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,7 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--config")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.add_argument("--lang", choices=i18n.LANGS, help="fr (default) or en; or $EDGED_LANG")
-    status.add_argument("--details", action="store_true", help="every metric, not the main ones")
+    status.add_argument(
+        "--details", action="store_true", help="the technician's view: every device and metric"
+    )
     check = command("check-config", _cmd_check, "validate a config file")
     check.add_argument("--config")
     sim = command("simulate", _cmd_simulate, "run the daemon on emulated devices (no hardware)")
@@ -90,7 +107,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     config = load_or_report(args.config)
     if config is None:
         return 2
-    print(f"{config.source}: OK ({len(config.devices)} device(s))")
+    lang = i18n.language(None)
+    devices = i18n.ntr("{n} device", "{n} devices", len(config.devices), lang)
+    print(f"{config.source}{i18n.tr(':', lang)} OK ({devices})")
     return 0
 
 
@@ -100,8 +119,10 @@ def _cmd_status(args: argparse.Namespace) -> int:
         return 2
     try:
         data = status.collect(config)
-    except StoreError as exc:  # unreadable, or a schema the daemon has not upgraded yet
-        print(f"edged status: {exc}", file=sys.stderr)
+    except (StoreError, sqlite3.Error) as exc:  # unreadable, or a schema not upgraded yet
+        lang = i18n.language(args.lang)
+        print(i18n.tr("edged: the database cannot be read: {error}", lang, error=exc),
+              file=sys.stderr)  # fmt: skip
         return 1
     if args.json:
         print(status.render_json(data, config))

@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edged.cli import i18n
 from edged.cli.config_file import load_or_report
+from edged.cli.i18n import N_, tr
 from maintenance.report.month import parse_month
 from maintenance.report.registry import DEFAULT_CURRENCY, LogEntry, validate_log
 from telemetry.queries import maintenance_rows
@@ -33,6 +35,10 @@ from telemetry.store import StoreError, open_db, transaction
 
 _FLAGS = {"date": "--date", "item": "--item", "action": "--action", "note": "--note",
           "parts_cost": "--parts-cost", "labour_cost": "--labour-cost"}  # fmt: skip
+EXPECTED = [  # what `validate_log` says is expected, for the catalogue
+    N_("a date (YYYY-MM-DD)"), N_("the name of an [[equipment]] item"),
+    N_("a non-empty string"), N_("a number >= 0"), N_("a string"),
+]  # fmt: skip
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -46,17 +52,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     log.add_argument("--labour-cost", type=float, default=0.0)
     log.add_argument("--note", default="")
     log.add_argument("--config")
+    log.add_argument("--lang", choices=i18n.LANGS, help="fr (default) or en; or $EDGED_LANG")
     log.set_defaults(handler=run_log)
     listing = sub.add_parser("list", help="the recorded visits, oldest first")
     listing.add_argument("--month", help="YYYY-MM: only that month's visits")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.add_argument("--config")
+    listing.add_argument("--lang", choices=i18n.LANGS, help="fr (default) or en; or $EDGED_LANG")
     listing.set_defaults(handler=run_list)
     return parser
 
 
-def check_entry(args: argparse.Namespace, items: set[str]) -> tuple[LogEntry | None, list[str]]:
-    """The entry the arguments describe, or the problems as `--flag: expected ...` lines."""
+def check_entry(
+    args: argparse.Namespace, items: set[str], lang: str = "en"
+) -> tuple[LogEntry | None, list[str]]:
+    """The entry the arguments describe, or the problems as `--flag : il faut …` lines."""
     raw = {
         "date": args.date or dt.datetime.now(dt.UTC).date().isoformat(),
         "item": args.item,
@@ -66,7 +76,15 @@ def check_entry(args: argparse.Namespace, items: set[str]) -> tuple[LogEntry | N
         "note": args.note,
     }
     entries, problems = validate_log([raw], items, key="log")
-    lines = [f"{_FLAGS[path.rsplit('.', 1)[1]]}: expected {what}" for path, what in problems]
+    lines = [
+        tr(
+            "{flag}: expected {what}",
+            lang,
+            flag=_FLAGS[path.rsplit(".", 1)[1]],
+            what=tr(what, lang),
+        )
+        for path, what in problems
+    ]
     return (entries[0] if entries else None), lines
 
 
@@ -94,29 +112,37 @@ def run_log(args: argparse.Namespace) -> int:
     config = _config(args.config)
     if config is None:
         return 2
+    lang = i18n.language(args.lang)
     items = {i.item: i for i in config.equipment}
-    entry, problems = check_entry(args, set(items))
+    entry, problems = check_entry(args, set(items), lang)
     if entry is None:
         if not items:
-            problems.append(f"{config.source}: no [[equipment]] item is configured")
+            problems.append(tr("{file}: no [[equipment]] item is configured", lang,
+                               file=config.source))  # fmt: skip
+        elif args.item not in items:
+            problems.append(tr("items: {names}", lang, names=", ".join(sorted(items))))
         print("\n".join(problems), file=sys.stderr)
         return 2
     currency = getattr(items[entry.item], "currency", DEFAULT_CURRENCY)
     try:
         row = record(config.storage.path, entry, currency, time.time())
     except (StoreError, sqlite3.Error) as exc:
-        print(exc, file=sys.stderr)
+        print(tr("edged: the database cannot be written: {error}", lang, error=exc),
+              file=sys.stderr)  # fmt: skip
         return 1
-    print(f"#{row} {entry.date} {entry.item}: {entry.action} ({entry.cost:g} {currency})")
+    cost = i18n.number(entry.cost, lang)
+    print(f"#{row} {entry.date} {entry.item}{tr(':', lang)} {entry.action} ({cost} {currency})")
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
+    lang = i18n.language(args.lang)
     if args.month:
         try:
             parse_month(args.month)
-        except ValueError as exc:
-            print(f"--month: {exc}", file=sys.stderr)
+        except ValueError:
+            print(tr("--month: expected YYYY-MM, got {value!r}", lang, value=args.month),
+                  file=sys.stderr)  # fmt: skip
             return 2
     config = _config(args.config)
     if config is None:
@@ -130,17 +156,21 @@ def run_list(args: argparse.Namespace) -> int:
             finally:
                 db.conn.close()
     except (StoreError, sqlite3.Error) as exc:
-        print(exc, file=sys.stderr)
+        print(tr("edged: the database cannot be read: {error}", lang, error=exc),
+              file=sys.stderr)  # fmt: skip
         return 1
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
+    elif not rows:
+        print(tr("No maintenance visit recorded in {month}.", lang, month=args.month)
+              if args.month else tr("No maintenance visit recorded yet.", lang))  # fmt: skip
     else:
-        print("".join(f"{_line(r)}\n" for r in rows), end="")
+        print("".join(f"{_line(r, lang)}\n" for r in rows), end="")
     return 0
 
 
-def _line(row: dict[str, Any]) -> str:
-    cost = row["parts_cost"] + row["labour_cost"]
+def _line(row: dict[str, Any], lang: str) -> str:
+    cost = i18n.number(row["parts_cost"] + row["labour_cost"], lang)
     note = f"  ({row['note']})" if row["note"] else ""
-    head = f"#{row['id']} {row['date']} {row['item']}: {row['action']}"
-    return f"{head}, {cost:g} {row['currency']}{note}"
+    head = f"#{row['id']} {row['date']} {row['item']}{tr(':', lang)} {row['action']}"
+    return f"{head}, {cost} {row['currency']}{note}"

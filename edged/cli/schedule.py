@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from edged import live
-from edged.cli import i18n, schedule_view
+from edged.cli import i18n, progress, schedule_view
 from edged.cli.config_file import load_or_report
+from edged.cli.i18n import tr
 from edged.clock import ClockWatch
 from edged.config.settings import Config, JobConfig
 from edged.power.jobs import requests as job_requests
@@ -37,7 +38,7 @@ POLL = 0.5
 _WAIT = threading.Event()  # never set: a sleep that ignores wall-clock jumps
 RUN_COLS = ("job", "kind", "trigger", "started", "ended", "duration_s", "outcome", "exit_code",
             "reason", "reason_en")  # fmt: skip
-INTERRUPTS = {  # what stops a standalone run, as the result's reason says it
+INTERRUPTS = {  # what stops a standalone run, as the result's reason says it (stored in both)
     signal.SIGINT: ("Ctrl-C", "Ctrl-C"), signal.SIGTERM: ("SIGTERM", "SIGTERM"),
     signal.SIGHUP: ("SIGHUP : la session SSH est coupée", "SIGHUP: the SSH session dropped"),
 }  # fmt: skip
@@ -131,8 +132,9 @@ def run_backup(args: argparse.Namespace) -> int:
     job = _pick(config, args.job)
     if job is None:
         names = ", ".join(j.name for j in config.jobs) or "-"
-        print(f"edged backup: no such job ({args.job or 'kind backup'}); configured: {names}",
-              file=sys.stderr)  # fmt: skip
+        wanted = args.job or tr("of kind backup", lang)
+        print(tr("edged backup: no such job ({job}); configured: {names}", lang, job=wanted,
+                 names=names), file=sys.stderr)  # fmt: skip
         return 2
     if not args.now:
         power = (_live(config) or {}).get("power") or stored_power(config) or {}
@@ -146,7 +148,13 @@ def run_backup(args: argparse.Namespace) -> int:
 
 
 def _progress(job: dict[str, Any], lang: str) -> str:
-    return schedule_view.job_lines(job, None, time.time(), lang)[0].lstrip("- ")
+    """`backup (backup) : EN COURS depuis 2 min, 45 %, reste environ 3 min`."""
+    line = schedule_view.job_lines(job, None, time.time(), lang)[0].lstrip("- ")
+    done, running = job.get("progress"), job.get("running_s") or 0.0
+    if isinstance(done, int | float) and 0 < done < 100 and job.get("state") == "running":
+        left = i18n.duration(running * (100 - done) / done, lang)
+        line += tr(", about {left} left", lang, left=left)
+    return line
 
 
 def _through_daemon(config: Config, job: JobConfig, force: bool, lang: str) -> int:
@@ -169,20 +177,19 @@ def _through_daemon(config: Config, job: JobConfig, force: bool, lang: str) -> i
             return 1
         if answer.get("already_running") and not told:
             told = True
-            print(f"{job.name} tourne déjà : suivi de l'exécution en cours." if lang == "fr" else
-                  f"{job.name} is already running: following the run in progress.")  # fmt: skip
+            print(tr("{job} is already running: following the run in progress.", lang,
+                     job=job.name))  # fmt: skip
         since = float(answer.get("started_at") or asked) - 1.0
         result = _run_after(config, job.name, seen, since)
         if result is not None:
+            progress.end(shown)
             return _print_result(result, lang)
         power = (_live(config) or {}).get("power") or {}
         slot = next((j for j in power.get("jobs", []) if j["job"] == job.name), None)
         if slot is not None and slot["state"] != "idle":
-            line = _progress(slot, lang)
-            if line != shown:
-                print(line, flush=True)
-                shown = line
-    print("edged backup: no result from the daemon in time", file=sys.stderr)
+            shown = progress.show(_progress(slot, lang), shown)
+    progress.end(shown)
+    print(tr("edged backup: no result from the daemon in time", lang), file=sys.stderr)
     return 1
 
 
@@ -205,19 +212,18 @@ def _standalone(config: Config, job: JobConfig, lang: str) -> int:
     """The daemon is stopped: run the job here, holding the same lock the daemon would. Ctrl-C,
     SIGHUP (SSH over 3G dropped), SIGTERM stop and record the job (in its own session, it would
     outlive this command, unrecorded, its lock released)."""
-    _say("Le démon ne tourne pas : la tâche est lancée ici, sans surveillance de la batterie."
-         if lang == "fr" else "The daemon is not running: the job runs here, without watching"
-         " the battery.")  # fmt: skip
+    _say(tr("The daemon is not running: the job runs here, without watching the battery.", lang))
     slot = JobSlot(job, JobLock(live.writable_path(config).parent / "locks", job.name))
     try:  # opened (created: a report reads it) before the run, so its result can be stored
         db = store.open_db(config.storage.path)
     except (store.StoreError, OSError) as exc:
-        print(f"edged backup: {exc}", file=sys.stderr)
+        print(tr("edged backup: the database cannot be opened: {error}", lang, error=exc),
+              file=sys.stderr)  # fmt: skip
         return 2
     with _Interrupts() as interrupts, contextlib.closing(db.conn):  # autocommit: stored at once
         if not slot.file_lock.acquire():
-            print(f"edged backup: {job.name} already runs (pid {slot.file_lock.holder_pid()})",
-                  file=sys.stderr)  # fmt: skip
+            print(tr("edged backup: {job} already runs (pid {pid})", lang, job=job.name,
+                     pid=slot.file_lock.holder_pid()), file=sys.stderr)  # fmt: skip
             return 1
         try:
             result = _run_here(config, slot, lang, interrupts)
@@ -246,7 +252,7 @@ def _report_argv(config: Config, synced: bool, lang: str) -> list[str]:
     """`edged report` for the month the daemon would report, else the last calendar month."""
     out, now = Path(config.storage.reports_dir), time.time()
     month = due_month(now, synced, out, config.site.id) or previous_month(month_of(day_of(now)))
-    _say(f"Rapport du mois {month}." if lang == "fr" else f"Report of {month}.")
+    _say(tr("Report of {month}.", lang, month=month))
     return report_command(config, month, out)
 
 
@@ -278,10 +284,10 @@ def _follow(slot: JobSlot, process: JobProcess, lang: str, interrupts: _Interrup
                       f"Duration limit of {limit:.0f} s exceeded.")  # fmt: skip
         if slot.stopping is not None:
             return process.terminate(slot.config.stop_grace)
-        line = _progress(slot.view(), lang)
-        if line != shown:
-            _say(line)
-            shown = line
+        with contextlib.suppress(OSError):  # the terminal is gone: the run goes on regardless
+            shown = progress.show(_progress(slot.view(), lang), shown)
+    with contextlib.suppress(OSError):
+        progress.end(shown)
     return code
 
 
@@ -294,6 +300,5 @@ def _say(text: str) -> None:
 def _print_result(last: dict[str, Any], lang: str) -> int:
     text = schedule_view.outcome_text(last["outcome"], lang)
     reason = last["reason"] if lang == "fr" else last["reason_en"]
-    _say(f"{last['job']} : {text} — {reason}" if lang == "fr" else f"{last['job']}: {text} —"
-         f" {reason}")  # fmt: skip
+    _say(f"{last['job']}{tr(':', lang)} {text} — {reason}")
     return 0 if last["outcome"] == "success" else 1

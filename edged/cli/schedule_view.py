@@ -7,66 +7,52 @@ stopped) and a language; French first. Each waiting job says why, in the policy'
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from edged.cli import i18n
+from edged.cli.i18n import N_, tr
 
-_TEXT: dict[str, tuple[str, str]] = {
-    "title": ("Tâches planifiées", "Scheduled jobs"),
-    "none": ("Aucune tâche configurée ([[jobs]]).", "No job configured ([[jobs]])."),
-    "running": ("EN COURS depuis {ago}{progress}", "RUNNING for {ago}{progress}"),
-    "suspended": ("SUSPENDUE (batterie) après {ago}", "SUSPENDED (battery) after {ago}"),
-    "idle": ("en attente", "waiting"),
-    "why": ("Pourquoi : {text}", "Why: {text}"),
-    "next": ("Prochaine vérification : {at}", "Next check: {at}"),
-    "last": (
-        "Dernière exécution : {outcome}, {when}, durée {duration}",
-        "Last run: {outcome}, {when}, took {duration}",
-    ),
-    "never": ("Jamais exécutée.", "Never run."),
-    "shedding": ("Délestage : {level} — {text}", "Load shedding: {level} — {text}"),
-    "stopped": (
-        "Le démon ne tourne pas : résultats enregistrés seulement.",
-        "The daemon is not running: stored results only.",
-    ),
+_TEXT: dict[str, str] = {  # key: English msgid (French in the catalogue)
+    "title": N_("Scheduled jobs"),
+    "none": N_("No job configured ([[jobs]])."),
+    "running": N_("RUNNING for {ago}{progress}"),
+    "suspended": N_("SUSPENDED (battery) after {ago}"),
+    "idle": N_("waiting"),
+    "why": N_("Why: {text}"),
+    "next": N_("Next check: {at}"),
+    "last": N_("Last run: {outcome}, {when}, took {duration}"),
+    "never": N_("Never run."),
+    "shedding": N_("Load shedding: {level} — {text}"),
+    "stopped": N_("The daemon is not running: stored results only."),
 }
-OUTCOMES: dict[str, tuple[str, str]] = {
-    "success": ("réussie", "success"),
-    "failed": ("ÉCHEC", "FAILED"),
-    "timeout": ("ARRÊTÉE (durée limite)", "STOPPED (duration limit)"),
-    "stopped_low_battery": ("ARRÊTÉE (batterie faible)", "STOPPED (low battery)"),
-    "stopped_shutdown": ("ARRÊTÉE (arrêt d'edged)", "STOPPED (edged stopping)"),
-    "error": ("ERREUR (non lancée)", "ERROR (not started)"),
+OUTCOMES: dict[str, str] = {
+    "success": N_("success"),
+    "failed": N_("FAILED"),
+    "timeout": N_("STOPPED (duration limit)"),
+    "stopped_low_battery": N_("STOPPED (low battery)"),
+    "stopped_shutdown": N_("STOPPED (edged stopping)"),
+    "error": N_("ERROR (not started)"),
 }
-LEVELS = {
-    "normal": "normal",
-    "warn": "alerte",
-    "stop_services": "services arrêtés",
-    "shutdown": "arrêt du PiBox",
+LEVELS: dict[str, str] = {
+    "normal": N_("normal"),
+    "warn": N_("warning"),
+    "stop_services": N_("services stopped"),
+    "shutdown": N_("PiBox shutting down"),
 }
 
 
 def say(key: str, lang: str, **values: object) -> str:
-    fr, en = _TEXT[key]
-    return (fr if lang == "fr" else en).format(**values)
+    return tr(_TEXT[key], lang, **values)
 
 
 def outcome_text(outcome: str, lang: str) -> str:
-    pair = OUTCOMES.get(outcome, (outcome, outcome))
-    return pair[0] if lang == "fr" else pair[1]
-
-
-def _when(ts: float, lang: str) -> str:
-    text = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"le {text}" if lang == "fr" else f"on {text}"
+    return tr(OUTCOMES[outcome], lang) if outcome in OUTCOMES else outcome
 
 
 def job_lines(job: dict[str, Any], next_at: float | None, now: float, lang: str) -> list[str]:
     """One job: its state, why it waits (or runs), its next check and its last result."""
     state = job.get("state", "idle")
-    head = f"- {job['job']} ({job.get('kind', '?')}) : " if lang == "fr" else f"- {job['job']} "
-    head = head if lang == "fr" else head + f"({job.get('kind', '?')}): "
+    head = f"- {job['job']} ({job.get('kind', '?')}){tr(':', lang)} "
     if state in ("running", "suspended"):
         progress = job.get("progress")
         extra = f", {progress:.0f} %" if isinstance(progress, int | float) else ""
@@ -82,7 +68,7 @@ def job_lines(job: dict[str, Any], next_at: float | None, now: float, lang: str)
             "    " + say("why", lang, text=decision["message" if lang == "fr" else "message_en"])
         )
     if next_at is not None and state == "idle":
-        out.append("    " + say("next", lang, at=_when(next_at, lang).split(" ", 1)[1]))
+        out.append("    " + say("next", lang, at=i18n.when(next_at, lang)))
     last = job.get("last")
     if last:
         out.append(
@@ -91,7 +77,7 @@ def job_lines(job: dict[str, Any], next_at: float | None, now: float, lang: str)
                 "last",
                 lang,
                 outcome=outcome_text(last["outcome"], lang),
-                when=_when(last["started"], lang),
+                when=i18n.when(last["started"], lang),
                 duration=i18n.duration(last["duration_s"], lang),
             )
         )
@@ -110,7 +96,7 @@ def lines(power: dict[str, Any] | None, lang: str, now: float | None = None) -> 
         return [*out, "  " + say("none", lang), ""]
     shed = power.get("shedding")
     if shed and shed.get("message"):
-        level = LEVELS.get(shed["level"], shed["level"]) if lang == "fr" else shed["level"]
+        level = tr(LEVELS[shed["level"]], lang) if shed["level"] in LEVELS else shed["level"]
         text = shed["message" if lang == "fr" else "message_en"]
         out.append("  " + say("shedding", lang, level=level, text=text))
     nexts = power.get("next_runs") or {}

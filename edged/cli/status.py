@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from edged import live
-from edged.cli import i18n, schedule_view, status_equipment
+from edged.cli import i18n, schedule_view, staff_view, status_equipment
 from edged.cli.alarms import line as alarm_line
 from edged.cli.alarms import stored_alarms as stored_alarm_rows
-from edged.cli.i18n import t
+from edged.cli.i18n import N_, t, tr
 from edged.cli.schedule import stored_power
 from edged.config.settings import Config
 from edged.liveness import State, state
@@ -52,11 +52,17 @@ def collect(config: Config) -> dict[str, Any] | None:
     else:
         for device in devices:
             device["state"] = _aged_state(device, config, now)
+    stopped_since = None
+    if view is None:
+        written = [w for w in map(live.last_written, live.candidates(config)) if w]
+        seen = [d["last_seen"] for d in devices if d.get("last_seen")]
+        stopped_since = max(written or seen or [0.0]) or None
     return {
         "site": {"id": config.site.id, "name": config.site.name},
         "database": config.storage.path,
         "now": now,
         "daemon": "running" if view is not None else "stopped",
+        "stopped_since": stopped_since,
         "mqtt_connected": bool(view and view.get("mqtt_connected")),
         "outbox": outbox,
         "devices": sorted(devices, key=lambda d: d["device"]),
@@ -107,45 +113,36 @@ def render_json(status: dict[str, Any] | None, config: Config) -> str:
 def render_text(
     status: dict[str, Any] | None, config: Config, lang: str, details: bool = False
 ) -> str:
+    """The staff view (a verdict first, ~10 lines), or with `details` the technician's."""
     if status is None:
-        return t("no_db", lang, path=config.storage.path)
+        return t("no_db", lang, path=config.storage.path) + "\n"
+    if not details:
+        return staff_view.render(status, config, lang)
+    return _details(status, config, lang)
+
+
+def _details(status: dict[str, Any], config: Config, lang: str) -> str:
     name = config.site.name or config.site.id
-    lines = [
-        f"{t('title', lang)} — {name} ({config.site.id})",
-        t("daemon_" + status.get("daemon", "stopped"), lang),
-        f"{t('outbox', lang)} : {status['outbox']} {t('records', lang)}",
-        "",
-    ]
-    if status.get("daemon") == "running":
-        lines.insert(2, t("mqtt_" + ("up" if status.get("mqtt_connected") else "down"), lang))
+    running = status.get("daemon") == "running"
+    lines = [f"{t('title', lang)} — {name} ({config.site.id})"]
+    if running:
+        lines.append(t("daemon_running", lang))
+        lines.append(t("mqtt_" + ("up" if status.get("mqtt_connected") else "down"), lang))
+    else:
+        lines.append(t("daemon_stopped", lang))
+    lines += [f"{t('outbox', lang)}{tr(':', lang)} {status['outbox']} {t('records', lang)}", ""]
     lines[-1:-1] = _alarm_lines(status.get("alarms") or [], status["now"], lang)
     if not status["devices"]:
         lines.append(t("no_devices", lang))
+    names = {d.id: d.display_name for d in config.devices}
     for device in status["devices"]:
-        lines.extend(_device_lines(device, status["now"], lang, details))
+        lines.extend(_device_lines(device, names, status["now"], lang, running))
         lines.append("")
     lines.extend(status_equipment.lines(status.get("health") or {}, config, status["now"], lang))
     if config.jobs:
         lines.append("")
         lines.extend(schedule_view.lines(status.get("power") or stored_power(config), lang))
     return "\n".join(lines).rstrip() + "\n"
-
-
-# What a nurse needs at a glance, in this order; everything else with --details.
-HEADLINE = (
-    "battery_soc",
-    "battery_voltage",
-    "battery_current",
-    "battery_power",
-    "battery_time_to_go",
-    "battery_temperature",
-    "pv_power",
-    "charger_state",
-    "charger_error_name",
-    "yield_today",
-    "load_on",
-    "alarm_reason",
-)
 
 
 def _alarm_lines(alarms: list[dict[str, Any]], now: float, lang: str) -> list[str]:
@@ -158,13 +155,9 @@ def _alarm_lines(alarms: list[dict[str, Any]], now: float, lang: str) -> list[st
     return lines
 
 
-def _shown_metrics(metrics: dict[str, Any], details: bool) -> list[tuple[str, Any]]:
-    if details:
-        return sorted(metrics.items())
-    return [(name, metrics[name]) for name in HEADLINE if name in metrics]
-
-
-def _device_lines(device: dict[str, Any], now: float, lang: str, details: bool) -> list[str]:
+def _device_lines(
+    device: dict[str, Any], names: dict[str, str], now: float, lang: str, running: bool
+) -> list[str]:
     info = device.get("info") or {}
     ident = ", ".join(
         part
@@ -176,17 +169,22 @@ def _device_lines(device: dict[str, Any], now: float, lang: str, details: bool) 
         if part
     )
     state = device.get("state") or "offline"
+    if not running and state == "ok":
+        state = "last_known"  # nobody reads it now: never "online" while the daemon is stopped
     last_seen = device.get("last_seen")
     seen = t("seen_ago", lang, ago=i18n.duration(now - last_seen, lang)) if last_seen else None
-    head = f"{t('device', lang)} {device['device']}"
+    dev_id = device["device"]
+    label = names.get(dev_id, dev_id)
+    head = f"{label} [{dev_id}]" if label != dev_id else dev_id
     head += f" ({ident})" if ident else ""
-    head += f" : {t('state.' + state, lang)} — {seen or t('never_seen', lang)}"
+    state_text = tr(STATES[state], lang) if state in STATES else state
+    head += f"{tr(':', lang)} {state_text} — {seen or t('never_seen', lang)}"
     lines = [head]
     latest = device.get("latest") or {}
     if latest and not latest.get("clock_synced", True):
         lines.append(f"  {t('clock_unsynced', lang)}")
-    for metric, value in _shown_metrics(latest.get("metrics") or {}, details):
-        lines.append(f"  {i18n.metric_label(metric, lang):<28} {_value(metric, value, lang)}")
+    for metric, value in sorted((latest.get("metrics") or {}).items()):
+        lines.append(f"  {i18n.metric_label(metric, lang):<28} {value_text(metric, value, lang)}")
     counters = device.get("counters") or {}
     if counters:
         ok, bad = counters.get("accepted", 0), counters.get("rejected", 0)
@@ -194,11 +192,22 @@ def _device_lines(device: dict[str, Any], now: float, lang: str, details: bool) 
     return lines
 
 
-def _value(metric: str, value: Any, lang: str) -> str:
+STATES = {
+    "ok": N_("ONLINE"),
+    "stale": N_("STALE"),
+    "offline": N_("OFFLINE"),
+    "last_known": N_("last known values"),
+}
+
+
+def value_text(metric: str, value: Any, lang: str) -> str:
+    """A metric's value with its unit, in the language's number format."""
     if isinstance(value, str):
         return i18n.text_value(metric, value, lang)
     unit = CATALOGUE[metric].unit if metric in CATALOGUE else ""
     if unit == "0/1":
         return i18n.yes_no(value, lang)
+    if metric == "battery_time_to_go" and isinstance(value, int | float):
+        return i18n.duration(value * 60, lang)
     unit = "" if unit in ("text", "int", "count", "0/1") else f" {unit}"
     return f"{i18n.number(value, lang)}{unit}"

@@ -19,20 +19,20 @@ def lines(health: dict[str, dict[str, Any]], config: Config, now: float, lang: s
         return []
     checks = {c.name for c in config.health.checks}
     items = {e.item for e in config.health.equipment}
-    out = [t("equipment", lang)]
+    out, colon = [t("equipment", lang)], i18n.tr(":", lang)
     for component in sorted(health, key=lambda c: (c != "pibox", c == "uplink", c)):
         reading = health[component]
         values = reading.get("values") or {}
         if component == "pibox":
-            text = f"{t('pibox', lang)} : {_pibox(values, lang)}"
+            text = f"{t('pibox', lang)}{colon} {_pibox(values, lang)}"
         elif component == "uplink":
             text = _uplink(values, lang)
         elif component in items or "days_unseen" in values:
-            text = f"{component} : {_item(values, now, lang)}"
+            text = f"{component}{colon} {_item(values, now, lang)}"
         else:  # a service check (configured or from an older config)
             status = values.get("status") or ("ok" if reading.get("ok") else "failed")
             known = component in checks or "status" in values
-            text = f"{component} : {t('check_' + status, lang) if known else status}"
+            text = f"{component}{colon} {t('check_' + status, lang) if known else status}"
         age = i18n.duration(now - float(reading.get("ts") or now), lang)
         out.append(f"  {text} {t('health_age', lang, ago=age)}")
     return out

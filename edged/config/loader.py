@@ -41,7 +41,7 @@ from maintenance.report.registry import validate_equipment
 SITE_ID = re.compile(r"^[a-z0-9-]{1,64}$")
 DEVICE_ID = re.compile(r"^[a-z0-9_-]{1,64}$")
 TOPIC_PREFIX = re.compile(r"^[^#+\s]+$")
-DEVICE_COMMON = ("id", "driver", "interval", "stale_after", "offline_after")
+DEVICE_COMMON = ("id", "name", "driver", "interval", "stale_after", "offline_after")
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +236,7 @@ def _device(v: _Validator, item: Mapping[str, Any], path: str) -> DeviceConfig |
     start = len(v.problems)
     dev_id = v.value(item, "id", str, path, required=True, check=_match(DEVICE_ID, "[a-z0-9_-]"))
     driver = v.value(item, "driver", str, path, required=True)
+    name = v.value(item, "name", str, path, "")
     specs = registry()
     spec: DriverSpec | None = specs.get(driver) if isinstance(driver, str) else None
     if isinstance(driver, str) and spec is None:
@@ -258,7 +259,9 @@ def _device(v: _Validator, item: Mapping[str, Any], path: str) -> DeviceConfig |
         v.add(f"{path}.offline_after", f"expected more than stale_after ({stale:g}), got {offline}")
     if len(v.problems) > start:
         return None
-    return DeviceConfig(dev_id, driver, interval, float(stale), float(offline), options)
+    return DeviceConfig(
+        dev_id, driver, interval, float(stale), float(offline), options, name=name or ""
+    )
 
 
 class _Validator:

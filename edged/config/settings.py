@@ -17,6 +17,9 @@ DEFAULT_CONFIG_PATH = "/etc/edged/edged.toml"
 class SiteConfig:
     id: str
     name: str = ""
+    contact: str = ""
+    """Whom staff call when something needs a technician (name and number), shown by
+    `edged status` under its verdict."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,12 @@ class DeviceConfig:
     offline_after: float
     options: Mapping[str, Any]
     """Driver-specific keys, checked against `DriverSpec.options`, defaults filled in."""
+    name: str = ""
+    """What staff call it ("Batterie", "Régulateur solaire"); `edged status` shows it, not `id`."""
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,8 @@
 
 `maintenance.alarms.AlarmEngine` is pure and single-threaded; runners (samples, states) and the
 health round call in from their own threads, so one lock guards it. Each event becomes a row
-change in the Writer's next commit (`alarm_raised` / `alarm_cleared`: no commit of its own) and a
+change committed within a second (`alarm_raised` / `alarm_cleared`, `Writer.put_row(soon=True)`:
+the number `edged status` shows is then one `edged alarms ack` accepts) and a
 retained `P/alarm/{alarm_id}` message. At start the alarms stored as active are restored into
 the engine (not raised twice, still clearable) and republished; an active alarm whose rule is no
 longer configured is cleared.
@@ -110,11 +111,11 @@ class AlarmService:
                 value = json.dumps(event.value, default=str)
                 self._writer.put_row("alarm_raised", (
                     event.alarm_id, event.rule, event.subject, event.severity.value, event.since,
-                    event.message_fr, event.message_en, value))  # fmt: skip
+                    event.message_fr, event.message_en, value), soon=True)  # fmt: skip
                 self._active[event.alarm_id] = payload
             else:
                 log.info("alarm %s cleared: value %r", event.alarm_id, event.value)
-                self._writer.put_row("alarm_cleared", (event.ts, event.alarm_id))
+                self._writer.put_row("alarm_cleared", (event.ts, event.alarm_id), soon=True)
                 self._active.pop(event.alarm_id, None)
             if self._publisher is not None:
                 self._publisher.publish_alarm(event.alarm_id, payload)

@@ -166,14 +166,15 @@ class Say:
         if isinstance(values.get("pv"), float):
             fields["pv"] = f"{values['pv']:.0f} W"
         text = _TEXT[code][0 if fr else 1].format(**fields)
-        if self.urgency is Urgency.OVERDUE and code not in (ReasonCode.START_URGENT,):
+        missed = self.urgency is Urgency.OVERDUE and self.overdue_s is not None
+        if missed and code not in (ReasonCode.START_URGENT,):  # never done is not "missed"
             text += _MISSED[0 if fr else 1].format(**fields)
         return text
 
     def _due(self, lang: str) -> str:
         fr = lang == "fr"
         if self.urgency is Urgency.OVERDUE and self.overdue_s is None:
-            return "jamais faite" if fr else "never done"
+            return "pas encore faite depuis l'installation" if fr else "not done yet since install"
         if self.overdue_s is not None:
             late = _hours(self.overdue_s, lang)
             return f"en retard de {late}" if fr else f"{late} late"

@@ -183,7 +183,7 @@ delay = 0
 
         status = wait_until(
             lambda: (
-                (out := edged("status", "--config", str(config)).stdout)
+                (out := edged("status", "--details", "--config", str(config)).stdout)
                 and "Équipements" in out
                 and "mppt ne répond plus" in out
                 and out
@@ -194,6 +194,10 @@ delay = 0
         assert "openclinic : répond" in status and "disque" in status
         assert "sous-tension vue depuis le démarrage" in status
         assert "[acquittée par Awa]" in status
+        staff = edged("status", "--config", str(config)).stdout  # the nurse's view of the same
+        assert staff.startswith("APPELER LE TECHNICIEN — "), staff
+        assert "mppt ne répond pas" in staff and "acquittée par Awa" in staff
+        assert len(staff.splitlines()) <= 12
         assert daemon.terminate() == 0
     finally:
         daemon.stop()

@@ -312,7 +312,7 @@ def test_backup_now_through_the_daemon_and_standalone_and_schedule(tmp_path, dae
         assert done.returncode == 0, done.stdout + done.stderr
         assert "EN COURS" in done.stdout and "réussie" in done.stdout
         wait_until(lambda: _last(tmp_path, "backup"), 5, what="the live view showing the run")
-        status = edged("status", "--config", str(cfg))
+        status = edged("status", "--details", "--config", str(cfg))
         assert "Tâches planifiées" in status.stdout and "réussie" in status.stdout
         d.terminate()
     alone = edged("backup", "--now", "--config", str(cfg), "--lang", "en")

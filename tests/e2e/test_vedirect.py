@@ -89,6 +89,13 @@ def test_captured_bmv_frames_reach_the_broker_with_exact_values(workdir, broker,
             timeout=30,
         )
         assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("TOUT VA BIEN — ") and "Batterie : 84 %" in out.stdout
+        out = subprocess.run(
+            [sys.executable, "-m", "edged.cli", "status", "--details", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert "EN LIGNE" in out.stdout and "12,065 V" in out.stdout
         out = subprocess.run(
             [sys.executable, "-m", "edged.cli", "status", "--json", "--config", str(config)],

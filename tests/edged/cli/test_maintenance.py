@@ -51,7 +51,8 @@ def test_a_logged_visit_is_listed_and_costed_in_the_report(config, tmp_path):
                    "--action", "bornes nettoyées", "--date", "2026-10-05", "--parts-cost", "1500",
                    "--labour-cost", "5000", "--note", "corrosion")  # fmt: skip
     assert logged.returncode == 0, logged.stderr
-    assert logged.stdout.startswith("#1 2026-10-05 batterie: bornes nettoyées (6500 FCFA)")
+    # French by default, Babel's fr_ML grouping (a narrow no-break space)
+    assert logged.stdout.startswith("#1 2026-10-05 batterie : bornes nettoyées (6\u202f500 FCFA)")
     other = edged("maintenance", "log", "--config", str(config), "--item", "batterie",
                   "--action", "visite", "--date", "2026-09-30")  # fmt: skip
     assert other.returncode == 0, other.stderr
@@ -74,14 +75,15 @@ def test_a_logged_visit_is_listed_and_costed_in_the_report(config, tmp_path):
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--item", "onduleur", "--action", "x"], "--item: expected the name of an [[equipment]]"),
-        (["--item", "batterie", "--action", "x", "--date", "5/10"], "--date: expected a date"),
-        (["--item", "batterie", "--action", "x", "--labour-cost", "-1"], "--labour-cost: expected"),
-        (["--item", "batterie", "--action", ""], "--action: expected a non-empty string"),
+        (["--item", "onduleur", "--action", "x"], "--item : il faut le nom d'un équipement"),
+        (["--item", "batterie", "--action", "x", "--date", "5/10"], "--date : il faut une date"),
+        (["--item", "batterie", "--action", "x", "--labour-cost", "-1"], "--labour-cost : il faut"),
+        (["--item", "batterie", "--action", ""], "--action : il faut un texte non vide"),
     ],
 )
 def test_a_bad_visit_is_refused_and_nothing_is_written(config, args, expected):
     done = edged("maintenance", "log", "--config", str(config), *args)
     assert done.returncode == 2 and done.stderr.startswith(expected), done.stderr
     listed = edged("maintenance", "list", "--config", str(config))
-    assert listed.returncode == 0 and listed.stdout == "", listed.stderr
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout == "Aucune visite de maintenance enregistrée pour l'instant.\n"

@@ -129,5 +129,8 @@ def test_standalone_refuses_to_run_when_its_result_could_not_be_stored(tmp_path)
     cfg.write_text(cfg.read_text().replace(str(tmp_path / "edged.db"), str(tmp_path)))  # a dir
     out = subprocess.run([sys.executable, "-m", "edged", "backup", "--now", "--config",
                           str(cfg)], capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert out.returncode == 2 and "edged backup: cannot open database" in out.stderr
+    assert (
+        out.returncode == 2
+        and "edged backup : la base de données ne peut pas être ouverte" in out.stderr
+    )
     assert not ran.exists()

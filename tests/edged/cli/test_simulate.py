@@ -51,4 +51,10 @@ def test_simulated_site_runs_and_every_device_reads(tmp_path):
     assert data["daemon"] == "stopped" and data["outbox"] > 0
 
     text = edged("status", "--config", config).stdout
-    assert "le démon edged ne tourne pas" in text and "Appareil mppt" in text
+    assert (
+        text.startswith("SURVEILLANCE ARRÊTÉE — ") and "La surveillance est arrêtée depuis" in text
+    )
+    assert len(text.splitlines()) <= 12 and "EN LIGNE" not in text
+    details = edged("status", "--config", config, "--details").stdout
+    assert "le démon edged ne tourne pas" in details and "mppt" in details
+    assert "EN LIGNE" not in details  # nobody reads the devices: last known values

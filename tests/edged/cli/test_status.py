@@ -7,10 +7,11 @@ from edged.config.loader import parse
 
 CONFIG = parse(
     {
-        "site": {"id": "kalaban-coro", "name": "CSCOM de Kalaban Coro"},
+        "site": {"id": "kalaban-coro", "name": "CSCOM de Kalaban Coro", "contact": "Awa, 76 00"},
         "devices": [
             {
                 "id": "mppt",
+                "name": "Régulateur solaire",
                 "driver": "vedirect",
                 "port": "/dev/ttyUSB0",
                 "stale_after": 10,
@@ -22,10 +23,13 @@ CONFIG = parse(
 NOW = 1_800_000_000.0
 
 
-def status(state: str, age: float, metrics: dict) -> dict:
+def status(state: str, age: float, metrics: dict, daemon: str = "running", **extra) -> dict:
     return {
         "site": {"id": "kalaban-coro"},
         "now": NOW,
+        "daemon": daemon,
+        "mqtt_connected": True,
+        **extra,
         "outbox": 3,
         "devices": [
             {
@@ -60,23 +64,57 @@ def test_french_text_for_clinic_staff():
         "load_on": 1,
         "day_sequence": 274,
     }
-    text = render_text(status("ok", 3, metrics), CONFIG, "fr")
+    text = render_text(status("ok", 3, metrics), CONFIG, "fr", details=True)
     assert (
-        "Appareil mppt (SmartSolar MPPT 100/20, n° HQ2228VY2QD) : EN LIGNE — vu il y a 3 s" in text
+        "Régulateur solaire [mppt] (SmartSolar MPPT 100/20, n° HQ2228VY2QD) : EN LIGNE — vu il y"
+        " a 3 s" in text
     )
     assert "Tension batterie" in text and "12,065 V" in text
     assert "83,9 %" in text and "charge rapide" in text and "oui" in text
     assert "(heure non synchronisée)" in text
     assert "En attente d'envoi : 3 enregistrements" in text
-    assert "day_sequence" not in text  # details only on request
-    assert "day_sequence" in render_text(status("ok", 3, metrics), CONFIG, "fr", details=True)
+    staff = render_text(status("ok", 3, metrics), CONFIG, "fr")
+    assert staff.splitlines()[0] == "TOUT VA BIEN — CSCOM de Kalaban Coro"
+    assert "Appareils : Régulateur solaire — en service" in staff and "mppt" not in staff
+    assert "Batterie : 84 %" in staff and "day_sequence" not in staff
 
 
 def test_english_and_json():
-    text = render_text(status("stale", 30, {"battery_voltage": 12.5}), CONFIG, "en")
-    assert "STALE — seen 30 s ago" in text and "12.5 V" in text
+    text = render_text(status("stale", 30, {"battery_voltage": 12.5}), CONFIG, "en", True)
+    assert "STALE — seen 30 sec ago" in text and "12.5 V" in text
     assert '"state": "stale"' in render_json(status("stale", 30, {}), CONFIG)
 
 
 def test_no_database_yet_is_said_plainly():
     assert "n'a encore rien enregistré" in render_text(None, CONFIG, "fr")
+
+
+def test_staff_view_says_what_is_wrong_what_to_do_and_whom_to_call():
+    down = render_text(status("offline", 600, {}), CONFIG, "fr")
+    lines = down.splitlines()
+    assert lines[0] == "APPELER LE TECHNICIEN — CSCOM de Kalaban Coro"
+    assert "Régulateur solaire ne répond pas (vu il y a 10 min)." in lines
+    assert "Appeler : Awa, 76 00" in lines and len(lines) <= 10
+    alarm = {"id": 7, "alarm_id": "battery_soc_low:mppt", "rule": "battery_soc_low",
+             "severity": "warning", "since": NOW - 600, "message": "Batterie faible (28 %).",
+             "message_en": "Battery low (28 %).", "acked_at": None}  # fmt: skip
+    shed = {"shedding": {"level": "warn", "message": "x", "message_en": "x"}, "jobs": []}
+    saving = render_text(
+        status("ok", 3, {"battery_soc": 28.0, "battery_time_to_go": 600.0}, alarms=[alarm],
+               power=shed), CONFIG, "fr")  # fmt: skip
+    assert saving.startswith("ÉCONOMISER L'ÉNERGIE — ")
+    assert "Batterie : 28 %, tient encore environ 10 h" in saving
+    assert "À faire : économiser l'énergie : éteindre" in saving
+    assert "Alarme n° 7 : Batterie faible (28 %). — pour l'acquitter : edged alarms ack 7" in saving
+    busy = {"jobs": [{"job": "sauvegarde", "kind": "backup", "state": "running", "progress": 45}]}
+    text = render_text(status("ok", 3, {}, power=busy), CONFIG, "fr")
+    assert text.startswith("NE PAS DÉBRANCHER") and "sauvegarde en cours (45 %)" in text
+
+
+def test_stopped_daemon_is_said_first_and_no_device_is_online():
+    text = render_text(status("ok", 3, {}, daemon="stopped", stopped_since=NOW - 7200), CONFIG,
+                       "fr")  # fmt: skip
+    assert text.splitlines()[1].startswith("La surveillance est arrêtée depuis le ")
+    assert "(il y a 2 h)" in text and "en service" not in text
+    details = render_text(status("ok", 3, {}, daemon="stopped"), CONFIG, "fr", details=True)
+    assert "EN LIGNE" not in details and "dernières valeurs connues" in details

@@ -37,6 +37,8 @@ def test_full_example_loads_with_defaults_filled():
     assert config.topic_root == "edged/kalaban-coro"
     mppt, bmv = config.devices
     assert mppt.options["port"].endswith("if00-port0")
+    assert (mppt.display_name, bmv.display_name) == ("Régulateur solaire", "bmv")
+    assert config.site.contact == "Moussa Diarra (ANTIM), 76 12 34 56"
     assert mppt.interval == 1.0 and mppt.stale_after == 10.0 and mppt.offline_after == 60.0
     assert (bmv.interval, bmv.stale_after, bmv.offline_after) == (5.0, 20.0, 120.0)
     assert "s3cret" not in repr(config.mqtt)

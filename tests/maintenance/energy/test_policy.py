@@ -274,7 +274,12 @@ def test_waits_for_the_sunniest_hour_unless_the_deadline_would_pass():
     )
     never = _decide(at=time(10, 30), last=None)
     assert never.action is Action.START and never.urgency is Urgency.OVERDUE
-    assert "never done" in never.reason_en
+    assert "not done yet since install" in never.reason_en
+    # a job never run has missed nothing: staff must not read "overdue" / "en retard"
+    waiting = _decide(at=time(20, 0), last=None)
+    assert waiting.urgency is Urgency.OVERDUE and waiting.overdue_s is None
+    for text in (never.reason_fr, never.reason_en, waiting.reason_fr, waiting.reason_en):
+        assert not any(w in text for w in ("retard", "dépassée", "late", "missed")), text
 
 
 def test_done_recently_windows_and_data():

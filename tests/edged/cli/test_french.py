@@ -1,0 +1,176 @@
+"""The CLI in French: the catalogue is complete, and commands say no English word to staff."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+
+from edged.cli import catalogue, i18n
+
+ROOT = Path(__file__).resolve().parents[3]
+CLI = ROOT / "edged" / "cli"
+FIELD = re.compile(r"\{[^}]*\}")
+
+
+def french() -> dict[str, object]:
+    with catalogue.po_path("fr").open("rb") as f:
+        cat = read_po(f, locale="fr")
+    return {m.id if isinstance(m.id, str) else m.id[0]: m for m in cat if m.id}
+
+
+def source_messages() -> set[str]:
+    """Every msgid the CLI's code names: `tr`/`N_`/`ntr` first arguments, f-strings included
+    (Babel's extractor does not look inside them; this walk does)."""
+    found = set()
+    for path in CLI.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+            first = node.args[0]
+            if name in ("tr", "N_", "ntr") and isinstance(first, ast.Constant):
+                found.add(first.value)
+    return found
+
+
+def test_the_french_catalogue_is_complete_and_keeps_every_field():
+    fr = french()
+    missing = sorted(source_messages() - set(fr))
+    assert not missing, f"not in edged.po (run: python -m edged.cli.catalogue extract): {missing}"
+    for msgid, message in fr.items():
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        assert all(strings), f"untranslated: {msgid!r}"
+        assert not message.fuzzy, f"fuzzy: {msgid!r}"
+        for text in strings:
+            assert set(FIELD.findall(text)) == set(FIELD.findall(msgid)), msgid
+
+
+def test_a_missing_mo_is_built_from_the_po(tmp_path, monkeypatch):
+    """A fresh clone has no .mo: the first use compiles it (here into a copy of the tree)."""
+    po = tmp_path / "fr" / "LC_MESSAGES" / "edged.po"
+    po.parent.mkdir(parents=True)
+    po.write_bytes(catalogue.po_path("fr").read_bytes())
+    monkeypatch.setattr(catalogue, "LOCALE_DIR", tmp_path)
+    catalogue.translations.cache_clear()
+    try:
+        assert catalogue.translations("fr").gettext("ALL IS WELL") == "TOUT VA BIEN"
+        assert po.with_suffix(".mo").exists()
+    finally:
+        catalogue.translations.cache_clear()
+
+
+def test_language_choice(monkeypatch):
+    for var in ("EDGED_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(var, raising=False)
+    assert i18n.language(None) == "fr"
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    assert i18n.language(None) == "fr"
+    monkeypatch.setenv("LANG", "en_GB.UTF-8")
+    assert i18n.language(None) == "en"
+    assert i18n.language("fr") == "fr"
+    monkeypatch.setenv("EDGED_LANG", "fr")
+    assert i18n.language(None) == "fr"
+
+
+def test_babel_formats_for_mali():
+    assert i18n.number(31.5, "fr") == "31,5" and i18n.number(31.5, "en") == "31.5"
+    assert i18n.duration(600 * 60, "fr") == "10 h"
+    assert (i18n.duration(86400 * 1.6, "fr"), i18n.duration(86400 * 2, "fr")) == (
+        "2 jours",
+        "2 jours",
+    )
+    assert i18n.when(1796392440, "fr") == "4 déc. à 13 h 54"
+    assert i18n.ntr("{n} device", "{n} devices", 1, "fr") == "1 appareil"
+    assert i18n.ntr("{n} device", "{n} devices", 2, "fr") == "2 appareils"
+
+
+def english_only_words() -> set[str]:
+    """Words of the English msgids that no French message uses: any of them in a French
+    command's output is an untranslated message."""
+    english, french_words = set(), set()
+    for msgid, message in french().items():
+        english |= {w.lower() for w in re.findall(r"[A-Za-z]{4,}", FIELD.sub("", msgid))}
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        for text in strings:
+            french_words |= {w.lower() for w in re.findall(r"[A-Za-zÀ-ÿ]{4,}", text)}
+    commands = {"edged", "status", "details", "alarms", "pibox", "antim", "equipment", "jobs"}
+    return english - french_words - commands
+
+
+def words_shown(text: str) -> set[str]:
+    """The words of `text` a person reads: not file paths, `--flags` or `[[tables]]`."""
+    text = re.sub(r"\S*/\S*|--[\w-]+|\[\[\w+\]\]", " ", text)
+    return {w.lower() for w in re.findall(r"[A-Za-zÀ-ÿ]{4,}", text)}
+
+
+def run(*args: str, env_lang: str = "fr") -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "edged.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", "EDGED_LANG": env_lang},
+    )
+    assert "Traceback" not in out.stderr, out.stderr
+    return out.stdout + out.stderr
+
+
+@pytest.fixture
+def site(tmp_path) -> Path:
+    config = tmp_path / "edged.toml"
+    config.write_text(
+        f'[site]\nid = "kati"\nname = "CSCOM de Kati"\ncontact = "Awa, 76 00"\n'
+        f'[storage]\npath = "{tmp_path / "edged.db"}"\nlive_path = "{tmp_path / "live.json"}"\n'
+        '[[devices]]\nid = "mppt"\nname = "Régulateur solaire"\ndriver = "vedirect"\n'
+        'port = "/dev/null"\n'
+        "[power]\ncapacity_wh = 2400\n"
+        '[[equipment]]\nitem = "batterie"\ncategory = "battery_bank"\nchemistry = "lifepo4"\n'
+        "capacity_ah = 200\npurchase_cost = 900000\nexpected_life_years = 8\n"
+        '[[jobs]]\nname = "sauvegarde"\nkind = "backup"\ncommand = ["/bin/true"]\n'
+        "max_duration = 120\npower_w = 5\n"
+    )
+    return config
+
+
+COMMANDS = [
+    ("status",),
+    ("status", "--details"),
+    ("alarms",),
+    ("alarms", "ack", "12"),
+    ("schedule",),
+    ("backup",),
+    ("backup", "--now", "--job", "inconnue"),
+    ("maintenance", "list"),
+    ("maintenance", "list", "--month", "octobre"),
+    ("maintenance", "log", "--item", "onduleur", "--action", "x"),
+    ("check-config",),
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_in_french_says_no_english_word(site, command):
+    text = run(*command, "--config", str(site))
+    leaked = words_shown(text) & english_only_words()
+    assert not leaked, f"English in French output {leaked}:\n{text}"
+    # and the same command in English is not the French text
+    assert run(*command, "--config", str(site), env_lang="en") != text or not text.strip()
+
+
+def test_piping_into_head_gives_no_traceback(site):
+    """The reader closes the pipe after one line; the command ends quietly."""
+    shell = subprocess.run(
+        f"{sys.executable} -m edged.cli status --details --config {site} | head -1",
+        shell=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Traceback" not in shell.stderr and "BrokenPipe" not in shell.stderr, shell.stderr
