@@ -16,6 +16,7 @@ from edged.cli import (
     alarms,
     battery,
     i18n,
+    leds,
     maintenance,
     report,
     run,
@@ -71,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_parser(sub)
     battery.add_parser(sub)
     maintenance.add_parser(sub)
+    leds.add_parser(sub)
     schedule.add_parser(sub)
     return parser
 
