@@ -5,6 +5,8 @@ on when a LED or a pin named in the config is not there (counted in the live vie
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from tests.edged.indicators.fakesys import board_state, make_leds
 from tests.peers.daemon import DaemonProcess, write_config
@@ -75,3 +77,24 @@ def test_a_pin_the_board_does_not_have_is_counted_and_the_daemon_runs_on(tmp_pat
         daemon.stop()
     logs = daemon.logs()
     assert logs.count("status amber") == 1 and "GPIO45" in logs
+
+
+def test_after_a_crash_edged_leds_show_stopped_darkens_the_board(tmp_path):
+    """What systemd's ExecStopPost= runs after the daemon died without its orderly stop."""
+    root = make_leds(tmp_path / "leds")
+    config = leds_config(tmp_path, f'backend = "sysfs"\ngreen = "green"\nsysfs_root = "{root}"')
+    daemon = DaemonProcess(config, tmp_path / "daemon.log")
+    daemon.start()
+    try:
+        wait_until(lambda: board_state(root, ("green",)) == {"green": ON}, 60, what="all well")
+        daemon.kill()  # SIGKILL: no orderly stop, the LED stays as it was
+        assert board_state(root, ("green",)) == {"green": ON}
+    finally:
+        daemon.stop()
+    out = subprocess.run(
+        [sys.executable, "-m", "edged.cli", "leds", "show", "stopped", "--config", str(config)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert board_state(root, ("green",)) == {"green": OFF}
+    assert "Surveillance arrêtée" in out.stdout
