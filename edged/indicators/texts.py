@@ -6,7 +6,7 @@ texts do; the printed card (docs/fr/voyants.md) says the same, and a test keeps 
 
 from __future__ import annotations
 
-from edged.indicators.patterns import Condition
+from edged.indicators.patterns import OUTPUTS, Condition, Light, Pattern
 
 MEANING = {
     "fr": {
@@ -32,3 +32,24 @@ ACKED_BY = "bouton"
 
 def meaning(condition: Condition, lang: str = "fr") -> str:
     return MEANING.get(lang, MEANING["fr"])[condition]
+
+
+COLOURS = {
+    "fr": {"green": "vert", "amber": "orange", "red": "rouge", "buzzer": "bip"},
+    "en": {"green": "green", "amber": "amber", "red": "red", "buzzer": "beep"},
+}
+HOW = {
+    "fr": {Light.ON: "fixe", Light.BLINK: "clignotant", Light.BEEP: ""},
+    "en": {Light.ON: "steady", Light.BLINK: "blinking", Light.BEEP: ""},
+}
+ALL_DARK = {"fr": "tous éteints", "en": "all dark"}
+
+
+def describe(shown: Pattern, lang: str = "fr") -> str:
+    """ "rouge clignotant + bip": a pattern as the printed card names it."""
+    parts = [
+        f"{COLOURS[lang][output]} {HOW[lang][shown.light(output)]}".strip()
+        for output in OUTPUTS
+        if shown.light(output) is not Light.OFF
+    ]
+    return " + ".join(parts) or ALL_DARK[lang]
