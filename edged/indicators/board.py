@@ -26,7 +26,7 @@ class Output(Protocol):
 
     def open(self) -> None: ...
 
-    def show(self, light: Light) -> None: ...
+    def show(self, light: Light, toggle: bool = False) -> None: ...
 
     def close(self) -> None: ...
 
@@ -65,14 +65,15 @@ class Board:
             if self.shown is not None
         )
 
-    def show(self, pattern: Pattern) -> None:
-        """Every output to its light in `pattern`; a failing one is reopened first."""
+    def show(self, pattern: Pattern, toggle: bool = False) -> None:
+        """Every output to its light in `pattern`; a failing one is reopened first. `toggle`:
+        the blinking outputs with no blinker of their own change state (see `software_blink`)."""
         for role, output in self.roles.items():
             try:
                 if role not in self._open:
                     output.open()
                     self._open.add(role)
-                output.show(pattern.light(role))
+                output.show(pattern.light(role), toggle)
             except OutputError as exc:
                 self._failed(role, exc)
             else:

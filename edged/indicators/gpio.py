@@ -42,7 +42,7 @@ class GpioOutput:
             raise OutputError(f"GPIO pin {self.name!r}: {exc}") from exc
         self._shown = None
 
-    def show(self, light: Light) -> None:
+    def show(self, light: Light, toggle: bool = False) -> None:
         if light is self._shown:
             return  # blink() again would restart the blink and its thread
         device = self._device
@@ -62,9 +62,12 @@ class GpioOutput:
         self._shown = light
 
     def close(self) -> None:
-        if self._device is not None:
-            self._device.close()
-            self._device = None
+        device, self._device = self._device, None
+        if device is not None:
+            try:
+                device.close()
+            except PIN_ERRORS as exc:
+                raise OutputError(f"GPIO pin {self.name!r}: {exc}") from exc
 
 
 class GpioButton:

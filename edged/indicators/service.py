@@ -152,7 +152,7 @@ class IndicatorService:
                     self.board.show(PATTERNS[Condition.STOPPED])
                     self.condition = Condition.STOPPED
                 elif self.board.software_blink and not self._replaying and not self._hung:
-                    self.board.show(self.board.shown or DARK)  # toggles LEDs with no timer
+                    self.board.show(self.board.shown or DARK, toggle=True)  # LEDs with no timer
 
     # --- the button ---------------------------------------------------------------------------
 

@@ -42,10 +42,11 @@ class SysfsLed:
         self._timer = "timer" in triggers.split()
         self._shown = None
 
-    def show(self, light: Light) -> None:
-        """Set the LED; repeated with the same light, only a software blink writes again."""
+    def show(self, light: Light, toggle: bool = False) -> None:
+        """Set the LED; repeated with the same light, nothing is written, except that `toggle`
+        flips a blinking LED that has no kernel timer (the service's guard, every second)."""
         blinking = light in BLINK_MS
-        if light is self._shown and not (blinking and not self._timer):
+        if light is self._shown and not (toggle and blinking and not self._timer):
             return
         try:
             if blinking and self._timer:

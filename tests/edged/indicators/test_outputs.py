@@ -48,15 +48,19 @@ def test_sysfs_steady_and_kernel_timer_blink(tmp_path):
     assert board_state(root) == {"green": OFF, "amber": OFF, "red": OFF}
 
 
-def test_sysfs_without_timer_trigger_blinks_at_each_refresh(tmp_path):
+def test_sysfs_without_timer_trigger_blinks_when_toggled(tmp_path):
     root = make_leds(tmp_path / "leds", timer=False)
     board = sysfs_board(root)
+    board.show(PATTERNS[Condition.JOB_RUNNING])
+    assert board.software_blink
+    first = board_state(root)["amber"]
+    board.show(PATTERNS[Condition.JOB_RUNNING])  # the main loop's refresh: no change
+    assert board_state(root)["amber"] == first
     seen = set()
     for _ in range(4):
-        board.show(PATTERNS[Condition.JOB_RUNNING])
+        board.show(PATTERNS[Condition.JOB_RUNNING], toggle=True)  # the guard, every second
         seen.add(board_state(root)["amber"])
     assert seen == {ON, OFF}
-    assert board.software_blink
 
 
 def test_a_vanished_led_is_counted_logged_once_and_back_when_it_returns(tmp_path, caplog):
