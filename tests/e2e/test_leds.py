@@ -98,3 +98,30 @@ def test_after_a_crash_edged_leds_show_stopped_darkens_the_board(tmp_path):
     assert out.returncode == 0, out.stderr
     assert board_state(root, ("green",)) == {"green": OFF}
     assert "Surveillance arrêtée" in out.stdout
+
+
+def test_a_device_gone_offline_turns_the_board_red(tmp_path):
+    """The verdict from the daemon's own alarms: a controller that never answers."""
+    root = make_leds(tmp_path / "leds")
+    device = (
+        f'[[devices]]\nid = "mppt"\ndriver = "vedirect"\nport = "{tmp_path / "no-such-tty"}"\n'
+        "stale_after = 1\noffline_after = 2\n"
+    )
+    config = write_config(
+        tmp_path,
+        devices=device,
+        broker_port=None,
+        extra=f'[alarms.device_offline]\ndelay = 0\n\n[leds]\nbackend = "sysfs"\n'
+        f'green = "green"\namber = "amber"\nred = "red"\nsysfs_root = "{root}"\n',
+    )
+    daemon = DaemonProcess(config, tmp_path / "daemon.log")
+    daemon.start()
+    try:
+        wait_until(lambda: board_state(root) == {"green": OFF, "amber": OFF, "red": ON}, 90,
+                   what="red: technician needed")  # fmt: skip
+        wait_until(lambda: (live(tmp_path).get("leds") or {}).get("condition") == "technician",
+                   60, what="the live view's verdict")  # fmt: skip
+        assert daemon.terminate(timeout=60) == 0
+    finally:
+        daemon.stop()
+    assert board_state(root) == {"green": OFF, "amber": OFF, "red": OFF}
