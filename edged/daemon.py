@@ -19,6 +19,7 @@ from drivers.registry import registry
 from edged import live
 from edged.clock import ClockWatch
 from edged.config.settings import Config
+from edged.indicators import service as indicators
 from edged.power.service import PowerService
 from edged.readings import Record, Sample
 from edged.runner import DeviceRunner
@@ -27,6 +28,8 @@ from edged.services.batteries import BatteryModel
 from edged.services.health_round import HealthRound
 from edged.services.rollups import RollupTask
 from edged.systemd_notify import Notifier, Vitals, Watchdog
+from maintenance.energy.policy import JobKind
+from maintenance.energy.shedding import Level
 from telemetry.cadence import CommitCadence
 from telemetry.mqtt import Publisher
 from telemetry.writer import Writer
@@ -86,6 +89,10 @@ class Daemon:
         self.power = PowerService(
             config, self.writer, self.publisher, self.alarms, self.clock, self.live_path
         )
+        self.leds: indicators.IndicatorService | None = None
+        if config.leds is not None:
+            facts = indicators.daemon_facts(self.alarms.active, self._shedding, self._jobs_running)
+            self.leds = indicators.build(config.leds, self.writer, facts)
         if self.health is not None:
             self.health.publisher = self.publisher
             self.health.on_reading = self.alarms.observe_health
@@ -102,6 +109,14 @@ class Daemon:
             )
             for device in config.devices
         ]
+
+    def _shedding(self) -> Level:
+        shedding = self.power.shedding
+        return shedding.level if shedding is not None else Level.NORMAL
+
+    def _jobs_running(self) -> tuple[JobKind, ...]:
+        slots = list(self.power.jobs.slots.values())
+        return tuple(s.config.policy.kind for s in slots if s.process is not None)
 
     def _records_committed(self, records: list[Record]) -> None:
         if self.publisher is not None:
@@ -159,6 +174,8 @@ class Daemon:
     def _run(self) -> None:
         self.writer.start()
         self.alarms.restore()
+        if self.leds is not None:  # the verdict from the restored alarms, before any reading
+            self.leds.start()
         self._restore_battery()
         if self.publisher is not None:
             self.publisher.start()
@@ -183,6 +200,8 @@ class Daemon:
             self.power.poll()
             self.alarms.observe_storage(self.writer.storage_health(), time.time())
             self.watchdog.tick(self._vitals())
+            if self.leds is not None:
+                self.leds.refresh()
             now, busy = time.monotonic(), self.power.busy
             if now - last_live >= LIVE_EVERY or busy or was_busy:  # a job's end shows at once
                 self._write_live()
@@ -256,6 +275,7 @@ class Daemon:
             "health": dict(self.health.latest) if self.health is not None else {},
             "alarms": self.alarms.active(),
             "power": self.power.view(),
+            "leds": self.leds.view() if self.leds is not None else None,
         }
         try:
             live.write(self.live_path, view)
@@ -267,6 +287,8 @@ class Daemon:
     def _shutdown(self) -> None:
         log.info("edged stopping")
         self.watchdog.stopping()
+        if self.leds is not None:  # nothing is watched from now on: no frozen "all well"
+            self.leds.stop()
         self.power.stop()  # running jobs are recorded as stopped before the final commit
         self.rollups.join(timeout=30)
         for runner in self.runners:

@@ -30,3 +30,9 @@ def maintenance_rows(db: Database, month: str | None = None) -> list[dict[str, A
         f"SELECT {', '.join(MAINTENANCE_COLUMNS)} FROM maintenance_log {where} ORDER BY date, id"
     )
     return [dict(zip(MAINTENANCE_COLUMNS, row, strict=True)) for row in db.execute(query, params)]
+
+
+def acknowledged_alarms(db: Database) -> set[str]:
+    """Ids of the active alarms someone acknowledged (`edged alarms ack`, the push button)."""
+    rows = db.execute("SELECT alarm_id FROM alarms WHERE active = 1 AND acked_at IS NOT NULL")
+    return {row[0] for row in rows}

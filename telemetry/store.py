@@ -315,6 +315,10 @@ ROW_SQL = {
     "alarm_raised": "INSERT INTO alarms (alarm_id, rule, subject, severity, active, since,"
     " message, message_en, value) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
     "alarm_cleared": "UPDATE alarms SET active = 0, cleared = ? WHERE alarm_id = ? AND active = 1",
+    # the push button (edged.indicators): every active alarm not yet acknowledged, in order
+    # with the rows before it, so an alarm raised since the last commit is acknowledged too
+    "alarms_acked": "UPDATE alarms SET acked_at = ?, acked_by = ?"
+    " WHERE active = 1 AND acked_at IS NULL",
     "job_run": "INSERT INTO job_runs (job, kind, trigger, started, ended, duration_s, outcome,"
     " exit_code, reason, reason_en, output_tail, clock_synced)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

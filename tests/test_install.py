@@ -84,6 +84,7 @@ def test_install_into_a_scratch_root_twice(tmp_path):
     for target, source in [
         ("etc/systemd/system/edged.service", "systemd/edged.service"),
         ("etc/udev/rules.d/99-edged-serial.rules", "systemd/99-edged-serial.rules"),
+        ("etc/udev/rules.d/99-edged-leds.rules", "systemd/99-edged-leds.rules"),
         ("etc/polkit-1/rules.d/50-edged.rules", "systemd/50-edged.rules"),
     ]:
         assert (root / target).read_bytes() == (ROOT / source).read_bytes(), target

@@ -193,3 +193,9 @@ def test_the_simulated_site_runs_without_writable_executable_memory(tmp_path):
     )
     devices = json.loads(status.stdout)["devices"]
     assert len(devices) == 7 and all(d["latest"] for d in devices), devices
+
+
+def test_the_unit_turns_the_status_leds_to_stopped_after_any_exit():
+    text = (ROOT / "systemd" / "edged.service").read_text()
+    assert "ExecStopPost=+/opt/edged/.venv/bin/edged leds show stopped\n" in text
+    assert "DeviceAllow=char-gpiochip rw" in text

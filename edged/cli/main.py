@@ -19,6 +19,7 @@ from edged.cli import (
     battery,
     doctor,
     i18n,
+    leds,
     maintenance,
     report,
     run,
@@ -89,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_parser(sub)
     battery.add_parser(sub)
     maintenance.add_parser(sub)
+    leds.add_parser(sub)
     schedule.add_parser(sub)
     doctor.add_parser(sub)
     doctor.add_support_parser(sub)

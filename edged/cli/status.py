@@ -69,6 +69,7 @@ def collect(config: Config) -> dict[str, Any] | None:
         "alarms": sorted(alarms, key=lambda a: (a["severity"] != "critical", -a["since"])),
         "health": health,
         "power": (view or {}).get("power") if view is not None else None,
+        "leds": (view or {}).get("leds"),  # the board's verdict and its counters (docs/leds.md)
     }
 
 

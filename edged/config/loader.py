@@ -21,6 +21,7 @@ from drivers.base import DriverSpec
 from drivers.registry import registry
 from edged.config import batteries as battery_section
 from edged.config import health as health_section
+from edged.config import leds as leds_section
 from edged.config import power as power_section
 from edged.config.checks import kind as _kind
 from edged.config.checks import match as _match
@@ -116,6 +117,7 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
         "power",
         "shedding",
         "budget",
+        "leds",
     )
     v.unknown(raw, "", sections)
     site = v.section(raw, "site", SiteConfig, {"id": _match(SITE_ID, "[a-z0-9-]")}, required=True)
@@ -138,6 +140,7 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
     banks = battery_section.batteries(v, raw)
     equipment = _equipment(v, raw)
     jobs, power, shedding, budget = power_section.power_sections(v, raw, banks)
+    indicators = leds_section.leds(v, raw)
     if v.problems:
         raise ConfigError(source, v.problems)
     return Config(
@@ -155,6 +158,7 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
         budget,
         equipment,
         source=source,
+        leds=indicators,
     )
 
 

@@ -268,6 +268,26 @@ class ShedConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class LedsConfig:
+    """`[leds]` (docs/leds.md): the status LEDs, an optional buzzer and the push button. Each
+    of green, amber, red and buzzer names a Linux LED class device (`backend = "sysfs"`: a
+    folder of `sysfs_root`, e.g. "ACT") or a GPIO pin (`backend = "gpio"`, gpiozero names:
+    "GPIO17", "BOARD11"); the button is always a GPIO pin, wired to ground."""
+
+    backend: str = "gpio"
+    green: str | None = None
+    amber: str | None = None
+    red: str | None = None
+    buzzer: str | None = None
+    button: str | None = None
+    long_press: float = 2.0
+    """Seconds held: a press at least this long replays the verdict, a shorter one acknowledges."""
+    hang_after: float = 10.0
+    """Seconds without a refresh from the daemon's main loop before the LEDs show "stopped"."""
+    sysfs_root: str = "/sys/class/leds"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     site: SiteConfig
     storage: StorageConfig = StorageConfig()
@@ -287,6 +307,8 @@ class Config:
     imports no layer), for the report's costs and `edged maintenance log`."""
     source: str = ""
     """The file this config was read from (for messages)."""
+    leds: LedsConfig | None = None
+    """`[leds]`; None: the site has no status LEDs."""
 
     @property
     def topic_root(self) -> str:

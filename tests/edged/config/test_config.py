@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,13 @@ def test_problem_paths(raw, path, expected):
         parse(raw)
     lines = str(info.value).splitlines()
     assert any(f": {path}" in line and expected in line for line in lines), lines
+
+
+def test_the_commented_leds_example_is_valid():
+    text = (CONFIGS.parent.parent / "docs" / "edged.example.toml").read_text()
+    block = text.partition("## Status LEDs")[2].partition("\n\n")[0]
+    leds = "\n".join(ln[2:] for ln in block.splitlines() if ln.startswith("# "))
+    assert leds.startswith("[leds]")
+    config = parse({"site": {"id": "x"}, **tomllib.loads(leds)})
+    assert config.leds is not None
+    assert (config.leds.green, config.leds.button) == ("GPIO17", "GPIO24")

@@ -1,0 +1,1 @@
+"""Status LEDs, buzzer and push button for clinic staff (docs/leds.md)."""
