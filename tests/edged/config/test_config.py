@@ -6,6 +6,7 @@ exact lines `edged check-config` must print).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -74,7 +75,14 @@ def test_check_config_prints_each_problem_with_its_key(case):
 def test_check_config_accepts_a_good_file():
     result = edged("check-config", "--config", str(CONFIGS / "good" / "full.toml"))
     assert result.returncode == 0, result.stderr
-    assert "OK (2 device(s))" in result.stdout
+    assert result.stdout.endswith(" : OK (2 appareils)\n"), result.stdout
+    english = edged(
+        "check-config",
+        "--config",
+        str(CONFIGS / "good" / "full.toml"),
+        env={**os.environ, "EDGED_LANG": "en"},
+    )
+    assert english.stdout.endswith(": OK (2 devices)\n"), english.stdout
 
 
 def test_daemon_refuses_to_start_on_a_bad_config(tmp_path):
