@@ -21,10 +21,24 @@ def build_client(config: Config) -> mqtt.Client:
     TLS always verifies the broker's certificate chain (`insecure` only skips the host name).
     May raise OSError/ValueError for unreadable certificate files: the caller decides.
     """
+    client = connect_as(config, config.mqtt.client_id or f"edged-{config.site.id}")
+    cfg = config.mqtt
+    root = config.topic_root
+    client.will_set(topics.status_topic(root), topics.STATUS_OFFLINE, qos=1, retain=True)
+    client.reconnect_delay_set(cfg.reconnect_min, cfg.reconnect_max)
+    client.max_inflight_messages_set(cfg.max_inflight)
+    return client
+
+
+def connect_as(config: Config, client_id: str) -> mqtt.Client:
+    """A client with the site's credentials and TLS under `client_id`, nothing else: no will, no
+    backoff (for a one-off connection such as `edged doctor`'s, which must not kick the daemon's
+    session off nor publish its `offline`). May raise OSError/ValueError/ssl.SSLError for
+    unreadable or bad certificate files."""
     cfg = config.mqtt
     client = mqtt.Client(
         callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=cfg.client_id or f"edged-{config.site.id}",
+        client_id=client_id,
         protocol=mqtt.MQTTv311,
     )
     if cfg.username is not None:
@@ -37,8 +51,4 @@ def build_client(config: Config) -> mqtt.Client:
             cert_reqs=ssl.CERT_REQUIRED,
         )
         client.tls_insecure_set(cfg.tls.insecure)
-    root = config.topic_root
-    client.will_set(topics.status_topic(root), topics.STATUS_OFFLINE, qos=1, retain=True)
-    client.reconnect_delay_set(cfg.reconnect_min, cfg.reconnect_max)
-    client.max_inflight_messages_set(cfg.max_inflight)
     return client

@@ -293,36 +293,24 @@ def check_clock(synced: Callable[[], bool] = clock.kernel_says_synced) -> Check:
 def check_broker(config: Config, timeout: float = BROKER_TIMEOUT) -> Check:
     """A real connection with the site's credentials and TLS, under its own client id (the
     daemon's would be kicked off) and with no last will (`offline` must not be published)."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
+    from telemetry.mqtt_client import connect_as  # paho only when the broker is checked
 
     cfg = config.mqtt
     values: dict[str, object] = {"host": cfg.host, "port": cfg.port}
     if not cfg.enabled:
         return Check("mqtt", Level.OK, "mqtt.off", values)
-    client = mqtt.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=f"edged-doctor-{config.site.id}-{uuid.uuid4().hex[:6]}",
-        protocol=mqtt.MQTTv311,
-    )
     answered, result = threading.Event(), {}
 
     def on_connect(_client, _userdata, _flags, reason_code, _properties) -> None:
         result["reason"] = reason_code
         answered.set()
 
+    try:
+        client = connect_as(config, f"edged-doctor-{config.site.id}-{uuid.uuid4().hex[:6]}")
+    except (OSError, ValueError, ssl.SSLError) as exc:
+        return Check("mqtt", Level.FAIL, "mqtt.down", {**values, "error": exc}, "mqtt.down.hint")
     client.on_connect = on_connect
     try:
-        if cfg.username is not None:
-            client.username_pw_set(cfg.username, cfg.password)
-        if cfg.tls is not None:
-            client.tls_set(
-                ca_certs=cfg.tls.ca_file,
-                certfile=cfg.tls.cert_file,
-                keyfile=cfg.tls.key_file,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-            client.tls_insecure_set(cfg.tls.insecure)
         client.connect(cfg.host, cfg.port, keepalive=30)
         client.loop_start()
         got = answered.wait(timeout)
