@@ -25,6 +25,8 @@ from edged.runner import DeviceRunner
 from edged.services.alarms import AlarmService
 from edged.services.batteries import BatteryModel
 from edged.services.health_round import HealthRound
+from edged.services.remote import RemoteService
+from edged.services.remote_commands import Site
 from edged.services.rollups import RollupTask
 from edged.systemd_notify import Notifier, Vitals, Watchdog
 from telemetry.cadence import CommitCadence
@@ -72,6 +74,9 @@ class Daemon:
         self.health: HealthRound | None = None
         if config.health.enabled:
             self.health = HealthRound(config, self.writer, self.stop_event)
+        self.remote: RemoteService | None = None
+        if config.mqtt.enabled and config.remote.enabled:
+            self.remote = RemoteService(config)
         if config.mqtt.enabled:
             self.publisher = Publisher(
                 config,
@@ -79,6 +84,7 @@ class Daemon:
                 ack=self.writer.ack,
                 on_link=self.health.on_link if self.health else None,
                 on_rtt=self.health.on_rtt if self.health else None,
+                on_command=self.remote.receive if self.remote else None,
             )
         self.alarms = AlarmService(config, self.writer, self.publisher)
         self.battery = BatteryModel(config.batteries, config.devices)
@@ -89,6 +95,18 @@ class Daemon:
         if self.health is not None:
             self.health.publisher = self.publisher
             self.health.on_reading = self.alarms.observe_health
+        if self.remote is not None and self.publisher is not None:
+            self.remote.bind(
+                Site(
+                    config,
+                    self.writer,
+                    self.publisher,
+                    self.power.requests,
+                    status=self._status,
+                    counters=self._counters,
+                    errors=self.remote.recent.snapshot,
+                )
+            )
         specs = registry()
         self.runners = [
             DeviceRunner(
@@ -160,6 +178,8 @@ class Daemon:
         self.writer.start()
         self.alarms.restore()
         self._restore_battery()
+        if self.remote is not None:
+            self.remote.start()  # before the publisher: a queued command finds it ready
         if self.publisher is not None:
             self.publisher.start()
         for runner in self.runners:
@@ -243,6 +263,22 @@ class Daemon:
             return
         self.battery.restore(saved)
 
+    def _status(self) -> Any:
+        """`edged status --json` of this site, for the remote `status` command."""
+        # Imported when asked: the CLI's status and its texts cost the daemon RAM otherwise.
+        from edged.cli.status import collect
+
+        self._write_live()  # what the command answers is this second's view
+        return collect(self.config)
+
+    def _counters(self) -> dict[str, Any]:
+        return {
+            "writer": self.writer.stats,
+            "mqtt": self.publisher.stats if self.publisher is not None else None,
+            "remote": self.remote.stats if self.remote is not None else None,
+            "clock_jumps": self.clock.jumps,
+        }
+
     def _write_live(self) -> None:
         view = {
             "pid": os.getpid(),
@@ -254,6 +290,7 @@ class Daemon:
             "health": dict(self.health.latest) if self.health is not None else {},
             "alarms": self.alarms.active(),
             "power": self.power.view(),
+            "remote": self.remote.stats if self.remote is not None else None,
         }
         try:
             live.write(self.live_path, view)
@@ -273,6 +310,8 @@ class Daemon:
             self.health.join(timeout=15)  # a round blocks at most its checks' timeouts
         for row in self.battery.saves(force=True):
             self.writer.put_row("kv", row)
+        if self.remote is not None:
+            self.remote.stop()  # before the Writer: a command's last row is written
         self.writer.stop()
         if self.publisher is not None:
             self.publisher.stop()

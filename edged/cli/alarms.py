@@ -23,7 +23,8 @@ from typing import Any
 from edged.cli import i18n
 from edged.cli.config_file import load_or_report
 from edged.cli.i18n import t
-from telemetry.store import StoreError, open_db, transaction
+from telemetry import queries
+from telemetry.store import StoreError, open_db
 
 HISTORY = 20
 """Cleared alarms shown without --all."""
@@ -133,17 +134,7 @@ def acknowledge(db_path: str, alarm_row: int, by: str, now: float) -> str:
     """`acked`, `already` (nothing changed) or `unknown`; one short write transaction."""
     db = open_db(db_path)
     try:
-        with transaction(db.conn):
-            row = db.conn.execute("SELECT acked_at FROM alarms WHERE id = ?", (alarm_row,))
-            found = row.fetchone()
-            if found is None:
-                return "unknown"
-            if found[0] is not None:
-                return "already"
-            db.conn.execute(
-                "UPDATE alarms SET acked_at = ?, acked_by = ? WHERE id = ?", (now, by, alarm_row)
-            )
-        return "acked"
+        return queries.acknowledge_alarm(db, alarm_row, by, now)[0]
     finally:
         db.conn.close()
 

@@ -22,6 +22,7 @@ from drivers.registry import registry
 from edged.config import batteries as battery_section
 from edged.config import health as health_section
 from edged.config import power as power_section
+from edged.config import remote as remote_section
 from edged.config.checks import kind as _kind
 from edged.config.checks import match as _match
 from edged.config.checks import port as _port
@@ -116,6 +117,8 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
         "power",
         "shedding",
         "budget",
+        "remote",
+        "homeassistant",
     )
     v.unknown(raw, "", sections)
     site = v.section(raw, "site", SiteConfig, {"id": _match(SITE_ID, "[a-z0-9-]")}, required=True)
@@ -138,6 +141,8 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
     banks = battery_section.batteries(v, raw)
     equipment = _equipment(v, raw)
     jobs, power, shedding, budget = power_section.power_sections(v, raw, banks)
+    remote = remote_section.remote(v, raw)
+    homeassistant = remote_section.homeassistant(v, raw)
     if v.problems:
         raise ConfigError(source, v.problems)
     return Config(
@@ -154,6 +159,8 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
         shedding,
         budget,
         equipment,
+        remote,
+        homeassistant,
         source=source,
     )
 

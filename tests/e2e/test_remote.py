@@ -1,0 +1,396 @@
+"""Remote commands end to end, all real: a technician's client -> mosquitto -> `edged run`
+(subprocess, a VE.Direct controller on a pty) -> results on `P/cmd/{name}/result`.
+
+Every command's happy path, then every refusal an attacker or a broken dashboard can cause:
+expired, replayed (also across a restart), unsigned, badly signed, not allowed, malformed,
+unknown; each answered, counted in the live view, and without any effect on the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from telemetry import topics
+from telemetry.store import open_db
+from tests.peers.broker import Broker
+from tests.peers.commander import Commander, command, signed
+from tests.peers.daemon import DaemonProcess, db_rows, write_config
+from tests.peers.energy_pty import EnergyPty
+from tests.peers.replay import wait_until
+from tests.peers.subscriber import Subscriber
+
+PREFIX = "remote"
+P = f"{PREFIX}/test-site"
+KEY = "k3y-of-the-test-site-0123456789"
+ALL = '["ping", "status", "support_summary", "alarm_ack", "backup_now", "report_regenerate", '
+ALL += '"maintenance_log", "resend"]'
+
+
+def far_window() -> str:
+    """A one-minute start window twelve hours away: the job never starts on its schedule."""
+    hour = (dt.datetime.now(dt.UTC).hour + 12) % 24
+    return f'[["{hour:02d}:00", "{hour:02d}:01"]]'
+
+
+def site_config(workdir: Path, pty: Path, broker_port: int, remote: str) -> Path:
+    (workdir / "synced").touch()
+    backup = ["sh", "-c", f"echo progress: 100; echo done > {workdir / 'backup.done'}"]
+    extra = (
+        f"[power]\ncapacity_wh = 2400\ntick = 0.5\ntimesync_flag = "
+        f'"{workdir / "synced"}"\nauto_report = false\n\n'
+        f"[health]\nenabled = false\n\n{remote}\n"
+        '[[equipment]]\nitem = "batterie"\ncategory = "other"\npurchase_cost = 400000\n\n'
+        f'[[jobs]]\nname = "backup"\nkind = "backup"\ncommand = {json.dumps(backup)}\n'
+        f"max_duration = 30\npower_w = 5\nwindows = {far_window()}\n\n"
+        f'[[devices]]\nid = "mppt"\ndriver = "vedirect"\nport = "{pty}"\n'
+    )
+    path = write_config(workdir, devices="", broker_port=broker_port, prefix=PREFIX, extra=extra)
+    text = path.read_text().replace("[storage]\n", f'[storage]\nreports_dir = "{workdir}/rep"\n')
+    path.write_text(
+        text.replace(
+            'topic_prefix = "remote"\n',
+            'topic_prefix = "remote"\npassword = "broker-secret"\nusername = "test-site"\n',
+        )
+    )
+    return path
+
+
+def seed_alarm(db_path: Path) -> None:
+    """An active alarm, as the daemon stores one (it restores it at start)."""
+    db = open_db(db_path)
+    with db.conn:
+        db.execute(
+            "INSERT INTO alarms (alarm_id, rule, subject, severity, active, since, message,"
+            " message_en, value) VALUES ('pibox_disk_full.pibox', 'pibox_disk_full', 'pibox',"
+            " 'warning', 1, ?, 'Disque plein', 'Disk full', '97')",
+            (time.time() - 60,),
+        )
+    db.conn.close()
+
+
+class Site:
+    def __init__(self, workdir: Path, remote: str) -> None:
+        self.workdir = workdir
+        self.broker = Broker(workdir)
+        self.broker.start()
+        self.pty = EnergyPty(soc=95.0).__enter__()
+        self.config = site_config(workdir, self.pty.path, self.broker.port, remote)
+        seed_alarm(workdir / "edged.db")
+        self.daemon = DaemonProcess(self.config, workdir / "edged.log")
+        self.start()
+
+    def start(self) -> None:
+        watch = Subscriber(self.broker.host, self.broker.port, f"{P}/status").start()
+        self.daemon.start()
+        try:
+            wait_until(
+                lambda: (
+                    watch.received(lambda m: m.payload == b"online")
+                    or self.daemon.proc.poll() is not None
+                ),
+                30,
+                what="the daemon online",
+            )
+            assert self.daemon.proc.poll() is None, self.daemon.logs()[-2000:]
+        finally:
+            watch.stop()
+
+    def commander(self, key: str | None = KEY) -> Commander:
+        return Commander(self.broker.host, self.broker.port, P, key).start()
+
+    def rows(self, sql: str) -> list[tuple]:
+        return db_rows(self.workdir / "edged.db", sql)
+
+    def live(self) -> dict:
+        return json.loads((self.workdir / "live.json").read_text())
+
+    def close(self) -> None:
+        self.daemon.stop()
+        self.pty.__exit__(None, None, None)
+        self.broker.stop()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    remote = f"[remote]\nenabled = true\nkey = {KEY!r}\nallow = {ALL}\n"
+    s = Site(tmp_path_factory.mktemp("remote"), remote)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def tech(site):
+    c = site.commander()
+    yield c
+    c.stop()
+
+
+def visits(site: Site) -> int:
+    return site.rows("SELECT count(*) FROM maintenance_log")[0][0]
+
+
+# --- every command's happy path ----------------------------------------------------------------
+
+
+def test_ping_answers_with_the_request_id(tech):
+    result = tech.run("ping")
+    assert result["ok"] is True and result["result"]["pong"] is True
+    assert abs(result["result"]["ts"] - time.time()) < 60
+
+
+def test_status_is_the_technicians_status(tech):
+    result = tech.run("status")["result"]
+    assert result["site"]["id"] == "test-site" and result["daemon"] == "running"
+    assert result["mqtt_connected"] is True
+    assert "mppt" in {d["device"] for d in result["devices"]}
+
+
+def test_support_summary_has_no_secret_and_what_a_technician_asks(tech, site):
+    body = command()
+    tech.publish("support_summary", body)
+    [message] = tech.results.wait_for(
+        lambda m: m.topic.endswith("/support_summary/result") and body["id"].encode() in m.payload,
+        30,
+    )
+    assert KEY.encode() not in message.payload and b"broker-secret" not in message.payload
+    result = json.loads(message.payload)["result"]
+    assert result["config"]["remote"]["key"] == "***"
+    assert result["config"]["mqtt"]["password"] == "***"
+    assert result["config"]["site"]["id"] == "test-site"
+    assert result["database"]["schema"] == 7 and "records" in result["database"]["rows"]
+    assert result["counters"]["remote"]["received"] >= 1
+    assert result["version"]
+
+
+def test_alarm_ack_by_alarm_id_then_already(tech, site):
+    first = tech.run("alarm_ack", {"id": "pibox_disk_full.pibox", "by": "Awa (Bamako)"})
+    assert first["ok"] is True and first["result"]["state"] == "acked", first
+    [(acked_by,)] = site.rows("SELECT acked_by FROM alarms WHERE alarm_id='pibox_disk_full.pibox'")
+    assert acked_by == "Awa (Bamako)"
+    again = tech.run("alarm_ack", {"id": "pibox_disk_full.pibox", "by": "Moussa"})
+    assert again["ok"] is True and again["result"]["state"] == "already"
+    missing = tech.run("alarm_ack", {"id": "battery_soc_low.nothing"})
+    assert missing["ok"] is False and missing["error"] == "not_found"
+    assert "not found" in missing["message_en"] and "introuvable" in missing["message"]
+
+
+def test_backup_now_starts_the_job_through_the_power_policy(tech, site):
+    result = tech.run("backup_now", {"job": "backup"})
+    assert result["ok"] is True and result["result"]["started"] is True, result
+    wait_until(lambda: (site.workdir / "backup.done").exists(), 20, what="the backup's file")
+    wait_until(
+        lambda: site.rows("SELECT trigger, outcome FROM job_runs") == [("manual", "success")],
+        20,
+        what="the manual run recorded",
+    )
+    nojob = tech.run("backup_now", {"job": "nope"})
+    assert nojob["ok"] is False and nojob["error"] == "bad_args"
+
+
+def test_report_regenerate_writes_the_month_and_publishes_its_summary(tech, site):
+    first = dt.datetime.now(dt.UTC).date().replace(day=1)
+    month = (first - dt.timedelta(days=1)).strftime("%Y-%m")
+    summary = Subscriber(site.broker.host, site.broker.port, f"{P}/report/{month}").start()
+    try:
+        result = tech.run("report_regenerate", {"month": month}, timeout=240)
+        assert result["ok"] is True, result
+        assert f"report-test-site-{month}.pdf" in result["result"]["files"]
+        assert (site.workdir / "rep" / f"report-test-site-{month}.html").exists()
+        retained = summary.wait_for(lambda m: True, 20)
+        assert json.loads(retained[0].payload)
+    finally:
+        summary.stop()
+    current = first.strftime("%Y-%m")
+    for bad in (current, "2026-13", 202601, None):
+        refused = tech.run("report_regenerate", {"month": bad})
+        assert refused["ok"] is False and refused["error"] == "bad_args", (bad, refused)
+
+
+def test_maintenance_log_records_a_visit_and_checks_it_first(tech, site):
+    before = visits(site)
+    done = tech.run(
+        "maintenance_log",
+        {
+            "item": "batterie",
+            "action": "bornes nettoyées",
+            "labour_cost": 5000,
+            "date": "2026-11-20",
+        },
+    )
+    assert done["ok"] is True, done
+    rows = site.rows("SELECT item, action, labour_cost, currency, date FROM maintenance_log")
+    assert rows[-1] == ("batterie", "bornes nettoyées", 5000.0, "FCFA", "2026-11-20")
+    bad = (
+        {"item": "frigo", "action": "x"},
+        {"item": "batterie"},
+        {"item": "batterie", "action": "x", "parts_cost": "cher"},
+    )
+    for args in bad:
+        refused = tech.run("maintenance_log", args)
+        assert refused["ok"] is False and refused["error"] == "bad_args", refused
+    assert visits(site) == before + 1
+
+
+def test_resend_republishes_stored_records_on_history(tech, site):
+    wait_until(lambda: site.rows("SELECT count(*) FROM records")[0][0] >= 3, 30, what="records")
+    stored = {ts for (ts,) in site.rows("SELECT ts FROM records WHERE device = 'mppt'")}
+    history = Subscriber(site.broker.host, site.broker.port, f"{P}/history/mppt").start()
+    try:
+        result = tech.run("resend", {"device": "mppt", "from": 0, "to": max(stored) + 1})
+        assert result["ok"] is True and result["result"]["complete"] is True, result
+        count = result["result"]["records"]
+        assert count >= len(stored)
+        got = history.wait_for(lambda m: True, 20, count=result["result"]["messages"])
+        seen = {s["ts"] for m in got for s in topics.decode_payload(m.payload)["samples"]}
+        assert stored <= seen
+    finally:
+        history.stop()
+    nothing = tech.run("resend", {"device": "mppt", "from": 10, "to": 5})
+    assert nothing["ok"] is False and nothing["error"] == "bad_args"
+
+
+# --- refusals: answered, counted, logged, no effect --------------------------------------------
+
+
+def refused(tech: Commander, name: str, payload, cmd_id, sign: bool = True) -> dict:
+    tech.publish(name, payload, sign=sign)
+    answer = tech.result(name, cmd_id)
+    assert answer["ok"] is False and answer["message"] and answer["message_en"]
+    return answer
+
+
+VISIT = {"item": "batterie", "action": "should never be stored"}
+
+
+def test_an_expired_command_is_refused_not_run(tech, site):
+    before, body = visits(site), command(VISIT, ttl=-3 * 86400)
+    assert refused(tech, "maintenance_log", body, body["id"])["error"] == "expired"
+    assert visits(site) == before
+
+
+def test_an_expiry_too_far_ahead_is_refused(tech, site):
+    before, body = visits(site), command(VISIT, ttl=30 * 86400)
+    assert refused(tech, "maintenance_log", body, body["id"])["error"] == "too_far"
+    assert visits(site) == before
+
+
+def test_a_replayed_id_runs_once(tech, site):
+    before, body = visits(site), command({"item": "batterie", "action": "once"})
+    tech.publish("maintenance_log", body)
+    assert tech.result("maintenance_log", body["id"])["ok"] is True
+    tech.publish("maintenance_log", body)
+    answers = tech.results.wait_for(
+        lambda m: m.topic.endswith("maintenance_log/result") and body["id"].encode() in m.payload,
+        30,
+        count=2,
+    )
+    assert json.loads(answers[1].payload)["error"] == "replayed"
+    assert visits(site) == before + 1
+
+
+def test_unsigned_and_badly_signed_commands_are_refused(tech, site):
+    before = visits(site)
+    body = command(VISIT)
+    assert refused(tech, "maintenance_log", body, body["id"], sign=False)["error"] == "unsigned"
+    body = signed(command(VISIT), "another-site-key-0123456789")
+    assert refused(tech, "maintenance_log", body, body["id"], sign=False)["error"] == (
+        "bad_signature"
+    )
+    tampered = signed(command({"item": "batterie", "action": "a"}), KEY)
+    tampered["args"]["action"] = "b"
+    assert refused(tech, "maintenance_log", tampered, tampered["id"], sign=False)["error"] == (
+        "bad_signature"
+    )
+    moved = signed(command({}, cmd="ping"), KEY)  # signed for ping, replayed as backup_now
+    assert refused(tech, "backup_now", moved, moved["id"], sign=False)["error"] == "malformed"
+    assert visits(site) == before
+
+
+@pytest.mark.parametrize(
+    "payload, cmd_id",
+    [
+        (b"not json", None),
+        (b"[1, 2]", None),
+        (b'{"id": "x1", "expires": NaN, "args": {}}', None),
+        (json.dumps({"expires": 2e9, "args": {}}).encode(), None),
+        (json.dumps({"id": "x2", "expires": "tomorrow", "args": {}}).encode(), "x2"),
+        (json.dumps({"id": "x3", "expires": 2e9, "args": [], "sig": "0" * 64}).encode(), "x3"),
+        (json.dumps({"id": "x4", "expires": 2e9, "args": {}, "rm": "-rf"}).encode(), "x4"),
+        (json.dumps({"id": "bad id with spaces", "expires": 2e9}).encode(), None),
+        (b"{" * 5000 + b"}" * 5000, None),
+    ],
+)
+def test_malformed_commands_are_answered_malformed(tech, site, payload, cmd_id):
+    before = site.rows("SELECT count(*) FROM commands")
+    answer = refused(tech, "ping", payload, cmd_id)
+    assert answer["error"] in ("malformed", "too_large")
+    assert site.rows("SELECT count(*) FROM commands") == before
+
+
+def test_an_unknown_command_and_an_odd_name_are_answered(tech, site):
+    body = command()
+    assert refused(tech, "format_disk", body, body["id"])["error"] == "unknown"
+    body = command()
+    tech.publish("x" * 300, body)
+    assert tech.result("_invalid", body["id"])["error"] == "unknown"
+
+
+def test_refusals_are_counted_in_the_live_view_and_logged(tech, site):
+    body = command(ttl=-10)
+    refused(tech, "ping", body, body["id"])
+    counted = lambda: (site.live().get("remote") or {}).get("errors", {}).get("expired")  # noqa: E731
+    wait_until(counted, 15, what="the refusal counted")
+    counters = site.live()["remote"]
+    assert counters["refused"] >= 1 and counters["received"] > counters["refused"]
+    logs = site.daemon.logs()  # the first few are logged, then only counted (bounded journal)
+    assert "refused: expired" in logs and "refused: malformed" not in logs
+    assert "remote commands refused is flapping" in logs
+    assert site.daemon.proc.poll() is None
+
+
+# --- a site with the defaults: unsigned commands, only the harmless ones ---------------------
+
+
+def test_defaults_allow_only_harmless_commands(tmp_path):
+    s = Site(tmp_path, "[remote]\nenabled = true\n")
+    tech = s.commander(key=None)
+    try:
+        assert tech.run("ping")["ok"] is True
+        answer = tech.run("alarm_ack", {"id": "pibox_disk_full.pibox"})
+        assert answer["ok"] is False and answer["error"] == "not_allowed"
+        [(acked,)] = s.rows("SELECT acked_at FROM alarms")
+        assert acked is None
+    finally:
+        tech.stop()
+        s.close()
+
+
+def test_replay_is_refused_across_a_restart_and_queued_commands_wait_for_the_site(tmp_path):
+    s = Site(tmp_path, f"[remote]\nenabled = true\nkey = {KEY!r}\nallow = {ALL}\n")
+    tech = s.commander()
+    try:
+        body = command({"item": "batterie", "action": "before restart"})
+        tech.publish("maintenance_log", body)
+        assert tech.result("maintenance_log", body["id"])["ok"] is True
+        assert s.daemon.terminate() == 0
+        # while the site is down: the broker queues them in the site's persistent session
+        late = command({"item": "batterie", "action": "expired in the queue"}, ttl=3)
+        fresh = command({"item": "batterie", "action": "queued while down"})
+        for queued in (body, late, fresh):
+            tech.publish("maintenance_log", queued)
+        time.sleep(4)  # `late` expires while queued (it is meant to: three days, compressed)
+        s.start()
+        assert tech.result("maintenance_log", fresh["id"])["ok"] is True
+        assert tech.result("maintenance_log", late["id"])["error"] == "expired"
+        replays = tech.results.wait_for(lambda m: body["id"].encode() in m.payload, 30, count=2)
+        assert json.loads(replays[1].payload)["error"] == "replayed"
+        actions = [a for (a,) in s.rows("SELECT action FROM maintenance_log ORDER BY id")]
+        assert actions == ["before restart", "queued while down"]
+    finally:
+        tech.stop()
+        s.close()
