@@ -40,10 +40,16 @@ class Commander:
         *,
         username: str | None = None,
         password: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.root, self.key = root, key
         self.results = Subscriber(
-            host, port, f"{root}/cmd/+/result", username=username, password=password
+            host,
+            port,
+            f"{root}/cmd/+/result",
+            username=username,
+            password=password,
+            ca_file=ca_file,
         )
         self._client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
@@ -51,6 +57,8 @@ class Commander:
         )
         if username is not None:
             self._client.username_pw_set(username, password)
+        if ca_file is not None:
+            self._client.tls_set(ca_certs=ca_file)
         self._client.connect(host, port, keepalive=30)
         self._client.loop_start()
 
