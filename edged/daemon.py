@@ -24,6 +24,7 @@ from edged.readings import Record, Sample
 from edged.runner import DeviceRunner
 from edged.services.alarms import AlarmService
 from edged.services.batteries import BatteryModel
+from edged.services.discovery import Discovery
 from edged.services.health_round import HealthRound
 from edged.services.remote import RemoteService
 from edged.services.remote_commands import Site
@@ -86,6 +87,9 @@ class Daemon:
                 on_rtt=self.health.on_rtt if self.health else None,
                 on_command=self.remote.receive if self.remote else None,
             )
+        self.discovery: Discovery | None = None
+        if self.publisher is not None and config.homeassistant.discovery:
+            self.discovery = Discovery(config, self.publisher)
         self.alarms = AlarmService(config, self.writer, self.publisher)
         self.battery = BatteryModel(config.batteries, config.devices)
         self.rollups = RollupTask(config)
@@ -122,10 +126,14 @@ class Daemon:
         ]
 
     def _records_committed(self, records: list[Record]) -> None:
+        if self.discovery is not None:  # a sensor's config before its first value
+            self.discovery.observe_records(records)
         if self.publisher is not None:
             self.publisher.publish_records(records)
 
     def _records_closed(self, records: list[Record]) -> None:
+        if self.discovery is not None:
+            self.discovery.observe_records(records)
         if self.publisher is not None:  # live about a second after the window ends
             self.publisher.publish_closed(records)
 
@@ -155,6 +163,8 @@ class Daemon:
 
     def _put_state(self, device: str, state: dict[str, Any], changed: bool) -> None:
         self.writer.put_state(device, state)
+        if self.discovery is not None:
+            self.discovery.observe_state(device, state)
         if changed and self.publisher is not None:
             self.publisher.publish_device_state(device, state)
 
@@ -200,6 +210,8 @@ class Daemon:
                 jumped = self.clock.jumped_s
             self.power.poll()
             self.alarms.observe_storage(self.writer.storage_health(), time.time())
+            if self.discovery is not None:
+                self.discovery.observe_alarms(self.alarms.active())
             self.watchdog.tick(self._vitals())
             now, busy = time.monotonic(), self.power.busy
             if now - last_live >= LIVE_EVERY or busy or was_busy:  # a job's end shows at once
