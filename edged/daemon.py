@@ -64,6 +64,7 @@ class Daemon:
         )
         self.live_path = live.writable_path(config)
         self.live_failed = False
+        self._live_lock = threading.Lock()  # the main loop and a remote `status` both write it
         self.watchdog = Watchdog(Notifier())
         self.writer = Writer(
             config.storage.path,
@@ -305,7 +306,8 @@ class Daemon:
             "remote": self.remote.stats if self.remote is not None else None,
         }
         try:
-            live.write(self.live_path, view)
+            with self._live_lock:  # one temporary file: one writer at a time
+                live.write(self.live_path, view)
         except OSError as exc:
             if not self.live_failed:
                 log.warning("cannot write the live status file %s: %s", self.live_path, exc)
