@@ -63,6 +63,8 @@ def collect(config: Config) -> dict[str, Any] | None:
         "alarms": sorted(alarms, key=lambda a: (a["severity"] != "critical", -a["since"])),
         "health": health,
         "power": (view or {}).get("power") if view is not None else None,
+        # `[remote]`: commands received, done, refused (per reason); None when off or stopped
+        "remote": view.get("remote") if view is not None else None,
     }
 
 

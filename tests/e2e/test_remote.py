@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 import time
 
 import pytest
 
-from telemetry import topics
+from telemetry import commands, topics
 from tests.peers.commander import Commander, command, signed
 from tests.peers.remote_site import ALL, KEY, P, Site
 from tests.peers.replay import wait_until
@@ -246,17 +248,65 @@ def test_an_unknown_command_and_an_odd_name_are_answered(tech, site):
     assert tech.result("_invalid", body["id"])["error"] == "unknown"
 
 
-def test_refusals_are_counted_in_the_live_view_and_logged(tech, site):
-    body = command(ttl=-10)
-    refused(tech, "ping", body, body["id"])
-    counted = lambda: (site.live().get("remote") or {}).get("errors", {}).get("expired")  # noqa: E731
-    wait_until(counted, 15, what="the refusal counted")
-    counters = site.live()["remote"]
-    assert counters["refused"] >= 1 and counters["received"] > counters["refused"]
-    logs = site.daemon.logs()  # the first few are logged, then only counted (bounded journal)
-    assert "refused: expired" in logs and "refused: malformed" not in logs
-    assert "remote commands refused is flapping" in logs
-    assert site.daemon.proc.poll() is None
+def status_json(site: Site) -> dict:
+    """`edged status --json` of the site, as a technician on the Pi runs it."""
+    argv = [sys.executable, "-m", "edged.cli", "status", "--json", "--config", str(site.config)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(done.stdout)
+
+
+def test_every_refusal_is_answered_counted_by_reason_and_logged(tmp_path):
+    """One of each refusal on a fresh site (a key, `resend` not allowed): each answered with its
+    reason in French and English, counted by reason in `edged status --json`, the first ones
+    logged with their reason and the rest only counted (a flood must not fill the journal)."""
+    allow = '["ping", "status", "maintenance_log"]'
+    s = Site(tmp_path, f"[remote]\nenabled = true\nkey = {KEY!r}\nallow = {allow}\n")
+    tech = s.commander()
+    try:
+        first = command()
+        tech.publish("ping", first)
+        assert tech.result("ping", first["id"])["ok"] is True
+        wrong_key = signed(command(), "another-site-key-0123456789")
+        cases = [  # (topic's name, payload, sign it, the id the answer carries, reason)
+            ("status", b"x" * 9000, False, None, "too_large"),
+            ("ping", b"not json", False, None, "malformed"),
+            ("format_disk", command(), True, None, "unknown"),
+            ("ping", command(), False, None, "unsigned"),
+            ("ping", wrong_key, False, wrong_key["id"], "bad_signature"),
+            ("resend", command({"device": "mppt", "from": 0, "to": 1}), True, None, "not_allowed"),
+            ("maintenance_log", command(VISIT, ttl=-3 * 86400), True, None, "expired"),
+            ("maintenance_log", command(VISIT, ttl=30 * 86400), True, None, "too_far"),
+        ]
+        for name, payload, sign, cmd_id, reason in cases:
+            if isinstance(payload, dict) and cmd_id is None:
+                cmd_id = payload["id"]
+            tech.publish(name, payload, sign=sign)
+            answer = tech.result(name, cmd_id)
+            assert answer["ok"] is False and answer["error"] == reason, (reason, answer)
+            fr, en = commands.REASONS[reason]
+            assert answer["message"].startswith(fr) and answer["message_en"].startswith(en)
+        tech.publish("ping", first)  # the same id again
+        again = tech.results.wait_for(lambda m: first["id"].encode() in m.payload, 30, count=2)
+        assert json.loads(again[1].payload)["error"] == "replayed"
+        reasons = {reason: 1 for *_, reason in cases} | {"replayed": 1}
+
+        def counted() -> dict | None:
+            return status_json(s).get("remote")
+
+        wait_until(lambda: (counted() or {}).get("errors") == reasons, 30, what="all counted")
+        remote = counted()
+        assert remote["received"] == 1 + len(reasons) and remote["ok"] == 1
+        assert remote["refused"] == len(reasons) and remote["failed"] == 0
+        logs = s.daemon.logs()
+        for _, _, _, _, reason in cases[:4]:  # EventLog's burst: 4 lines, then a summary
+            assert f"refused: {reason}" in logs, reason
+        assert "remote commands refused is flapping" in logs
+        assert "refused: replayed" not in logs
+        assert visits(s) == 0 and s.rows("SELECT count(*) FROM commands") == [(1,)]
+        assert s.daemon.proc.poll() is None
+    finally:
+        tech.stop()
+        s.close()
 
 
 # --- a site with the defaults: unsigned commands, only the harmless ones ---------------------
