@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import tomllib
 import uuid
 from pathlib import Path
@@ -275,6 +276,114 @@ def test_a_site_cannot_publish_a_command_even_to_itself(fleet):
         dash.disconnect()
         own.stop()
         watch.stop()
+
+
+def test_a_site_using_another_sites_client_id_gets_none_of_its_commands(fleet):
+    """Client ids are not tied to accounts: site A may connect under the client id of B's
+    persistent session. mosquitto does not resume a session for another user, so neither what
+    was queued for B nor what comes after reaches A (it can knock B off: docs/fleet-security.md)."""
+    victim = f"edged-site-b-{uuid.uuid4().hex[:8]}"
+    b_password, a_password = (fleet.sites[s]["mqtt"]["password"] for s in ("site-b", "site-a"))
+    b = Subscriber(
+        "127.0.0.1",
+        fleet.broker.port,
+        "edged/site-b/cmd/+",
+        username="site-b",
+        password=b_password,
+        client_id=victim,
+        clean_session=False,
+        ca_file=str(fleet.ca[0]),
+    ).start()
+    b.stop()  # offline: the broker keeps its session and queues its commands
+    dash = fleet.client("dashboard", fleet.dashboard_password)
+    thief = None
+    try:
+        publish(dash, "edged/site-b/cmd/backup_now", b"queued for b")
+        thief = Subscriber(
+            "127.0.0.1",
+            fleet.broker.port,
+            "edged/site-a/cmd/+",  # its own: the barrier below arrives through it
+            username="site-a",
+            password=a_password,
+            client_id=victim,
+            clean_session=False,
+            ca_file=str(fleet.ca[0]),
+        ).start()
+        publish(dash, "edged/site-b/cmd/ping", b"live for b")
+        publish(dash, "edged/site-a/cmd/ping", b"barrier for a")
+        thief.wait_for(lambda m: m.payload == b"barrier for a", 10)
+        assert [m.payload for m in thief.received()] == [b"barrier for a"]
+    finally:
+        if thief is not None:
+            thief.stop()
+        dash.disconnect()
+
+
+def knocked_off(fleet: Fleet, port: int) -> bool:
+    """Whether site A, connecting under site B's client id, disconnects B. Not disconnected
+    means B still gets its next command (so a broker that silently drops B does not pass)."""
+    gone, got = threading.Event(), threading.Event()
+    b = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id="edged-site-b",
+        clean_session=False,
+    )
+    b.username_pw_set("site-b", fleet.sites["site-b"]["mqtt"]["password"])
+    b.tls_set(ca_certs=str(fleet.ca[0]))
+    subscribed = threading.Event()
+    b.on_subscribe = lambda *args: subscribed.set()
+    b.on_connect = lambda c, *args: c.subscribe("edged/site-b/cmd/+", qos=1)
+    b.on_disconnect = lambda *args: gone.set()
+    b.on_message = lambda c, u, m: got.set() if m.payload == b"for b" else None
+    b.connect("127.0.0.1", port)
+    b.loop_start()
+    thief = dash = None
+    try:
+        assert subscribed.wait(10), "site B could not subscribe"
+        b.reconnect_delay_set(30, 60)  # knocked off, B stays off while we look
+        thief = Subscriber(
+            "127.0.0.1",
+            port,
+            "edged/site-a/cmd/+",
+            username="site-a",
+            password=fleet.sites["site-a"]["mqtt"]["password"],
+            client_id="edged-site-b",
+            ca_file=str(fleet.ca[0]),
+        ).start()
+        dash = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+        dash.username_pw_set("dashboard", fleet.dashboard_password)
+        dash.tls_set(ca_certs=str(fleet.ca[0]))
+        dash.connect("127.0.0.1", port)
+        dash.loop_start()
+        publish(dash, "edged/site-a/cmd/ping", b"for a")
+        thief.wait_for(lambda m: m.payload == b"for a", 10)
+        publish(dash, "edged/site-b/cmd/ping", b"for b")
+        wait_until(lambda: got.is_set() or gone.is_set(), 20, what="B's command or B gone")
+        return gone.is_set()
+    finally:
+        if thief is not None:
+            thief.stop()
+        if dash is not None:
+            dash.disconnect()
+            dash.loop_stop()
+        b.disconnect()
+        b.loop_stop()
+
+
+def test_a_site_can_knock_another_off_unless_client_ids_are_the_accounts(fleet, tmp_path):
+    """With the example's defaults a site's password lets it take another site's client id,
+    which disconnects that site; `use_username_as_clientid true` (commented in the example,
+    docs/fleet-security.md) makes each account's client id its name, and the attack moot."""
+    assert knocked_off(fleet, fleet.broker.port)
+    strict = Broker(tmp_path)
+    conf = fleet.broker.conf.read_text().replace(str(fleet.broker.port), str(strict.port))
+    assert "#use_username_as_clientid true" in conf
+    strict.conf.write_text(conf.replace("#use_username_as_clientid", "use_username_as_clientid"))
+    strict.start()
+    try:
+        assert not knocked_off(fleet, strict.port)
+    finally:
+        strict.stop()
 
 
 def test_no_account_no_entry(fleet):
