@@ -6,7 +6,8 @@ expiry (a command queued through a three-day outage is refused, never run late),
 `commands` table (an id seen before is never run twice, across restarts: the id is committed
 before the command runs). Each refusal is answered (`ok: false` with the reason in French and
 English), counted (`edged status --json`: `remote`) and logged, at most a few lines per ten
-minutes (telemetry.event_log): a flood of garbage must not fill the SD card's journal.
+minutes (telemetry.event_log), then one line sums up the rest: a flood of garbage must not fill
+the SD card's journal.
 
 Threads: paho's network thread only queues what arrives (`receive`, bounded: beyond
 `QUEUE_MAX` waiting, messages are dropped and counted); one thread here checks and runs them in
@@ -35,6 +36,9 @@ from telemetry.event_log import EventLog
 log = logging.getLogger(__name__)
 
 QUEUE_MAX = 100
+TICK_EVERY = 30.0
+"""Seconds: while no command comes, the event logs still end their windows (the line summing
+up the refusals a flood muted is written then, not at the next refusal, days later)."""
 ERRORS_KEPT = 20
 """Recent warnings and errors of the whole daemon, for `support_summary`."""
 NAME_OK = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -94,7 +98,15 @@ class RemoteService:
         logging.getLogger().removeHandler(self.recent)
 
     def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
+        while True:
+            try:
+                item = self._queue.get(timeout=TICK_EVERY)
+            except queue.Empty:
+                self._refusals.tick()
+                self._failures.tick()
+                continue
+            if item is None:
+                return
             topic, payload = item
             try:
                 self.handle(topic, payload)
