@@ -9,6 +9,7 @@ daemon connects over TLS and answers the dashboard's signed command.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -25,6 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tests.peers.broker import Broker
 from tests.peers.commander import Commander
 from tests.peers.daemon import DaemonProcess, write_config
+from tests.peers.energy_pty import EnergyPty
 from tests.peers.replay import wait_until
 from tests.peers.subscriber import Subscriber
 
@@ -154,10 +156,12 @@ class Fleet:
             for s in ("site-a", "site-b")
         }
         self.dashboard_password = uuid.uuid4().hex
-        subprocess.run(
-            ["mosquitto_passwd", "-b", str(passwd), "dashboard", self.dashboard_password],
-            check=True,
-        )
+        self.homeassistant_password = uuid.uuid4().hex
+        for user, password in (
+            ("dashboard", self.dashboard_password),
+            ("homeassistant", self.homeassistant_password),
+        ):
+            subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True)
         self.broker.start()
 
     def subscriber(self, topic: str, user: str, password: str) -> Subscriber:
@@ -198,7 +202,7 @@ def publish(client: mqtt.Client, topic: str, payload: bytes) -> None:
 
 def test_the_helper_refuses_bad_ids_and_a_second_run_without_force(fleet, tmp_path):
     passwd = tmp_path / "p"
-    for bad in ("Site_A", "a/b", "dashboard", ""):
+    for bad in ("Site_A", "a/b", "dashboard", "homeassistant", ""):
         done = subprocess.run([str(HELPER), bad, "--passwd", str(passwd)], capture_output=True)
         assert done.returncode == 2, bad
     again = subprocess.run(
@@ -393,9 +397,9 @@ def test_no_account_no_entry(fleet):
         fleet.subscriber("edged/#", "intruder", "")
 
 
-def site_config(fleet: Fleet, folder: Path, site: str, ca: Path) -> Path:
+def site_config(fleet: Fleet, folder: Path, site: str, ca: Path, devices: str = "") -> Path:
     creds = fleet.sites[site]
-    path = write_config(folder, devices="", broker_port=fleet.broker.port)
+    path = write_config(folder, devices=devices, broker_port=fleet.broker.port)
     text = path.read_text().replace('id = "test-site"', f'id = "{site}"')
     mqtt_lines = (
         f'username = "{site}"\npassword = "{creds["mqtt"]["password"]}"\n'
@@ -442,6 +446,42 @@ def test_a_site_daemon_over_tls_answers_the_dashboards_signed_command(fleet, tmp
         tech.stop()
         status.stop()
         daemon.stop()
+
+
+def test_a_site_daemons_data_and_discovery_pass_the_acl_and_a_forgery_does_not(fleet, tmp_path):
+    """The ACL is not too strict either: a real site (B) with a device and Home Assistant
+    discovery gets its telemetry and its discovery configs, under its own node, to a district's
+    Home Assistant account; site A's config forged under B's node never arrives."""
+    password = fleet.homeassistant_password
+    ha = fleet.subscriber("homeassistant/#", "homeassistant", password)
+    data = fleet.subscriber("edged/site-b/telemetry/+", "homeassistant", password)
+    a = fleet.client("site-a", fleet.sites["site-a"]["mqtt"]["password"])
+    with EnergyPty() as pty:
+        device = f'[[devices]]\nid = "mppt"\ndriver = "vedirect"\nport = "{pty.path}"\n'
+        path = site_config(fleet, tmp_path, "site-b", fleet.ca[0], devices=device)
+        discovery = "[homeassistant]\ndiscovery = true\n\n[[devices]]"
+        path.write_text(path.read_text().replace("[[devices]]", discovery))
+        daemon = DaemonProcess(path, tmp_path / "log")
+        daemon.start()
+        try:
+            record = json.loads(data.wait_for(lambda m: True, 60)[0].payload)
+            assert record["metrics"]
+            own = "homeassistant/sensor/edged-site-b/mppt_battery_voltage/config"
+            config = json.loads(ha.wait_for(lambda m: m.topic == own, 30)[0].payload)
+            assert config["state_topic"] == "edged/site-b/telemetry/mppt"
+            forged = b'{"name": "forged by site A"}'
+            publish(a, "homeassistant/sensor/edged-site-b/mppt_forged/config", forged)
+            barrier = "homeassistant/sensor/edged-site-a/barrier/config"
+            publish(a, barrier, b"{}")  # A's own node: it arrives, after the forgery would
+            ha.wait_for(lambda m: m.topic == barrier, 10)
+            assert not ha.received(lambda m: m.payload == forged)
+            assert daemon.proc.poll() is None
+        finally:
+            daemon.stop()
+            a.disconnect()
+            a.loop_stop()
+            ha.stop()
+            data.stop()
 
 
 def test_a_daemon_given_the_wrong_ca_refuses_the_broker(fleet, tmp_path):
