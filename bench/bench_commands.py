@@ -76,10 +76,12 @@ def _recv(sock: socket.socket) -> bytes:
 def config(folder: Path, port: int, remote: bool) -> Path:
     path = folder / "edged.toml"
     allow = '["ping", "status", "alarm_ack"]'
+    (folder / "synced").touch()  # a synchronised clock: else alarm_ack is refused, not run
     path.write_text(
         f'[site]\nid = "bench-site"\n\n[storage]\npath = "{folder / "edged.db"}"\n'
         f'live_path = "{folder / "live.json"}"\n\n[mqtt]\nhost = "127.0.0.1"\nport = {port}\n'
-        f"keepalive = 3600\n\n[health]\nenabled = false\n\n[power]\nauto_report = false\n\n"
+        f"keepalive = 3600\n\n[health]\nenabled = false\n\n[power]\nauto_report = false\n"
+        f'timesync_flag = "{folder / "synced"}"\n\n'
         + (f'[remote]\nenabled = true\nkey = "{KEY}"\nallow = {allow}\n' if remote else "")
     )
     return path

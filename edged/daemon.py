@@ -78,7 +78,7 @@ class Daemon:
             self.health = HealthRound(config, self.writer, self.stop_event)
         self.remote: RemoteService | None = None
         if config.mqtt.enabled and config.remote.enabled:
-            self.remote = RemoteService(config)
+            self.remote = RemoteService(config, clock_trusted=self.clock.trusted)
         if config.mqtt.enabled:
             self.publisher = Publisher(
                 config,
@@ -189,6 +189,7 @@ class Daemon:
         self.writer.start()
         self.alarms.restore()
         self._restore_battery()
+        self.clock.synced()  # a first verdict before a queued command asks `trusted`
         if self.remote is not None:
             self.remote.start()  # before the publisher: a queued command finds it ready
         if self.publisher is not None:

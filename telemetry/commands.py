@@ -54,6 +54,10 @@ REASONS = {
     "not_allowed": ("commande non autorisée sur ce site", "command not allowed on this site"),
     "expired": ("commande expirée, non exécutée", "command expired, not run"),
     "too_far": ("expiration trop lointaine", "expiry too far ahead"),
+    "clock_unsynced": (
+        "horloge du site non synchronisée, seules ping, status et support_summary s'exécutent",
+        "site clock not synchronised, only ping, status and support_summary run",
+    ),
     "replayed": ("commande déjà reçue, non exécutée", "command already received, not run"),
     "bad_args": ("arguments invalides", "invalid arguments"),
     "not_found": ("introuvable", "not found"),

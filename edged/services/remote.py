@@ -1,13 +1,19 @@
 """Remote commands: `P/cmd/{name}` from technicians, answered on `P/cmd/{name}/result`.
 
-Opening a way in is opening a way to be attacked, so a command passes, in order: its form and
-size, a known name, its signature (when `[remote] key` is set), this site's `allow` list, its
-expiry (a command queued through a three-day outage is refused, never run late), and the
-`commands` table (an id seen before is never run twice, across restarts: the id is committed
+Opening a way in is opening a way to be attacked, so a command passes, in order: its form and size,
+a known name, its signature (when `[remote] key` is set), this site's `allow` list, its expiry (a
+command queued through a three-day outage is refused, never run late), a synchronised clock, and
+the `commands` table (an id seen before is never run twice, across restarts: the id is committed
 before the command runs). Each refusal is answered (`ok: false` with the reason in French and
-English), counted (`edged status --json`: `remote`) and logged, at most a few lines per ten
-minutes (telemetry.event_log), then one line sums up the rest: a flood of garbage must not fill
-the SD card's journal.
+English), counted (`edged status --json`: `remote`) and logged, at most a few lines per ten minutes
+(telemetry.event_log), then one line sums up the rest: a flood of garbage must not fill the SD
+card's journal.
+
+The expiry is read on the Pi's clock, and a Pi has no real-time clock: after three days without
+sun it boots at the time it stopped (fake-hwclock), so a command queued through the outage looks
+fresh until NTP syncs. Until then only the harmless commands (`telemetry.commands.HARMLESS`:
+they read, and reading late does no harm) run; the others are refused `clock_unsynced`, their id
+not remembered, so the same command sent again once the clock is synchronised runs.
 
 Threads: paho's network thread only queues what arrives (`receive`, bounded: beyond
 `QUEUE_MAX` waiting, messages are dropped and counted); one thread here checks and runs them in
@@ -24,6 +30,7 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from edged.config.settings import Config
@@ -47,8 +54,11 @@ INVALID_NAME = "_invalid"
 
 
 class RemoteService:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, clock_trusted: Callable[[], bool] = lambda: True) -> None:
+        """`clock_trusted()`: whether the wall clock is synchronised (edged.clock), asked from
+        this service's thread. Without it an expiry means nothing (module docstring)."""
         self._config = config
+        self._clock_trusted = clock_trusted
         self._root = config.topic_root
         self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue(maxsize=QUEUE_MAX)
         self._site: Site | None = None
@@ -127,6 +137,9 @@ class RemoteService:
         )
         if isinstance(verdict, Refusal):
             self._refuse(verdict)
+            return
+        if name not in commands.HARMLESS and not self._clock_trusted():
+            self._refuse(Refusal(name, verdict.id, "clock_unsynced", "send it again once it is"))
             return
         site = self._site
         if site is None:

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from telemetry import commands, topics
+from tests.peers import faketime
 from tests.peers.commander import Commander, command, signed
 from tests.peers.remote_site import ALL, KEY, P, Site
 from tests.peers.replay import wait_until
@@ -347,6 +348,41 @@ def test_replay_is_refused_across_a_restart_and_queued_commands_wait_for_the_sit
         assert json.loads(replays[1].payload)["error"] == "replayed"
         actions = [a for (a,) in s.rows("SELECT action FROM maintenance_log ORDER BY id")]
         assert actions == ["before restart", "queued while down"]
+    finally:
+        tech.stop()
+        s.close()
+
+
+FAKE_NOW = "2025-06-01 10:00:00"
+"""Before edged's first release (edged.clock.EARLIEST_PLAUSIBLE): a clock the daemon cannot
+trust whatever the kernel says. A Pi that booted after three days without sun is the same case
+(its clock is the time it stopped until NTP syncs); this one needs no control of the kernel."""
+
+
+def test_with_an_unsynchronised_clock_only_harmless_commands_run(tmp_path):
+    env = faketime.environment(tmp_path / "faketime.rc", FAKE_NOW)
+    s = Site(tmp_path, f"[remote]\nenabled = true\nkey = {KEY!r}\nallow = {ALL}\n", env=env)
+    tech = s.commander()
+    try:
+        fake = dt.datetime.fromisoformat(FAKE_NOW).replace(tzinfo=dt.UTC).timestamp()
+        ttl = fake - time.time() + 600  # fresh on the site's clock: only the clock can refuse
+        ping = command(ttl=ttl)
+        tech.publish("ping", ping)
+        assert tech.result("ping", ping["id"])["ok"] is True
+        for name, args in (
+            ("alarm_ack", {"id": "pibox_disk_full.pibox", "by": "Awa"}),
+            ("maintenance_log", VISIT),
+            ("backup_now", {"job": "backup"}),
+        ):
+            body = command(args, ttl=ttl)
+            tech.publish(name, body)
+            answer = tech.result(name, body["id"])
+            assert answer["ok"] is False and answer["error"] == "clock_unsynced", answer
+            assert "synchronised" in answer["message_en"] and "synchronisée" in answer["message"]
+        assert s.rows("SELECT acked_at FROM alarms") == [(None,)]
+        assert visits(s) == 0 and s.rows("SELECT count(*) FROM job_runs") == [(0,)]
+        assert s.rows("SELECT id FROM commands") == [(ping["id"],)]  # the refused: not kept
+        assert not (s.workdir / "backup.done").exists()
     finally:
         tech.stop()
         s.close()

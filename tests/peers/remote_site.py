@@ -66,14 +66,15 @@ def seed_alarm(db_path: Path) -> None:
 
 
 class Site:
-    def __init__(self, workdir: Path, remote: str) -> None:
+    def __init__(self, workdir: Path, remote: str, env: dict[str, str] | None = None) -> None:
+        """`env`: the daemon's extra environment (libfaketime's, tests.peers.faketime)."""
         self.workdir = workdir
         self.broker = Broker(workdir)
         self.broker.start()
         self.pty = EnergyPty(soc=95.0).__enter__()
         self.config = site_config(workdir, self.pty.path, self.broker.port, remote)
         seed_alarm(workdir / "edged.db")
-        self.daemon = DaemonProcess(self.config, workdir / "edged.log")
+        self.daemon = DaemonProcess(self.config, workdir / "edged.log", env)
         self.start()
 
     def start(self) -> None:
