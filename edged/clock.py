@@ -67,6 +67,12 @@ class ClockWatch:
             self._synced = kernel_says_synced() or Path(self.flag_path).exists()
         return self._synced and wall >= EARLIEST_PLAUSIBLE
 
+    def trusted(self) -> bool:
+        """The last `synced()` verdict, the wall clock still plausible: for another thread (the
+        remote commands' expiry), which must neither re-ask the kernel nor see jumps (the main
+        loop's work, which keeps the verdict at most `recheck_every` old)."""
+        return self._synced and time.time() >= EARLIEST_PLAUSIBLE
+
     def _detect_jump(self, wall: float, mono: float) -> None:
         if self._last_mono:
             drift = (wall - self._last_wall) - (mono - self._last_mono)

@@ -25,7 +25,10 @@ from edged.readings import Record, Sample
 from edged.runner import DeviceRunner
 from edged.services.alarms import AlarmService
 from edged.services.batteries import BatteryModel
+from edged.services.discovery import Discovery
 from edged.services.health_round import HealthRound
+from edged.services.remote import RemoteService
+from edged.services.remote_commands import Site
 from edged.services.rollups import RollupTask
 from edged.systemd_notify import Notifier, Vitals, Watchdog
 from maintenance.energy.policy import JobKind
@@ -64,6 +67,7 @@ class Daemon:
         )
         self.live_path = live.writable_path(config)
         self.live_failed = False
+        self._live_lock = threading.Lock()  # the main loop and a remote `status` both write it
         self.watchdog = Watchdog(Notifier())
         self.writer = Writer(
             config.storage.path,
@@ -75,6 +79,9 @@ class Daemon:
         self.health: HealthRound | None = None
         if config.health.enabled:
             self.health = HealthRound(config, self.writer, self.stop_event)
+        self.remote: RemoteService | None = None
+        if config.mqtt.enabled and config.remote.enabled:
+            self.remote = RemoteService(config, clock_trusted=self.clock.trusted)
         if config.mqtt.enabled:
             self.publisher = Publisher(
                 config,
@@ -82,7 +89,11 @@ class Daemon:
                 ack=self.writer.ack,
                 on_link=self.health.on_link if self.health else None,
                 on_rtt=self.health.on_rtt if self.health else None,
+                on_command=self.remote.receive if self.remote else None,
             )
+        self.discovery: Discovery | None = None
+        if self.publisher is not None and config.homeassistant.discovery:
+            self.discovery = Discovery(config, self.publisher)
         self.alarms = AlarmService(config, self.writer, self.publisher)
         self.battery = BatteryModel(config.batteries, config.devices)
         self.rollups = RollupTask(config)
@@ -96,6 +107,18 @@ class Daemon:
         if self.health is not None:
             self.health.publisher = self.publisher
             self.health.on_reading = self.alarms.observe_health
+        if self.remote is not None and self.publisher is not None:
+            self.remote.bind(
+                Site(
+                    config,
+                    self.writer,
+                    self.publisher,
+                    self.power.requests,
+                    status=self._status,
+                    counters=self._counters,
+                    errors=self.remote.recent.snapshot,
+                )
+            )
         specs = registry()
         self.runners = [
             DeviceRunner(
@@ -119,10 +142,14 @@ class Daemon:
         return tuple(s.config.policy.kind for s in slots if s.process is not None)
 
     def _records_committed(self, records: list[Record]) -> None:
+        if self.discovery is not None:  # a sensor's config before its first value
+            self.discovery.observe_records(records)
         if self.publisher is not None:
             self.publisher.publish_records(records)
 
     def _records_closed(self, records: list[Record]) -> None:
+        if self.discovery is not None:
+            self.discovery.observe_records(records)
         if self.publisher is not None:  # live about a second after the window ends
             self.publisher.publish_closed(records)
 
@@ -152,6 +179,8 @@ class Daemon:
 
     def _put_state(self, device: str, state: dict[str, Any], changed: bool) -> None:
         self.writer.put_state(device, state)
+        if self.discovery is not None:
+            self.discovery.observe_state(device, state)
         if changed and self.publisher is not None:
             self.publisher.publish_device_state(device, state)
 
@@ -177,6 +206,9 @@ class Daemon:
         if self.leds is not None:  # the verdict from the restored alarms, before any reading
             self.leds.start()
         self._restore_battery()
+        self.clock.synced()  # a first verdict before a queued command asks `trusted`
+        if self.remote is not None:
+            self.remote.start()  # before the publisher: a queued command finds it ready
         if self.publisher is not None:
             self.publisher.start()
         for runner in self.runners:
@@ -199,6 +231,8 @@ class Daemon:
                 jumped = self.clock.jumped_s
             self.power.poll()
             self.alarms.observe_storage(self.writer.storage_health(), time.time())
+            if self.discovery is not None:
+                self.discovery.observe_alarms(self.alarms.active())
             self.watchdog.tick(self._vitals())
             if self.leds is not None:
                 self.leds.refresh()
@@ -264,6 +298,22 @@ class Daemon:
             return
         self.battery.restore(saved)
 
+    def _status(self) -> Any:
+        """`edged status --json` of this site, for the remote `status` command."""
+        # Imported when asked: the CLI's status and its texts cost the daemon RAM otherwise.
+        from edged.cli.status import collect
+
+        self._write_live()  # what the command answers is this second's view
+        return collect(self.config)
+
+    def _counters(self) -> dict[str, Any]:
+        return {
+            "writer": self.writer.stats,
+            "mqtt": self.publisher.stats if self.publisher is not None else None,
+            "remote": self.remote.stats if self.remote is not None else None,
+            "clock_jumps": self.clock.jumps,
+        }
+
     def _write_live(self) -> None:
         view = {
             "pid": os.getpid(),
@@ -276,9 +326,11 @@ class Daemon:
             "alarms": self.alarms.active(),
             "power": self.power.view(),
             "leds": self.leds.view() if self.leds is not None else None,
+            "remote": self.remote.stats if self.remote is not None else None,
         }
         try:
-            live.write(self.live_path, view)
+            with self._live_lock:  # one temporary file: one writer at a time
+                live.write(self.live_path, view)
         except OSError as exc:
             if not self.live_failed:
                 log.warning("cannot write the live status file %s: %s", self.live_path, exc)
@@ -297,6 +349,8 @@ class Daemon:
             self.health.join(timeout=15)  # a round blocks at most its checks' timeouts
         for row in self.battery.saves(force=True):
             self.writer.put_row("kv", row)
+        if self.remote is not None:
+            self.remote.stop()  # before the Writer: a command's last row is written
         self.writer.stop()
         if self.publisher is not None:
             self.publisher.stop()

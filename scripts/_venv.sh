@@ -11,6 +11,7 @@ for pkg in "$@"; do
     poppler-utils) command -v pdftoppm >/dev/null || need_apt+=(poppler-utils) ;;
     faketime) ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || need_apt+=(faketime) ;;
     sqlite3) command -v sqlite3 >/dev/null || need_apt+=(sqlite3) ;;
+    openssl) command -v openssl >/dev/null || need_apt+=(openssl) ;;
     postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql) ;;
     # systemd-analyze (verify, security --offline) is in Debian's `systemd` package
     systemd-analyze) command -v systemd-analyze >/dev/null || need_apt+=(systemd) ;;

@@ -39,13 +39,15 @@ import paho.mqtt.client as mqtt
 
 from edged.config.settings import Config
 from edged.readings import Record
-from telemetry import outbox, topics
+from telemetry import commands, outbox, topics
 from telemetry.database import Database
 from telemetry.event_log import EventLog
 from telemetry.mqtt_client import build_client
 
 log = logging.getLogger(__name__)
 
+COMMAND_QUEUE_MAX = 100
+"""Command results and `resend` history messages waiting for a slot (dropped while offline)."""
 HEALTH_QUEUE_MAX = 50
 """Health messages waiting for a slot; older ones are dropped (the next round replaces them)."""
 LIVE_QUEUE_MAX = 1000
@@ -71,7 +73,7 @@ class _Message:
     payload: bytes
     retain: bool = False
     ids: tuple[int, ...] = ()
-    kind: str = "control"  # control | state | health | live | history
+    kind: str = "control"  # control | state | health | live | history | command
     sent: float = 0.0  # monotonic, for the uplink's publish -> PUBACK round trip
 
 
@@ -86,9 +88,13 @@ class Publisher:
         *,
         on_link: Callable[[bool, float], None] | None = None,
         on_rtt: Callable[[float], None] | None = None,
+        on_command: Callable[[str, bytes], None] | None = None,
     ) -> None:
         """`on_link(connected, wall time)` and `on_rtt(seconds)` feed the uplink's health; they
-        are called on the sender thread and must be quick."""
+        are called on the sender thread and must be quick. With `on_command`, `P/cmd/+` is
+        subscribed (QoS 1) on every connect and each message handed to it (topic, payload) on
+        paho's network thread: it must only queue it (edged.services.remote)."""
+        self._on_command = on_command
         self._config = config
         self._on_link, self._on_rtt = on_link, on_rtt
         self._reader = outbox.Reader(db_path)
@@ -111,6 +117,7 @@ class Publisher:
                 "late_to_history",
                 "damaged_records",
                 "ack_timeouts",
+                "sent_command",
             ),
             0,
         )
@@ -124,6 +131,7 @@ class Publisher:
         self._states: dict[str, bytes] = {}  # retained topic -> latest payload
         self._dirty: dict[str, None] = {}
         self._health: deque[_Message] = deque(maxlen=HEALTH_QUEUE_MAX)
+        self._commands: deque[_Message] = deque(maxlen=COMMAND_QUEUE_MAX)
         self._horizon = 0
         self._cursor = 0
         self._claimed: set[int] = set()
@@ -216,6 +224,11 @@ class Publisher:
         database keeps what matters (health, power_events tables)."""
         self._events.put(("health", topic, topics.json_payload(payload)))
 
+    def publish_command(self, topic: str, payload: bytes) -> None:
+        """QoS 1, not retained: a command's result, or a `resend`'s history message. Sent after
+        live records (which must stay live); dropped while disconnected."""
+        self._events.put(("command", topic, payload))
+
     # -- paho callbacks (network thread): record, log transitions, hand over ------------------
 
     def _make_client(self) -> mqtt.Client:
@@ -224,6 +237,8 @@ class Publisher:
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        if self._on_command is not None:
+            client.on_message = self._on_message
         return client
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -233,6 +248,8 @@ class Publisher:
         # Messages paho kept from the previous connection are forgotten: they are still in the
         # outbox and the sweep resends them, so paho must not resend them behind our back.
         client.drop_out_messages()
+        if self._on_command is not None:
+            client.subscribe(commands.command_filter(self._root), qos=1)
         self._connected = True
         self._fail_logged = False
         self._link_log.log(logging.INFO, "MQTT connected to %s", self._where)
@@ -259,6 +276,10 @@ class Publisher:
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         self._events.put(("puback", mid, reason_code.is_failure))
+
+    def _on_message(self, client, userdata, message: mqtt.MQTTMessage) -> None:
+        if self._on_command is not None:
+            self._on_command(message.topic, bytes(message.payload))
 
     # -- sender thread: the only owner of delivery state ------------------------------------
 
@@ -322,6 +343,9 @@ class Publisher:
         elif kind == "health":
             if self._online and not self._stopping:
                 self._health.append(_Message(event[1], event[2], kind="health"))
+        elif kind == "command":
+            if self._online and not self._stopping:
+                self._commands.append(_Message(event[1], event[2], kind="command"))
         elif kind == "connected":
             self._forget_connection()
             self._online = True
@@ -354,6 +378,7 @@ class Publisher:
         self._control.clear()
         self._live.clear()
         self._health.clear()
+        self._commands.clear()
         self._claimed.clear()
         self._cursor = 0
 
@@ -490,6 +515,8 @@ class Publisher:
             return self._health.popleft()
         if self._live:
             return self._live_message()
+        if self._commands:
+            return self._commands.popleft()
         return None
 
     def _live_message(self) -> _Message:
@@ -577,3 +604,5 @@ class Publisher:
             self._stats["sent_live"] += 1
         elif message.kind == "history":
             self._stats["sent_history"] += len(message.ids)
+        elif message.kind == "command":
+            self._stats["sent_command"] += 1

@@ -19,6 +19,8 @@ def build_client(config: Config) -> mqtt.Client:
     """MQTT 3.1.1, client id `edged-{site}` unless set, last will `offline` retained on P/status.
 
     TLS always verifies the broker's certificate chain (`insecure` only skips the host name).
+    With `[remote]` on, the session is persistent (clean session off): the broker queues the
+    commands sent while the site is offline, and their expiry decides whether they still run.
     May raise OSError/ValueError for unreadable certificate files: the caller decides.
     """
     client = connect_as(config, config.mqtt.client_id or f"edged-{config.site.id}")
@@ -40,6 +42,7 @@ def connect_as(config: Config, client_id: str) -> mqtt.Client:
         callback_api_version=CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=mqtt.MQTTv311,
+        clean_session=not config.remote.enabled,
     )
     if cfg.username is not None:
         client.username_pw_set(cfg.username, cfg.password)

@@ -46,6 +46,12 @@ v6 (long-term rollups, docs/report.md):
   (a WITHOUT ROWID row over ~230 bytes would spill to an overflow page at 1 KiB pages) with its
   key indexed in time order, so hourly inserts append. `roll_up` keeps its progress (the last
   record id rolled up and each device's last record) in `kv` under `rollups`.
+
+v7 (remote commands, docs/mqtt.md "Commands"):
+- `commands`: one row per command id that passed its checks, written (and committed) before the
+  command runs, so an id delivered twice (QoS 1 is at least once; a broker's persistent session
+  replays after a restart) is never run twice, across restarts too. `ok`/`error` are filled in
+  once it ran. Rows are pruned a week after their expiry: by then a replay is refused as expired.
 """
 
 from __future__ import annotations
@@ -182,6 +188,12 @@ V6 = """
     CREATE UNIQUE INDEX rollups_key ON rollups(start, period_s, device);
 """
 
+V7 = """
+    CREATE TABLE commands (
+        id TEXT PRIMARY KEY, name TEXT NOT NULL, received REAL NOT NULL, expires REAL NOT NULL,
+        ok INTEGER, error TEXT);
+"""
+
 MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     V1,
     v2_sample_blocks,
@@ -189,5 +201,6 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     V4,
     V5,
     V6,
+    V7,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

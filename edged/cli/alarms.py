@@ -25,7 +25,8 @@ from typing import Any
 from edged.cli import i18n
 from edged.cli.config_file import load_or_report
 from edged.cli.i18n import t
-from telemetry.store import StoreError, open_db, transaction
+from telemetry import queries
+from telemetry.store import StoreError, open_db
 
 HISTORY = 20
 """Cleared alarms shown without --all."""
@@ -139,21 +140,10 @@ def acknowledge(db_path: str, alarm: int | str, by: str, now: float) -> str:
 
     `alarm` is the row number, or the alarm's name (its newest row: the active one)."""
     by_name = isinstance(alarm, str) and not alarm.isdigit()
-    where = "alarm_id = ? ORDER BY active DESC, id DESC LIMIT 1" if by_name else "id = ?"
     key = alarm if by_name else int(alarm)
     db = open_db(db_path)
     try:
-        with transaction(db.conn):
-            row = db.conn.execute(f"SELECT id, acked_at FROM alarms WHERE {where}", (key,))
-            found = row.fetchone()
-            if found is None:
-                return "unknown"
-            if found[1] is not None:
-                return "already"
-            db.conn.execute(
-                "UPDATE alarms SET acked_at = ?, acked_by = ? WHERE id = ?", (now, by, found[0])
-            )
-        return "acked"
+        return queries.acknowledge_alarm(db, key, by, now)[0]
     finally:
         db.conn.close()
 

@@ -30,8 +30,8 @@ from edged.cli.config_file import load_or_report
 from edged.cli.i18n import N_, tr
 from maintenance.report.month import parse_month
 from maintenance.report.registry import DEFAULT_CURRENCY, LogEntry, validate_log
-from telemetry.queries import maintenance_rows
-from telemetry.store import StoreError, open_db, transaction
+from telemetry.queries import add_maintenance, maintenance_rows
+from telemetry.store import StoreError, open_db
 
 _FLAGS = {"date": "--date", "item": "--item", "action": "--action", "note": "--note",
           "parts_cost": "--parts-cost", "labour_cost": "--labour-cost"}  # fmt: skip
@@ -92,14 +92,7 @@ def record(db_path: str, entry: LogEntry, currency: str, now: float) -> int:
     """Insert one visit in one short write transaction; its row id."""
     db = open_db(db_path)
     try:
-        with transaction(db.conn):
-            cursor = db.conn.execute(
-                "INSERT INTO maintenance_log (date, item, action, parts_cost, labour_cost,"
-                " currency, note, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (entry.date.isoformat(), entry.item, entry.action, entry.parts_cost,
-                 entry.labour_cost, currency, entry.note, now),
-            )  # fmt: skip
-        return int(cursor.lastrowid or 0)
+        return add_maintenance(db, entry.row(currency, now))
     finally:
         db.conn.close()
 

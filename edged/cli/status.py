@@ -70,6 +70,8 @@ def collect(config: Config) -> dict[str, Any] | None:
         "health": health,
         "power": (view or {}).get("power") if view is not None else None,
         "leds": (view or {}).get("leds"),  # the board's verdict and its counters (docs/leds.md)
+        # `[remote]`: commands received, done, refused (per reason); None when off or stopped
+        "remote": view.get("remote") if view is not None else None,
     }
 
 

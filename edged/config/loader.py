@@ -23,6 +23,7 @@ from edged.config import batteries as battery_section
 from edged.config import health as health_section
 from edged.config import leds as leds_section
 from edged.config import power as power_section
+from edged.config import remote as remote_section
 from edged.config.checks import kind as _kind
 from edged.config.checks import match as _match
 from edged.config.checks import port as _port
@@ -118,6 +119,8 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
         "shedding",
         "budget",
         "leds",
+        "remote",
+        "homeassistant",
     )
     v.unknown(raw, "", sections)
     site = v.section(raw, "site", SiteConfig, {"id": _match(SITE_ID, "[a-z0-9-]")}, required=True)
@@ -141,6 +144,8 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
     equipment = _equipment(v, raw)
     jobs, power, shedding, budget = power_section.power_sections(v, raw, banks)
     indicators = leds_section.leds(v, raw)
+    remote = remote_section.remote(v, raw)
+    homeassistant = remote_section.homeassistant(v, raw)
     if v.problems:
         raise ConfigError(source, v.problems)
     return Config(
@@ -157,6 +162,8 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
         shedding,
         budget,
         equipment,
+        remote,
+        homeassistant,
         source=source,
         leds=indicators,
     )

@@ -288,6 +288,32 @@ class LedsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteConfig:
+    """`[remote]`: commands from technicians on `P/cmd/{name}` (docs/mqtt.md, "Commands")."""
+
+    enabled: bool = False
+    allow: tuple[str, ...] = ("ping", "status", "support_summary")
+    """Commands this site runs; the others are refused. Default: the ones that only read."""
+    key: str | None = field(default=None, repr=False)
+    """The site's shared HMAC key: when set, every command must carry a valid `sig`, so a
+    leaked broker password alone cannot command the site."""
+    max_ttl: float = 86400.0
+    """A command whose expiry is further ahead than this is refused (its id need not be
+    remembered forever)."""
+    resend_max: int = 1440
+    """Most records one `resend` republishes (a day of 1-minute records); it says where it
+    stopped, the centre asks again from there."""
+
+
+@dataclass(frozen=True, slots=True)
+class HomeAssistantConfig:
+    """`[homeassistant]`: retained MQTT discovery configs so Home Assistant builds a dashboard."""
+
+    discovery: bool = False
+    prefix: str = "homeassistant"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     site: SiteConfig
     storage: StorageConfig = StorageConfig()
@@ -305,6 +331,8 @@ class Config:
     equipment: tuple[Any, ...] = ()
     """`[[equipment]]`: `maintenance.report.registry.Item`s (typed loosely: this core module
     imports no layer), for the report's costs and `edged maintenance log`."""
+    remote: RemoteConfig = RemoteConfig()
+    homeassistant: HomeAssistantConfig = HomeAssistantConfig()
     source: str = ""
     """The file this config was read from (for messages)."""
     leds: LedsConfig | None = None

@@ -24,6 +24,7 @@ import sys
 import tarfile
 import time
 import tomllib
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,11 @@ from edged import __version__, live
 from edged.config.settings import Config
 from edged.services import doctor
 
-SECRET_KEY = re.compile(r"(pass(word|wd|phrase)?|secret|token|psk|(^|_)key$)", re.IGNORECASE)
-"""Config keys whose values are secrets. `key_file`/`ca_file` are paths: they stay."""
+SECRET_KEY = re.compile(
+    r"(pass(word|wd|phrase)?|pwd|secret|token|psk|(^|_)key$|^env$)", re.IGNORECASE
+)
+"""Config keys whose values are secrets. `key_file`/`ca_file` are paths: they stay. A job's
+`env` is secret as a whole (MYSQL_PWD, a backup key: any name a script may read)."""
 REDACTED = "***"
 PACKAGES = ("pyserial", "paho-mqtt", "pymodbus", "apscheduler", "psutil", "fpdf2")
 LOG_LINES = 2000
@@ -109,22 +113,25 @@ def _disk(folder: Path) -> dict[str, int] | None:
 
 
 def redact(value: Any, key: str = "") -> Any:
-    if isinstance(value, dict):
-        return {k: redact(v, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v, key) for v in value]
-    if key and SECRET_KEY.search(key) and value not in (None, ""):
+    """`value` (a parsed config, or a config's dataclasses as dicts) with every secret replaced
+    by `***`; used by the support bundle and the remote `support_summary` command alike."""
+    if key and SECRET_KEY.search(key) and value not in (None, "", {}, (), []):
         return REDACTED
+    if isinstance(value, Mapping):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v, key) for v in value]
     return value
 
 
-def secrets_of(value: Any, key: str = "") -> set[str]:
+def secrets_of(value: Any, key: str = "", inside_secret: bool = False) -> set[str]:
     """Every secret string in the parsed config, to scrub from the logs too."""
-    if isinstance(value, dict):
-        return set().union(*(secrets_of(v, k) for k, v in value.items()))
-    if isinstance(value, list):
-        return set().union(*(secrets_of(v, key) for v in value))
-    if key and SECRET_KEY.search(key) and isinstance(value, str) and len(value) >= 4:
+    secret = inside_secret or bool(key and SECRET_KEY.search(key))
+    if isinstance(value, Mapping):
+        return set().union(*(secrets_of(v, str(k), secret) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return set().union(*(secrets_of(v, key, secret) for v in value))
+    if secret and isinstance(value, str) and len(value) >= 4:
         return {value}
     return set()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from maintenance.energy.chemistry import Chemistry
 
@@ -60,6 +61,19 @@ class LogEntry:
     @property
     def cost(self) -> float:
         return self.parts_cost + self.labour_cost
+
+    def row(self, currency: str, recorded_at: float) -> dict[str, Any]:
+        """Its `maintenance_log` row (`telemetry.queries.add_maintenance`)."""
+        return {
+            "date": self.date.isoformat(),
+            "item": self.item,
+            "action": self.action,
+            "parts_cost": self.parts_cost,
+            "labour_cost": self.labour_cost,
+            "currency": currency,
+            "note": self.note,
+            "recorded_at": recorded_at,
+        }
 
 
 Problem = tuple[str, str]

@@ -30,3 +30,15 @@ def test_clock_watch_counts_a_jump_and_distrusts_1970():
     assert watch.jumps == 1
     # a Pi that booted without RTC and network thinks it is 1970: never "synced"
     assert watch.synced(now_wall=86_400.0, now_mono=13.0) is False
+
+
+def test_clock_trusted_is_the_last_verdict_and_leaves_jumps_to_synced(tmp_path):
+    """`trusted()` is what another thread (remote commands) asks: the main loop's last verdict."""
+    flag = tmp_path / "synchronized"
+    flag.touch()
+    watch = ClockWatch(flag_path=str(flag))
+    assert watch.trusted() is False  # no verdict yet: not trusted
+    assert watch.synced() is True and watch.trusted() is True
+    flag.unlink()
+    assert watch.trusted() is True  # re-asking is `synced()`'s work, every `recheck_every`
+    assert watch.jumps == 0

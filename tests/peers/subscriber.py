@@ -35,6 +35,7 @@ class Subscriber:
         password: str | None = None,
         client_id: str | None = None,
         clean_session: bool = True,
+        ca_file: str | None = None,
     ) -> None:
         self.host, self.port, self.topic = host, port, topic
         self.messages: list[Message] = []
@@ -47,6 +48,8 @@ class Subscriber:
         )
         if username is not None:
             self._client.username_pw_set(username, password)
+        if ca_file is not None:  # TLS, the broker's certificate checked against this CA
+            self._client.tls_set(ca_certs=ca_file)
         self._client.reconnect_delay_set(0.05, 0.2)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = lambda *args: self._subscribed.set()

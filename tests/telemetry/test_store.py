@@ -22,7 +22,7 @@ def names(db, kind: str) -> set[str]:
 
 def test_migrates_an_empty_file_with_the_chosen_page_size_and_wal(tmp_path):
     db = store.open_db(tmp_path / "sub" / "edged.db")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 6
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 7
     assert names(db, "table") == {
         "devices",
         "sample_blocks",
@@ -37,6 +37,7 @@ def test_migrates_an_empty_file_with_the_chosen_page_size_and_wal(tmp_path):
         "job_runs",
         "power_events",
         "rollups",
+        "commands",
     }
     assert names(db, "view") == {"samples"}
     assert names(db, "index") == {
@@ -46,6 +47,7 @@ def test_migrates_an_empty_file_with_the_chosen_page_size_and_wal(tmp_path):
         "sqlite_autoindex_kv_1",
         "job_runs_job",
         "rollups_key",
+        "sqlite_autoindex_commands_1",
     }
     assert db.execute("PRAGMA page_size").fetchone()[0] == store.PAGE_SIZE
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -71,18 +73,20 @@ def test_a_newer_schema_is_refused_with_a_clear_error(tmp_path, readonly):
 
 def test_a_v3_database_gains_the_maintenance_log_job_and_rollup_tables_keeping_its_rows(tmp_path):
     path = tmp_path / "edged.db"
-    db = store.open_db(path)  # a v3 file is today's minus v4's to v6's tables: make one
+    db = store.open_db(path)  # a v3 file is today's minus v4's to v7's tables: make one
     db.conn.executescript(
         "BEGIN; DROP TABLE maintenance_log; DROP TABLE job_runs; DROP TABLE power_events;"
-        " DROP TABLE rollups; PRAGMA user_version = 3;"
+        " DROP TABLE rollups; DROP TABLE commands; PRAGMA user_version = 3;"
         " INSERT INTO kv VALUES ('uplink', '{}'); COMMIT;"
     )
     db.conn.close()
     with pytest.raises(store.StoreError, match="schema v3.*start the daemon once"):
         store.open_db(path, readonly=True)
     db = store.open_db(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 6
-    assert {"maintenance_log", "job_runs", "power_events", "rollups"} <= names(db, "table")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 7
+    assert {"maintenance_log", "job_runs", "power_events", "rollups", "commands"} <= names(
+        db, "table"
+    )
     assert "rollups_key" in names(db, "index")
     assert db.execute("SELECT key FROM kv").fetchall() == [("uplink",)]
     columns = [r[1] for r in db.execute("PRAGMA table_info(maintenance_log)")]

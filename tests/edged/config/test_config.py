@@ -44,10 +44,16 @@ def test_full_example_loads_with_defaults_filled():
     assert mppt.interval == 1.0 and mppt.stale_after == 10.0 and mppt.offline_after == 60.0
     assert (bmv.interval, bmv.stale_after, bmv.offline_after) == (5.0, 20.0, 120.0)
     assert "s3cret" not in repr(config.mqtt)
+    assert config.remote.allow == ("ping", "status", "alarm_ack") and config.remote.max_ttl == 3600
+    assert config.remote.key and config.remote.key not in repr(config)
+    assert config.homeassistant.discovery and config.homeassistant.prefix == "homeassistant"
 
 
 def test_minimal_config_uses_contract_defaults():
     config = parse({"site": {"id": "x"}})
+    assert not config.remote.enabled and config.remote.key is None
+    assert config.remote.allow == ("ping", "status", "support_summary")
+    assert not config.homeassistant.discovery
     assert config.storage.path == "/var/lib/edged/edged.db"
     assert (config.mqtt.host, config.mqtt.port, config.mqtt.topic_prefix) == (
         "127.0.0.1",

@@ -114,3 +114,10 @@ def test_the_command_writes_the_archive_where_asked(tmp_path):
     assert archive.parent == tmp_path / "usb" and tarfile.is_tarfile(archive)
     logs = members(archive)["edged-support/logs.txt"].decode()
     assert logs.startswith(f"# from: {tmp_path / 'absent.log'}: ")  # said, not raised
+
+
+def test_a_jobs_environment_is_secret_as_a_whole_whatever_its_names():
+    raw = {"jobs": [{"name": "backup", "env": {"MYSQL_PWD": "s3cret!", "HOST": "pibox"}}]}
+    assert support.redact(raw) == {"jobs": [{"name": "backup", "env": "***"}]}
+    assert support.secrets_of(raw) == {"s3cret!", "pibox"}
+    assert support.redact({"jobs": [{"env": {}}]}) == {"jobs": [{"env": {}}]}  # nothing to hide
