@@ -3,6 +3,7 @@ the estimate saved and restored through a real Writer and SQLite file."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tomllib
 
@@ -104,9 +105,18 @@ def test_load_device_current_is_subtracted_while_fresh():
 
 
 def test_load_on_the_controller_itself_uses_its_own_load_current():
-    m = model(ESTIMATED + 'load = "mppt"\n')
+    """For a controller whose current is its charger output only (not a VE.Direct MPPT, whose
+    `I` is net of its load output: check-config refuses that), built here without the config."""
+    cfg = config(ESTIMATED)
+    bank = dataclasses.replace(cfg.batteries[0], load="mppt")
+    m = BatteryModel((bank,), cfg.devices)
     (s,) = feed(m, [mppt(T0, 20.0, load_current=3.5)])
     assert s.metrics["battery_current"] == 16.5
+
+
+def test_a_victron_mppt_current_is_counted_as_it_is_with_its_load_on():
+    (s,) = feed(model(), [mppt(T0, -1.5, "off", load_current=1.5)])  # night, load output on
+    assert s.metrics["battery_current"] == -1.5
 
 
 def test_measured_bank_mirrors_the_monitor_battery_metrics_only():
