@@ -252,6 +252,7 @@ class Step:
     charge_a: float  # the charger's output alone
     battery_a: float  # what a Victron MPPT reports as `I`: its output less its load output
     load_a: float
+    true_a: float  # the bank's real current (+ = charging), what a good shunt measures
     state: str
     temperature: float
 
@@ -278,6 +279,7 @@ def simulate(spec: BankSpec, days: tuple[str, ...], soc0: float, seed: int = 1) 
             charge_a=charge_a,
             battery_a=charge_a - load_a,
             load_a=load_a,
+            true_a=out - load,
             state=ctl.state,
             temperature=30.0 + 6.0 * math.sin(math.pi * (hour - 9.0) / 12.0),
         )
