@@ -77,7 +77,7 @@ def feed(m: BatteryModel, samples) -> list[Sample]:
 
 
 def test_estimated_bank_counts_the_controller_current_by_sample_time():
-    # 20 A for one hour on 200 Ah flooded: + 20 Ah x 0.85 efficiency = + 8.5 %, less 0.15 %/day
+    # 20 A for one hour on 200 Ah flooded: + 20 Ah x 0.85 efficiency = + 8.5 %, less 0.3 %/day
     out = feed(model(), [mppt(T0 + 60 * i, 20.0) for i in range(61)])
     assert [s.device for s in out] == ["bank"] * 61
     assert out[0].metrics["battery_soc"] == 50.0
