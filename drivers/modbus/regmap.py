@@ -61,6 +61,9 @@ class Register:
     enum: str | None
     text_metric: str | None
     fields: tuple[Field, ...]
+    alone: bool = False
+    """Read in a request of its own: a register only newer firmware serves (a GX answers an
+    exception for the whole request) must not take its neighbours down with it."""
 
     @property
     def width(self) -> int:

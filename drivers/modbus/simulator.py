@@ -160,10 +160,11 @@ class Bank:
                 self.units[unit][(function, address + i)] = w
 
     def set_value(self, unit: int, metric: str, value: float) -> None:
-        """Write `value` (metric units) into the register the unit's map reads `metric` from."""
+        """Write `value` (metric units) into every register the unit's map reads `metric` from
+        (a 16-bit row and its 32-bit successor both, as a GX serves both)."""
         rmap = self.maps[unit]
-        reg = next(r for r in rmap.registers if r.metric == metric)
-        self.set_words(unit, reg.function, reg.address, encode(rmap, reg, value))
+        for reg in (r for r in rmap.registers if r.metric == metric):
+            self.set_words(unit, reg.function, reg.address, encode(rmap, reg, value))
 
     def read(self, unit: int, function: int, address: int, count: int) -> list[int] | ExcCodes:
         with self._lock:
