@@ -116,6 +116,7 @@ CATALOGUE: dict[str, Metric] = {
         Metric("cell_voltage_delta", "V", _M, (0, 10)),
         Metric("cell_count", "count", _L, (0, 1024)),
         Metric("charger_error_name", "text", **_TEXT),
+        Metric("charger_fault_flag", "0/1", _L, _BIT),
         Metric("device_mode", "text", **_TEXT),
         Metric("load_voltage", "V", _M, (0, 1000)),
         Metric("load_energy_today", "kWh", _L, (0, 100_000)),

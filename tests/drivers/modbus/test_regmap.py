@@ -67,6 +67,22 @@ def write(tmp_path, text: str):
             GOOD_REG + GOOD_REG.replace("10", "9").replace("uint16", "uint32"),
             "site_map.toml: register[1].address: register 0x000a (fc 3) overlaps register[0]",
         ),
+        (
+            GOOD_REG + 'field = [{ lsb = 1, metric = "alarm_on", when = [12, 2] }]\n',
+            "register[0].field[0].when: expected a non-zero mask and a value inside it",
+        ),
+        (
+            GOOD_REG + 'field = [{ lsb = 1, metric = "alarm_on", when = [0, 0] }]\n',
+            "register[0].field[0].when: expected a non-zero mask",
+        ),
+        (
+            GOOD_REG + 'field = [{ lsb = 1, metric = "alarm_on", when = "D1" }]\n',
+            "register[0].field[0].when: expected [mask, value]",
+        ),
+        (
+            GOOD_REG + 'field = [{ lsb = 1, metric = "alarm_on", when = [1, 1, 1] }]\n',
+            "register[0].field[0].when: expected [mask, value]",
+        ),
     ],
 )
 def test_bad_map_names_file_and_key(tmp_path, body, expected):
