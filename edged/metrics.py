@@ -123,6 +123,7 @@ CATALOGUE: dict[str, Metric] = {
         Metric("battery_remaining_ah", "Ah", _L, (0, 1_000_000)),
         Metric("battery_alarms", "text", **_TEXT),
         Metric("bms_temperature", "°C", _M, _CELSIUS),
+        Metric("mosfet_temperature", "°C", _M, _CELSIUS),
         Metric("charge_enabled", "0/1", _L, _BIT),
         Metric("discharge_enabled", "0/1", _L, _BIT),
         Metric("balancing", "0/1", _L, _BIT),
