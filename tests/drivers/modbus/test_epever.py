@@ -229,3 +229,32 @@ def test_fault_bit_at_night_or_with_a_specific_fault(epever):
     assert sunny_day_alarms(epever, [RUNNING | FAULT | FLOAT | 0x2000] * 4) == [
         "charger_error.tracer"
     ]
+
+
+def test_a_stopped_simulators_port_leads_nowhere_even_when_its_pty_is_reused():
+    # Issue 13 item 19: the kernel gives a freed /dev/pts/N to the next pty opened on the
+    # machine (another test, another run). Had the simulator handed out that name, a driver
+    # reopening it would attach to someone else's device, or lock it out. It hands out a link
+    # that goes with it; whichever number the next pty gets, the old port is simply gone.
+    first = EpeverSimulator()
+    first.start()
+    port = first.port
+    assert not port.startswith("/dev/pts/") and os.path.realpath(port).startswith("/dev/pts/")
+    d = driver(first)
+    assert poll(d).metrics["battery_soc"] == 95
+    d.close()
+    first.stop()
+    second = EpeverSimulator()
+    second.start()  # often the very pty number the first one freed
+    try:
+        assert not os.path.lexists(port)
+        with pytest.raises(DeviceUnavailable):
+            EPEVER.factory(
+                {"port": port, "baudrate": 115200, "address": 1, "timeout": 0.3, "map": None}
+            ).open()
+        assert second.port != port
+        d = driver(second)
+        assert poll(d).metrics["battery_soc"] == 95
+        d.close()
+    finally:
+        second.stop()
