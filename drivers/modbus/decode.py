@@ -130,6 +130,8 @@ def _decode_one(rmap: RegisterMap, reg: Register, raw: int, out: Decoded, alarms
 
 def _decode_field(rmap: RegisterMap, f: Field, raw: int, out: Decoded, alarms: dict) -> None:
     value = raw & f.mask if f.mask is not None else (raw >> f.lsb) & ((1 << f.width) - 1)
+    if f.when is not None and raw & f.when[0] != f.when[1]:
+        value = 0
     if f.alarm:
         names = alarms.setdefault(f.alarm, [])
         name = enum_name(rmap, f.enum, value) if f.enum else str(f.name)

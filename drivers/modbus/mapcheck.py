@@ -110,12 +110,13 @@ _REG_KEYS = (
     "max",
     "na",
     "wraps",
+    "alone",
     "enum",
     "text_metric",
     "field",
     "note",
 )
-_FIELD_KEYS = ("lsb", "width", "mask", "enum", "metric", "alarm", "name", "note")
+_FIELD_KEYS = ("lsb", "width", "mask", "when", "enum", "metric", "alarm", "name", "note")
 _INFO_KEYS = ("name", "address", "function", "type", "count", "note")
 
 
@@ -207,6 +208,7 @@ def _register(v: _Checker, r: Any, where: str, function: int, enums: Mapping) ->
         hi=v.get(r, w, "max", (int, float)),
         na=tuple(na),
         wraps=v.get(r, w, "wraps", bool, False),
+        alone=v.get(r, w, "alone", bool, False),
         enum=enum,
         text_metric=text_metric,
         fields=fields,
@@ -235,9 +237,29 @@ def _field(v: _Checker, f: Any, where: str, enums: Mapping) -> Field | None:
         v.add(w + "enum", f"required for text metric {metric!r}")
     if alarm and enum is None and name is None:
         v.add(w + "name", "required for an alarm bit without enum")
+    when = _when(v, w + "when", f.get("when"))
     if len(v.problems) > start:
         return None
-    return Field(where, lsb, width, mask, enum, metric, alarm, name)
+    return Field(where, lsb, width, mask, enum, metric, alarm, name, when)
+
+
+def _when(v: _Checker, where: str, when: Any) -> tuple[int, int] | None:
+    """`when = [mask, value]`: two 16/32-bit integers, the value's bits inside the mask."""
+    if when is None:
+        return None
+    ok = (
+        isinstance(when, list)
+        and len(when) == 2
+        and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**32 for x in when)
+    )
+    if not ok:
+        v.add(where, f"expected [mask, value], two integers 0..2^32-1, got {when!r}")
+        return None
+    mask, value = when
+    if mask == 0 or value & ~mask:
+        v.add(where, f"expected a non-zero mask and a value inside it, got {when!r}")
+        return None
+    return (mask, value)
 
 
 def _info(v: _Checker, rows: list, function: int) -> tuple[InfoRegister, ...]:

@@ -4,7 +4,8 @@ Every request costs a round trip (and on RS485, bus time shared with other slave
 should be a handful of block reads, not one per value. The map says how far that may go:
 `max_registers` per request and `max_gap` unused registers that may be read through (some
 devices, like a GX, answer an exception when a request touches an address they do not serve).
-A register is never split across requests, and one request never mixes function codes.
+A register is never split across requests, and one request never mixes function codes. A row
+marked `alone` (a register older firmware does not serve) gets a request of its own.
 The same rules plan the once-per-connection `[[info]]` reads (`rows=rmap.info`).
 """
 
@@ -50,6 +51,8 @@ def plan(
         end = reg.address + reg.width
         if (
             last is not None
+            and not getattr(reg, "alone", False)
+            and not any(getattr(r, "alone", False) for r in last.registers)
             and last.function == reg.function
             and reg.address - last.end <= gap
             and end - last.address <= limit

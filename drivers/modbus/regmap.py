@@ -41,6 +41,10 @@ class Field:
     metric: str | None
     alarm: str | None
     name: str | None
+    when: tuple[int, int] | None = None
+    """(mask, value): the field reads 0 unless raw & mask == value. A bit one firmware sets in
+    normal operation (EPEver 0x3201 D1 while charging) counts only with the other bits that
+    corroborate it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,9 @@ class Register:
     enum: str | None
     text_metric: str | None
     fields: tuple[Field, ...]
+    alone: bool = False
+    """Read in a request of its own: a register only newer firmware serves (a GX answers an
+    exception for the whole request) must not take its neighbours down with it."""
 
     @property
     def width(self) -> int:

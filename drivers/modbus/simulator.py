@@ -17,8 +17,10 @@ import asyncio
 import contextlib
 import os
 import select
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 import tty
 from collections.abc import Callable, Mapping
@@ -160,10 +162,11 @@ class Bank:
                 self.units[unit][(function, address + i)] = w
 
     def set_value(self, unit: int, metric: str, value: float) -> None:
-        """Write `value` (metric units) into the register the unit's map reads `metric` from."""
+        """Write `value` (metric units) into every register the unit's map reads `metric` from
+        (a 16-bit row and its 32-bit successor both, as a GX serves both)."""
         rmap = self.maps[unit]
-        reg = next(r for r in rmap.registers if r.metric == metric)
-        self.set_words(unit, reg.function, reg.address, encode(rmap, reg, value))
+        for reg in (r for r in rmap.registers if r.metric == metric):
+            self.set_words(unit, reg.function, reg.address, encode(rmap, reg, value))
 
     def read(self, unit: int, function: int, address: int, count: int) -> list[int] | ExcCodes:
         with self._lock:
@@ -246,10 +249,16 @@ class GxSimulator:
 
 class EpeverSimulator:
     """EPEver slaves on one pseudo-terminal (an RS485 bus: one slave per address in `address`);
-    clients open `self.port` (or the `link` symlink)."""
+    clients open `self.port`, the `link` symlink (a private one when none is given).
+
+    The port is never the `/dev/pts/N` name: the kernel gives a freed pty number to the next pty
+    opened on the machine, so a driver reopening a stopped simulator's `/dev/pts/N` would attach
+    to another test's device (or lock it out with its exclusive open). The link goes with the
+    simulator; `tty` names the pty itself, for tests of how links and ttys meet."""
 
     def __init__(self, address: int | tuple[int, ...] = 1, link: str | None = None) -> None:
-        self.link = link
+        self.link = link or ""
+        self._own_dir = ""
         self.bank = Bank()
         for unit in (address,) if isinstance(address, int) else address:
             self.bank.load(unit, load_builtin("epever_tracer"))
@@ -257,20 +266,28 @@ class EpeverSimulator:
         """Addresses that stop answering (one controller's cable cut, the others still wired)."""
         self.mangle: Callable[[bytes], bytes] | None = None
         """Applied to every answer frame before it is written (CRC damage, echo, noise)."""
-        self.port = ""
+        self.tty = ""
+        """The pty's own `/dev/pts/N` name while started (give drivers `port`)."""
         self._fds: tuple[int, int] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def port(self) -> str:
+        """The port to open: always the link, never the recyclable `/dev/pts/N` name."""
+        return self.link
+
     def start(self) -> None:
+        if not self.link:
+            self._own_dir = tempfile.mkdtemp(prefix="epever-simulator-")
+            self.link = os.path.join(self._own_dir, "tty")
         master, slave = os.openpty()
         tty.setraw(slave)
         self._fds = (master, slave)
-        self.port = os.ttyname(slave)
-        if self.link:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.link)
-            os.symlink(self.port, self.link)
+        self.tty = os.ttyname(slave)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.link)
+        os.symlink(self.tty, self.link)
         self._stop.clear()
         self._thread = threading.Thread(target=self._serve, args=(master,), daemon=True)
         self._thread.start()
@@ -282,10 +299,13 @@ class EpeverSimulator:
         if self._fds:
             for fd in self._fds:
                 os.close(fd)
-        if self.link:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.link)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.link)
+        if self._own_dir:
+            shutil.rmtree(self._own_dir, ignore_errors=True)
+            self._own_dir = self.link = ""
         self._fds = self._thread = None
+        self.tty = ""
 
     def _serve(self, master: int) -> None:
         framer = FramerRTU(DecodePDU(True))

@@ -18,12 +18,17 @@ from maintenance.energy.chemistry import Chemistry
 BANK_ID = re.compile(r"^[a-z0-9_-]{1,64}$")
 NOMINAL_VOLTAGES = (12, 24, 48)
 SOURCES = ("monitor", "controller")
+NET_OF_LOAD = frozenset({"vedirect", "epever"})
+"""Drivers whose `battery_current` is already net of the controller's own load output (VE.Direct
+MPPT `I`, EPEver 0x331B): naming such a controller as its own `load` would subtract it twice.
+A Modbus device with its own register map (`map = ...`) may be a controller whose current is its
+charger output only, so it may still name itself."""
 
 
 def batteries(v, raw: Mapping[str, Any]) -> tuple[BatteryConfig, ...]:
     """Every `[[batteries]]` table as a BatteryConfig; problems go to `v` with their key paths."""
     items = v.array(raw.get("batteries", []), "batteries")
-    devices = _device_ids(raw.get("devices", []))
+    devices = _device_tables(raw.get("devices", []))
     out: list[BatteryConfig] = []
     ids: set[str] = set()
     used: dict[str, str] = {}  # source device -> the bank using it
@@ -54,7 +59,7 @@ def batteries(v, raw: Mapping[str, Any]) -> tuple[BatteryConfig, ...]:
     return tuple(out)
 
 
-def _sources(v, item: Mapping[str, Any], path: str, devices: set[str]) -> None:
+def _sources(v, item: Mapping[str, Any], path: str, devices: Mapping[str, Any]) -> None:
     """Exactly one of monitor/controller; load only beside a controller; all known devices."""
     monitor, controller = _text(item, "monitor"), _text(item, "controller")
     if monitor is not None and controller is not None:
@@ -71,6 +76,15 @@ def _sources(v, item: Mapping[str, Any], path: str, devices: set[str]) -> None:
         device = _text(item, key)
         if device is not None and device not in devices:
             v.add(f"{path}.{key}", f"expected the id of a [[devices]] entry, got {device!r}")
+    device = devices.get(controller) if controller is not None else None
+    driver = device.get("driver") if isinstance(device, Mapping) else None
+    own_map = isinstance(device, Mapping) and "map" in device
+    if _text(item, "load") == controller and driver in NET_OF_LOAD and not own_map:
+        v.add(
+            f"{path}.load",
+            f"expected no load: {controller!r} ({driver}) reports its battery current net of "
+            "its load output already",
+        )
     if monitor is not None:
         for key in ("charge_efficiency", "peukert", "initial_soc"):
             if key in item:
@@ -82,10 +96,11 @@ def _text(item: Mapping[str, Any], key: str) -> str | None:
     return val if isinstance(val, str) else None
 
 
-def _device_ids(raw: Any) -> set[str]:
+def _device_tables(raw: Any) -> dict[str, Mapping[str, Any]]:
+    """{device id: its table as written} of the `[[devices]]` entries that have an id."""
     if not isinstance(raw, list):
-        return set()
-    return {d["id"] for d in raw if isinstance(d, Mapping) and isinstance(d.get("id"), str)}
+        return {}
+    return {d["id"]: d for d in raw if isinstance(d, Mapping) and isinstance(d.get("id"), str)}
 
 
 def _between(low: float, high: float, what: str):
@@ -103,3 +118,8 @@ _CHECKS = {
     "peukert": _between(1.0, 1.6, "a Peukert exponent 1.0-1.6"),
     "initial_soc": _between(0.0, 100.0, "a state of charge 0-100 (%)"),
 }
+
+
+def _device_ids(raw: Any) -> set[str]:
+    """The `[[devices]]` ids as written (edged.config.power checks names against them too)."""
+    return set(_device_tables(raw))

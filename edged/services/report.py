@@ -68,6 +68,7 @@ def build(config: Config, month: str, log: Sequence[LogEntry] = ()) -> Report:
         budget=config.budget or Budget(),
         interval_s=interval,
         health_interval_s=config.health.interval,
+        banks=[(b.id, b.monitor or b.controller or b.id) for b in config.batteries],
         **data,
     )
 

@@ -34,6 +34,11 @@ BUILTIN: tuple[Rule, ...] = (
     Rule("charger_error", "*.charger_error", NE, 0.0, W, delay=60, clear_delay=60,
          message_fr="{device} : le régulateur signale l'erreur {value}.",
          message_en="{device}: the charge controller reports error {value}."),
+    Rule("charger_fault", "*.charger_fault_flag", EQ, 1.0, W, delay=600, clear_delay=60,
+         message_fr="{device} : le régulateur signale un défaut et ne charge pas alors que les"
+                    " panneaux produisent.",
+         message_en="{device}: the charge controller reports a fault and is not charging while"
+                    " the panels produce."),
     Rule("no_pv_daylight", "*.pv_power", B, 5.0, W, clear=20.0, delay=7200, clear_delay=600,
          requires_ok=True,
          message_fr="{device} : aucune production solaire en journée ({value} W). Panneaux"

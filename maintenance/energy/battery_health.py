@@ -267,6 +267,7 @@ def battery_health(
     damage = None if cycles is None else sum(n / cycle_life(p, d / 100.0) for d, n in cycles)
     daily, slope = _imbalance(records)
     measured = _capacity(segs)
+    calendar = calendar_days_left(p, observed_h / 24.0)  # the history starts with the battery
     return BatteryHealth(
         records=len(records),
         records_unsynced=sum(not r.clock_synced for r in records),
@@ -285,13 +286,27 @@ def battery_health(
         capacity_ah=measured,
         capacity_fade_pct=None if measured is None else 100.0 * (1.0 - measured / capacity_ah),
         damage=damage,
-        remaining_life_days=remaining_days(1.0, damage, observed_h),
-        remaining_life_throughput_days=remaining_days(p.lifetime_throughput_efc, efc, observed_h),
+        remaining_life_days=remaining_days(1.0, damage, observed_h, calendar),
+        remaining_life_throughput_days=remaining_days(
+            p.lifetime_throughput_efc, efc, observed_h, calendar
+        ),
     )
 
 
-def remaining_days(budget: float, used: float | None, observed_h: float) -> float | None:
-    """Days left if use goes on at the observed rate: (budget − used) / (used per day)."""
-    if not used or observed_h <= 0:
+def remaining_days(
+    budget: float, used: float | None, observed_h: float, calendar_days: float | None = None
+) -> float | None:
+    """Days left if use goes on at the observed rate: (budget − used) / (used per day), and no
+    more than `calendar_days` (what calendar ageing leaves: a lightly cycled battery still dies
+    of age; uncapped, a month of light use read as 48 years). None when nothing was observed."""
+    if used is None or observed_h <= 0:
         return None
-    return (budget - used) / (used / (observed_h / 24.0))
+    if not used:
+        return calendar_days
+    cycling = (budget - used) / (used / (observed_h / 24.0))
+    return cycling if calendar_days is None else min(cycling, calendar_days)
+
+
+def calendar_days_left(p: ChemistryProfile, age_days: float) -> float:
+    """Days of the chemistry's calendar life left at `age_days` (never below 0)."""
+    return max(0.0, p.calendar_life_years * 365.25 - age_days)

@@ -47,6 +47,7 @@ class ChemistryProfile:
     rest_minutes: float  # resting this long before the voltage is taken as OCV
     cycle_life: Table  # (DoD fraction, cycles to end of life), DoD ascending
     lifetime_throughput_efc: float  # equivalent full cycles over the battery's life
+    calendar_life_years: float  # service life at 20 °C however little it is cycled
 
 
 # Lead-acid rested voltages per cell (12 V flooded table divided by 6); AGM and gel sit ~15 mV
@@ -101,9 +102,10 @@ PROFILES: dict[Chemistry, ChemistryProfile] = {
         ocv=_FLOODED_OCV,
         charge_efficiency=0.85,
         peukert=1.25,
-        self_discharge_pct_day=0.15,
+        self_discharge_pct_day=0.3,
         cycle_life=((0.2, 3000.0), (0.3, 2100.0), (0.5, 1200.0), (0.8, 750.0), (1.0, 500.0)),
         lifetime_throughput_efc=600.0,
+        calendar_life_years=5.0,
         **_LEAD,
     ),
     Chemistry.AGM: ChemistryProfile(
@@ -111,9 +113,10 @@ PROFILES: dict[Chemistry, ChemistryProfile] = {
         ocv=_VRLA_OCV,
         charge_efficiency=0.90,
         peukert=1.15,
-        self_discharge_pct_day=0.10,
+        self_discharge_pct_day=0.14,
         cycle_life=((0.3, 1500.0), (0.5, 600.0), (0.8, 400.0), (1.0, 300.0)),
         lifetime_throughput_efc=300.0,
+        calendar_life_years=8.0,
         **_LEAD,
     ),
     Chemistry.GEL: ChemistryProfile(
@@ -121,9 +124,10 @@ PROFILES: dict[Chemistry, ChemistryProfile] = {
         ocv=_VRLA_OCV,
         charge_efficiency=0.88,
         peukert=1.15,
-        self_discharge_pct_day=0.07,
+        self_discharge_pct_day=0.09,
         cycle_life=((0.3, 1800.0), (0.5, 750.0), (0.8, 500.0), (1.0, 350.0)),
         lifetime_throughput_efc=375.0,
+        calendar_life_years=12.0,
         **_LEAD,
     ),
     Chemistry.LIFEPO4: ChemistryProfile(
@@ -144,6 +148,7 @@ PROFILES: dict[Chemistry, ChemistryProfile] = {
         rest_minutes=30.0,
         cycle_life=((0.5, 5000.0), (0.7, 3000.0), (0.8, 2500.0), (1.0, 2000.0)),
         lifetime_throughput_efc=2500.0,
+        calendar_life_years=10.0,
     ),
 }
 

@@ -8,6 +8,7 @@ records. tests/maintenance/report/test_figures.py checks the two agree on the sa
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from maintenance.energy.battery_health import (
@@ -16,7 +17,7 @@ from maintenance.energy.battery_health import (
     remaining_days,
     reversals,
 )
-from maintenance.energy.chemistry import cycle_life, profile
+from maintenance.energy.chemistry import ChemistryProfile, cycle_life, profile
 from maintenance.report.model import Battery
 from maintenance.report.registry import Item
 from maintenance.report.rollups import Rollup
@@ -74,6 +75,7 @@ def battery(item: Item | None, device: str, rollups: Sequence[Rollup]) -> Batter
     lifetime = (item.expected_cycles if item and item.expected_cycles else None) or (
         chem.lifetime_throughput_efc if chem else None
     )
+    calendar = _calendar_days(item, chem, mine, observed_h)
     soc = tuple((r.start, round(m, 2)) for r in mine if (m := r.mean("battery_soc")) is not None)
     return Battery(
         item=item.item if item else device,
@@ -91,10 +93,10 @@ def battery(item: Item | None, device: str, rollups: Sequence[Rollup]) -> Batter
         temperature_max=_stat(mine, "battery_temperature", 1, max),
         temperature_mean=_mean(mine, "battery_temperature"),
         damage=damage,
-        remaining_life_days=remaining_days(1.0, damage, observed_h),
+        remaining_life_days=remaining_days(1.0, damage, observed_h, calendar),
         remaining_life_throughput_days=None
         if lifetime is None
-        else remaining_days(lifetime, efc, observed_h),
+        else remaining_days(lifetime, efc, observed_h, calendar),
         soc_hourly=soc,
     )
 
@@ -103,3 +105,21 @@ def _mean(rollups: Sequence[Rollup], name: str) -> float | None:
     total = sum(r.stats[name][2] for r in rollups if name in r.stats)
     n = sum(r.stats[name][3] for r in rollups if name in r.stats)
     return total / n if n else None
+
+
+def _calendar_days(
+    item: Item | None, chem: ChemistryProfile | None, mine: Sequence[Rollup], observed_h: float
+) -> float | None:
+    """Calendar life left at the end of the data: the registry's install date and expected life
+    when given, else the chemistry's calendar life less the time observed (the battery is taken
+    as new when its history starts, as the cycling figures take it)."""
+    years = (item.expected_life_years if item else None) or (
+        chem.calendar_life_years if chem else None
+    )
+    if years is None:
+        return None
+    if item is not None and item.install_date is not None and mine:
+        end = max(r.start + r.period_s for r in mine)
+        installed = dt.datetime.combine(item.install_date, dt.time(), dt.UTC).timestamp()
+        return max(0.0, years * 365.25 - (end - installed) / 86400.0)
+    return max(0.0, years * 365.25 - observed_h / 24.0)

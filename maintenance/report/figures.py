@@ -135,31 +135,59 @@ def _kwh(rollups: Sequence[Rollup], key: str, metric: str) -> float | None:
     return round(sum(r.sums[key] for r in rollups), 4)
 
 
-def _energy(hourly: Sequence[Rollup]) -> Energy:
+def _flow_devices(
+    items: Sequence[Item], hourly: Sequence[Rollup], banks: Sequence[tuple[str, str]]
+) -> tuple[str, ...]:
+    """The devices whose battery current is each bank's flows, one per bank.
+
+    An MPPT and a shunt on one bank both report the bank's current: summing every device counted
+    the charge twice. `banks` (the config's `[[batteries]]`: bank id, its monitor or controller):
+    the bank's own records (which carry its monitor's current, or its controller's), else its
+    source device. Without banks: the registry's battery banks, else the devices that report an
+    SOC with their current (monitors, BMS), else the controllers.
+    """
+    has = {r.device for r in hourly if "battery_current" in r.stats}
+    if banks:
+        picked = (bank if bank in has else source for bank, source in banks)
+        return tuple(dict.fromkeys(d for d in picked if d in has))
+    registered = [
+        i.measured_by for i in items if i.category is Category.BATTERY_BANK and i.measured_by in has
+    ]
+    if registered:
+        return tuple(dict.fromkeys(registered))
+    monitors = {r.device for r in hourly if r.device in has and "battery_soc" in r.stats}
+    return tuple(sorted(monitors or has))
+
+
+def _energy(hourly: Sequence[Rollup], flows: tuple[str, ...]) -> Energy:
+    """PV and load from every device; battery charge and discharge from `flows` only."""
     daily = merge(hourly, DAY)
     out = []
     for day in sorted({r.start for r in daily}):
         rs = [r for r in daily if r.start == day]
         socs = [r.stats["battery_soc"][1] for r in rs if "battery_soc" in r.stats]
+        bank = [r for r in rs if r.device in flows]
         out.append(
             DayEnergy(
                 day_of(day).isoformat(),
                 round(max(r.covered_s for r in rs) / 3600, 4),
                 _kwh(rs, "pv_kwh", "pv_power"),
                 _kwh(rs, "load_kwh", "load_power"),
-                _kwh(rs, "charge_kwh", "battery_current"),
-                _kwh(rs, "discharge_kwh", "battery_current"),
+                _kwh(bank, "charge_kwh", "battery_current"),
+                _kwh(bank, "discharge_kwh", "battery_current"),
                 max(socs) if socs else None,
             )
         )
     known = [d.soc_max for d in out if d.soc_max is not None]
+    bank = [r for r in hourly if r.device in flows]
     return Energy(
         pv_kwh=_kwh(hourly, "pv_kwh", "pv_power"),
         load_kwh=_kwh(hourly, "load_kwh", "load_power"),
-        charge_kwh=_kwh(hourly, "charge_kwh", "battery_current"),
-        discharge_kwh=_kwh(hourly, "discharge_kwh", "battery_current"),
+        charge_kwh=_kwh(bank, "charge_kwh", "battery_current"),
+        discharge_kwh=_kwh(bank, "discharge_kwh", "battery_current"),
         days_not_full=sum(s < FULL_SOC for s in known) if known else None,
         days=tuple(out),
+        battery_source=", ".join(flows) or None,
     )
 
 
@@ -190,9 +218,11 @@ def build_report(
     budget: Budget = Budget(),
     interval_s: float = 60.0,
     health_interval_s: float = 60.0,
+    banks: Sequence[tuple[str, str]] = (),
 ) -> Report:
     """The report of `month` ("YYYY-MM"). Give hourly `rollups`, or `records` in stored order
-    (include the last one before the month, so the first interval is counted as rollups do)."""
+    (include the last one before the month, so the first interval is counted as rollups do).
+    `banks`: (bank id, its monitor or controller) of each configured `[[batteries]]` bank."""
     start, end = bounds(month)
     source = "rollups" if records is None else "records"
     if records is not None:
@@ -208,7 +238,7 @@ def build_report(
     body = dict(
         quality=_quality(hourly, month, start, end),
         availability=_availability(items, hourly, health, start, end, health_interval_s),
-        energy=_energy(hourly),
+        energy=_energy(hourly, _flow_devices(items, hourly, banks)),
         batteries=batteries,
         alarms=hf.alarms(alarms, start, end),
         pibox=hf.pibox(health, start, end, health_interval_s),

@@ -55,6 +55,9 @@ class Energy:
     discharge_kwh: float | None
     days_not_full: int | None
     days: tuple[DayEnergy, ...]
+    battery_source: str | None = None
+    """The devices whose battery current gave charge/discharge, one per bank ("bank", "bmv"):
+    a bank's flows counted once, from its monitor/BMS when it has one, else its controller."""
 
 
 @dataclass(frozen=True, slots=True)

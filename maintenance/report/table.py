@@ -40,6 +40,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "load_kwh": ("consommation", "consumption"),
     "charge_kwh": ("énergie chargée", "energy charged"),
     "discharge_kwh": ("énergie déchargée", "energy discharged"),
+    "battery_source": ("charge et décharge mesurées par", "charge and discharge measured by"),
     "days_not_full": ("jours sans pleine charge", "days without a full charge"),
     "soc_max": ("charge maximale", "highest charge"),
     "equivalent_full_cycles": ("cycles complets équivalents", "equivalent full cycles"),

@@ -22,7 +22,6 @@ chemistry = "agm"
 nominal_voltage = 12
 capacity_ah = 100
 controller = "mppt"
-load = "mppt"
 initial_soc = 60
 """
 

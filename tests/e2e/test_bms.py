@@ -60,7 +60,7 @@ PYLONTECH = Case(
             2: pylontech.PackState(),  # the master, on the bus but not polled
             3: pylontech.PackState(
                 cells_mv=[3301, 3305, 3299, 3310] + [3302] * 11,
-                temps_c=[31.0, 27.0, 28.0, 29.0, 30.0],
+                temps_c=[31.0, 27.0, 28.0, 29.0, 30.0, 44.0],  # board, 4 cell groups, MOSFET
                 current_raw=125,  # 0.1 A, + = charging
                 remaining_mah=52000,
                 total_mah=100000,
@@ -84,6 +84,7 @@ PYLONTECH = Case(
         "cell_count": 15,
         "bms_temperature": 31.0,
         "battery_temperature": 28.5,
+        "mosfet_temperature": 44.0,
         "battery_alarms": "charge_overcurrent,charge_overtemperature",
         "charge_enabled": 0,
         "discharge_enabled": 1,
@@ -102,7 +103,7 @@ JBD = Case(
             protection=0x0101,  # bit 0 cell overvoltage, bit 8 charge overcurrent
             fet=0x02,  # charge FET off, discharge FET on
             cells_mv=[3310, 3312, 3305, 3313],
-            temps_c=[25.0, 26.0],
+            temps_c=[38.0, 25.0, 26.0],  # MOSFET first, then the cell probes
         )
     ),
     {"current_sign": "normal"},
@@ -118,6 +119,7 @@ JBD = Case(
         "cell_voltage_delta": 0.008,
         "cell_count": 4,
         "battery_temperature": 25.5,
+        "mosfet_temperature": 38.0,
         "battery_alarms": "cell_overvoltage,charge_overcurrent",
         "charge_enabled": 0,
         "discharge_enabled": 1,

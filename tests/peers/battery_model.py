@@ -40,7 +40,8 @@ class BankSpec:
     cells: int
     capacity_ah: float  # true capacity at `rated_hours`
     rated_hours: float
-    peukert: float
+    peukert: float  # above the rated current
+    peukert_low: float  # below it: datasheets give far less extra capacity than `peukert` would
     r_ohm: float
     ocv: Table
     accept: Table  # cell voltage needed to take charge at ~0 A
@@ -59,6 +60,7 @@ LEAD_ACID = BankSpec(
     capacity_ah=190.0,  # a bank sold as 200 Ah C20, slightly aged
     rated_hours=20.0,
     peukert=1.22,
+    peukert_low=1.07,  # Trojan T-105: 225 Ah at 20 h, 250 Ah at 100 h (ln(250/225)/ln(11.25/2.5))
     r_ohm=0.015,
     ocv=((0.0, 1.895), (0.2, 1.950), (0.5, 2.020), (0.8, 2.085), (1.0, 2.125)),
     accept=(
@@ -87,6 +89,7 @@ LIFEPO4 = BankSpec(
     capacity_ah=196.0,
     rated_hours=5.0,
     peukert=1.04,
+    peukert_low=1.01,
     r_ohm=0.008,
     ocv=(
         (0.0, 2.85),
@@ -145,8 +148,9 @@ class Bank:
         if current > 0:
             ah = current * hours * interp(s.efficiency, self.soc)
         else:
-            rated_a = s.capacity_ah / s.rated_hours
-            ah = current * hours * (-current / rated_a) ** (s.peukert - 1.0)
+            ratio = -current * s.rated_hours / s.capacity_ah
+            k = s.peukert if ratio >= 1.0 else s.peukert_low
+            ah = current * hours * ratio ** (k - 1.0)
         self.soc += ah / s.capacity_ah - s.self_discharge_day * dt_s / 86400.0
         self.soc = min(1.0, max(0.0, self.soc))
 
@@ -245,8 +249,10 @@ class Step:
     t: float
     true_soc: float  # %
     voltage: float
-    charge_a: float
+    charge_a: float  # the charger's output alone
+    battery_a: float  # what a Victron MPPT reports as `I`: its output less its load output
     load_a: float
+    true_a: float  # the bank's real current (+ = charging), what a good shunt measures
     state: str
     temperature: float
 
@@ -264,12 +270,16 @@ def simulate(spec: BankSpec, days: tuple[str, ...], soc0: float, seed: int = 1) 
         out, load, v = ctl.step(bank, dt, site.pv_a(t), site.load_a(t))
         bank.step(dt, out - load)
         hour = (t % 86400) / 3600.0
+        charge_a = max(0.0, out * 1.01 + 0.1 + rng.gauss(0.0, 0.15)) if out else 0.0
+        load_a = max(0.0, load * 0.98 + rng.gauss(0.0, 0.05)) if load else 0.0
         yield Step(
             t=t + dt,
             true_soc=100.0 * bank.soc,
             voltage=v + rng.gauss(0.0, 0.01),
-            charge_a=max(0.0, out * 1.01 + 0.1 + rng.gauss(0.0, 0.15)) if out else 0.0,
-            load_a=max(0.0, load * 0.98 + rng.gauss(0.0, 0.05)) if load else 0.0,
+            charge_a=charge_a,
+            battery_a=charge_a - load_a,
+            load_a=load_a,
+            true_a=out - load,
             state=ctl.state,
             temperature=30.0 + 6.0 * math.sin(math.pi * (hour - 9.0) / 12.0),
         )

@@ -24,7 +24,8 @@ class PackState:
     protection: int = 0
     fet: int = 0x03
     cells_mv: list[int] = field(default_factory=lambda: [3310, 3312, 3305, 3313])
-    temps_c: list[float] = field(default_factory=lambda: [25.0, 26.0])
+    temps_c: list[float] = field(default_factory=lambda: [29.0, 25.0, 26.0])
+    """NTCs in wire order: with two or more, the first is the MOSFET (as on the captured pack)."""
 
 
 def basic_payload(s: PackState) -> bytes:

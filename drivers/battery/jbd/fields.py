@@ -15,9 +15,14 @@ Register 0x03 (basic info, big-endian):
 | 19 | u8 % | battery_soc | 1 |
 | 20 | FET bits: 0 charge, 1 discharge | charge_enabled, discharge_enabled | |
 | 21 | u8 | cell_count | |
-| 22 | NTC count k, then k × u16 0.1 K | battery_temperature (mean), extra temperatures | |
+| 22 | NTC count k, then k × u16 0.1 K | mosfet_temperature (1st of k ≥ 2), | |
+| | | battery_temperature (mean of the rest), extra temperatures | |
 
 Register 0x04: n × u16 mV → per-cell volts, cell min/max/delta/count.
+
+A board with several NTCs reports its MOSFET on the first (dbus-serialbattery's JBD driver maps
+sensor 0 to the MOSFET, 1.. to the cells): the FETs run tens of degrees above the cells under
+current, so folding them into the mean made a warm pack look hot. A lone NTC is a cell probe.
 
 Options: `current_sign` (`normal` keeps + = charging as the 0x03 field is documented; `inverted`
 flips it for a pack wired or configured the other way).
@@ -102,8 +107,12 @@ def _basic(payload: bytes, metrics: dict, info: dict, extra: dict) -> None:
     ntc = payload[22]
     raw = payload[23 : 23 + 2 * ntc]
     temps = [kelvin10_to_c(v) for (v,) in struct.iter_unpack(">H", raw[: len(raw) // 2 * 2])]
+    if len(temps) >= 2:
+        metrics["mosfet_temperature"] = temps[0]
+    cells = temps[1:] if len(temps) >= 2 else temps
+    if cells:
+        metrics["battery_temperature"] = round(sum(cells) / len(cells), 2)
     if temps:
-        metrics["battery_temperature"] = round(sum(temps) / len(temps), 2)
         extra["temperatures"] = join_values(temps)
 
 

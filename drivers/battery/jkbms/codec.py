@@ -85,6 +85,20 @@ def encode(
     return body + (sum(body) & 0xFFFF).to_bytes(4, "big")
 
 
+READ_ALL_IDS = frozenset({CELLS, 0x83, 0x84, 0x85})
+"""Ids only a read-all answer carries: cell voltages, total voltage, current, SOC."""
+
+
+def is_read_all_answer(frame: Frame) -> bool:
+    """A response frame carrying the read-all fields, whatever its command byte.
+
+    The command byte of the answer is 0x06 on most firmware, but some (the 11.XW series, for one)
+    answer read-all with 0x03: checking it dropped every answer and the pack never went `ok`.
+    The transport byte already tells a response from an RS485 adapter's echo of our request.
+    """
+    return frame.transport == RESPONSE and not READ_ALL_IDS.isdisjoint(frame.fields)
+
+
 def build_request(command: int = READ_ALL, info: bytes = b"\x00") -> bytes:
     """Read-all from a PC: `4E 57 00 13 00 00 00 00 06 03 00 00 00 00 00 00 68 00 00 01 29`."""
     return encode(command, info, REQUEST, SOURCE_PC)

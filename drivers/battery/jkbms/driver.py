@@ -7,7 +7,7 @@ device info (product, firmware, device id) comes with every answer. Raises only
 
 from __future__ import annotations
 
-from drivers.battery.jkbms.codec import READ_ALL, RESPONSE, Frame, ResponseParser, build_request
+from drivers.battery.jkbms.codec import ResponseParser, build_request, is_read_all_answer
 from drivers.battery.jkbms.fields import decode
 from drivers.battery.link import SerialBmsDriver
 from edged.readings import Reading
@@ -29,13 +29,8 @@ class JkBmsDriver(SerialBmsDriver):
         self.current_sign = current_sign
 
     def poll(self, deadline: float) -> Reading:
-        (frame,) = self.link.exchange(REQUEST, ResponseParser(), _is_answer, deadline)
+        (frame,) = self.link.exchange(REQUEST, ResponseParser(), is_read_all_answer, deadline)
         if frame.unparsed:
             # An id of unknown size ends the split; what came before is still good.
             self.counters.reject("unknown_id")
         return decode(frame, current_encoding=self.current_encoding, current_sign=self.current_sign)
-
-
-def _is_answer(frame: Frame) -> bool:
-    """A response to read-all (an RS485 adapter echoing our request must not count as one)."""
-    return frame.command == READ_ALL and frame.transport == RESPONSE

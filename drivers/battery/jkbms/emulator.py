@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from drivers.battery.jkbms.codec import CELLS, build_request, encode_response
+from drivers.battery.jkbms.codec import CELLS, READ_ALL, build_request, encode_response
 from drivers.battery.ptyemu import PtyEmulator
 
 
@@ -28,6 +28,7 @@ class PackState:
     status: int = 0b0011
     capacity_ah: int = 100
     version: int = 1
+    command: int = READ_ALL  # the answer's command byte: 0x03 on some firmware (11.XW)
 
 
 def _temp(c: int) -> bytes:
@@ -60,7 +61,8 @@ def answer(s: PackState) -> bytes:
             (0xB7, b"11.XW_S11.26___"),
             (0xBA, b"EMULATED".ljust(24, b"\0")),
             (0xC0, bytes([s.version])),
-        ]
+        ],
+        command=s.command,
     )
 
 

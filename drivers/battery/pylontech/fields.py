@@ -7,7 +7,8 @@ Analog values (CID2 0x42), read in sequence, big-endian:
 | DATAFLAG, pack address | 1 + 1 byte | — |
 | cell count n, n × cell volts | 1 + n × u16 mV | cell_voltage_min/max/delta, cell_count |
 | temp count m, m × temps | 1 + m × u16 0.1 K | [0] BMS board → bms_temperature |
-| | | rest (cell groups) → battery_temperature (mean) |
+| | | [5] when m ≥ 6: MOSFET → mosfet_temperature |
+| | | the others (cell groups) → battery_temperature (mean) |
 | current | s16, + = charging, unit per `current_unit` | battery_current |
 | pack voltage | u16 mV | battery_voltage |
 | remaining capacity | u16 mAh (0xFFFF → extended) | battery_remaining_ah |
@@ -47,6 +48,11 @@ from drivers.battery.pylontech.codec import Frame
 from edged.readings import Reading
 
 CURRENT_UNITS = {"100mA": 0.1, "10mA": 0.01}
+MOSFET = 5
+"""Index of the MOSFET probe in a list of six or more temperatures: BMS board, four cell
+groups, then the MOSFET (field report in edged issue 13; packs that measure it show it as the
+console's `MosTempr` column). Five or fewer (the captured US3000) carry no MOSFET. Folded into
+the cells' mean it made a pack under load look several degrees hotter than its cells."""
 NOT_AVAILABLE = 0xFFFF
 
 STATUS1 = (
@@ -118,6 +124,9 @@ def _analog(info: bytes, metrics: dict, extra: dict, amps_per_unit: float) -> No
         extra["temperatures"] = join_values(celsius)
         metrics["bms_temperature"] = celsius[0]
         groups = celsius[1:] or celsius
+        if len(celsius) > MOSFET:
+            metrics["mosfet_temperature"] = celsius[MOSFET]
+            groups = celsius[1:MOSFET] + celsius[MOSFET + 1 :]
         metrics["battery_temperature"] = round(sum(groups) / len(groups), 2)
     current = current - 0x10000 if current >= 0x8000 else current
     metrics["battery_current"] = round(current * amps_per_unit, 6)

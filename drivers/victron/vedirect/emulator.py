@@ -56,7 +56,9 @@ def _charger_fields(site: SolarSite) -> dict[str, str]:
     off = site.state == "off"
     return {
         "V": _mv(site.battery_v),
-        "I": _mv(site.charger_i),
+        # an MPPT's `I` is its battery current with its own load output already taken off (at
+        # night with the load on it reads about minus the load current: victronenergy/venus#233)
+        "I": _mv(site.charger_i - site.load_i),
         "VPV": _mv(site.pv_v),
         "PPV": str(round(site.pv_w)),
         "CS": _code(tables.CS_STATES, site.state),

@@ -98,7 +98,8 @@ def check_silent_then_back(driver: Any, emulator: Any) -> None:
     start = time.monotonic()
     with pytest.raises(DeviceUnavailable):
         driver.read(start + 0.3)
-    assert 0.25 < time.monotonic() - start < 0.6
+    # not before the deadline; after it, within a margin a loaded machine can keep
+    assert 0.25 < time.monotonic() - start < 0.3 + 3.0
     emulator.set_fault("ok")
     assert driver.read(time.monotonic() + 2)[0].metrics
 

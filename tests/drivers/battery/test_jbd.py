@@ -56,7 +56,8 @@ def test_captured_basic_info_and_cells_decode_exactly():
         "battery_alarms": "none",
         "charge_enabled": 1,
         "discharge_enabled": 1,
-        "battery_temperature": 22.13,
+        "battery_temperature": 22.0,  # NTC 2 and 3; NTC 1 (22.4) is the MOSFET
+        "mosfet_temperature": 22.4,
         "cell_voltage_min": 3.417,
         "cell_voltage_max": 3.432,
         "cell_voltage_delta": 0.015,
@@ -67,6 +68,33 @@ def test_captured_basic_info_and_cells_decode_exactly():
         "cell_voltages": "3.43,3.425,3.432,3.417",
     }
     assert r.info == {"firmware": "8.0"}
+
+
+def with_ntcs(celsius: list[float]) -> bytes:
+    """The captured 0x03 frame with its NTC list replaced (same layout, fresh checksum)."""
+    (frame,) = parse(CAP["basic_info"])
+    head = frame.payload[:22]
+    temps = b"".join((round(t * 10) + 2731).to_bytes(2, "big") for t in celsius)
+    return encode_response(codec.BASIC_INFO, head + bytes([len(celsius)]) + temps)
+
+
+def test_first_of_several_ntcs_is_the_mosfet_not_the_cells():
+    # Issue 13 item 10: a JBD pack with several NTCs reports its MOSFET on the first. Under a
+    # charge current the FETs run hot: battery_temperature must stay the cells'.
+    r = decode(parse(with_ntcs([58.0, 24.0, 25.0])))
+    assert r.metrics["battery_temperature"] == 24.5
+    assert r.metrics["mosfet_temperature"] == 58.0
+    assert r.extra["temperatures"] == "58,24,25"
+    two = decode(parse(with_ntcs([41.0, 23.5])))
+    assert (two.metrics["battery_temperature"], two.metrics["mosfet_temperature"]) == (23.5, 41.0)
+
+
+def test_a_single_ntc_is_the_cells():
+    r = decode(parse(with_ntcs([23.0])))
+    assert r.metrics["battery_temperature"] == 23.0
+    assert "mosfet_temperature" not in r.metrics
+    none = decode(parse(with_ntcs([])))
+    assert "battery_temperature" not in none.metrics and "mosfet_temperature" not in none.metrics
 
 
 def test_current_sign_option_flips_only_the_current():
@@ -181,7 +209,8 @@ def test_driver_reads_the_emulated_pack(driver):
     assert r.metrics["battery_soc"] == 80
     assert r.metrics["cell_voltage_min"] == 3.305
     assert r.extra["cell_voltages"] == "3.31,3.312,3.305,3.313"
-    assert r.extra["temperatures"] == "25,26"
+    assert r.extra["temperatures"] == "29,25,26"
+    assert (r.metrics["mosfet_temperature"], r.metrics["battery_temperature"]) == (29.0, 25.5)
     assert driver.counters.accepted == 2 and driver.counters.rejected == 0
     assert driver.info == {"firmware": "8.0"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -16,6 +17,7 @@ from drivers.battery.jkbms.codec import (
     build_request,
     encode,
     encode_response,
+    is_read_all_answer,
     split_fields,
 )
 from drivers.battery.jkbms.driver import JkBmsDriver
@@ -180,6 +182,27 @@ def test_driver_reads_the_emulated_pack(driver):
     assert r.metrics["battery_capacity"] == 100
     assert driver.info == {"firmware": "11.XW_S11.26", "product": "EMULATED"}
     assert driver.counters.accepted == 1 and driver.counters.rejected == 0
+
+
+def test_an_answer_with_command_byte_0x03_is_read():
+    """Some firmware (11.XW) answers read-all with command 0x03: the pack must still go ok."""
+    with PtyBmsEmulator(PackState(command=0x03)) as emu:
+        d = JkBmsDriver(emu.path)
+        d.open()
+        try:
+            assert d.read(time.monotonic() + 5)[0].metrics["battery_voltage"] == 26.57
+        finally:
+            d.close()
+
+
+def test_only_a_response_with_read_all_fields_is_an_answer():
+    (echo,) = ResponseParser().feed(build_request())
+    assert not is_read_all_answer(echo)  # an RS485 adapter echoing our request
+    (ack,) = ResponseParser().feed(encode_response([], command=0x02))
+    assert not is_read_all_answer(ack)  # a write acknowledged, no measurements
+    (captured,) = ResponseParser().feed(H1)  # the real 11.XA answer, command 0x06
+    assert captured.command == 0x06 and is_read_all_answer(captured)
+    assert is_read_all_answer(dataclasses.replace(captured, command=0x03))
 
 
 def test_version_0_current_encoding_round_trips():

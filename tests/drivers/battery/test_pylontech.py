@@ -71,6 +71,37 @@ def test_captured_analog_values_decode_exactly():
     }
 
 
+def with_temperatures(celsius: list[float]) -> bytes:
+    """The captured analog answer with its temperature list replaced (fresh LENGTH, CHKSUM)."""
+    (frame,) = parse(ANALOG)
+    cells_end = 3 + 2 * frame.info[2]
+    temps_end = cells_end + 1 + 2 * frame.info[cells_end]
+    temps = b"".join((round(t * 10) + 2731).to_bytes(2, "big") for t in celsius)
+    info = frame.info[:cells_end] + bytes([len(celsius)]) + temps + frame.info[temps_end:]
+    return encode_response(frame.adr, info)
+
+
+def test_sixth_temperature_is_the_mosfet_not_the_cells():
+    # Issue 13 item 10: after the BMS board and four cell groups, the sixth is the MOSFET.
+    (frame,) = parse(with_temperatures([14.0, 12.0, 12.0, 13.0, 13.0, 41.0]))
+    r = decode(frame)
+    assert_catalogue(r)
+    assert r.metrics["bms_temperature"] == 14.0
+    assert r.metrics["battery_temperature"] == 12.5  # not 18.2 with the MOSFET in the mean
+    assert r.metrics["mosfet_temperature"] == 41.0
+    assert r.metrics["battery_voltage"] == 49.037  # the rest of the frame still lines up
+    assert r.extra["temperatures"] == "14,12,12,13,13,41"
+
+
+def test_five_temperatures_have_no_mosfet():
+    (frame,) = parse(ANALOG)  # the captured US3000: board + four cell groups
+    assert "mosfet_temperature" not in decode(frame).metrics
+    (one,) = parse(with_temperatures([20.0]))
+    r = decode(one)
+    assert r.metrics["bms_temperature"] == r.metrics["battery_temperature"] == 20.0
+    assert "mosfet_temperature" not in r.metrics
+
+
 def test_current_unit_and_sign_options():
     (frame,) = parse(ANALOG)
     assert decode(frame, current_unit="10mA").metrics["battery_current"] == -0.32

@@ -55,7 +55,7 @@ def poll(d, budget: float = 3.0) -> dict:
 
 def pair(sim: EpeverSimulator):
     """Slave 1 through the tty itself, slave 2 through the by-id style symlink to it."""
-    return driver(sim.port, 1), driver(str(sim.link), 2)
+    return driver(sim.tty, 1), driver(str(sim.link), 2)
 
 
 def in_thread(work: Callable[[], None]) -> tuple[threading.Thread, list[BaseException]]:

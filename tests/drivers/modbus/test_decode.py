@@ -103,8 +103,10 @@ def test_epever_status_bits():
     assert d.metrics["battery_alarms"] == "none"
     fault = decode(EPEVER, words(4, 0x3200, 0x0102 | 0x8000, 0x4000 | 0x0010 | 0x0008 | 0x0002))
     assert fault.metrics["charger_state"] == "bulk"
-    assert fault.metrics["charger_error"] == 0x0012
-    assert fault.metrics["charger_error_name"] == "fault,pv_input_short"  # D15-14 = 1: night
+    # D1 while boost-charging is no fault by itself (Tracer BN set it whenever they charge).
+    assert fault.metrics["charger_error"] == 0x0010
+    assert fault.metrics["charger_error_name"] == "pv_input_short"  # D15-14 = 1: night
+    assert fault.metrics["charger_fault_flag"] == 0
     assert (
         fault.metrics["battery_alarms"]
         == "under_voltage,inner_resistance_abnormal,wrong_rated_voltage"

@@ -12,6 +12,8 @@ import pytest
 from drivers.base import DeviceUnavailable, ProtocolError
 from drivers.modbus.simulator import EpeverSimulator
 from drivers.modbus.spec import EPEVER
+from maintenance.alarms.engine import AlarmEngine
+from maintenance.alarms.rules import BUILTIN
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 
@@ -160,3 +162,99 @@ def test_unplugged_port_is_unavailable_and_replug_resumes(tmp_path):
         d.close()
     finally:
         sim.stop()
+
+
+# 0x3201 bits (EPEver V2.5): D0 running, D1 fault, D3-2 charging status (1 float, 2 boost),
+# D15-14 input voltage (0 normal, 1 no input power).
+RUNNING, FAULT, FLOAT, BOOST, NO_INPUT = 0x0001, 0x0002, 0x0004, 0x0008, 0x4000
+
+
+def sunny_day_alarms(sim: EpeverSimulator, words: list[int]) -> list[str]:
+    """Poll the pty simulator every 10 minutes of a simulated day and run the built-in alarms."""
+    engine = AlarmEngine(list(BUILTIN))
+    d = driver(sim)
+    raised = []
+    try:
+        for i, word in enumerate(words):
+            sim.bank.set_words(1, 4, 0x3201, [word])
+            r = poll(d)
+            numeric = {k: v for k, v in r.metrics.items() if k.startswith("charger_")}
+            raised += [
+                e.alarm_id
+                for e in engine.observe_many("tracer", numeric, i * 600.0)
+                if e.kind == "raised"
+            ]
+    finally:
+        d.close()
+    return raised
+
+
+def test_tracer_bn_fault_bit_while_charging_is_no_alarm(epever):
+    # Issue 13 item 9: some Tracer BN units set D1 whenever they charge, their own meter showing
+    # normal. With charger_error = every fault bit that was an alarm every sunny day.
+    night, day = RUNNING | NO_INPUT, [RUNNING | FAULT | BOOST] * 24 + [RUNNING | FAULT | FLOAT] * 24
+    epever.bank.set_words(1, 4, 0x3201, [RUNNING | FAULT | BOOST])
+    d = driver(epever)
+    r = poll(d)
+    d.close()
+    assert r.metrics["charger_state"] == "bulk"
+    assert r.metrics["charger_error"] == 0
+    assert r.metrics["charger_error_name"] == "none"
+    assert r.metrics["charger_fault_flag"] == 0
+    assert sunny_day_alarms(epever, [night] * 6 + day + [night] * 6) == []
+
+
+def test_fault_bit_with_pv_present_and_no_charging_is_a_fault(epever):
+    # Corroborated: the input is normal (PV present) yet the controller does not charge.
+    epever.bank.set_words(1, 4, 0x3201, [RUNNING | FAULT])
+    d = driver(epever)
+    r = poll(d)
+    d.close()
+    assert r.metrics["charger_fault_flag"] == 1
+    assert r.metrics["charger_error_name"] == "fault"
+    assert r.metrics["charger_error"] == 0  # no specific fault bit: the flag says it
+    assert sunny_day_alarms(epever, [RUNNING | FAULT] * 4) == ["charger_fault.tracer"]
+
+
+def test_fault_bit_at_night_or_with_a_specific_fault(epever):
+    night = RUNNING | FAULT | NO_INPUT  # no PV: not charging is normal, D1 alone says nothing
+    epever.bank.set_words(1, 4, 0x3201, [night])
+    d = driver(epever)
+    assert poll(d).metrics["charger_fault_flag"] == 0
+    epever.bank.set_words(1, 4, 0x3201, [RUNNING | FAULT | FLOAT | 0x2000])  # charging MOSFET short
+    r = poll(d)
+    d.close()
+    assert r.metrics["charger_error"] == 0x2000
+    assert r.metrics["charger_error_name"] == "charging_mosfet_short"
+    assert sunny_day_alarms(epever, [RUNNING | FAULT | FLOAT | 0x2000] * 4) == [
+        "charger_error.tracer"
+    ]
+
+
+def test_a_stopped_simulators_port_leads_nowhere_even_when_its_pty_is_reused():
+    # Issue 13 item 19: the kernel gives a freed /dev/pts/N to the next pty opened on the
+    # machine (another test, another run). Had the simulator handed out that name, a driver
+    # reopening it would attach to someone else's device, or lock it out. It hands out a link
+    # that goes with it; whichever number the next pty gets, the old port is simply gone.
+    first = EpeverSimulator()
+    first.start()
+    port = first.port
+    assert not port.startswith("/dev/pts/") and os.path.realpath(port).startswith("/dev/pts/")
+    d = driver(first)
+    assert poll(d).metrics["battery_soc"] == 95
+    d.close()
+    first.stop()
+    second = EpeverSimulator()
+    second.start()  # often the very pty number the first one freed
+    try:
+        assert not os.path.lexists(port)
+        with pytest.raises(DeviceUnavailable):
+            EPEVER.factory(
+                {"port": port, "baudrate": 115200, "address": 1, "timeout": 0.3, "map": None}
+            ).open()
+        assert second.port != port
+        d = driver(second)
+        assert poll(d).metrics["battery_soc"] == 95
+        d.close()
+    finally:
+        second.stop()

@@ -67,6 +67,22 @@ def write(tmp_path, text: str):
             GOOD_REG + GOOD_REG.replace("10", "9").replace("uint16", "uint32"),
             "site_map.toml: register[1].address: register 0x000a (fc 3) overlaps register[0]",
         ),
+        (
+            GOOD_REG + 'field = [{ lsb = 1, metric = "alarm_on", when = [12, 2] }]\n',
+            "register[0].field[0].when: expected a non-zero mask and a value inside it",
+        ),
+        (
+            GOOD_REG + 'field = [{ lsb = 1, metric = "alarm_on", when = [0, 0] }]\n',
+            "register[0].field[0].when: expected a non-zero mask",
+        ),
+        (
+            GOOD_REG + 'field = [{ lsb = 1, metric = "alarm_on", when = "D1" }]\n',
+            "register[0].field[0].when: expected [mask, value]",
+        ),
+        (
+            GOOD_REG + 'field = [{ lsb = 1, metric = "alarm_on", when = [1, 1, 1] }]\n',
+            "register[0].field[0].when: expected [mask, value]",
+        ),
     ],
 )
 def test_bad_map_names_file_and_key(tmp_path, body, expected):
@@ -191,4 +207,13 @@ def test_plan_never_splits_a_32_bit_register(tmp_path):
 def test_shipped_maps_plan_into_few_requests():
     counts = {load_map(p).name: len(plan(load_map(p))) for p in builtin_maps()}
     assert counts["epever-tracer"] == 3
-    assert counts["victron-gx-solarcharger"] == 2
+    # + one request for the 32-bit PV power register that only newer GX firmware serves
+    assert counts["victron-gx-solarcharger"] == 3
+
+
+def test_a_row_marked_alone_gets_a_request_of_its_own():
+    rmap = load_map(next(p for p in builtin_maps() if p.name == "victron_gx_battery.toml"))
+    blocks = plan(rmap)
+    alone = [b for b in blocks if any(getattr(r, "alone", False) for r in b.registers)]
+    assert sorted((b.address, b.count) for b in alone) == [(256, 2), (258, 1)]
+    assert all(len(b.registers) == 1 for b in alone)

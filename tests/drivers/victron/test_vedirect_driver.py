@@ -73,8 +73,9 @@ def test_unplug_raises_unavailable_and_replug_resumes(mppt, driver):
     mppt.unplug()
     start = time.monotonic()
     with pytest.raises(DeviceUnavailable):
-        driver.read(time.monotonic() + 3)
-    assert time.monotonic() - start < 1.0  # noticed at once, not at the deadline
+        driver.read(time.monotonic() + 30)
+    # noticed at once, not at the deadline: far from 30 s even on a loaded machine
+    assert time.monotonic() - start < 10.0
     with pytest.raises(DeviceUnavailable):
         driver.open()  # the link is gone, like /dev/serial/by-id/... after unplugging
     mppt.replug()
@@ -99,7 +100,9 @@ def test_a_silent_port_returns_nothing_at_the_deadline():
         driver.open()
         start = time.monotonic()
         assert driver.read(start + 0.3) == []
-        assert 0.3 <= time.monotonic() - start < 0.5
+        # it waits for the deadline, never less; how late it returns after is the scheduler's
+        # business on a loaded machine, so only a hang (or a wait of its own) fails the bound
+        assert 0.3 <= time.monotonic() - start < 0.3 + 3.0
         driver.close()
     finally:
         os.close(master)

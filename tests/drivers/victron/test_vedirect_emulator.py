@@ -23,6 +23,7 @@ from drivers.victron.vedirect.assembler import BlockAssembler
 from drivers.victron.vedirect.codec import Block, HexFrame, Rejected, TextCodec
 from drivers.victron.vedirect.driver import VeDirectDriver
 from drivers.victron.vedirect.emulator import ASYNC_REGISTERS, PtyEmulator
+from drivers.victron.vedirect.emulator import mppt as emulator_mppt
 from drivers.victron.vedirect.fields import decode
 from drivers.victron.vedirect.simulation import SolarSite
 from tests.peers.replay import wait_until
@@ -172,6 +173,17 @@ def test_sun_curve_drives_pv_and_charging():
     assert site.battery_i == pytest.approx(site.charger_i - site.load_i - 155 / 24, abs=2.0)
     site.step(local(4, 7.5), 1.0)  # low morning sun: the tracker is the limit
     assert 0 < site.pv_w < 200 and site.tracker == "mppt_active"
+
+
+def test_mppt_reports_i_net_of_its_load_output():
+    """VE.Direct `I` is the battery current less the load output: at night about −IL."""
+    site = SolarSite(random.Random(1))
+    site.step(local(4, 0.5), 1.0)  # night: no charge, the load output on
+    fields = dict(block for part in emulator_mppt(site, "HQ0000") for block in part)
+    assert int(fields["IL"]) == 1500 and int(fields["I"]) == -1500
+    site.step(local(4, 12.5), 1.0)
+    fields = dict(block for part in emulator_mppt(site, "HQ0000") for block in part)
+    assert int(fields["I"]) == round(1000 * (site.charger_i - site.load_i))
 
 
 def test_battery_follows_the_net_current_and_days_roll_over():

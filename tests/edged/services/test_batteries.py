@@ -3,6 +3,7 @@ the estimate saved and restored through a real Writer and SQLite file."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tomllib
 
@@ -76,7 +77,7 @@ def feed(m: BatteryModel, samples) -> list[Sample]:
 
 
 def test_estimated_bank_counts_the_controller_current_by_sample_time():
-    # 20 A for one hour on 200 Ah flooded: + 20 Ah x 0.85 efficiency = + 8.5 %, less 0.15 %/day
+    # 20 A for one hour on 200 Ah flooded: + 20 Ah x 0.85 efficiency = + 8.5 %, less 0.3 %/day
     out = feed(model(), [mppt(T0 + 60 * i, 20.0) for i in range(61)])
     assert [s.device for s in out] == ["bank"] * 61
     assert out[0].metrics["battery_soc"] == 50.0
@@ -104,9 +105,18 @@ def test_load_device_current_is_subtracted_while_fresh():
 
 
 def test_load_on_the_controller_itself_uses_its_own_load_current():
-    m = model(ESTIMATED + 'load = "mppt"\n')
+    """For a controller whose current is its charger output only (not a VE.Direct MPPT, whose
+    `I` is net of its load output: check-config refuses that), built here without the config."""
+    cfg = config(ESTIMATED)
+    bank = dataclasses.replace(cfg.batteries[0], load="mppt")
+    m = BatteryModel((bank,), cfg.devices)
     (s,) = feed(m, [mppt(T0, 20.0, load_current=3.5)])
     assert s.metrics["battery_current"] == 16.5
+
+
+def test_a_victron_mppt_current_is_counted_as_it_is_with_its_load_on():
+    (s,) = feed(model(), [mppt(T0, -1.5, "off", load_current=1.5)])  # night, load output on
+    assert s.metrics["battery_current"] == -1.5
 
 
 def test_measured_bank_mirrors_the_monitor_battery_metrics_only():

@@ -188,6 +188,7 @@ def test_builtin_table_covers_the_technicians_list():
         "battery_soc_critical",
         "battery_over_temperature",
         "charger_error",
+        "charger_fault",
         "no_pv_daylight",
         "device_offline",
         "pibox_disk_full",

@@ -20,9 +20,12 @@ from maintenance.energy.battery_health import (
     BatteryHealth,
     DodBin,
     battery_health,
+    calendar_days_left,
     rainflow,
+    remaining_days,
     reversals,
 )
+from maintenance.energy.chemistry import profile
 
 T0 = 20_000 * 86400.0  # a UTC midnight
 CURVE = ((0.5, 1000.0), (0.9, 250.0))  # cycles to end of life at 50 % and 90 % DoD
@@ -119,8 +122,20 @@ def test_damage_and_remaining_life(health):
     days = 4319 / 1440
     assert health.damage == pytest.approx(0.006)
     assert health.remaining_life_days == pytest.approx((1 - 0.006) / (0.006 / days))
-    # throughput: LiFePO4 default 2500 equivalent full cycles, 1.71 used
-    assert health.remaining_life_throughput_days == pytest.approx((2500 - 1.71) / (1.71 / days))
+    # throughput: LiFePO4 default 2500 equivalent full cycles, 1.71 used, would be 4,383 days:
+    # more than the 10 years of calendar life left, which caps it
+    assert (2500 - 1.71) / (1.71 / days) > 10 * 365.25
+    assert health.remaining_life_throughput_days == pytest.approx(10 * 365.25 - days)
+
+
+def test_remaining_life_is_capped_by_calendar_life():
+    """A month of light use once read as 48 years of life left (issue 13, item 4)."""
+    assert remaining_days(1.0, 0.0006, 30 * 24.0) == pytest.approx(49_970.0)
+    capped = remaining_days(1.0, 0.0006, 30 * 24.0, calendar_days_left(profile("agm"), 30.0))
+    assert capped == pytest.approx(8 * 365.25 - 30.0)
+    assert remaining_days(1.0, 0.0, 24.0, 100.0) == 100.0  # no wear seen: age alone
+    assert remaining_days(1.0, None, 24.0, 100.0) is None
+    assert calendar_days_left(profile("flooded"), 10_000.0) == 0.0
 
 
 def test_every_figure_has_a_unit(health):

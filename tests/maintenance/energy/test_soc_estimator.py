@@ -1,9 +1,13 @@
 """The SOC estimator against a reference bank (tests/peers/battery_model.py) and by its rules.
 
 The bound stated in docs/battery.md is measured here: over nine simulated days (sunny, cloudy,
-three rainy days that trip the load disconnect, recovery) the estimate stays within 11 % SOC of
-the truth for flooded lead-acid (measured 10.0 %) and 6 % for LiFePO4 (measured 4.7 %), and is
-within 3 % each time the charger shows the bank full (measured 1.1 % and 0.6 %).
+three rainy days that trip the load disconnect, recovery) the estimate stays within 6 % SOC of
+the truth for flooded lead-acid (measured 5.4 %) and 5 % for LiFePO4 (measured 4.1 %), and is
+within 3 % each time the charger shows the bank full (measured 1.2 % and 0.6 %). The estimator
+is fed what a Victron MPPT reports: `I` already net of its load output (issue 13, item 2; fed
+the load a second time it is 75 % off), and the reference bank gives the little extra capacity a
+datasheet gives below the rated current, not Peukert's (item 3; with Peukert's credit there the
+flooded estimate was 14.7 % off, drifting up every night).
 """
 
 from __future__ import annotations
@@ -16,22 +20,33 @@ from tests.peers.battery_model import LEAD_ACID, LIFEPO4, BankSpec, simulate
 
 WEEK = ("sunny", "cloudy", "sunny", "rainy", "rainy", "rainy", "cloudy", "sunny", "sunny")
 CASES = {
-    "flooded": (LEAD_ACID, 24.0, 11.0),
-    "lifepo4": (LIFEPO4, 25.6, 6.0),
+    "flooded": (LEAD_ACID, 24.0, 6.0),
+    "lifepo4": (LIFEPO4, 25.6, 5.0),
 }
+# median upward drift of the estimate over the truth across a night (measured 0.9 % and 0.5 %;
+# 2.5 % and 1.9 % when the estimator credited Peukert's extra capacity below the rated current)
+NIGHT_DRIFT = {"flooded": 1.2, "lifepo4": 0.8}
 
 
-def run(chemistry: str, initial_soc: float | None) -> list[tuple[float, float, str]]:
-    """(true SOC, estimate, source) per minute, the estimator fed what a controller reports."""
+def trace_of(
+    chemistry: str, initial_soc: float | None, load_subtracted: bool = False
+) -> list[tuple[float, float, str, float, float]]:
+    """(true SOC, estimate, source, uncertainty, t) per minute, the estimator fed what a Victron
+    MPPT reports (`I`, net of its load output); `load_subtracted`: the load taken off again."""
     spec: BankSpec = CASES[chemistry][0]
     est = SocEstimator(chemistry, CASES[chemistry][1], 200.0, initial_soc=initial_soc)
     out = []
     for st in simulate(spec, WEEK, soc0=0.75):
-        current = net_battery_current(st.charge_a, st.load_a)
+        current = net_battery_current(st.battery_a, st.load_a if load_subtracted else None)
         e = est.update(60.0, current, st.voltage, st.state, st.temperature)
         assert e.estimated and 0.0 <= e.soc <= 100.0
-        out.append((st.true_soc, e.soc, e.source))
+        out.append((st.true_soc, e.soc, e.source, e.uncertainty, st.t))
     return out
+
+
+def run(chemistry: str, initial_soc: float | None) -> list[tuple[float, float, str]]:
+    """(true SOC, estimate, source) per minute."""
+    return [(true, est, src) for true, est, src, _, _ in trace_of(chemistry, initial_soc)]
 
 
 def full_charges(trace: list[tuple[float, float, str]]) -> list[float]:
@@ -56,6 +71,44 @@ def test_error_bounded_over_a_week_and_small_at_each_full_charge(chemistry):
 
 
 @pytest.mark.parametrize("chemistry", CASES)
+def test_stated_uncertainty_covers_the_error_most_of_the_time(chemistry):
+    trace = trace_of(chemistry, 75.0)
+    inside = sum(abs(est - true) <= u for true, est, _, u, _ in trace) / len(trace)
+    assert inside >= 0.9  # measured 97.8 % (flooded), 93.5 % (LiFePO4)
+
+
+@pytest.mark.parametrize("chemistry", CASES)
+def test_no_upward_drift_overnight_at_the_low_night_currents(chemistry):
+    """Night loads sit far below the C20 (C5) current: no extra capacity may be credited there."""
+    drifts, start, prev = [], None, None
+    for true, est, _, _, t in trace_of(chemistry, 75.0):
+        hour = (t % 86400) / 3600.0
+        night = hour >= 19.0 or hour < 6.0
+        if night and start is None:
+            start = (est, true)
+        elif not night and start is not None and prev is not None:
+            drifts.append((prev[0] - start[0]) - (prev[1] - start[1]))
+            start = None
+        prev = (est, true)
+    assert len(drifts) == len(WEEK)
+    assert sorted(drifts)[len(drifts) // 2] <= NIGHT_DRIFT[chemistry]
+
+
+def test_peukert_credits_no_extra_capacity_below_the_rated_current():
+    est = SocEstimator("flooded", 12, 225.0, initial_soc=80.0, self_discharge_pct_day=0.0)
+    for _ in range(600):
+        est.update(60.0, -2.5, 12.2, "off")  # the T-105's 100-hour current, for 10 h: 25 Ah
+    assert est.estimate.soc == pytest.approx(80.0 - 100.0 * 25.0 / 225.0)
+
+
+@pytest.mark.parametrize("chemistry", CASES)
+def test_victron_current_is_already_net_of_the_load_output(chemistry):
+    """Subtracting the load output again (the old `load = "mppt"`) ruins the estimate."""
+    twice = trace_of(chemistry, 75.0, load_subtracted=True)
+    assert max(abs(est - true) for true, est, *_ in twice) > 3 * CASES[chemistry][2]
+
+
+@pytest.mark.parametrize("chemistry", CASES)
 @pytest.mark.parametrize("initial_soc", [20.0, None])
 def test_wrong_start_converges_after_first_full_charge(chemistry, initial_soc):
     trace = run(chemistry, initial_soc)
@@ -66,7 +119,7 @@ def test_wrong_start_converges_after_first_full_charge(chemistry, initial_soc):
     assert max(after) <= CASES[chemistry][2]
 
 
-def test_net_current_is_charge_minus_load():
+def test_net_current_is_charge_minus_a_load_drawn_beside_it():
     assert net_battery_current(10.0, 4.0) == 6.0
     assert net_battery_current(0.0, 3.5) == -3.5
     assert net_battery_current(2.0, None) == 2.0

@@ -107,6 +107,10 @@ def test_battery_figures_agree_with_battery_health_on_the_raw_records(site):
     assert b.soc_min == min(r.metrics["battery_soc"] for r in bmv if r.ts >= START)
     assert b.temperature_max == pytest.approx(42.0)
     assert b.remaining_life_days is not None and b.remaining_life_days > 0
+    # installed 2024-01-15 for 5 years: at the month's end 1826.25 - 1021 days of age are left,
+    # however lightly it cycles (issue 13, item 4)
+    assert b.remaining_life_days <= 805.25 + 1e-6
+    assert b.remaining_life_throughput_days == pytest.approx(805.25)
 
 
 def test_alarms_of_the_month_with_durations_acks_and_open_ones(site):

@@ -38,7 +38,7 @@ def sh():
         job.terminate(grace=0.1)
 
 
-def until(predicate, timeout: float = 5.0) -> None:
+def until(predicate, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached in time"
@@ -197,7 +197,8 @@ def test_a_left_child_that_ignores_sigterm_is_killed_after_stray_grace(tmp_path,
     job = sh(script, stray_grace=0.3)
     assert job.wait(10) == 0
     assert 0.3 <= time.monotonic() - began < 3.0
-    assert gone(int(flag.read_text()))
+    # SIGKILL is sent by then; the kernel takes its moment to end the process
+    until(lambda: gone(int(flag.read_text())))
 
 
 @pytest.fixture

@@ -111,4 +111,6 @@ def test_our_lines_round_trip(value):
 def test_long_lines_take_linear_time(line):
     began = time.perf_counter()
     check(parse_progress(line))
-    assert time.perf_counter() - began < 0.5
+    # linear: milliseconds; a backtracking regex on 200,000 characters takes minutes, so a bound
+    # a loaded machine keeps still tells them apart
+    assert time.perf_counter() - began < 5.0
