@@ -49,7 +49,11 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config")
     parser.add_argument("--db", help="database path (default: the config's storage.path)")
     parser.add_argument("--site", help="site name in the report (default: the config's site.id)")
-    parser.add_argument("--health-interval", type=float, help="s between health rounds")
+    parser.add_argument(
+        "--health-interval",
+        type=float,
+        help="s between health rounds (default: measured from the stored rounds)",
+    )
     parser.add_argument("--registry", help="TOML: [[equipment]], [[maintenance_log]], [budget]")
     parser.add_argument("--format", default="pdf,html,csv,json", help="comma-separated")
     parser.add_argument("--out", default=".", help="output directory")
@@ -92,8 +96,6 @@ def _settings(args: argparse.Namespace, items: list, budget: Budget | None) -> C
         changes["storage"] = replace(config.storage, path=args.db)
     if args.site:
         changes["site"] = replace(config.site, id=args.site)
-    if args.health_interval:
-        changes["health"] = replace(config.health, interval=args.health_interval)
     if args.registry is not None:
         changes["equipment"] = tuple(items)
     if budget is not None:
@@ -108,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
             f"--format: unknown {', '.join(map(repr, bad))}; use {','.join(FORMATS)}",
             file=sys.stderr,
         )
+        return 2
+    every = args.health_interval
+    if every is not None and not 0 < every < float("inf"):
+        print(f"--health-interval: expected seconds > 0, got {every!r}", file=sys.stderr)
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -124,7 +130,9 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(problems), file=sys.stderr)
         return 2
     try:
-        written, _ = generate(config, args.month, out, formats, args.lang, log=log)
+        written, _ = generate(
+            config, args.month, out, formats, args.lang, log=log, health_interval=every
+        )
     except StoreError as exc:
         print(exc, file=sys.stderr)
         return 1

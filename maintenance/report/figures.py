@@ -90,7 +90,7 @@ def _availability(
     health: Sequence[dict],
     start: int,
     end: int,
-    health_interval_s: float,
+    health_interval_s: float | None,
 ) -> tuple[Availability, ...]:
     """Devices: time measured / time the site was recording. Health components: time ok /
     time observed."""
@@ -189,10 +189,12 @@ def build_report(
     job_waits: Sequence[dict] = (),
     budget: Budget = Budget(),
     interval_s: float = 60.0,
-    health_interval_s: float = 60.0,
+    health_interval_s: float | None = None,
 ) -> Report:
     """The report of `month` ("YYYY-MM"). Give hourly `rollups`, or `records` in stored order
-    (include the last one before the month, so the first interval is counted as rollups do)."""
+    (include the last one before the month, so the first interval is counted as rollups do).
+    `health_interval_s`: None (the default) takes each component's interval from its stored
+    rounds (`health_figures.round_interval`); a number overrides it."""
     start, end = bounds(month)
     source = "rollups" if records is None else "records"
     if records is not None:

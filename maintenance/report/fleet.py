@@ -60,7 +60,7 @@ class SiteLine:
     battery_damage: float | None
     hours_below_20: float | None
     alarms: int
-    contribution: float
+    contribution: float | None
     currency: str
     cost_recovery_pct: float | None
 

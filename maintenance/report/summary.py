@@ -112,6 +112,13 @@ def _paragraph(site: str, month: str, lang: str, s: dict) -> str:
         )
     out += _jobs(s.get("jobs"), lang)
     c = s["costs"]
+    if c.contribution is None:
+        out.append(
+            "Aucun matériel enregistré avec son coût : pas de montant à mettre de côté calculé."
+            if fr
+            else "No equipment registered with its cost: no amount to set aside computed."
+        )
+        return " ".join(out)
     out.append(
         f"À mettre de côté ce mois pour l'entretien et le remplacement du matériel :"
         f" {number(c.contribution, lang, 0)} {c.currency}."

@@ -185,6 +185,8 @@ def test_the_command_writes_every_format_and_a_fleet(db_path, tmp_path):
     assert names == [f"report-Kati-{MONTH}.{ext}" for ext in exts]
     data = json.loads((tmp_path / "out" / f"report-Kati-{MONTH}.json").read_text())
     assert data["costs"]["maintenance_spent"] == 5000 and data["costs"]["fees_collected"] == 20000
+    # No --health-interval: the 5-minute rounds' own step, not a default that made it 0 %.
+    assert data["pibox"]["uptime_pct"] > 90 and data["pibox"]["openclinic_pct"] > 90
     fleet = [
         sys.executable,
         "-m",
@@ -200,6 +202,17 @@ def test_the_command_writes_every_format_and_a_fleet(db_path, tmp_path):
         "fleet.html",
         "fleet.json",
     ]
+
+
+def test_the_command_refuses_a_health_interval_that_is_not_a_duration(db_path, tmp_path):
+    registry = tmp_path / "r.toml"
+    registry.write_text("")
+    for bad in ("0", "-300", "nan", "inf"):
+        cmd = [sys.executable, "-m", "edged.cli.report", "--month", MONTH, "--db", str(db_path)]
+        cmd += ["--site", "K", "--health-interval", bad, "--out", str(tmp_path / "o")]
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and "--health-interval: expected seconds > 0" in done.stderr
+        assert not (tmp_path / "o").exists()
 
 
 def test_the_command_reports_registry_problems_with_key_paths(db_path, tmp_path):
