@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import tomllib
 from dataclasses import replace
 from pathlib import Path
@@ -131,7 +132,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         written, _ = generate(
-            config, args.month, out, formats, args.lang, log=log, health_interval=every
+            config,
+            args.month,
+            out,
+            formats,
+            args.lang,
+            log=log,
+            health_interval=every,
+            now=time.time(),  # a month not over yet: days to come are not gaps
         )
     except StoreError as exc:
         print(exc, file=sys.stderr)

@@ -49,11 +49,13 @@ def build(
     month: str,
     log: Sequence[LogEntry] = (),
     health_interval: float | None = None,
+    now: float | None = None,
 ) -> Report:
     """The report of `month` from the database at `config.storage.path` (StoreError if it
     cannot be read). `log`: visits beside the stored ones (`edged report --registry`).
     `health_interval`: None takes the health rounds' interval from the stored rows, not from
-    `config.health` (the rows may predate this config, or come from another box)."""
+    `config.health` (the rows may predate this config, or come from another box). `now`: the
+    time of the report, so that a month not over yet is judged up to now only."""
     start, end = bounds(month)
     interval = config.telemetry.publish_interval
     db = open_db(config.storage.path, readonly=True)
@@ -75,6 +77,7 @@ def build(
         budget=config.budget or Budget(),
         interval_s=interval,
         health_interval_s=health_interval,
+        now=now,
         **data,
     )
 
@@ -88,9 +91,10 @@ def generate(
     *,
     log: Sequence[LogEntry] = (),
     health_interval: float | None = None,
+    now: float | None = None,
 ) -> tuple[list[Path], dict]:
     """Write the report files of `month`; returns them and the `P/report/{month}` payload."""
-    report = build(config, month, log, health_interval)
+    report = build(config, month, log, health_interval, now)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []

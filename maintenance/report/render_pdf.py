@@ -37,6 +37,7 @@ _SUBSTITUTES = str.maketrans(
 )
 CHART_MM = 180.0  # width of a chart on the page
 SCALE = CHART_MM / W
+ITEM_MM, NAME_MM, VALUE_MM = 40.0, 80.0, 40.0  # table columns (the unit takes the rest)
 
 
 def latin1(text: str) -> str:
@@ -81,6 +82,16 @@ def _heading(pdf: FPDF, text: str) -> None:
     pdf.set_text_color(0, 0, 0)
 
 
+def _fit(pdf: FPDF, text: str, width_mm: float) -> str:
+    """`text` (latin-1) cut to what the current font draws within a cell `width_mm` wide, so
+    that a long item name or label never runs over the next column."""
+    text = latin1(text)
+    room = width_mm - 2 * pdf.c_margin
+    while text and pdf.get_string_width(text) > room:
+        text = text[:-1]
+    return text
+
+
 def _tables(pdf: FPDF, report: Report, lang: str) -> None:
     formulas = {(ln.item, ln.kind): ln for ln in report.costs.lines}
     section = None
@@ -96,10 +107,18 @@ def _tables(pdf: FPDF, report: Report, lang: str) -> None:
         )
         pdf.set_font("Helvetica", "", 8.5)
         pdf.set_text_color(*((192, 57, 43) if row.value is None else (0, 0, 0)))
-        pdf.cell(40, 4.6, latin1("" if row.item == "*" else row.item)[:28])
-        pdf.cell(80, 4.6, latin1(name)[:60])
-        pdf.cell(40, 4.6, latin1(shown(row.value, lang)), align="R")
-        pdf.cell(0, 4.6, latin1(" " + row.unit), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(ITEM_MM, 4.6, _fit(pdf, "" if row.item == "*" else row.item, ITEM_MM))
+        pdf.cell(NAME_MM, 4.6, _fit(pdf, name, NAME_MM))
+        value = latin1(shown(row.value, lang))
+        if pdf.get_string_width(value) <= VALUE_MM - 2 * pdf.c_margin:
+            pdf.cell(VALUE_MM, 4.6, value, align="R")
+            pdf.cell(0, 4.6, latin1(" " + row.unit), new_x="LMARGIN", new_y="NEXT")
+        else:
+            # A long value (the month's days with gaps) would run off the page over the next
+            # rows: it goes under its label, wrapped across the page.
+            pdf.cell(0, 4.6, latin1(" " + row.unit), new_x="LMARGIN", new_y="NEXT")
+            pdf.set_x(pdf.l_margin + ITEM_MM)
+            pdf.multi_cell(0, 4.2, value, new_x="LMARGIN", new_y="NEXT")
         pdf.set_text_color(0, 0, 0)
         line = formulas.get((row.item, row.figure)) if row.section == "costs" else None
         if line is not None:
@@ -109,7 +128,7 @@ def _tables(pdf: FPDF, report: Report, lang: str) -> None:
                 else (line.formula_en, line.assumptions_en)
             )
             pdf.set_font("Helvetica", "I", 7.5)
-            pdf.set_x(pdf.l_margin + 40)
+            pdf.set_x(pdf.l_margin + ITEM_MM)
             pdf.multi_cell(
                 0,
                 3.8,
