@@ -28,9 +28,15 @@ from pathlib import Path
 from edged.config.loader import ConfigError, config_path
 from edged.config.loader import load as load_config
 from edged.config.settings import Config, SiteConfig, StorageConfig
-from edged.services.report import FORMATS, generate
+from edged.services.report import FORMATS, generate, write_atomic
 from maintenance.report.figures import Budget
-from maintenance.report.fleet import combine, fleet_csv, fleet_html, fleet_json
+from maintenance.report.fleet import (
+    combine,
+    fleet_csv,
+    fleet_html,
+    fleet_json,
+    mixed_months_warning,
+)
 from maintenance.report.month import parse_month
 from maintenance.report.registry import validate_equipment, validate_log
 from telemetry.store import StoreError
@@ -158,12 +164,22 @@ def _fleet(files: list[str], formats: list[str], out: Path, lang: str) -> int:
     lines, problems = combine(texts)
     for problem in problems:
         print(f"{files[int(problem.split()[1].rstrip(':'))]}: {problem}", file=sys.stderr)
-    makers = {"json": fleet_json, "csv": fleet_csv, "html": lambda x: fleet_html(x, lang)}
-    for fmt in (f for f in formats if f in makers):
+    if warning := mixed_months_warning(lines, lang):
+        print(warning, file=sys.stderr)
+    for fmt in formats:  # every format `run` accepted: none is silently skipped
         path = out / f"fleet.{fmt}"
-        path.write_text(makers[fmt](lines), encoding="utf-8")
+        write_atomic(path, _fleet_render(lines, fmt, lang))
         print(path)
     return 1 if problems and not lines else 0
+
+
+def _fleet_render(lines: list, fmt: str, lang: str) -> bytes:
+    if fmt == "pdf":
+        from maintenance.report.render_pdf import fleet_pdf  # fpdf2: only when a PDF is asked
+
+        return fleet_pdf(lines, lang)
+    makers = {"json": fleet_json, "csv": fleet_csv, "html": lambda x: fleet_html(x, lang)}
+    return makers[fmt](lines).encode("utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,9 +7,12 @@ else to "?", so an unusual site name or alarm message never stops the report.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fpdf import FPDF
 
 from maintenance.report.charts import Chart, H, Line, Rect, Text, W, charts
+from maintenance.report.fleet import DIGITS, SiteLine, heading, mixed_months_warning
 from maintenance.report.model import Report
 from maintenance.report.render_html import ASSUMPTIONS, FORMULA, TITLE
 from maintenance.report.table import label, rows, shown
@@ -161,4 +164,34 @@ def render_pdf(report: Report, lang: str = "fr") -> bytes:
     for chart in charts(report, lang):
         _chart(pdf, chart)
     _tables(pdf, report, lang)
+    return bytes(pdf.output())
+
+
+def fleet_pdf(lines: list[SiteLine], lang: str = "fr") -> bytes:
+    """The national comparison as a PDF (A4 landscape): one row per site report, the same
+    columns and rounding as `fleet_html` and `fleet_csv`, and the mixed-months warning."""
+    title, head = heading(lang)
+    pdf = FPDF(orientation="L", format="A4")
+    pdf.set_auto_page_break(True, margin=14)
+    pdf.set_title(latin1(title))
+    pdf.set_creator("edged")
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 14)
+    pdf.cell(0, 9, latin1(title), new_x="LMARGIN", new_y="NEXT")
+    if warning := mixed_months_warning(lines, lang):
+        pdf.set_font("Helvetica", "", 9)
+        pdf.set_text_color(192, 57, 43)
+        pdf.multi_cell(0, 4.8, latin1(warning), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
+    width = (pdf.w - pdf.l_margin - pdf.r_margin) / len(head)
+    pdf.set_font("Helvetica", "B", 7)
+    for name in head:
+        pdf.cell(width, 6, _fit(pdf, name, width), border=1)
+    pdf.ln()
+    pdf.set_font("Helvetica", "", 7)
+    for line in lines:
+        for key, value in asdict(line).items():
+            text = value if isinstance(value, str) else shown(value, lang, DIGITS.get(key, 2))
+            pdf.cell(width, 5, _fit(pdf, text, width), border=1)
+        pdf.ln()
     return bytes(pdf.output())

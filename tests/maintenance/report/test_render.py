@@ -183,8 +183,8 @@ def test_fleet_combines_three_sites_and_names_a_bad_file(report):
     ]
     lines, problems = combine([*sites, "{}", "not json"])
     assert [x.site for x in lines] == ["Kati", "Mopti", "Sikasso"] and len(problems) == 2
-    assert lines[0].pv_kwh == report.energy.pv_kwh
-    assert lines[0].contribution == report.costs.contribution
+    assert lines[0].pv_kwh == round(report.energy.pv_kwh, 2)  # compared at 10 Wh
+    assert lines[0].contribution == round(report.costs.contribution, 2)
     assert lines[0].availability_pct == pytest.approx(
         sum(a.availability_pct for a in report.availability) / 4, abs=0.01
     )
@@ -266,7 +266,52 @@ def test_the_command_writes_every_format_and_a_fleet(db_path, tmp_path):
         "fleet.csv",
         "fleet.html",
         "fleet.json",
+        "fleet.pdf",  # the default formats include pdf: it was silently skipped
     ]
+
+
+def test_fleet_writes_a_pdf_warns_of_mixed_months_and_rounds_its_figures(report, tmp_path):
+    """`--fleet --format pdf` wrote nothing and said 0; a September report beside October ones
+    passed without a word; the CSV carried 5.995499166666666 cycles."""
+    files = []
+    for site, month in (("Kati", MONTH), ("Mopti", MONTH), ("Gao", "2026-09")):
+        path = tmp_path / f"{site}.json"
+        path.write_text(render_json(dataclasses.replace(report, site=site, month=month)))
+        files.append(str(path))
+    cmd = [sys.executable, "-m", "edged.cli.report", "--fleet", *files, "--out"]
+    done = subprocess.run(
+        [*cmd, str(tmp_path / "f"), "--format", "pdf,csv,html"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "plusieurs mois (2026-09, 2026-10)" in done.stderr
+    out = tmp_path / "f"
+    assert sorted(p.name for p in out.iterdir()) == ["fleet.csv", "fleet.html", "fleet.pdf"]
+    assert (out / "fleet.pdf").read_bytes()[:4] == b"%PDF"
+    if shutil.which("pdftotext"):
+        text = subprocess.run(
+            ["pdftotext", str(out / "fleet.pdf"), "-"], capture_output=True, text=True
+        ).stdout
+        assert "Gao" in text and "Sikasso" not in text and "plusieurs mois" in text
+    assert "plusieurs mois" in (out / "fleet.html").read_text()
+    rows = list(csv.DictReader(io.StringIO((out / "fleet.csv").read_text())))
+    efc = report.batteries[0].equivalent_full_cycles
+    assert rows[0]["equivalent_full_cycles"] == str(round(efc, 2)) != str(efc)
+    for row in rows:
+        for key, value in row.items():
+            decimals = value.split(".")[1] if value.count(".") == 1 else ""
+            assert not decimals.isdigit() or len(decimals) <= 6, (key, value)
+    english = subprocess.run(
+        [*cmd, str(tmp_path / "e"), "--format", "json", "--lang", "en"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert english.returncode == 0 and "several months (2026-09, 2026-10)" in english.stderr
 
 
 def test_the_command_refuses_a_health_interval_that_is_not_a_duration(db_path, tmp_path):
