@@ -28,6 +28,7 @@ from edged.services.health_round import HealthRound
 from edged.services.rollups import RollupTask
 from edged.systemd_notify import Notifier, Vitals, Watchdog
 from telemetry.cadence import CommitCadence
+from telemetry.lock import DatabaseLock
 from telemetry.mqtt import Publisher
 from telemetry.writer import Writer
 
@@ -60,15 +61,20 @@ class Daemon:
             storage.commit_interval, storage.low_battery_commit_interval, storage.low_battery_soc
         )
         self.live_path = live.writable_path(config)
+        self.live_lock = self._claim_live(config)
         self.live_failed = False
         self.watchdog = Watchdog(Notifier())
-        self.writer = Writer(
-            config.storage.path,
-            publish_interval=config.telemetry.publish_interval,
-            commit_interval=config.storage.commit_interval,
-            on_records=self._records_committed,
-            on_closed=self._records_closed,
-        )
+        try:
+            self.writer = Writer(
+                config.storage.path,
+                publish_interval=config.telemetry.publish_interval,
+                commit_interval=config.storage.commit_interval,
+                on_records=self._records_committed,
+                on_closed=self._records_closed,
+            )
+        except BaseException:  # DatabaseBusy: this daemon will not run, its live folder is free
+            self.live_lock.release()
+            raise
         self.health: HealthRound | None = None
         if config.health.enabled:
             self.health = HealthRound(config, self.writer, self.stop_event)
@@ -102,6 +108,18 @@ class Daemon:
             )
             for device in config.devices
         ]
+
+    def _claim_live(self, config: Config) -> live.LiveLock:
+        """This daemon's live folder (live view, `backup --now` requests, job locks), or
+        LiveInUse. When the database is another daemon's too, DatabaseBusy says so instead:
+        the deeper conflict (the same config started twice)."""
+        try:
+            return live.claim(self.live_path)
+        except live.LiveInUse:
+            probe = DatabaseLock(config.storage.path)
+            probe.acquire()  # DatabaseBusy
+            probe.release()
+            raise
 
     def _records_committed(self, records: list[Record]) -> None:
         if self.publisher is not None:
@@ -277,4 +295,5 @@ class Daemon:
         if self.publisher is not None:
             self.publisher.stop()
         self.live_path.unlink(missing_ok=True)  # `edged status` now says the daemon is stopped
+        self.live_lock.release()
         log.info("edged stopped")

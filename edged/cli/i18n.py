@@ -86,6 +86,14 @@ _TEXT: dict[str, tuple[str, str]] = {
         "edged ne démarre pas : la base {path} est déjà utilisée par un autre démon (pid {pid}).",
         "edged not started: database {path} is already used by another daemon (pid {pid}).",
     ),
+    "live_locked": (
+        "edged ne démarre pas : le dossier de la vue en direct {path} (et des demandes « backup"
+        " --now ») est déjà celui d'un autre démon (pid {pid}). Donnez à chacun son [site] id ou"
+        " son [storage] live_path.",
+        "edged not started: the live view folder {path} (and its `backup --now` requests) is"
+        " already another daemon's (pid {pid}). Give each its own [site] id or [storage]"
+        " live_path.",
+    ),
 }
 
 METRIC_LABELS: dict[str, tuple[str, str]] = {
