@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -58,6 +59,12 @@ def stored_samples(db: Path) -> int:
         conn.close()
 
 
+def live_dir(workdir: Path) -> Path:
+    """The live view's folder on tmpfs, one per run: a daemon owns its live folder, so two
+    benches at once (or a bench beside a test) must not share one."""
+    return Path("/dev/shm") / workdir.name
+
+
 def write_config(workdir: Path, tty: str, broker: str | None, commit: float) -> Path:
     host, _, port = (broker or "127.0.0.1:1883").partition(":")
     path = workdir / "edged.toml"
@@ -67,7 +74,7 @@ id = "bench"
 [storage]
 path = "{workdir / "edged.db"}"
 commit_interval = {commit}
-live_path = "/dev/shm/edged-bench-live.json"
+live_path = "{live_dir(workdir) / "live.json"}"
 [mqtt]
 enabled = {"true" if broker else "false"}
 host = "{host}"
@@ -131,6 +138,7 @@ def main() -> None:
         if daemon.poll() is None:
             daemon.kill()
         emulator.stop()
+        shutil.rmtree(live_dir(workdir), ignore_errors=True)
     elapsed = t1 - t0
     samples = max(1, n1 - n0)
     per_sample = (wb1 - wb0) / samples

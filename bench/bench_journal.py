@@ -14,6 +14,7 @@ counted: these are the message bytes journald receives.
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,9 +45,10 @@ def main() -> None:
         )
         emulator.start()
         config = work / "edged.toml"
+        live = Path("/dev/shm") / f"edged-bench-journal-{work.name}"  # a daemon's own folder
         config.write_text(
             f'[site]\nid = "bench"\nname = "Bench"\n\n[storage]\npath = "{work / "e.db"}"\n'
-            f'live_path = "/dev/shm/edged-bench-journal-{id(work)}.json"\n\n'
+            f'live_path = "{live}/live.json"\n\n'
             f'[mqtt]\nenabled = false\n\n[[devices]]\nid = "bmv"\ndriver = "vedirect"\n'
             f'port = "{emulator.link}"\n'
         )
@@ -82,6 +84,7 @@ def main() -> None:
                 daemon.send_signal(signal.SIGTERM)
                 daemon.wait(60)
                 emulator.stop()
+                shutil.rmtree(live, ignore_errors=True)
     lines = len(text.splitlines()) - start_lines
     per_day = 86400 / elapsed
     print(f"{'flapping every 2 s' if args.flap else 'steady'}, {elapsed:.0f} s, {flaps} flaps")

@@ -81,7 +81,7 @@ def site_messages(site: int, windows: int, history_batches: int) -> list[tuple[s
         root = f"edged/site-{site:04d}"
         for w in range(windows):
             body = {"ts": T0 + 60 * w, "metrics": metrics(names, rng), "clock": "synced"}
-            out.append((f"{root}/telemetry/{device}", compact({**body, "samples": 60})))
+            out.append((f"{root}/telemetry/{device}", compact({**body, "sample_count": 60})))
         for b in range(history_batches):
             start = T0 - 86400 * 7 + 60 * HISTORY_BATCH * b
             samples = [

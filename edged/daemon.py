@@ -34,6 +34,7 @@ from edged.systemd_notify import Notifier, Vitals, Watchdog
 from maintenance.energy.policy import JobKind
 from maintenance.energy.shedding import Level
 from telemetry.cadence import CommitCadence
+from telemetry.lock import DatabaseLock
 from telemetry.mqtt import Publisher
 from telemetry.writer import Writer
 
@@ -66,16 +67,21 @@ class Daemon:
             storage.commit_interval, storage.low_battery_commit_interval, storage.low_battery_soc
         )
         self.live_path = live.writable_path(config)
+        self.live_lock = self._claim_live(config)
         self.live_failed = False
         self._live_lock = threading.Lock()  # the main loop and a remote `status` both write it
         self.watchdog = Watchdog(Notifier())
-        self.writer = Writer(
-            config.storage.path,
-            publish_interval=config.telemetry.publish_interval,
-            commit_interval=config.storage.commit_interval,
-            on_records=self._records_committed,
-            on_closed=self._records_closed,
-        )
+        try:
+            self.writer = Writer(
+                config.storage.path,
+                publish_interval=config.telemetry.publish_interval,
+                commit_interval=config.storage.commit_interval,
+                on_records=self._records_committed,
+                on_closed=self._records_closed,
+            )
+        except BaseException:  # DatabaseBusy: this daemon will not run, its live folder is free
+            self.live_lock.release()
+            raise
         self.health: HealthRound | None = None
         if config.health.enabled:
             self.health = HealthRound(config, self.writer, self.stop_event)
@@ -140,6 +146,18 @@ class Daemon:
     def _jobs_running(self) -> tuple[JobKind, ...]:
         slots = list(self.power.jobs.slots.values())
         return tuple(s.config.policy.kind for s in slots if s.process is not None)
+
+    def _claim_live(self, config: Config) -> live.LiveLock:
+        """This daemon's live folder (live view, `backup --now` requests, job locks), or
+        LiveInUse. When the database is another daemon's too, DatabaseBusy says so instead:
+        the deeper conflict (the same config started twice)."""
+        try:
+            return live.claim(self.live_path)
+        except live.LiveInUse:
+            probe = DatabaseLock(config.storage.path)
+            probe.acquire()  # DatabaseBusy
+            probe.release()
+            raise
 
     def _records_committed(self, records: list[Record]) -> None:
         if self.discovery is not None:  # a sensor's config before its first value
@@ -355,4 +373,5 @@ class Daemon:
         if self.publisher is not None:
             self.publisher.stop()
         live.mark_stopped(self.live_path)  # `edged status` now says since when it is stopped
+        self.live_lock.release()
         log.info("edged stopped")

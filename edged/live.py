@@ -4,11 +4,13 @@ SQLite on the SD card is written in batches (every `storage.commit_interval`), s
 be that old; writing the live view there every few seconds would cost the card for nothing. The
 daemon rewrites this small JSON file (atomically: temp file + rename) every few seconds on tmpfs;
 `edged status` trusts it while its timestamp is fresh, and otherwise knows the daemon is not
-running and falls back to the database, aged.
+running and falls back to the database, aged. Its folder is the daemon's own (`candidates`,
+`claim`): a second daemon that would share it refuses to start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edged.config.settings import Config
+from telemetry.lock import ExclusiveLock, LockBusy
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +68,31 @@ def last_written(path: Path) -> float | None:
     return float(written) if isinstance(written, int | float) else None
 
 
+RUN_DIR = Path("/run/edged")
+"""systemd's RuntimeDirectory= for the unit (tmpfs, made at each start)."""
+LOCK_NAME = "daemon.lock"
+
+
+class LiveInUse(LockBusy):
+    """Another daemon holds this live view's directory: its live file, its `edged backup --now`
+    requests and its job locks (`edged run` refuses to start: exit 2, like a database in use)."""
+
+
+class LiveLock(ExclusiveLock):
+    busy = LiveInUse
+    what = "live view lock"
+
+
 def candidates(config: Config) -> list[Path]:
-    """Where the live file is: `storage.live_path`, else beside the database (no /run)."""
-    return [Path(config.storage.live_path), Path(config.storage.path).with_suffix(".live.json")]
+    """Where the live file is: `storage.live_path` when given, else `/run/edged/{site.id}/
+    live.json`; beside the database (`{db stem}.live/live.json`) when that folder cannot be
+    made. A folder of its own per site and per database, never one shared path: the `backup
+    --now` requests and job locks live beside the file, and two daemons on one machine (a test
+    bench, a second site) read each other's live view and run each other's requests."""
+    db = Path(config.storage.path)
+    given = config.storage.live_path
+    primary = Path(given) if given else RUN_DIR / config.site.id / "live.json"
+    return [primary, db.with_name(db.stem + ".live") / "live.json"]
 
 
 def writable_path(config: Config) -> Path:
@@ -78,4 +103,15 @@ def writable_path(config: Config) -> Path:
         return primary
     except OSError:
         log.info("cannot use %s; the live status goes to %s", primary.parent, fallback)
+        with contextlib.suppress(OSError):  # writes there fail later, counted and logged once
+            fallback.parent.mkdir(parents=True, exist_ok=True)
         return fallback
+
+
+def claim(path: Path) -> LiveLock:
+    """Own the live file's folder for this process's life (flock on `daemon.lock` in it), or
+    raise LiveInUse naming the holder's pid. The real folder's: a second daemon reaching it
+    through a symlink meets the same lock."""
+    lock = LiveLock(path.parent.resolve() / LOCK_NAME)
+    lock.acquire()
+    return lock

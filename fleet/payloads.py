@@ -181,13 +181,22 @@ def _record(kind: str, site: str, device: str, body: Any, live: bool) -> Record:
     metrics = body.get("metrics")
     if not isinstance(metrics, dict):
         raise _Bad(f"{kind}: metrics is not an object")
-    samples = body.get("samples")
-    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int)):
-        raise _Bad(f"{kind}: samples is not an integer")
-    if samples is not None and not 0 <= samples < 2**31:
-        raise _Bad(f"{kind}: samples {samples} out of range")
+    samples = _sample_count(kind, body)
     assert ts is not None
     return Record(site, device, ts, metrics, body.get("clock") == "synced", samples, live)
+
+
+def _sample_count(kind: str, body: dict[str, Any]) -> int | None:
+    """How many samples a record folds in: `sample_count`, or `samples` from an edged before
+    issue 13 (a count on telemetry then, where history's `samples` is the list of records).
+    Sites are upgraded one by one, so both forms arrive for months; the new key wins."""
+    key = "sample_count" if "sample_count" in body else "samples"
+    count = body.get(key)
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
+        raise _Bad(f"{kind}: {key} is not an integer")
+    if count is not None and not 0 <= count < 2**31:
+        raise _Bad(f"{kind}: {key} {count} out of range")
+    return count
 
 
 def _telemetry(site: str, rest: str, body: Any) -> list[Item]:

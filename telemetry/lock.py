@@ -1,4 +1,5 @@
-"""One database, one daemon: an exclusive `flock` on `<database>.lock`, taken by the Writer.
+"""One database, one daemon: an exclusive `flock` on `<database>.lock`, taken by the Writer
+(and the same kind of lock, `ExclusiveLock`, on the live view's directory: `edged.live`).
 
 Two daemons on one database would both commit, both replay the same open windows and fight over
 one MQTT client id. SQLite's own locks cannot stop that (each commit is short), so the Writer
@@ -20,36 +21,44 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-class DatabaseBusy(Exception):
-    """Another live process holds the database's lock."""
+class LockBusy(Exception):
+    """Another live process holds the lock."""
 
     def __init__(self, path: Path, pid: int | None) -> None:
         super().__init__(f"{path} is locked by pid {pid}")
         self.path, self.pid = path, pid
 
 
-class DatabaseLock:
-    def __init__(self, database: str | Path) -> None:
-        # The real file's name: a second daemon reaching it through a symlink meets the same lock.
-        database = Path(database).resolve()
-        self.path = database.with_name(database.name + ".lock")
+class DatabaseBusy(LockBusy):
+    """Another live process holds the database's lock."""
+
+
+class ExclusiveLock:
+    """An exclusive flock on `path` for the holder's life (the pattern above, for any file
+    one daemon must own: the database, the live view's directory in `edged.live`)."""
+
+    busy: type[LockBusy] = LockBusy
+    what = "lock"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        """Take the lock or raise `DatabaseBusy`. A lock file that cannot be created (read-only
-        or full file system) is logged and the daemon runs unlocked: storage may be failing
+        """Take the lock or raise `busy`. A lock file that cannot be created (read-only or
+        full file system) is logged and the daemon runs unlocked: storage may be failing
         anyway, and live telemetry matters more than the guard."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
-            log.error("cannot create the database lock %s, running without it: %s", self.path, exc)
+            log.error("cannot create the %s %s, running without it: %s", self.what, self.path, exc)
             return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise DatabaseBusy(self.path, self.holder_pid()) from None
+            raise self.busy(self.path, self.holder_pid()) from None
         self._fd = fd
         try:  # the pid is a courtesy for the error message; a full disk must not stop us
             os.ftruncate(fd, 0)
@@ -86,3 +95,13 @@ class DatabaseLock:
             len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == ours
             for fields in (line.split() for line in table.splitlines())
         )
+
+
+class DatabaseLock(ExclusiveLock):
+    busy = DatabaseBusy
+    what = "database lock"
+
+    def __init__(self, database: str | Path) -> None:
+        # The real file's name: a second daemon reaching it through a symlink meets the same lock.
+        database = Path(database).resolve()
+        super().__init__(database.with_name(database.name + ".lock"))

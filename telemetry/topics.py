@@ -96,13 +96,14 @@ def _clock(record: Record) -> str:
 
 
 def telemetry_payload(record: Record) -> bytes:
-    """`P/telemetry/{device}`: one record, with its clock quality and how many samples it holds."""
+    """`P/telemetry/{device}`: one record, with its clock quality and how many samples it holds
+    (`sample_count`: `samples` is history's list of records, one key must keep one type)."""
     return _dumps(
         {
             "ts": record.ts,
             "metrics": record.metrics,
             "clock": _clock(record),
-            "samples": record.samples,
+            "sample_count": record.samples,
         }
     )
 

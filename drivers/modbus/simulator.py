@@ -207,6 +207,8 @@ class GxSimulator:
             lo, hi = min(a for _, a in words), max(a for _, a in words)
             data = SimData(lo, count=hi - lo + 1, values=0, datatype=DataType.REGISTERS)
             devices.append(SimDevice(unit, simdata=[data], action=self._action(unit)))
+        if 0 not in self.bank.units:
+            devices.append(_absent_units())
         return devices
 
     def _action(self, unit: int) -> Callable:
@@ -245,6 +247,19 @@ class GxSimulator:
             asyncio.run_coroutine_threadsafe(self._server.shutdown(), self._loop).result(5)
             self._thread.join(5)
         self._thread = self._server = self._loop = None
+
+
+def _absent_units() -> SimDevice:
+    """pymodbus serves unit 0 for every unit id not defined, and without one it fails with a
+    `KeyError: 0` traceback per request (`edged scan --tcp` asks 248 of them). A GX answers a unit
+    id it serves no service on with "gateway path unavailable" (10, docs/drivers-modbus.md):
+    so does this one, to every read and write at any address, quietly."""
+
+    async def absent(*_args) -> ExcCodes:  # noqa: ANN002
+        return ExcCodes.GATEWAY_PATH_UNAVIABLE  # sic: pymodbus's spelling
+
+    every = SimData(0, count=65536, values=0, datatype=DataType.REGISTERS)
+    return SimDevice(0, simdata=[every], action=absent)
 
 
 class EpeverSimulator:

@@ -80,6 +80,11 @@ _TEXT: dict[str, str] = {  # key: English msgid (the French is in the catalogue)
     "db_locked": N_(
         "edged not started: database {path} is already used by another daemon (pid {pid})."
     ),
+    "live_locked": N_(
+        "edged not started: the live view folder {path} (and its `backup --now` requests) is"
+        " already another daemon's (pid {pid}). Give each its own [site] id or [storage]"
+        " live_path."
+    ),
 }
 METRIC_LABELS: dict[str, str] = {
     "battery_voltage": N_("Battery voltage"),

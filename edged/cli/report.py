@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import tomllib
 from dataclasses import replace
 from pathlib import Path
@@ -27,9 +28,15 @@ from pathlib import Path
 from edged.config.loader import ConfigError, config_path
 from edged.config.loader import load as load_config
 from edged.config.settings import Config, SiteConfig, StorageConfig
-from edged.services.report import FORMATS, generate
+from edged.services.report import FORMATS, generate, write_atomic
 from maintenance.report.figures import Budget
-from maintenance.report.fleet import combine, fleet_csv, fleet_html, fleet_json
+from maintenance.report.fleet import (
+    combine,
+    fleet_csv,
+    fleet_html,
+    fleet_json,
+    mixed_months_warning,
+)
 from maintenance.report.month import parse_month
 from maintenance.report.registry import validate_equipment, validate_log
 from telemetry.store import StoreError
@@ -49,7 +56,11 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config")
     parser.add_argument("--db", help="database path (default: the config's storage.path)")
     parser.add_argument("--site", help="site name in the report (default: the config's site.id)")
-    parser.add_argument("--health-interval", type=float, help="s between health rounds")
+    parser.add_argument(
+        "--health-interval",
+        type=float,
+        help="s between health rounds (default: measured from the stored rounds)",
+    )
     parser.add_argument("--registry", help="TOML: [[equipment]], [[maintenance_log]], [budget]")
     parser.add_argument("--format", default="pdf,html,csv,json", help="comma-separated")
     parser.add_argument("--out", default=".", help="output directory")
@@ -92,8 +103,6 @@ def _settings(args: argparse.Namespace, items: list, budget: Budget | None) -> C
         changes["storage"] = replace(config.storage, path=args.db)
     if args.site:
         changes["site"] = replace(config.site, id=args.site)
-    if args.health_interval:
-        changes["health"] = replace(config.health, interval=args.health_interval)
     if args.registry is not None:
         changes["equipment"] = tuple(items)
     if budget is not None:
@@ -108,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
             f"--format: unknown {', '.join(map(repr, bad))}; use {','.join(FORMATS)}",
             file=sys.stderr,
         )
+        return 2
+    every = args.health_interval
+    if every is not None and not 0 < every < float("inf"):
+        print(f"--health-interval: expected seconds > 0, got {every!r}", file=sys.stderr)
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -124,7 +137,16 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(problems), file=sys.stderr)
         return 2
     try:
-        written, _ = generate(config, args.month, out, formats, args.lang, log=log)
+        written, _ = generate(
+            config,
+            args.month,
+            out,
+            formats,
+            args.lang,
+            log=log,
+            health_interval=every,
+            now=time.time(),  # a month not over yet: days to come are not gaps
+        )
     except StoreError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -142,12 +164,22 @@ def _fleet(files: list[str], formats: list[str], out: Path, lang: str) -> int:
     lines, problems = combine(texts)
     for problem in problems:
         print(f"{files[int(problem.split()[1].rstrip(':'))]}: {problem}", file=sys.stderr)
-    makers = {"json": fleet_json, "csv": fleet_csv, "html": lambda x: fleet_html(x, lang)}
-    for fmt in (f for f in formats if f in makers):
+    if warning := mixed_months_warning(lines, lang):
+        print(warning, file=sys.stderr)
+    for fmt in formats:  # every format `run` accepted: none is silently skipped
         path = out / f"fleet.{fmt}"
-        path.write_text(makers[fmt](lines), encoding="utf-8")
+        write_atomic(path, _fleet_render(lines, fmt, lang))
         print(path)
     return 1 if problems and not lines else 0
+
+
+def _fleet_render(lines: list, fmt: str, lang: str) -> bytes:
+    if fmt == "pdf":
+        from maintenance.report.render_pdf import fleet_pdf  # fpdf2: only when a PDF is asked
+
+        return fleet_pdf(lines, lang)
+    makers = {"json": fleet_json, "csv": fleet_csv, "html": lambda x: fleet_html(x, lang)}
+    return makers[fmt](lines).encode("utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ import argparse
 import logging
 import signal
 
-from edged import memory
+from edged import live, memory
 from edged.cli import i18n
 from edged.cli.config_file import load_or_report
 from edged.config.settings import Config
@@ -26,8 +26,9 @@ def run(args: argparse.Namespace) -> int:
 
 def run_daemon(config: Config, stop_after: float | None = None) -> int:
     """Run until SIGTERM/SIGINT (or `stop_after` seconds); 2 if another daemon holds the
-    database (one database, one daemon), `EXIT_THREAD_DIED` if a thread died of an exception
-    (the daemon then stopped in order)."""
+    database (one database, one daemon) or the live view's folder (one site, one daemon: its
+    live view, `backup --now` requests and job locks), `EXIT_THREAD_DIED` if a thread died of
+    an exception (the daemon then stopped in order)."""
     # Before any thread starts: each would otherwise get a malloc arena of its own.
     memory.limit_arenas()
     try:
@@ -35,6 +36,10 @@ def run_daemon(config: Config, stop_after: float | None = None) -> int:
     except DatabaseBusy as exc:
         db = config.storage.path
         log.error("%s", i18n.t("db_locked", i18n.language(None), path=db, pid=exc.pid or "?"))
+        return 2
+    except live.LiveInUse as exc:  # another site's daemon, or a bench, on this machine
+        folder = exc.path.parent
+        log.error("%s", i18n.t("live_locked", i18n.language(None), path=folder, pid=exc.pid or "?"))
         return 2
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: daemon.stop())

@@ -206,11 +206,15 @@ def _devices(v: _Validator, raw: Any) -> list[DeviceConfig]:
             v.add(path, f"expected a table, got {_kind(item)}")
             continue
         device = _device(v, item, path)
+        # Judged on the written id, whatever else is wrong with either device: check-config
+        # promises every problem at once, and a duplicate is the one a typo fix will not show.
+        dev_id = item.get("id")
+        if isinstance(dev_id, str) and DEVICE_ID.match(dev_id):
+            if dev_id in seen:
+                v.add(f"{path}.id", f"expected a unique device id, {dev_id!r} is used twice")
+            seen.add(dev_id)
         if device is None:
             continue
-        if device.id in seen:
-            v.add(f"{path}.id", f"expected a unique device id, {device.id!r} is used twice")
-        seen.add(device.id)
         _shared_serial_port(v, device, out, path)
         out.append(device)
     return out

@@ -20,7 +20,7 @@ from edged.config.health import _zone
 from edged.config.settings import BatteryConfig, JobConfig, PowerConfig, ShedConfig
 from maintenance.energy.policy import JobKind, JobSpec
 from maintenance.energy.pv_profile import minutes
-from maintenance.energy.shedding import SheddingConfig, Threshold, lead_acid_volts
+from maintenance.energy.shedding import SheddingConfig, Threshold, lead_acid_volts, volts_for
 from maintenance.report.figures import Budget
 
 JOB_NAME = re.compile(r"^[a-z0-9_-]{1,64}$")
@@ -236,6 +236,7 @@ def _shedding(v, raw: Mapping[str, Any], nominal: int | None) -> ShedConfig:
 def _shed_policy(v, table: Mapping[str, Any], nominal: int | None) -> SheddingConfig | None:
     start = len(v.problems)
     levels: dict[str, Threshold | None] = {}
+    given: dict[str, dict] = {}
     for prefix, level in LEVELS.items():
         before = len(v.problems)
         written = {
@@ -250,6 +251,8 @@ def _shed_policy(v, table: Mapping[str, Any], nominal: int | None) -> SheddingCo
         }
         if len(v.problems) == before:  # else its defaults would be judged against a typo
             levels[level] = _threshold(v, prefix, getattr(_SHED_DEFAULTS, level), written, nominal)
+            given[prefix] = written
+    _level_order(v, levels, given)
     extra: dict[str, dict[int, float]] = {}
     cut = v.value(table, "protection_voltage", float, "shedding", check=positive)
     margin = v.value(table, "protection_margin", float, "shedding", check=_not_negative)
@@ -258,6 +261,7 @@ def _shed_policy(v, table: Mapping[str, Any], nominal: int | None) -> SheddingCo
         extra["protection_voltage"] = {at: float(cut)}
     if margin is not None:
         extra["protection_margin_v"] = {at: float(margin)}
+    _above_cut_off(v, levels.get("shutdown"), extra.get("protection_voltage"), given)
     if len(v.problems) > start:
         return None
     try:
@@ -265,6 +269,46 @@ def _shed_policy(v, table: Mapping[str, Any], nominal: int | None) -> SheddingCo
     except ValueError as exc:
         v.add("shedding", str(exc).removeprefix("shedding: "))
         return None
+
+
+def _level_order(v, levels: dict[str, Threshold | None], given: dict[str, dict]) -> None:
+    """Each level is entered below the one before it (warn, then stop_services, then shutdown),
+    by SOC and by voltage: a stop_soc above warn_soc would stop the clinic's services before
+    anyone was warned. Judged here, with key paths, whatever else is wrong in the file (the
+    pure SheddingConfig only sees a table that has no other problem)."""
+    order = [(p, levels[lv]) for p, lv in LEVELS.items() if levels.get(lv) is not None]
+    for (up, upper), (low, lower) in zip(order, order[1:], strict=False):
+        n = min(lower.voltage)  # the nominal voltage the lower level's value is written at
+        for key, high, value in (
+            ("soc", upper.soc, lower.soc),
+            ("voltage", volts_for(upper.voltage, n), lower.voltage[n]),
+        ):
+            mine, theirs = given[low][key], given[up][key]
+            if value < high or key == "voltage" and mine is None and theirs is None:
+                continue  # default voltages follow the SOCs: their problem is said once
+            if mine is not None or theirs is None:
+                v.add(
+                    f"shedding.{low}_{key}", f"expected below {up}_{key} ({high:g}), got {value:g}"
+                )
+            else:
+                v.add(
+                    f"shedding.{up}_{key}", f"expected above {low}_{key} ({value:g}), got {high:g}"
+                )
+
+
+def _above_cut_off(v, shutdown: Threshold | None, cut: dict | None, given: dict) -> None:
+    """The shutdown level must come before the battery's own cut-off, else the box dies before
+    it halts cleanly. Said with its key path beside any other problem of the table."""
+    if shutdown is None:
+        return
+    n = min(shutdown.voltage)
+    volts, limit = shutdown.voltage[n], volts_for(cut or _SHED_DEFAULTS.protection_voltage, n)
+    if volts <= limit:
+        key = "voltage" if given["shutdown"]["voltage"] is not None else "soc"
+        v.add(
+            f"shedding.shutdown_{key}",
+            f"expected a shutdown voltage above protection_voltage ({limit:g} V), got {volts:g} V",
+        )
 
 
 def _threshold(v, prefix: str, base: Threshold | None, written: dict, nominal: int | None):

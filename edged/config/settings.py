@@ -44,8 +44,9 @@ class StorageConfig:
     monthly report of the month before last."""
     reports_dir: str = "/var/lib/edged/reports"
     """Where the monthly report files are kept for upload (edged.services.report)."""
-    live_path: str = "/run/edged/live.json"
-    """The daemon's live view for `edged status`, on tmpfs (RAM) so it costs the SD card nothing."""
+    live_path: str | None = None
+    """The daemon's live view for `edged status`, on tmpfs (RAM) so it costs the SD card nothing.
+    None: `/run/edged/{site.id}/live.json` (edged.live.candidates), a folder per site."""
 
 
 @dataclass(frozen=True, slots=True)

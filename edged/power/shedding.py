@@ -3,7 +3,9 @@
 About once a minute the level is decided from the live battery reading. On a change: a warning
 in the log, a `power_events` row, the retained `P/power/shedding` and a `P/event/shedding`
 message, and the alarm engine sees `health.power.shedding_level` (built-in rules
-`power_saving` and `power_services_stopped`). Entering `stop_services` stops the running jobs
+`power_saving` and `power_services_stopped`). The retained state is also published at the first
+decision after a start (and when the first reading replaces "no data"), change or not, so a
+dashboard subscribing later has it. Entering `stop_services` stops the running jobs
 and then the configured PiBox services, in order, each command with a timeout; leaving it starts
 them again in reverse order. `shutdown` (only when `[shedding] shutdown_soc` is set) commits the
 database first, then runs the shutdown command: the box goes down cleanly before the battery
@@ -24,7 +26,7 @@ from edged.power.energy_view import EnergyView
 from edged.power.jobs.process import Outcome
 from edged.power.jobs.supervisor import JobSupervisor
 from edged.services.alarms import AlarmService
-from maintenance.energy.shedding import Level, Reason, shedding_decision
+from maintenance.energy.shedding import Level, Reason, ShedCode, shedding_decision
 from maintenance.health.reading import HealthReading
 from telemetry import topics
 from telemetry.mqtt import Publisher
@@ -59,6 +61,7 @@ class SheddingService:
         self._reapply = False
         self._failed_starts: dict[str, float] = {}  # service -> monotonic time of the failure
         self._shutdown_at: float | None = None  # monotonic: last shutdown attempt this boot
+        self._announced: ShedCode | None = None  # the code last published since this start
 
     def restore(self) -> None:
         rows = self._writer.call(
@@ -92,8 +95,18 @@ class SheddingService:
             self._change(level, reason, now)
         else:
             self._retry(state, reason)
+            if self._announce(reason):  # a dashboard subscribing later gets the state at once
+                self._publish(now, reason, step=False)
         self._alarms.observe_health(
             HealthReading("power", {"shedding_level": _RANK[level]}, level is Level.NORMAL), now
+        )
+
+    def _announce(self, reason: Reason) -> bool:
+        """Publish the unchanged state? Once at the first decision after a start, and once
+        more when the first battery reading replaces "no data" (at most two messages a start:
+        the uplink is metered, and hold/low codes may alternate every tick near a threshold)."""
+        return self._announced is None or (
+            self._announced is ShedCode.NO_DATA and reason.code is not ShedCode.NO_DATA
         )
 
     def _change(self, level: Level, reason: Reason, now: float) -> None:
@@ -178,13 +191,18 @@ class SheddingService:
             log.error("shutting down without the last commit: %s", exc)
         self._run("shutdown", self._shed.shutdown_command, "host")
 
-    def _publish(self, now: float, reason: Reason) -> None:
+    def _publish(self, now: float, reason: Reason, step: bool = True) -> None:
+        """The retained `P/power/shedding` (on every change, and once at the first decision
+        after a start, so it is there for a dashboard that subscribes later, and replaces the
+        state of a previous run); `P/event/shedding` only for a `step` (a level change)."""
+        self._announced = reason.code
         if self._publisher is None:
             return
         root = self._config.topic_root
         body = self.view()
         self._publisher.publish_retained(topics.shedding_topic(root), body)
-        self._publisher.publish_event(topics.event_topic(root, "shedding"), {"ts": now, **body})
+        if step:
+            self._publisher.publish_event(topics.event_topic(root, "shedding"), {"ts": now, **body})
 
     def view(self) -> dict[str, Any]:
         r = self.reason

@@ -44,9 +44,18 @@ __all__ = ["FORMATS", "SETTLE_S", "build", "due_month", "file_name", "generate",
            "write_atomic"]  # fmt: skip
 
 
-def build(config: Config, month: str, log: Sequence[LogEntry] = ()) -> Report:
+def build(
+    config: Config,
+    month: str,
+    log: Sequence[LogEntry] = (),
+    health_interval: float | None = None,
+    now: float | None = None,
+) -> Report:
     """The report of `month` from the database at `config.storage.path` (StoreError if it
-    cannot be read). `log`: visits beside the stored ones (`edged report --registry`)."""
+    cannot be read). `log`: visits beside the stored ones (`edged report --registry`).
+    `health_interval`: None takes the health rounds' interval from the stored rows, not from
+    `config.health` (the rows may predate this config, or come from another box). `now`: the
+    time of the report, so that a month not over yet is judged up to now only."""
     start, end = bounds(month)
     interval = config.telemetry.publish_interval
     db = open_db(config.storage.path, readonly=True)
@@ -67,7 +76,8 @@ def build(config: Config, month: str, log: Sequence[LogEntry] = ()) -> Report:
         items=config.equipment,
         budget=config.budget or Budget(),
         interval_s=interval,
-        health_interval_s=config.health.interval,
+        health_interval_s=health_interval,
+        now=now,
         banks=[(b.id, b.monitor or b.controller or b.id) for b in config.batteries],
         **data,
     )
@@ -81,9 +91,11 @@ def generate(
     lang: str = "fr",
     *,
     log: Sequence[LogEntry] = (),
+    health_interval: float | None = None,
+    now: float | None = None,
 ) -> tuple[list[Path], dict]:
     """Write the report files of `month`; returns them and the `P/report/{month}` payload."""
-    report = build(config, month, log)
+    report = build(config, month, log, health_interval, now)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []

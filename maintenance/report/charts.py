@@ -13,6 +13,7 @@ from maintenance.report.month import bounds, days
 from maintenance.report.summary import number
 
 W, H = 600.0, 200.0
+LABEL_CHARS = 22  # an availability bar's label (9 pt) within the 124 units left of the bars
 LEFT, RIGHT, TOP, BOTTOM = 46.0, 10.0, 18.0, 22.0
 PV, LOAD, SOC, AVAIL, AXIS, LOW = "#e89a00", "#2f6db5", "#2a8a4a", "#2f6db5", "#555555", "#c0392b"
 
@@ -130,7 +131,9 @@ def availability_chart(report: Report, lang: str) -> Chart:
     shapes: list = [Line(((left, TOP), (left, H - 6)), AXIS)]
     for i, a in enumerate(items):
         yy = TOP + i * row
-        shapes.append(Text(left - 6, yy + row * 0.6, a.item, 9, "end"))
+        # Item names are free text: a long one is cut so it stays left of the bars, on the page.
+        name = a.item if len(a.item) <= LABEL_CHARS else a.item[: LABEL_CHARS - 1] + "…"
+        shapes.append(Text(left - 6, yy + row * 0.6, name, 9, "end"))
         if a.availability_pct is None:
             shapes.append(
                 Text(

@@ -42,7 +42,7 @@ class Costs:
     currency: str
     lines: tuple[CostLine, ...]
     maintenance_spent: float
-    contribution: float  # what the site should set aside this month
+    contribution: float | None  # what to set aside this month; None: no item with a known cost
     fees_collected: float | None
     cost_recovery_pct: float | None  # fees collected / contribution
 
@@ -167,10 +167,13 @@ def costs(
         )
     )
     provisions = [ln.amount for ln in lines if ln.kind != "maintenance_spent" and ln.amount]
-    contribution = round(sum(provisions), 2)
+    # No registered item with a known cost: the data says nothing of what to set aside, and a
+    # 0 would read as "nothing to set aside" (and divide the cost recovery by zero).
+    known = any(ln.amount is not None for ln in lines if ln.item != "*")
+    contribution = round(sum(provisions), 2) if known else None
     currencies = {i.currency for i in items} or {DEFAULT_CURRENCY}
     recovery = None
-    if fees_collected is not None and contribution > 0:
+    if fees_collected is not None and contribution:
         recovery = round(100.0 * fees_collected / contribution, 1)
     return Costs(
         currency=currencies.pop() if len(currencies) == 1 else "mixed",

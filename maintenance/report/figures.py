@@ -47,13 +47,15 @@ def _measured(r: Rollup) -> float:
     return min(float(r.period_s), r.covered_s)
 
 
-def _quality(rollups: Sequence[Rollup], month: str, start: int, end: int) -> Quality:
+def _quality(rollups: Sequence[Rollup], month: str, start: int, end: int, until: float) -> Quality:
+    """Data quality over [start, until): `until` < `end` in a month not over yet, whose days
+    still to come (and today, not over either) are neither gaps nor days without data."""
     online = _online_by_hour(rollups)
     per_day: dict[str, float] = {}
     for hour, seconds in online.items():
         key = day_of(hour).isoformat()
         per_day[key] = per_day.get(key, 0.0) + seconds
-    all_days = [d.isoformat() for d in days(month)]
+    all_days = [d.isoformat() for i, d in enumerate(days(month)) if start + (i + 1) * DAY <= until]
     gaps = tuple(d for d in all_days if 0 < per_day.get(d, 0.0) < DAY * GAP_DAY_PCT / 100.0)
     empty = tuple(d for d in all_days if per_day.get(d, 0.0) == 0.0)
     total = sum(online.values())
@@ -66,6 +68,7 @@ def _quality(rollups: Sequence[Rollup], month: str, start: int, end: int) -> Qua
     notes = [
         code
         for code, hit in (
+            ("month_in_progress", until < end),
             ("no_data", not q["records"]),
             ("gaps", bool(gaps or empty) and q["records"] > 0),
             ("clock_jump", q["clock_jumps"] > 0),
@@ -75,9 +78,11 @@ def _quality(rollups: Sequence[Rollup], month: str, start: int, end: int) -> Qua
     ]
     return Quality(
         **q,
-        period_h=(end - start) / 3600.0,
+        period_h=(until - start) / 3600.0,
         online_h=round(total / 3600.0, 4),
-        completeness_pct=round(100.0 * total / (end - start), 2) if q["records"] else None,
+        completeness_pct=round(min(100.0, 100.0 * total / (until - start)), 2)
+        if q["records"]
+        else None,
         days_with_gaps=gaps,
         days_without_data=empty if q["records"] else tuple(all_days),
         notes=tuple(notes),
@@ -90,7 +95,7 @@ def _availability(
     health: Sequence[dict],
     start: int,
     end: int,
-    health_interval_s: float,
+    health_interval_s: float | None,
 ) -> tuple[Availability, ...]:
     """Devices: time measured / time the site was recording. Health components: time ok /
     time observed."""
@@ -217,13 +222,18 @@ def build_report(
     job_waits: Sequence[dict] = (),
     budget: Budget = Budget(),
     interval_s: float = 60.0,
-    health_interval_s: float = 60.0,
+    health_interval_s: float | None = None,
+    now: float | None = None,
     banks: Sequence[tuple[str, str]] = (),
 ) -> Report:
     """The report of `month` ("YYYY-MM"). Give hourly `rollups`, or `records` in stored order
     (include the last one before the month, so the first interval is counted as rollups do).
+    `health_interval_s`: None (the default) takes each component's interval from its stored
+    rounds (`health_figures.round_interval`); a number overrides it. `now`: when it falls
+    inside the month, the month is not over and data quality is judged up to `now` only.
     `banks`: (bank id, its monitor or controller) of each configured `[[batteries]]` bank."""
     start, end = bounds(month)
+    until = now if now is not None and start < now < end else end
     source = "rollups" if records is None else "records"
     if records is not None:
         rollups = rollup(records, interval_s=interval_s, period_s=HOUR)[0]
@@ -236,7 +246,7 @@ def build_report(
         if i.category is Category.SMART_GLASSES
     )
     body = dict(
-        quality=_quality(hourly, month, start, end),
+        quality=_quality(hourly, month, start, end, until),
         availability=_availability(items, hourly, health, start, end, health_interval_s),
         energy=_energy(hourly, _flow_devices(items, hourly, banks)),
         batteries=batteries,

@@ -48,6 +48,21 @@ HEAD_FR = (
 )
 
 
+DIGITS = {
+    "completeness_pct": 2,
+    "availability_pct": 2,
+    "pv_kwh": 2,
+    "load_kwh": 2,
+    "equivalent_full_cycles": 2,
+    "battery_damage": 6,  # a fraction of the battery's life: ~0.001-0.01 a month
+    "hours_below_20": 2,
+    "contribution": 2,
+    "cost_recovery_pct": 1,
+}
+"""Decimals each figure is compared at: a site JSON keeps full floats (`5.995499166666666`
+cycles), which nobody reads in a comparison table."""
+
+
 @dataclass(frozen=True, slots=True)
 class SiteLine:
     site: str
@@ -60,9 +75,13 @@ class SiteLine:
     battery_damage: float | None
     hours_below_20: float | None
     alarms: int
-    contribution: float
+    contribution: float | None
     currency: str
     cost_recovery_pct: float | None
+
+
+def _rounded(key: str, value: object) -> object:
+    return round(value, DIGITS[key]) if key in DIGITS and isinstance(value, float) else value
 
 
 def _line(data: dict) -> SiteLine:
@@ -70,7 +89,7 @@ def _line(data: dict) -> SiteLine:
         a["availability_pct"] for a in data["availability"] if a["availability_pct"] is not None
     ]
     battery = data["batteries"][0] if data["batteries"] else {}
-    return SiteLine(
+    line = SiteLine(
         data["site"],
         data["month"],
         data["quality"]["completeness_pct"],
@@ -84,6 +103,25 @@ def _line(data: dict) -> SiteLine:
         data["costs"]["contribution"],
         data["costs"]["currency"],
         data["costs"]["cost_recovery_pct"],
+    )
+    return SiteLine(*(_rounded(k, v) for k, v in asdict(line).items()))
+
+
+def months(lines: list[SiteLine]) -> list[str]:
+    """The distinct months of the lines, sorted: more than one and the comparison is unfair
+    (a rainy month against a sunny one), so the command warns."""
+    return sorted({x.month for x in lines})
+
+
+def mixed_months_warning(lines: list[SiteLine], lang: str) -> str | None:
+    found = months(lines)
+    if len(found) < 2:
+        return None
+    listed = ", ".join(found)
+    return (
+        f"attention : les rapports couvrent plusieurs mois ({listed}) ; la comparaison les mélange"
+        if lang == "fr"
+        else f"warning: the reports cover several months ({listed}); the comparison mixes them"
     )
 
 
@@ -115,16 +153,23 @@ def fleet_csv(lines: list[SiteLine]) -> str:
 
 
 def fleet_html(lines: list[SiteLine], lang: str = "fr") -> str:
-    head = HEAD_FR if lang == "fr" else COLUMNS
-    title = "Comparaison nationale des sites" if lang == "fr" else "National comparison of sites"
+    title, head = heading(lang)
     rows = "".join(
         "<tr>" + "".join(f"<td>{escape(shown(v, lang))}</td>" for v in asdict(x).values()) + "</tr>"
         for x in lines
     )
     cells = "".join(f"<th>{escape(h)}</th>" for h in head)
+    warning = mixed_months_warning(lines, lang)
+    note = f'<p style="color:#c0392b">{escape(warning)}</p>' if warning else ""
     return (
         f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{title}'
         "</title><style>table{border-collapse:collapse}td,th{padding:2px 6px;border:1px solid"
-        f" #ddd}}</style></head><body><h1>{title}</h1><table><tr>{cells}</tr>{rows}</table>"
-        "</body></html>\n"
+        f" #ddd}}</style></head><body><h1>{title}</h1>{note}<table><tr>{cells}</tr>{rows}"
+        "</table></body></html>\n"
     )
+
+
+def heading(lang: str) -> tuple[str, tuple[str, ...]]:
+    """The comparison's title and column heads in `lang` (for the HTML and the PDF)."""
+    title = "Comparaison nationale des sites" if lang == "fr" else "National comparison of sites"
+    return title, HEAD_FR if lang == "fr" else COLUMNS

@@ -8,7 +8,10 @@ Input shapes (dicts, as `maintenance.report.stored_month` reads them from SQLite
   a failure (failed, timeout, stopped_low_battery, stopped_shutdown, error);
 - job wait: a `power_events` row of kind "job", action "wait", as {ts, job}.
 Health rows are a time series like records: one row holds until the next, unless the next is
-more than GAP_FACTOR health intervals later. Pure.
+more than GAP_FACTOR health intervals later. The interval is the rounds' own (the median step
+between a component's stored rows), not the configuration's: the rows may come from another
+config, an older daemon or another machine, and a wrong interval turns every step into a gap
+(an uptime of 0 % from thousands of rounds). Pure.
 """
 
 from __future__ import annotations
@@ -25,8 +28,22 @@ def rows_of(health: Sequence[dict], component: str, start: float, end: float) ->
     return sorted(rows, key=lambda h: h["ts"])
 
 
-def covered(rows: list[dict], interval_s: float, test=lambda row: True) -> float:
-    """Seconds covered by consecutive rows (no gap) where `test(row)` held at the first."""
+def round_interval(rows: list[dict]) -> float | None:
+    """The rounds' own interval: the median positive step between consecutive rows (sorted by
+    time). A median, so that outages (few long steps) and late rounds do not move it. None with
+    fewer than two distinct stamps: one row says the component was seen, not for how long."""
+    steps = sorted(b["ts"] - a["ts"] for a, b in zip(rows, rows[1:], strict=False))
+    steps = [s for s in steps if s > 0]
+    return steps[len(steps) // 2] if steps else None
+
+
+def covered(rows: list[dict], interval_s: float | None = None, test=lambda row: True) -> float:
+    """Seconds covered by consecutive rows (no gap) where `test(row)` held at the first.
+    `interval_s` None: the rows' own (`round_interval`)."""
+    if interval_s is None:
+        interval_s = round_interval(rows)
+    if interval_s is None:
+        return 0.0
     return sum(
         b["ts"] - a["ts"]
         for a, b in zip(rows, rows[1:], strict=False)
@@ -87,10 +104,12 @@ def pibox(
     health: Sequence[dict],
     start: float,
     end: float,
-    interval_s: float,
+    interval_s: float | None = None,
     openclinic: str = "openclinic",
 ) -> PiBox:
-    """Uptime = time covered by PiBox health rounds / the period; OpenClinic = share of ok time."""
+    """Uptime = time covered by PiBox health rounds / the period; OpenClinic = share of ok time.
+    `interval_s` None: each component's own round interval. Uptime is None (no data) unless two
+    rounds close enough to measure time exist: a lone round does not show a 0 % uptime."""
     rows = rows_of(health, "pibox", start, end)
     uptimes = [r["values"].get("uptime_s") for r in rows]
     known = [u for u in uptimes if isinstance(u, int | float)]
@@ -99,6 +118,7 @@ def pibox(
         for r in rows
         if isinstance(v := r["values"].get("disk_used_percent"), int | float)
     ]
+    up = covered(rows, interval_s)
     oc = rows_of(health, openclinic, start, end)
     oc_time = covered(oc, interval_s)
     oc_ok = covered(
@@ -106,7 +126,7 @@ def pibox(
     )
     return PiBox(
         rounds=len(rows),
-        uptime_pct=round(100.0 * covered(rows, interval_s) / (end - start), 2) if rows else None,
+        uptime_pct=round(100.0 * up / (end - start), 2) if up else None,
         reboots=sum(b < a for a, b in zip(known, known[1:], strict=False)) if known else None,
         openclinic_pct=round(100.0 * oc_ok / oc_time, 2) if oc_time else None,
         disk_first_pct=disk[0][1] if disk else None,

@@ -18,12 +18,12 @@ class Quality:
     records_unsynced: int
     clock_jumps: int
     gaps: int
-    period_h: float
+    period_h: float  # the month's hours, or those elapsed in a month not over yet
     online_h: float
     completeness_pct: float | None
     days_with_gaps: tuple[str, ...]
     days_without_data: tuple[str, ...]
-    notes: tuple[str, ...]  # codes: no_data, gaps, clock_jump, unsynced (texts in labels)
+    notes: tuple[str, ...]  # codes: month_in_progress, no_data, gaps, clock_jump, unsynced
 
 
 @dataclass(frozen=True, slots=True)

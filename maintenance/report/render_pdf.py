@@ -7,9 +7,12 @@ else to "?", so an unusual site name or alarm message never stops the report.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fpdf import FPDF
 
 from maintenance.report.charts import Chart, H, Line, Rect, Text, W, charts
+from maintenance.report.fleet import DIGITS, SiteLine, heading, mixed_months_warning
 from maintenance.report.model import Report
 from maintenance.report.render_html import ASSUMPTIONS, FORMULA, TITLE
 from maintenance.report.table import label, rows, shown
@@ -37,6 +40,7 @@ _SUBSTITUTES = str.maketrans(
 )
 CHART_MM = 180.0  # width of a chart on the page
 SCALE = CHART_MM / W
+ITEM_MM, NAME_MM, VALUE_MM = 40.0, 80.0, 40.0  # table columns (the unit takes the rest)
 
 
 def latin1(text: str) -> str:
@@ -81,6 +85,16 @@ def _heading(pdf: FPDF, text: str) -> None:
     pdf.set_text_color(0, 0, 0)
 
 
+def _fit(pdf: FPDF, text: str, width_mm: float) -> str:
+    """`text` (latin-1) cut to what the current font draws within a cell `width_mm` wide, so
+    that a long item name or label never runs over the next column."""
+    text = latin1(text)
+    room = width_mm - 2 * pdf.c_margin
+    while text and pdf.get_string_width(text) > room:
+        text = text[:-1]
+    return text
+
+
 def _tables(pdf: FPDF, report: Report, lang: str) -> None:
     formulas = {(ln.item, ln.kind): ln for ln in report.costs.lines}
     section = None
@@ -96,10 +110,18 @@ def _tables(pdf: FPDF, report: Report, lang: str) -> None:
         )
         pdf.set_font("Helvetica", "", 8.5)
         pdf.set_text_color(*((192, 57, 43) if row.value is None else (0, 0, 0)))
-        pdf.cell(40, 4.6, latin1("" if row.item == "*" else row.item)[:28])
-        pdf.cell(80, 4.6, latin1(name)[:60])
-        pdf.cell(40, 4.6, latin1(shown(row.value, lang)), align="R")
-        pdf.cell(0, 4.6, latin1(" " + row.unit), new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(ITEM_MM, 4.6, _fit(pdf, "" if row.item == "*" else row.item, ITEM_MM))
+        pdf.cell(NAME_MM, 4.6, _fit(pdf, name, NAME_MM))
+        value = latin1(shown(row.value, lang))
+        if pdf.get_string_width(value) <= VALUE_MM - 2 * pdf.c_margin:
+            pdf.cell(VALUE_MM, 4.6, value, align="R")
+            pdf.cell(0, 4.6, latin1(" " + row.unit), new_x="LMARGIN", new_y="NEXT")
+        else:
+            # A long value (the month's days with gaps) would run off the page over the next
+            # rows: it goes under its label, wrapped across the page.
+            pdf.cell(0, 4.6, latin1(" " + row.unit), new_x="LMARGIN", new_y="NEXT")
+            pdf.set_x(pdf.l_margin + ITEM_MM)
+            pdf.multi_cell(0, 4.2, value, new_x="LMARGIN", new_y="NEXT")
         pdf.set_text_color(0, 0, 0)
         line = formulas.get((row.item, row.figure)) if row.section == "costs" else None
         if line is not None:
@@ -109,7 +131,7 @@ def _tables(pdf: FPDF, report: Report, lang: str) -> None:
                 else (line.formula_en, line.assumptions_en)
             )
             pdf.set_font("Helvetica", "I", 7.5)
-            pdf.set_x(pdf.l_margin + 40)
+            pdf.set_x(pdf.l_margin + ITEM_MM)
             pdf.multi_cell(
                 0,
                 3.8,
@@ -142,4 +164,34 @@ def render_pdf(report: Report, lang: str = "fr") -> bytes:
     for chart in charts(report, lang):
         _chart(pdf, chart)
     _tables(pdf, report, lang)
+    return bytes(pdf.output())
+
+
+def fleet_pdf(lines: list[SiteLine], lang: str = "fr") -> bytes:
+    """The national comparison as a PDF (A4 landscape): one row per site report, the same
+    columns and rounding as `fleet_html` and `fleet_csv`, and the mixed-months warning."""
+    title, head = heading(lang)
+    pdf = FPDF(orientation="L", format="A4")
+    pdf.set_auto_page_break(True, margin=14)
+    pdf.set_title(latin1(title))
+    pdf.set_creator("edged")
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 14)
+    pdf.cell(0, 9, latin1(title), new_x="LMARGIN", new_y="NEXT")
+    if warning := mixed_months_warning(lines, lang):
+        pdf.set_font("Helvetica", "", 9)
+        pdf.set_text_color(192, 57, 43)
+        pdf.multi_cell(0, 4.8, latin1(warning), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
+    width = (pdf.w - pdf.l_margin - pdf.r_margin) / len(head)
+    pdf.set_font("Helvetica", "B", 7)
+    for name in head:
+        pdf.cell(width, 6, _fit(pdf, name, width), border=1)
+    pdf.ln()
+    pdf.set_font("Helvetica", "", 7)
+    for line in lines:
+        for key, value in asdict(line).items():
+            text = value if isinstance(value, str) else shown(value, lang, DIGITS.get(key, 2))
+            pdf.cell(width, 5, _fit(pdf, text, width), border=1)
+        pdf.ln()
     return bytes(pdf.output())

@@ -7,7 +7,10 @@ data cannot carry. Pure.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from maintenance.report.model import Quality
+from maintenance.report.month import bounds
 
 
 def number(value: float | None, lang: str, digits: int = 1) -> str:
@@ -20,7 +23,7 @@ def number(value: float | None, lang: str, digits: int = 1) -> str:
     return text
 
 
-def _quality(q: Quality, lang: str) -> list[str]:
+def _quality(q: Quality, month: str, lang: str) -> list[str]:
     fr = lang == "fr"
     if "no_data" in q.notes:
         return [
@@ -33,6 +36,14 @@ def _quality(q: Quality, lang: str) -> list[str]:
         if fr
         else f"Data covers {number(q.completeness_pct, lang)} % of the month."
     ]
+    if "month_in_progress" in q.notes:
+        until = dt.datetime.fromtimestamp(bounds(month)[0] + q.period_h * 3600, dt.UTC)
+        stamp = until.strftime("%Y-%m-%d %H:%M")
+        out[0:0] = [
+            f"Mois en cours : chiffres arrêtés au {stamp} UTC, jours à venir non comptés."
+            if fr
+            else f"Month in progress: figures up to {stamp} UTC, days to come not counted."
+        ]
     missing = len(q.days_with_gaps) + len(q.days_without_data)
     if missing:
         out.append(
@@ -73,7 +84,7 @@ def summaries(site: str, month: str, **s) -> tuple[str, str]:
 def _paragraph(site: str, month: str, lang: str, s: dict) -> str:
     fr = lang == "fr"
     out = [f"{site}, {month}."]
-    out += _quality(s["quality"], lang)
+    out += _quality(s["quality"], month, lang)
     e = s["energy"]
     if e.pv_kwh is not None:
         out.append(
@@ -112,6 +123,13 @@ def _paragraph(site: str, month: str, lang: str, s: dict) -> str:
         )
     out += _jobs(s.get("jobs"), lang)
     c = s["costs"]
+    if c.contribution is None:
+        out.append(
+            "Aucun matériel enregistré avec son coût : pas de montant à mettre de côté calculé."
+            if fr
+            else "No equipment registered with its cost: no amount to set aside computed."
+        )
+        return " ".join(out)
     out.append(
         f"À mettre de côté ce mois pour l'entretien et le remplacement du matériel :"
         f" {number(c.contribution, lang, 0)} {c.currency}."

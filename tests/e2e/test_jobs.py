@@ -233,11 +233,13 @@ def test_load_shedding_stops_and_restarts_services_then_shuts_down(tmp_path, bro
     )
     sub = Subscriber("127.0.0.1", broker.port, f"{P}/#").start()
 
+    def is_level(m, level: str) -> bool:
+        return m.topic == f"{P}/power/shedding" and json.loads(m.payload)["level"] == level
+
     def reached(level: str) -> None:
-        sub.wait_for(
-            lambda m: m.topic == f"{P}/power/shedding" and json.loads(m.payload)["level"] == level,
-            20,
-        )
+        """A new message at `level` (the state announced at start is one already: count on)."""
+        seen = len(sub.received(lambda m: is_level(m, level)))
+        sub.wait_for(lambda m: is_level(m, level), 20, count=seen + 1)
 
     with EnergyPty(soc=80.0) as pty:
         d = daemons(config(tmp_path, pty.path, broker.port, "", extra=shedding))
@@ -267,11 +269,41 @@ def test_load_shedding_stops_and_restarts_services_then_shuts_down(tmp_path, bro
         json.loads(m.payload)["level"]
         for m in sub.received(lambda m: m.topic == f"{P}/power/shedding")
     ]
-    assert levels[:4] == ["stop_services", "normal", "stop_services", "shutdown"]
+    # the state at start (retained, maybe twice: "no data", then the first reading), then
+    # each step; the second start announces its level too
+    steps = [x for i, x in enumerate(levels) if i == 0 or x != levels[i - 1]]
+    assert steps[:5] == ["normal", "stop_services", "normal", "stop_services", "shutdown"]
     events = db_rows(tmp_path / "edged.db", "SELECT kind, subject, action FROM power_events")
     assert ("service", "mariadb", "start") in events
     assert ("shedding", "shutdown", "shutdown") in events
     sub.stop()
+
+
+def test_shedding_state_is_retained_for_a_dashboard_that_subscribes_later(
+    tmp_path, broker, daemons
+):
+    """`P/power/shedding` was published only on a change: a dashboard subscribing after the
+    start had no shedding state until the battery moved a level. It is retained from the first
+    decision; a late subscriber gets it at once, with the retain flag."""
+    with EnergyPty(soc=80.0) as pty:
+        d = daemons(config(tmp_path, pty.path, broker.port, "", extra="[shedding]\n"))
+        wait_until(lambda: _live_code(tmp_path) == "shed_normal", 30, what="a decision on data")
+        sub = Subscriber("127.0.0.1", broker.port, f"{P}/power/shedding").start()
+        try:
+            first = sub.wait_for(lambda m: m.topic == f"{P}/power/shedding", 20)[0]
+            got = sub.wait_for(lambda m: json.loads(m.payload)["code"] == "shed_normal", 20)[-1]
+        finally:
+            sub.stop()
+        d.terminate()
+    body = json.loads(got.payload)
+    assert first.retain and got.retain and body["level"] == "normal"
+    assert body["message"] and body["message_en"]  # the reason, in both languages
+    events = db_rows(tmp_path / "edged.db", "SELECT kind FROM power_events")
+    assert ("shedding",) not in events  # announcing the state is not a step
+
+
+def _live_code(workdir: Path) -> str | None:
+    return (_live(workdir).get("shedding") or {}).get("code")
 
 
 def _level(workdir: Path) -> str | None:

@@ -15,9 +15,12 @@ from tests.peers.replay import wait_until
 T0 = 1_764_000_000  # 2025-11-24
 
 
-def record(ts: float, soc: float, clock: str = "synced", **extra) -> bytes:
+def record(ts: float, soc: float, clock: str = "synced", legacy: bool = False, **extra) -> bytes:
+    """A live record as edged writes it; `legacy`: as an edged before issue 13 did (the count
+    under `samples`)."""
     body = {"ts": ts, "metrics": {"battery_soc": soc, "battery_voltage": 12.5}, "clock": clock}
-    return json.dumps({**body, "samples": 60, **extra}, separators=(",", ":")).encode()
+    count = {"samples" if legacy else "sample_count": 60}
+    return json.dumps({**body, **count, **extra}, separators=(",", ":")).encode()
 
 
 def history(samples: list[tuple[float, float, str]], compress: bool = True) -> bytes:
@@ -53,7 +56,10 @@ def wait_subscribed(c, timeout: float = 30) -> None:
 def test_records_land_once_and_duplicates_do_not_double(collectors, db, site):
     c = started(collectors, db)
     wait_subscribed(c)
-    live = [("edged/s1/telemetry/mppt", record(T0 + 60 * i, 50 + i)) for i in range(5)]
+    # Sites upgrade one by one: the last two records come from an edged before issue 13.
+    live = [
+        ("edged/s1/telemetry/mppt", record(T0 + 60 * i, 50 + i, legacy=i >= 3)) for i in range(5)
+    ]
     site.publish(live)
     # at least once: the same records again, live and inside a history batch
     site.publish(live[:2])
@@ -64,7 +70,7 @@ def test_records_land_once_and_duplicates_do_not_double(collectors, db, site):
     rows = db("SELECT ts, metrics, synced, samples, live FROM records ORDER BY ts")
     assert [r[0].timestamp() for r in rows] == [T0 + 60 * i for i in range(5)]
     assert [r[1]["battery_soc"] for r in rows] == [50, 51, 52, 53, 54]
-    assert all(r[2] and r[3] == 60 and r[4] for r in rows)  # the live copies kept
+    assert all(r[2] and r[3] == 60 and r[4] for r in rows)  # the live copies kept, both forms
     assert counter(db, "records_inserted") == 5
     assert counter(db, "records_duplicate") == 4
     (latest,) = db("SELECT ts, metrics FROM site_latest WHERE site = 's1' AND device = 'mppt'")

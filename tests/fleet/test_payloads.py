@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,12 +36,39 @@ def parse(rest: str, payload: bytes):
 def test_telemetry_as_the_daemon_writes_it_with_an_unknown_key():
     body = (
         b'{"ts":1764000000,"metrics":{"battery_voltage":12.53},"clock":"synced",'
-        b'"samples":60,"seq":9}'
+        b'"sample_count":60,"seq":9}'
     )
     (rec,) = parse("telemetry/mppt", body)
     assert rec == p.Record(
         "site-1", "mppt", 1764000000.0, {"battery_voltage": 12.53}, True, 60, True
     )
+
+
+LIVE = b'{"ts":1764000000,"metrics":{"v":1},"clock":"synced"'
+
+
+def test_the_count_of_an_edged_before_issue_13_is_read_too():
+    (old,) = parse("telemetry/mppt", LIVE + b',"samples":59}')  # the count's old key
+    (both,) = parse("telemetry/mppt", LIVE + b',"sample_count":58,"samples":[1]}')
+    (none,) = parse("telemetry/mppt", LIVE + b"}")
+    assert (old.samples, both.samples, none.samples) == (59, 58, None)  # the new key wins
+
+
+@pytest.mark.parametrize(
+    ("tail", "reason"),
+    [
+        (b',"sample_count":[1,2]}', "sample_count is not an integer"),
+        (b',"sample_count":true}', "sample_count is not an integer"),
+        (b',"sample_count":60.5}', "sample_count is not an integer"),
+        (b',"sample_count":-1}', "sample_count -1 out of range"),
+        (b',"sample_count":4294967296}', "sample_count 4294967296 out of range"),
+        (b',"sample_count":"60"}', "sample_count is not an integer"),
+        (b',"samples":[{"ts":1}]}', "samples is not an integer"),  # history's list, live
+    ],
+)
+def test_a_count_that_is_not_one_is_rejected(tail, reason):
+    result = parse("telemetry/mppt", LIVE + tail)
+    assert isinstance(result, p.Rejected) and reason in result.reason
 
 
 def test_gzip_history_oldest_first_with_clock_quality():

@@ -132,7 +132,7 @@ def test_live_records_carry_the_contract_payload_and_backlog_goes_to_history(
         "ts": int(now),
         "metrics": {"battery_voltage": 13.25, "charger_state": "bulk"},
         "clock": "synced",
-        "samples": 60,
+        "sample_count": 60,
     }
     assert not message.retain
     wait_until(lambda: len(acks.ids) == 3, what="three acks")

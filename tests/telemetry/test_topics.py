@@ -29,7 +29,7 @@ def test_telemetry_payload_is_compact_json_with_clock_quality():
     r = record(ts=1700000040.0, synced=False, battery_voltage=13.25, charger_state="float")
     assert topics.telemetry_payload(r) == (
         b'{"ts":1700000040,"metrics":{"battery_voltage":13.25,"charger_state":"float"},'
-        b'"clock":"unsynced","samples":12}'
+        b'"clock":"unsynced","sample_count":12}'
     )
 
 
@@ -39,7 +39,7 @@ def test_fractional_ts_and_whole_floats_and_non_finite_values():
         "ts": 60.5,
         "metrics": {"battery_power": 120, "battery_current": None, "pv_power": None},
         "clock": "synced",
-        "samples": 12,
+        "sample_count": 12,
     }
 
 

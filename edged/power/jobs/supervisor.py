@@ -224,6 +224,9 @@ class JobSupervisor:
 
     def _finish(self, slot: JobSlot, code: int | None) -> None:
         with slot.lock:
+            # The month this run reported, read before the slot goes idle: the next tick then
+            # finds its files and sets `slot.month` to None (nothing due).
+            month = slot.month
             result = slot.end(code, self._synced())  # releases the lock, then idle
             slot.failures = 0 if result.outcome is Outcome.SUCCESS else slot.failures + 1
             retry = result.outcome not in (Outcome.SUCCESS, Outcome.STOPPED_SHUTDOWN)
@@ -232,8 +235,8 @@ class JobSupervisor:
             self._record(result)
         finally:
             report = slot.config.policy.kind is JobKind.REPORT
-            if result.outcome is Outcome.SUCCESS and report and self.on_report and slot.month:
-                self.on_report(slot.month, self.reports_dir)
+            if result.outcome is Outcome.SUCCESS and report and self.on_report and month:
+                self.on_report(month, self.reports_dir)
 
     def _record(self, result: JobResult) -> None:
         level = logging.INFO if result.outcome is Outcome.SUCCESS else logging.WARNING

@@ -11,6 +11,7 @@ import sys
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pymodbus.client import ModbusTcpClient
 
 from drivers.modbus.mapfile import load_builtin
 from drivers.modbus.simulator import EpeverSimulator, GxSimulator, free_port
@@ -105,6 +106,38 @@ def test_tcp_probe_finds_each_service_unit(gx):
     gx.bank.refusing.clear()
     out = scan("--tcp", where, "--units", "247", "--lang", "en")
     assert "  unit 247: battery" in out.stdout and "1 found." in out.stdout
+
+
+def test_a_full_tcp_scan_of_the_simulator_gets_quiet_exceptions_for_unknown_units(tmp_path):
+    """`edged scan --tcp` asks all 248 unit ids: the simulator (as `python -m ...simulator gx`
+    runs it) printed a `KeyError: 0` traceback for each unknown one and answered a device
+    failure. Unknown units now answer 10 (gateway path unavailable, as a GX does) and unknown
+    registers 2 (illegal address), with nothing on the simulator's stderr."""
+    port = free_port()
+    err = tmp_path / "simulator.err"
+    with open(err, "w") as stderr:
+        sim = subprocess.Popen(
+            [sys.executable, "-m", "drivers.modbus.simulator", "gx", "--port", str(port)],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    try:
+        assert "serving" in sim.stdout.readline()
+        out = scan("--tcp", f"127.0.0.1:{port}")  # the default units: 0-247
+        client = ModbusTcpClient("127.0.0.1", port=port, timeout=5)
+        assert client.connect()
+        unknown_unit = client.read_holding_registers(840, count=1, device_id=5)
+        unknown_register = client.read_holding_registers(60000, count=2, device_id=100)
+        client.close()
+    finally:
+        sim.terminate()
+        sim.wait(10)
+        sim.stdout.close()
+    assert out.returncode == 0 and "3 trouvé(s)." in out.stdout, out.stdout + out.stderr
+    assert unknown_unit.isError() and unknown_unit.exception_code == 10
+    assert unknown_register.isError() and unknown_register.exception_code == 0x02
+    assert err.read_text() == ""
 
 
 def test_tcp_probe_without_a_gx(gx):

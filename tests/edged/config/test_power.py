@@ -307,9 +307,17 @@ def test_policy_consistency_errors_become_problems_at_the_table():
         "jobs[0]: job 'b': urgent_min_soc must not be above min_soc"
     ]
     shed = {"warn_soc": 15, "shutdown_soc": 5, "protection_voltage": 11.6}
-    found = problems({"shedding": shed})
-    assert len(found) == 1 and found[0].startswith("shedding: each level's soc must be below")
-    assert "shutdown voltage 11.42 V must be above the cut-off 11.6 V" in found[0]
+    # Both problems, each with its key path (the order of levels once hid the rest).
+    assert problems({"shedding": shed}) == [
+        "shedding.warn_soc: expected above stop_soc (20), got 15",
+        "shedding.shutdown_soc: expected a shutdown voltage above protection_voltage (11.6 V),"
+        " got 11.42 V",
+    ]
+    shed = {"warn_soc": 30, "stop_soc": 35, "stop_recover_soc": 45, "command_timeout": -1}
+    assert problems({"shedding": shed}) == [
+        "shedding.command_timeout: expected a positive number, got -1",
+        "shedding.stop_soc: expected below warn_soc (30), got 35",
+    ]
 
 
 def test_a_typo_is_not_reported_twice_as_a_threshold_clash():

@@ -110,3 +110,14 @@ def test_validate_log():
         "maintenance_log[1].action",
         "maintenance_log[1].labour_cost",
     }
+
+
+def test_no_registered_equipment_gives_no_contribution_not_zero():
+    """Nothing registered (or nothing with a known cost): the figure is unknown, not 0 FCFA,
+    and cost recovery is not computed from it."""
+    empty = costs([], [], "2025-06", fees_collected=40_000.0)
+    assert empty.contribution is None and empty.cost_recovery_pct is None
+    unknown = costs([Item("x", Category.OTHER)], [], "2025-06", fees_collected=40_000.0)
+    assert unknown.contribution is None and unknown.cost_recovery_pct is None
+    # An item past its life is a known 0: the site owes nothing for it this month.
+    assert costs([PANELS], [], "2030-01").contribution == 0.0

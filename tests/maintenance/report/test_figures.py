@@ -141,6 +141,28 @@ def test_pibox_glasses_and_uplink_from_health_rows(site):
     assert report.jobs is None  # no job data yet: "no data", not zero runs
 
 
+def test_health_interval_comes_from_the_stored_rounds_not_the_caller(site):
+    """`edged report --db` without --health-interval once passed the default 60 s against
+    5-minute rounds: every step looked like a gap and the uptime read 0 %. The rounds' own
+    step is used now, whatever the caller believes (None, or a wrong figure overridden)."""
+    generated, records, report = site
+    health = generated.health
+    derived = build_report(site="Kati", month=MONTH, records=records, health=health)
+    assert derived.pibox.uptime_pct == report.pibox.uptime_pct > 90
+    assert derived.pibox.openclinic_pct == report.pibox.openclinic_pct > 90
+    wrong = build_report(
+        site="Kati", month=MONTH, records=records, health=health, health_interval_s=60.0
+    )
+    assert wrong.pibox.uptime_pct is None  # no covered time: unknown, never "0,00 %"
+    assert wrong.pibox.openclinic_pct is None
+
+
+def test_a_lone_health_round_gives_no_uptime_rather_than_zero():
+    one = [{"component": "pibox", "ts": START + 10, "ok": True, "values": {"uptime_s": 5}}]
+    report = build_report(site="K", month=MONTH, records=[], health=one)
+    assert report.pibox.rounds == 1 and report.pibox.uptime_pct is None
+
+
 def test_availability_is_time_measured_over_time_online(site):
     _, _, report = site
     by_item = {a.item: a for a in report.availability}
