@@ -91,7 +91,7 @@ def test_full_queue_drops_counts_and_logs_once(tmp_path, caplog):
     t = time.monotonic()
     for i in range(8):
         w.put(mppt(T0 + i))
-    assert time.monotonic() - t < 1.0
+    assert time.monotonic() - t < 5.0  # never waits for room (a loaded machine may stall a bit)
     assert w.stats["dropped"] == 3
     assert sum("queue full" in r.message for r in caplog.records) == 1
     w.start()

@@ -79,8 +79,9 @@ def check_malformed_answer(driver: Any, emulator: Any, reason: str) -> None:
     emulator.set_fault("malformed")
     start = time.monotonic()
     with pytest.raises(ProtocolError):
-        driver.read(start + 2)
-    assert time.monotonic() - start < 1.0
+        driver.read(start + 20)
+    # at once, not at the deadline: far from 20 s even on a loaded machine
+    assert time.monotonic() - start < 10.0
     assert driver.counters.reasons[reason] >= 1
 
 

@@ -90,8 +90,9 @@ def test_wait_times_out_while_running_and_terminate_stops_at_sigterm(sh):
     child = next(p for p in psutil.Process(job.pid).children() if p.name() == "sleep").pid
     assert not gone(child)
     began = time.monotonic()
-    assert job.terminate(grace=5.0) == -signal.SIGTERM
-    assert time.monotonic() - began < 2.0  # no grace wasted: the group was gone at once
+    assert job.terminate(grace=30.0) == -signal.SIGTERM
+    # no grace wasted: the group was gone at once, far from 30 s even on a loaded machine
+    assert time.monotonic() - began < 10.0
     until(lambda: gone(child))
     assert job.terminate(grace=5.0) == -signal.SIGTERM  # safe when already ended
 
