@@ -48,6 +48,9 @@ LOOP_EVERY = 1.0
 live view is written every LIVE_EVERY s, or every second while a job runs (its progress)."""
 EXIT_THREAD_DIED = 70
 """Exit status after a thread died (EX_SOFTWARE): not 0, so systemd's Restart= applies."""
+STATUS_WAIT = 5.0
+"""How long a remote `status` waits for the main loop to write this second's live view (the
+loop takes the request within `LOOP_EVERY`); past it, the last one written answers."""
 STOP_GRACE = 90.0
 """After a thread died, the orderly stop must end within this (a writer's final commit, the
 publisher's offline); past it the process exits at once, with `EXIT_THREAD_DIED`."""
@@ -69,7 +72,10 @@ class Daemon:
         self.live_path = live.writable_path(config)
         self.live_lock = self._claim_live(config)
         self.live_failed = False
-        self._live_lock = threading.Lock()  # the main loop and a remote `status` both write it
+        self._live_asked = threading.Condition()
+        self._live_wanted = False
+        self._live_serial = 0
+        """Live views written; a remote `status` waits for the next one (`_status`)."""
         self.watchdog = Watchdog(Notifier())
         try:
             self.writer = Writer(
@@ -255,7 +261,8 @@ class Daemon:
             if self.leds is not None:
                 self.leds.refresh()
             now, busy = time.monotonic(), self.power.busy
-            if now - last_live >= LIVE_EVERY or busy or was_busy:  # a job's end shows at once
+            wanted = self._live_wanted  # a remote `status` waits for this second's view
+            if now - last_live >= LIVE_EVERY or busy or was_busy or wanted:  # a job's end too
                 self._write_live()
                 last_live = now
             was_busy = busy
@@ -317,11 +324,19 @@ class Daemon:
         self.battery.restore(saved)
 
     def _status(self) -> Any:
-        """`edged status --json` of this site, for the remote `status` command."""
+        """`edged status --json` of this site, for the remote `status` command.
+
+        Runs on the remote service's thread, so it asks the main loop for a fresh live view
+        rather than writing one: the view reads the runners', alarms' and power service's state,
+        which the main loop owns (the power view even asks the clock, whose jump detection must
+        see one caller)."""
         # Imported when asked: the CLI's status and its texts cost the daemon RAM otherwise.
         from edged.cli.status import collect
 
-        self._write_live()  # what the command answers is this second's view
+        with self._live_asked:
+            serial = self._live_serial
+            self._live_wanted = True
+            self._live_asked.wait_for(lambda: self._live_serial > serial, STATUS_WAIT)
         return collect(self.config)
 
     def _counters(self) -> dict[str, Any]:
@@ -347,12 +362,15 @@ class Daemon:
             "remote": self.remote.stats if self.remote is not None else None,
         }
         try:
-            with self._live_lock:  # one temporary file: one writer at a time
-                live.write(self.live_path, view)
+            live.write(self.live_path, view)  # the main loop's thread only (`_status`)
         except OSError as exc:
             if not self.live_failed:
                 log.warning("cannot write the live status file %s: %s", self.live_path, exc)
             self.live_failed = True
+        with self._live_asked:  # written (or failed, counted): a waiting `status` goes on
+            self._live_serial += 1
+            self._live_wanted = False
+            self._live_asked.notify_all()
 
     def _shutdown(self) -> None:
         log.info("edged stopping")

@@ -1,38 +1,70 @@
-"""The daemon's live file (`edged status`) is written by two threads: the main loop every few
-seconds, and the remote service when a technician's `status` command asks for this second's
-view. Both share one temporary file, so without the daemon's lock one writer's rename takes
-the other's file away and the live view is marked failed for good."""
+"""The daemon's live file (`edged status`) is written by the main loop only. A technician's
+remote `status` runs on the remote service's thread and wants this second's view: it asks the
+main loop for one and waits, rather than writing it itself. Writing from two threads lost the
+file (one temporary file, two renames) and read the runners', alarms' and power service's state,
+and the clock's jump detection, from a thread that does not own them."""
 
 from __future__ import annotations
 
-import json
 import threading
+import time
 import tomllib
 
+import pytest
+
+from edged import daemon as daemon_module
+from edged import live
 from edged.config.loader import parse
 from edged.daemon import Daemon
 from tests.peers.daemon import write_config
-
-WRITERS = 4
-WRITES = 300
+from tests.peers.replay import wait_until
 
 
-def test_concurrent_live_writes_never_fail_nor_tear_the_file(tmp_path):
+@pytest.fixture
+def running(tmp_path, monkeypatch):
+    """A real Daemon (no device, no broker) running in this process, its live writes recorded."""
+    monkeypatch.setattr(daemon_module, "LIVE_EVERY", 3600.0)  # only asked-for views
+    writes: list[tuple[str, float]] = []
+    real_write = live.write
+
+    def recording(path, view):
+        writes.append((threading.current_thread().name, view["written"]))
+        real_write(path, view)
+
+    monkeypatch.setattr(live, "write", lambda p, v: recording(p, {"written": time.time(), **v}))
     config = parse(tomllib.loads(write_config(tmp_path, devices="", broker_port=None).read_text()))
-    daemon = Daemon(config)
-    start = threading.Barrier(WRITERS)
+    d = Daemon(config)
+    loop = threading.Thread(target=d.run, name="main-loop", daemon=True)
+    loop.start()
+    try:
+        wait_until(d.writer.is_alive, 30, what="the daemon started")
+        yield d, writes
+    finally:
+        d.stop()
+        loop.join(60)
+    assert not loop.is_alive()
 
-    def hammer() -> None:
-        start.wait()
-        for _ in range(WRITES):
-            daemon._write_live()
 
-    threads = [threading.Thread(target=hammer) for _ in range(WRITERS)]
+def test_a_remote_status_gets_a_view_the_main_loop_wrote_for_it(running):
+    d, writes = running
+    answers: list = []
+    asked = time.time()
+    remote = threading.Thread(target=lambda: answers.append(d._status()), name="edged-remote")
+    remote.start()
+    remote.join(30)
+    assert answers and answers[0]["daemon"] == "running", answers
+    assert {name for name, _ in writes} == {"main-loop"}  # never the remote thread
+    assert any(written >= asked for _, written in writes)  # one written after it asked
+    assert not d.live_failed
+
+
+def test_many_status_requests_at_once_each_get_an_answer(running):
+    d, writes = running
+    answers: list = []
+    threads = [threading.Thread(target=lambda: answers.append(d._status())) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(60)
-    assert not daemon.live_failed
-    view = json.loads(daemon.live_path.read_text())
-    assert view["devices"] == [] and view["mqtt"] is None
-    assert not daemon.live_path.with_name(daemon.live_path.name + ".tmp").exists()
+        thread.join(30)
+    assert len(answers) == 8 and all(a["daemon"] == "running" for a in answers)
+    assert {name for name, _ in writes} == {"main-loop"}
