@@ -47,7 +47,7 @@ DEFAULT_REPORT = JobConfig(
         power_w=6.0,
         deadline_s=3 * 86400.0,
         windows=(("10:00", "16:00"),),
-    )  # fmt: skip
+    )
 )
 """The report job every site gets unless it configures its own (`[power] auto_report`)."""
 
@@ -60,21 +60,36 @@ def site_jobs(config: Config) -> tuple[JobConfig, ...]:
 
 
 class PowerService:
-    def __init__(self, config: Config, writer: Writer, publisher: Publisher | None,
-                 alarms: AlarmService, clock: ClockWatch, live_path: Path) -> None:  # fmt: skip
+    def __init__(
+        self,
+        config: Config,
+        writer: Writer,
+        publisher: Publisher | None,
+        alarms: AlarmService,
+        clock: ClockWatch,
+        live_path: Path,
+    ) -> None:
         self._config, self._writer, self._clock = config, writer, clock
         self._publisher = publisher
         self.energy = EnergyView(config)
         self.requests = job_requests.requests_dir(live_path)
-        self.jobs = JobSupervisor(config, site_jobs(config), writer, publisher, self.energy,
-                                  clock.synced, live_path.parent / "locks",
-                                  Path(config.storage.reports_dir))  # fmt: skip
+        self.jobs = JobSupervisor(
+            config,
+            site_jobs(config),
+            writer,
+            publisher,
+            self.energy,
+            clock.synced,
+            live_path.parent / "locks",
+            Path(config.storage.reports_dir),
+        )
         self.jobs.on_report = self._report_written
         self.jobs.on_health = alarms.observe_health
         self.shedding: SheddingService | None = None
         if config.shedding.enabled and config.shedding.policy is not None:
-            self.shedding = SheddingService(config, writer, publisher, self.energy, alarms,
-                                            self.jobs, clock.synced)  # fmt: skip
+            self.shedding = SheddingService(
+                config, writer, publisher, self.energy, alarms, self.jobs, clock.synced
+            )
         self.calendar = Calendar()
         self.profile_skipped = 0
         """Records the PV profile left out since start (`maintenance.energy.pv_history`)."""
@@ -126,7 +141,7 @@ class PowerService:
                     "message": f"aucune tâche {name!r} (configurées : {known})",
                 },
             )
-            return  # fmt: skip
+            return
         slot = self.jobs.slots[name]
         with slot.lock:  # the same lock as `tick`: what ran before and after, seen at once
             already = slot.process is not None
@@ -138,8 +153,10 @@ class PowerService:
         if decision is not None:
             body.update(message=decision.reason_fr, message_en=decision.reason_en)
         if self.jobs.blocked and not running:
-            body.update(message=f"le délestage bloque les tâches : {self.jobs.blocked}",
-                        message_en=f"load shedding holds: {self.jobs.blocked}")  # fmt: skip
+            body.update(
+                message=f"le délestage bloque les tâches : {self.jobs.blocked}",
+                message_en=f"load shedding holds: {self.jobs.blocked}",
+            )
         job_requests.answer(self.requests, name, body)
 
     def _report_written(self, month: str, reports_dir: Path) -> None:

@@ -72,8 +72,11 @@ class SheddingService:
                 saved = json.loads(rows[0][0])
                 self.level, self.since = Level(saved["level"]), float(saved["since"])
             except (ValueError, TypeError, KeyError) as exc:  # a damaged kv row: start afresh
-                log.warning("stored load-shedding level %r unreadable (%s): starting at normal",
-                            rows[0][0], exc)  # fmt: skip
+                log.warning(
+                    "stored load-shedding level %r unreadable (%s): starting at normal",
+                    rows[0][0],
+                    exc,
+                )
                 return
             log.info("load shedding restored at level %s", self.level.value)
             # the boot started the services again: stop them again if the battery is still low

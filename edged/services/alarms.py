@@ -106,12 +106,27 @@ class AlarmService:
         for event in events:
             payload = event.payload()
             if event.active:
-                log.warning("alarm %s raised (%s): %s", event.alarm_id, event.severity.value,
-                            event.message_en)  # fmt: skip
+                log.warning(
+                    "alarm %s raised (%s): %s",
+                    event.alarm_id,
+                    event.severity.value,
+                    event.message_en,
+                )
                 value = json.dumps(event.value, default=str)
-                self._writer.put_row("alarm_raised", (
-                    event.alarm_id, event.rule, event.subject, event.severity.value, event.since,
-                    event.message_fr, event.message_en, value), soon=True)  # fmt: skip
+                self._writer.put_row(
+                    "alarm_raised",
+                    (
+                        event.alarm_id,
+                        event.rule,
+                        event.subject,
+                        event.severity.value,
+                        event.since,
+                        event.message_fr,
+                        event.message_en,
+                        value,
+                    ),
+                    soon=True,
+                )
                 self._active[event.alarm_id] = payload
             else:
                 log.info("alarm %s cleared: value %r", event.alarm_id, event.value)

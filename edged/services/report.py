@@ -40,8 +40,16 @@ from telemetry.database import Database
 from telemetry.queries import maintenance_rows
 from telemetry.store import open_db
 
-__all__ = ["FORMATS", "SETTLE_S", "build", "due_month", "file_name", "generate", "read_summary",
-           "write_atomic"]  # fmt: skip
+__all__ = [
+    "FORMATS",
+    "SETTLE_S",
+    "build",
+    "due_month",
+    "file_name",
+    "generate",
+    "read_summary",
+    "write_atomic",
+]
 
 
 def build(

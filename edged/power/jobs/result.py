@@ -42,9 +42,20 @@ class JobResult:
 
     def row(self) -> tuple:
         """The parameters of `telemetry.store.ROW_SQL["job_run"]`, in its column order."""
-        return (self.job, self.kind, self.trigger, self.started, self.ended, self.duration_s,
-                self.outcome.value, self.exit_code, self.reason, self.reason_en,
-                self.output_tail, int(self.clock_synced))  # fmt: skip
+        return (
+            self.job,
+            self.kind,
+            self.trigger,
+            self.started,
+            self.ended,
+            self.duration_s,
+            self.outcome.value,
+            self.exit_code,
+            self.reason,
+            self.reason_en,
+            self.output_tail,
+            int(self.clock_synced),
+        )
 
     def payload(self) -> dict[str, Any]:
         """Every field, JSON-able (the outcome as its string), for MQTT and the live view."""

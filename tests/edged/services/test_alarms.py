@@ -90,8 +90,19 @@ def test_an_alarm_row_with_a_damaged_value_is_restored_without_it(tmp_path, capl
     """A flipped byte in one stored value must not stop the daemon at every start."""
     path = tmp_path / "edged.db"
     w = writer(path)
-    w.put_row("alarm_raised", ("battery_soc_low.mppt", "battery_soc_low", "mppt", "warning",
-                               10.0, "fr", "en", '{"soc": 2\x010}'))  # fmt: skip
+    w.put_row(
+        "alarm_raised",
+        (
+            "battery_soc_low.mppt",
+            "battery_soc_low",
+            "mppt",
+            "warning",
+            10.0,
+            "fr",
+            "en",
+            '{"soc": 2\x010}',
+        ),
+    )
     assert w.flush()
     low = AlarmsConfig(overrides=(AlarmRuleConfig("battery_soc_low", delay=0),))
     service = AlarmService(config(path, low), w, None)

@@ -14,49 +14,55 @@ from hypothesis import strategies as st
 from edged.power.jobs.progress import parse_progress
 
 
-@pytest.mark.parametrize(("line", "expected"), [
-    # our convention
-    ("progress: 42", 42.0),
-    ("PROGRESS 42.5", 42.5),
-    ("  Progress=7 %  ", 7.0),
-    ("progress:100", 100.0),
-    ("progress: 250", 100.0),  # clamped
-    # rsync --info=progress2, as redrawn with \r (the reader splits lines there)
-    ("  1,234,567  45%  1.23MB/s    0:00:12 (xfr#3, to-chk=0/10)", 45.0),
-    ("     32,768   0%    0.00kB/s    0:00:00", 0.0),
-    # wget
-    ("openclinic.iso  45%[=====>          ]  1.20M   300KB/s    eta 12s", 45.0),
-    ("12.5% done", 12.5),
-    # restic backup --json
-    ('{"message_type":"status","seconds_elapsed":3,"percent_done":0.42,"total_files":9}', 42.0),
-    ('{"message_type":"status","percent_done":1}', 100.0),
-    ('{"message_type":"status","percent_done":1.7}', 100.0),
-    ('{"message_type":"status","percent_done":-0.1}', 0.0),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # our convention
+        ("progress: 42", 42.0),
+        ("PROGRESS 42.5", 42.5),
+        ("  Progress=7 %  ", 7.0),
+        ("progress:100", 100.0),
+        ("progress: 250", 100.0),  # clamped
+        # rsync --info=progress2, as redrawn with \r (the reader splits lines there)
+        ("  1,234,567  45%  1.23MB/s    0:00:12 (xfr#3, to-chk=0/10)", 45.0),
+        ("     32,768   0%    0.00kB/s    0:00:00", 0.0),
+        # wget
+        ("openclinic.iso  45%[=====>          ]  1.20M   300KB/s    eta 12s", 45.0),
+        ("12.5% done", 12.5),
+        # restic backup --json
+        ('{"message_type":"status","seconds_elapsed":3,"percent_done":0.42,"total_files":9}', 42.0),
+        ('{"message_type":"status","percent_done":1}', 100.0),
+        ('{"message_type":"status","percent_done":1.7}', 100.0),
+        ('{"message_type":"status","percent_done":-0.1}', 0.0),
+    ],
+)
 def test_progress_is_read(line, expected):
     assert parse_progress(line) == expected
 
 
-@pytest.mark.parametrize("line", [
-    "",
-    "42",  # pv -n: a bare number is not a percentage
-    "42.5",
-    "progress: 3 of 10 files",  # ours is the keyword and one number, nothing else
-    "progress: -5",
-    "in progress",
-    "1,234%",  # glued to a longer number
-    "abc45%",
-    "disk 45%full",
-    '{"message_type":"summary","percent_done":1}',
-    '{"message_type":"status","percent_done":"0.5"}',
-    '{"message_type":"status","percent_done":true}',
-    '{"message_type":"status","percent_done":NaN}',
-    '{"message_type":"status","percent_done":1e400}',
-    '{"message_type":"status","percent_done":' + "9" * 5000 + "}",  # beyond int() digits limit
-    '{"message_type":"status","percent_done":0.5',  # cut by a power cut
-    '{"a":' + "[" * 100_000 + '"percent_done"',  # nested deep enough for RecursionError
-    '["percent_done", 0.5]',
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "line",
+    [
+        "",
+        "42",  # pv -n: a bare number is not a percentage
+        "42.5",
+        "progress: 3 of 10 files",  # ours is the keyword and one number, nothing else
+        "progress: -5",
+        "in progress",
+        "1,234%",  # glued to a longer number
+        "abc45%",
+        "disk 45%full",
+        '{"message_type":"summary","percent_done":1}',
+        '{"message_type":"status","percent_done":"0.5"}',
+        '{"message_type":"status","percent_done":true}',
+        '{"message_type":"status","percent_done":NaN}',
+        '{"message_type":"status","percent_done":1e400}',
+        '{"message_type":"status","percent_done":' + "9" * 5000 + "}",  # beyond int() digits limit
+        '{"message_type":"status","percent_done":0.5',  # cut by a power cut
+        '{"a":' + "[" * 100_000 + '"percent_done"',  # nested deep enough for RecursionError
+        '["percent_done", 0.5]',
+    ],
+)
 def test_lines_without_progress_give_none(line):
     assert parse_progress(line) is None
 
@@ -103,11 +109,14 @@ def test_our_lines_round_trip(value):
     assert math.isclose(parse_progress(fraction), value, abs_tol=1e-9)
 
 
-@pytest.mark.parametrize("line", [
-    "progress 1" + " " * 200_000 + "x",  # blanks a backtracking regex would chew on
-    "5." * 200_000 + "%",
-    " 5" * 200_000,
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "line",
+    [
+        "progress 1" + " " * 200_000 + "x",  # blanks a backtracking regex would chew on
+        "5." * 200_000 + "%",
+        " 5" * 200_000,
+    ],
+)
 def test_long_lines_take_linear_time(line):
     began = time.perf_counter()
     check(parse_progress(line))
