@@ -21,6 +21,7 @@ from typing import Any
 
 from edged.cli import i18n
 from edged.cli.config_file import load_or_report
+from edged.cli.i18n import tr
 from edged.config.settings import BatteryConfig, Config
 from edged.readings import Record
 from maintenance.energy.battery_health import BatteryHealth, battery_health
@@ -71,19 +72,22 @@ def run(args: argparse.Namespace) -> int:
     config = load_or_report(args.config)
     if config is None:
         return 2
+    lang = i18n.language(args.lang, config)
     banks = [b for b in config.batteries if args.id in (None, b.id)]
     if args.id is not None and not banks:
-        print(f"{config.source}: no [[batteries]] bank {args.id!r}", file=sys.stderr)
+        print(tr("{file}: no [[batteries]] bank {bank!r}", lang, file=config.source,
+                 bank=args.id), file=sys.stderr)  # fmt: skip
         return 2
     try:
         results = [figures(config, bank, args.days, time.time()) for bank in banks]
     except (StoreError, sqlite3.Error) as exc:
-        print(exc, file=sys.stderr)
+        print(tr("edged: the database cannot be read: {error}", lang, error=exc),
+              file=sys.stderr)  # fmt: skip
         return 1
     if args.json:
         print(json.dumps({"banks": results}, indent=2, ensure_ascii=False))
     else:
-        print(render(results, i18n.language(args.lang)), end="")
+        print(render(results, lang), end="")
     return 0
 
 

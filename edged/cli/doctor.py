@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from edged.cli import i18n
@@ -17,16 +16,8 @@ from edged.config.loader import config_path
 from edged.services import doctor, support
 
 
-def language(cli_value: str | None) -> str:
-    """--lang, else $EDGED_LANG, else the locale ($LANG=en_US.UTF-8 gives English); French."""
-    for value in (cli_value, os.environ.get("EDGED_LANG"), os.environ.get("LANG", "")[:2]):
-        if value in i18n.LANGS:
-            return value
-    return "fr"
-
-
 def run_doctor(args: argparse.Namespace) -> int:
-    lang = language(args.lang)
+    lang = i18n.language(args.lang)
     checks = doctor.examine(config_path(args.config))
     if args.json:
         print(json.dumps([c.as_dict(lang) for c in checks], ensure_ascii=False, indent=1))
@@ -52,7 +43,7 @@ def run_support_bundle(args: argparse.Namespace) -> int:
         return 2
     log_file = Path(args.log) if args.log else None
     path = support.write_bundle(config, Path(args.out), lines=args.lines, log_file=log_file)
-    pick = 0 if language(args.lang) == "fr" else 1
+    pick = 0 if i18n.language(args.lang, config) == "fr" else 1
     print(SUPPORT_DONE[pick].format(path=path, size=doctor.size(path.stat().st_size)))
     return 0
 

@@ -15,6 +15,7 @@ from babel.dates import format_datetime, format_timedelta
 from babel.numbers import format_decimal
 
 from edged.cli.catalogue import translations
+from edged.config.settings import Config
 
 LANGS = ("fr", "en")
 LOCALES = {"fr": "fr_ML", "en": "en"}
@@ -124,18 +125,19 @@ WORDS = (N_("none"), N_("yes"), N_("no"), N_(":"), N_("d MMM 'at' HH:mm"))
 """Words used through a variable: here for the catalogue (":" is " :" in French)."""
 
 
-def language(cli_value: str | None) -> str:
-    """`--lang`, else $EDGED_LANG, else the locale ($LC_ALL, $LC_MESSAGES, $LANG) when it is
-    French or English; French otherwise (C, POSIX, unset: a PiBox account as installed)."""
+def language(cli_value: str | None, config: Config | None = None) -> str:
+    """`--lang`, else $EDGED_LANG, else `[site] language`, else French.
+
+    The locale ($LANG, $LC_ALL) is not asked: Raspberry Pi OS ships `LANG=en_GB.UTF-8`, so a
+    PiBox would speak English to the nurses it is for. French is the product's language; English
+    is a technician's choice, made explicitly."""
     if cli_value in LANGS:
         return cli_value
-    for var in ("EDGED_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
-        value = os.environ.get(var, "")
-        if value[:2] in LANGS:
-            return value[:2]
-        if value and var != "EDGED_LANG":
-            break  # the first one set decides, as in C's setlocale
-    return "fr"
+    env = os.environ.get("EDGED_LANG", "").strip().lower()[:2]
+    if env in LANGS:
+        return env
+    configured = config.site.language if config is not None else ""
+    return configured if configured in LANGS else "fr"
 
 
 def tr(message: str, lang: str, /, **values: object) -> str:

@@ -43,7 +43,7 @@ def run_show(args: argparse.Namespace) -> int:
     condition = NAMES[args.pattern]
     board = Board(outputs(config.leds))
     board.show(PATTERNS[condition])
-    print(f"{args.pattern}: {texts.meaning(condition, i18n.language(args.lang))}")
+    print(f"{args.pattern}: {texts.meaning(condition, i18n.language(args.lang, config))}")
     try:
         if args.seconds > 0:
             time.sleep(args.seconds)

@@ -109,7 +109,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     config = load_or_report(args.config)
     if config is None:
         return 2
-    lang = i18n.language(None)
+    lang = i18n.language(None, config)
     devices = i18n.ntr("{n} device", "{n} devices", len(config.devices), lang)
     print(f"{config.source}{i18n.tr(':', lang)} OK ({devices})")
     return 0
@@ -122,14 +122,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
     try:
         data = status.collect(config)
     except (StoreError, sqlite3.Error) as exc:  # unreadable, or a schema not upgraded yet
-        lang = i18n.language(args.lang)
+        lang = i18n.language(args.lang, config)
         print(i18n.tr("edged: the database cannot be read: {error}", lang, error=exc),
               file=sys.stderr)  # fmt: skip
         return 1
     if args.json:
         print(status.render_json(data, config))
     else:
-        text = status.render_text(data, config, i18n.language(args.lang), args.details)
+        text = status.render_text(data, config, i18n.language(args.lang, config), args.details)
         print(text, end="")
     return 0 if data is not None else 1
 

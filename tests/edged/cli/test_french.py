@@ -12,6 +12,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from edged.cli import catalogue, i18n
+from edged.config.loader import ConfigError, parse
 
 ROOT = Path(__file__).resolve().parents[3]
 CLI = ROOT / "edged" / "cli"
@@ -66,16 +67,42 @@ def test_a_missing_mo_is_built_from_the_po(tmp_path, monkeypatch):
 
 
 def test_language_choice(monkeypatch):
+    """French whatever the locale says (Raspberry Pi OS ships LANG=en_GB.UTF-8); English only
+    when asked: --lang, $EDGED_LANG or `[site] language`, in that order."""
     for var in ("EDGED_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
         monkeypatch.delenv(var, raising=False)
     assert i18n.language(None) == "fr"
-    monkeypatch.setenv("LANG", "C.UTF-8")
+    for var in ("LANG", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.setenv(var, "en_GB.UTF-8")
     assert i18n.language(None) == "fr"
-    monkeypatch.setenv("LANG", "en_GB.UTF-8")
-    assert i18n.language(None) == "en"
-    assert i18n.language("fr") == "fr"
+    english = parse({"site": {"id": "kati", "language": "en"}})
+    assert i18n.language(None, english) == "en"
+    assert i18n.language("fr", english) == "fr"
     monkeypatch.setenv("EDGED_LANG", "fr")
-    assert i18n.language(None) == "fr"
+    assert i18n.language(None, english) == "fr"
+    monkeypatch.setenv("EDGED_LANG", "en")
+    assert i18n.language(None) == "en" and i18n.language("fr") == "fr"
+    monkeypatch.setenv("EDGED_LANG", "de")  # not a language of ours: the next choice decides
+    assert i18n.language(None) == "fr" and i18n.language(None, english) == "en"
+
+
+def test_a_site_language_other_than_fr_or_en_is_refused():
+    with pytest.raises(ConfigError) as exc:
+        parse({"site": {"id": "kati", "language": "bm"}})
+    assert "site.language: expected one of fr, en" in str(exc.value)
+
+
+def test_a_pi_with_an_english_locale_speaks_french_unless_edged_lang_says_en(site):
+    """The real command, with Raspberry Pi OS's environment."""
+    pi = {"LANG": "en_GB.UTF-8", "LC_ALL": "en_GB.UTF-8"}
+    assert run("check-config", "--config", str(site), env=pi).startswith(f"{site} : OK")
+    english = run("check-config", "--config", str(site), env={**pi, "EDGED_LANG": "en"})
+    assert english.startswith(f"{site}: OK (1 device)")
+    site.write_text(site.read_text().replace("[site]\n", '[site]\nlanguage = "en"\n', 1))
+    assert run("check-config", "--config", str(site), env=pi).startswith(f"{site}: OK")
+    assert run("check-config", "--config", str(site), env={"EDGED_LANG": "fr"}).startswith(
+        f"{site} : OK"
+    )
 
 
 def test_babel_formats_for_mali():
@@ -109,14 +136,15 @@ def words_shown(text: str) -> set[str]:
     return {w.lower() for w in re.findall(r"[A-Za-zÀ-ÿ]{4,}", text)}
 
 
-def run(*args: str, env_lang: str = "fr") -> str:
+def run(*args: str, env_lang: str = "fr", env: dict[str, str] | None = None) -> str:
+    """The command's output; `env` replaces the default `EDGED_LANG=env_lang`."""
     out = subprocess.run(
         [sys.executable, "-m", "edged.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": "/usr/bin:/bin", "EDGED_LANG": env_lang},
+        env={"PATH": "/usr/bin:/bin", **(env if env is not None else {"EDGED_LANG": env_lang})},
     )
     assert "Traceback" not in out.stderr, out.stderr
     return out.stdout + out.stderr
