@@ -29,7 +29,7 @@ def run_doctor(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help="check config, ports, database, clock, broker, service")
     p.add_argument("--config")
-    p.add_argument("--lang", choices=i18n.LANGS, help="fr (default), en; or $EDGED_LANG, $LANG")
+    p.add_argument("--lang", choices=i18n.LANGS, help="fr (default) or en; or $EDGED_LANG")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=run_doctor)
 

@@ -1,5 +1,5 @@
 """The `edged` command: run, status, check-config, simulate, scan, alarms, report, battery,
-maintenance, schedule, backup, doctor, support-bundle.
+maintenance, schedule, backup, doctor, support-bundle, leds, guide.
 
 Exit codes: 0 success, 1 runtime failure (e.g. database unusable), 2 invalid config or usage.
 """
@@ -18,6 +18,7 @@ from edged.cli import (
     alarms,
     battery,
     doctor,
+    guide,
     i18n,
     leds,
     maintenance,
@@ -91,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     battery.add_parser(sub)
     maintenance.add_parser(sub)
     leds.add_parser(sub)
+    guide.add_parser(sub)
     schedule.add_parser(sub)
     doctor.add_parser(sub)
     doctor.add_support_parser(sub)

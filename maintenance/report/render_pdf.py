@@ -51,7 +51,7 @@ def _rgb(colour: str) -> tuple[int, int, int]:
 def _chart(pdf: FPDF, chart: Chart) -> None:
     if pdf.get_y() + H * SCALE + 12 > pdf.h - pdf.b_margin:
         pdf.add_page()
-    _heading(pdf, chart.title)
+    heading(pdf, chart.title)
     x0, y0 = pdf.l_margin, pdf.get_y()
     for s in chart.shapes:
         if isinstance(s, Rect):
@@ -74,7 +74,7 @@ def _chart(pdf: FPDF, chart: Chart) -> None:
     pdf.set_y(y0 + H * SCALE + 3)
 
 
-def _heading(pdf: FPDF, text: str) -> None:
+def heading(pdf: FPDF, text: str) -> None:
     pdf.set_font("Helvetica", "B", 11)
     pdf.set_text_color(30, 60, 110)
     pdf.cell(0, 7, latin1(text), new_x="LMARGIN", new_y="NEXT")
@@ -88,7 +88,7 @@ def _tables(pdf: FPDF, report: Report, lang: str) -> None:
         if row.section != section:
             section = row.section
             pdf.ln(2)
-            _heading(pdf, label(section, lang))
+            heading(pdf, label(section, lang))
         name = (
             label(row.figure, lang)
             if not row.figure.startswith("dod_")
