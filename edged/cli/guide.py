@@ -8,12 +8,11 @@ daemon never pays for it). Not kept in git: built when wanted, so it never lags 
 from __future__ import annotations
 
 import argparse
-import errno
 import sys
 from pathlib import Path
 
 from edged.cli import i18n
-from edged.cli.i18n import N_, tr
+from edged.cli.i18n import tr
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "fr" / "guide.md"
 
@@ -39,32 +38,13 @@ def run(args: argparse.Namespace) -> int:
         data = render_guide(markdown, lambda name: (source.parent / name).read_text("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         print(tr("edged: cannot read the guide {path}: {error}", lang, path=str(source),
-                 error=_reason(exc, lang)), file=sys.stderr)  # fmt: skip
+                 error=i18n.os_reason(exc, lang)), file=sys.stderr)  # fmt: skip
         return 2
     try:
         Path(args.pdf).write_bytes(data)
     except OSError as exc:
         print(tr("edged: cannot write {path}: {error}", lang, path=args.pdf,
-                 error=_reason(exc, lang)), file=sys.stderr)  # fmt: skip
+                 error=i18n.os_reason(exc, lang)), file=sys.stderr)  # fmt: skip
         return 2
     print(tr("Guide written: {path} (A4, to print)", lang, path=args.pdf))
     return 0
-
-
-REASONS = {
-    errno.ENOENT: N_("no such file or folder"),
-    errno.EACCES: N_("permission denied"),
-    errno.EISDIR: N_("this is a folder"),
-    errno.ENOSPC: N_("the disk is full"),
-}
-
-
-def _reason(exc: Exception, lang: str) -> str:
-    """The cause in the reader's language, not Python's (`[Errno 2] No such file…`): the
-    common ones in words, the errno's name otherwise."""
-    if isinstance(exc, UnicodeDecodeError):
-        return tr("not UTF-8 text", lang)
-    code = getattr(exc, "errno", None)
-    if code in REASONS:
-        return tr(REASONS[code], lang)
-    return errno.errorcode.get(code, type(exc).__name__) if code else type(exc).__name__

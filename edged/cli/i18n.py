@@ -9,6 +9,7 @@ go through Babel with the `fr_ML` locale (Mali: "31,5 °C", "4 déc. à 13 h 54"
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 
 from babel.dates import format_datetime, format_timedelta
@@ -195,3 +196,22 @@ def when(ts: float, lang: str) -> str:
     """ "4 déc. à 13 h 54" / "4 Dec at 13:54" (UTC, which is Mali's time)."""
     moment = dt.datetime.fromtimestamp(ts, dt.UTC)
     return format_datetime(moment, tr("d MMM 'at' HH:mm", lang), locale=LOCALES[lang])
+
+
+OS_REASONS = {
+    errno.ENOENT: N_("no such file or folder"),
+    errno.EACCES: N_("permission denied"),
+    errno.EISDIR: N_("this is a folder"),
+    errno.ENOSPC: N_("the disk is full"),
+}
+
+
+def os_reason(exc: Exception, lang: str) -> str:
+    """Why a file could not be read or written, in `lang` rather than Python's English
+    (`[Errno 2] No such file…`): the common causes in words, the errno's name otherwise."""
+    if isinstance(exc, UnicodeDecodeError):
+        return tr("not UTF-8 text", lang)
+    code = getattr(exc, "errno", None)
+    if code in OS_REASONS:
+        return tr(OS_REASONS[code], lang)
+    return errno.errorcode.get(code, type(exc).__name__) if code else type(exc).__name__

@@ -24,6 +24,8 @@ import tomllib
 from dataclasses import replace
 from pathlib import Path
 
+from edged.cli import config_problems, i18n
+from edged.cli.i18n import tr
 from edged.config.loader import ConfigError, config_path
 from edged.config.loader import load as load_config
 from edged.config.settings import Config, SiteConfig, StorageConfig
@@ -53,7 +55,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--registry", help="TOML: [[equipment]], [[maintenance_log]], [budget]")
     parser.add_argument("--format", default="pdf,html,csv,json", help="comma-separated")
     parser.add_argument("--out", default=".", help="output directory")
-    parser.add_argument("--lang", choices=("fr", "en"), default="fr")
+    parser.add_argument("--lang", choices=i18n.LANGS, help="fr (default) or en; or $EDGED_LANG")
 
 
 def _registry(path: str | None) -> tuple[list, list, Budget | None, list[str]]:
@@ -85,7 +87,7 @@ def _settings(args: argparse.Namespace, items: list, budget: Budget | None) -> C
         try:
             config = load_config(config_path(args.config))
         except ConfigError as exc:
-            print(exc, file=sys.stderr)
+            print(config_problems.report(exc, i18n.language(args.lang)), file=sys.stderr)
             return None
     changes: dict = {}
     if args.db:
@@ -102,31 +104,33 @@ def _settings(args: argparse.Namespace, items: list, budget: Budget | None) -> C
 
 
 def run(args: argparse.Namespace) -> int:
+    lang = i18n.language(args.lang)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     if bad := [f for f in formats if f not in FORMATS]:
-        print(
-            f"--format: unknown {', '.join(map(repr, bad))}; use {','.join(FORMATS)}",
-            file=sys.stderr,
-        )
+        print(tr("--format: unknown {bad}; use {formats}", lang, bad=", ".join(map(repr, bad)),
+                 formats=",".join(FORMATS)), file=sys.stderr)  # fmt: skip
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.fleet:
-        return _fleet(args.fleet, formats, out, args.lang)
+        return _fleet(args.fleet, formats, out, lang)
     try:
         parse_month(args.month)
-    except ValueError as exc:
-        print(f"--month: {exc}", file=sys.stderr)
+    except ValueError:
+        print(tr("--month: expected YYYY-MM, got {value!r}", lang, value=args.month),
+              file=sys.stderr)  # fmt: skip
         return 2
     items, log, budget, problems = _registry(args.registry)
     config = None if problems else _settings(args, items, budget)
     if config is None:
         print("\n".join(problems), file=sys.stderr)
         return 2
+    lang = i18n.language(args.lang, config)
     try:
-        written, _ = generate(config, args.month, out, formats, args.lang, log=log)
+        written, _ = generate(config, args.month, out, formats, lang, log=log)
     except StoreError as exc:
-        print(exc, file=sys.stderr)
+        print(tr("edged: the database cannot be read: {error}", lang, error=exc),
+              file=sys.stderr)  # fmt: skip
         return 1
     for path in written:
         print(path)
@@ -134,11 +138,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fleet(files: list[str], formats: list[str], out: Path, lang: str) -> int:
-    try:
-        texts = [Path(f).read_text(encoding="utf-8") for f in files]
-    except (OSError, UnicodeDecodeError) as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    texts = []
+    for name in files:
+        try:
+            texts.append(Path(name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            print(tr("edged: cannot read {path}: {error}", lang, path=name,
+                     error=i18n.os_reason(exc, lang)), file=sys.stderr)  # fmt: skip
+            return 1
     lines, problems = combine(texts)
     for problem in problems:
         print(f"{files[int(problem.split()[1].rstrip(':'))]}: {problem}", file=sys.stderr)

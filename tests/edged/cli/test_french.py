@@ -131,8 +131,9 @@ def english_only_words() -> set[str]:
 
 
 def words_shown(text: str) -> set[str]:
-    """The words of `text` a person reads: not file paths, `--flags` or `[[tables]]`."""
-    text = re.sub(r"\S*/\S*|--[\w-]+|\[\[\w+\]\]", " ", text)
+    """The words of `text` a person reads: not file paths, `--flags`, `[[tables]]` or config
+    key paths (`storage.commit_interval`, `devices[0].port`: what to look for in the file)."""
+    text = re.sub(r"\S*/\S*|--[\w-]+|\[\[\w+\]\]|\w+(?:\[\d+\])?(?:\.\w+(?:\[\d+\])?)+", " ", text)
     return {w.lower() for w in re.findall(r"[A-Za-zÀ-ÿ]{4,}", text)}
 
 
@@ -179,7 +180,34 @@ COMMANDS = [
     ("maintenance", "list", "--month", "octobre"),
     ("maintenance", "log", "--item", "onduleur", "--action", "x"),
     ("check-config",),
+    ("battery",),
+    ("battery", "--id", "inconnue"),
+    ("report", "--month", "octobre"),
+    ("report", "--month", "2026-10", "--format", "docx"),
+    ("report", "--fleet", "/nonexistent/kati.json", "--out", "/tmp"),
 ]
+WITHOUT_CONFIG = [
+    ("scan", "--by-id-dir", "/nonexistent"),
+    ("scan", "--tcp", "gx:99999"),
+    ("scan", "--rtu", "/nonexistent/ttyUSB9"),
+    ("guide", "--pdf", "/nonexistent/guide.pdf"),
+    ("guide", "--pdf", "/nonexistent/guide.pdf", "--source", "/nonexistent/guide.md"),
+]
+BAD_CONFIG = """\
+[site]
+id = "Kati Coro"
+colour = "vert"
+[storage]
+commit_interval = 0
+[mqtt]
+port = "1883"
+tls = "yes"
+[[devices]]
+id = "mppt"
+driver = "vedirect"
+[leds]
+backend = "i2c"
+"""
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -189,6 +217,38 @@ def test_every_command_in_french_says_no_english_word(site, command):
     assert not leaked, f"English in French output {leaked}:\n{text}"
     # and the same command in English is not the French text
     assert run(*command, "--config", str(site), env_lang="en") != text or not text.strip()
+
+
+@pytest.mark.parametrize("command", WITHOUT_CONFIG, ids=" ".join)
+def test_commands_without_a_config_say_no_english_word(command):
+    text = run(*command)
+    assert text.strip()
+    leaked = words_shown(text) & english_only_words()
+    assert not leaked, f"English in French output {leaked}:\n{text}"
+    assert run(*command, env_lang="en") != text
+
+
+def test_check_config_says_the_common_problems_in_french(tmp_path):
+    """A config with the usual mistakes: each line names the file and the key, in French."""
+    bad = tmp_path / "edged.toml"
+    bad.write_text(BAD_CONFIG)
+    text = run("check-config", "--config", str(bad))
+    lines = text.splitlines()
+    assert len(lines) == 7 and all(line.startswith(f"{bad} : ") for line in lines), text
+    assert (
+        f"{bad} : site.colour : clé inconnue ; clés possibles : id, name, contact, language"
+        in lines
+    )
+    assert f"{bad} : mqtt.tls : attendu : une table ; trouvé : un texte" in lines
+    assert f"{bad} : devices[0].port : clé obligatoire absente" in lines
+    assert f"{bad} : mqtt.port : attendu : un nombre entier ; trouvé : un texte '1883'" in lines
+    assert f"{bad} : leds.backend : valeur attendue parmi gpio, sysfs ; trouvé 'i2c'" in lines
+    leaked = words_shown(text) & english_only_words()
+    assert not leaked, f"English in French output {leaked}:\n{text}"
+    english = run("check-config", "--config", str(bad), env_lang="en")
+    assert f"{bad}: devices[0].port: required key is missing" in english.splitlines()
+    missing = run("check-config", "--config", str(tmp_path / "none.toml"))
+    assert missing.strip() == f"{tmp_path / 'none.toml'} : (fichier) : fichier introuvable"
 
 
 def test_piping_into_head_gives_no_traceback(site):
