@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edged.cli.config_problems import PATTERNS, expected, line
 from edged.config.loader import ConfigError, Problem, load, parse
@@ -63,3 +65,20 @@ def test_every_pattern_is_met_by_a_real_problem_of_the_case_folders():
         if not any(pattern.fullmatch(p.expected) for p in said)
     ]
     assert not unused, unused
+
+
+TYPES = st.sampled_from(["a string", "an integer", "a table", "true or false", "Kati", "'tcp'"])
+
+
+@given(
+    st.one_of(
+        st.text(),
+        st.builds(lambda a, b, v: f"expected {a}, got {b} {v}", TYPES, TYPES, st.text()),
+        st.builds(lambda a, b: f"required for kind {a}{b}", TYPES, st.text()),
+        st.builds(lambda a, v: f"expected a {a} or {a}, got {v}", TYPES, st.text()),
+    )
+)
+def test_any_text_gives_a_line_never_an_exception(text):
+    """A validator's wording changed or a value full of braces: a line all the same."""
+    assert isinstance(expected(text, "fr"), str)
+    assert expected(text, "en") == text
