@@ -12,6 +12,7 @@ from pathlib import Path
 
 from edged.cli import i18n
 from edged.cli.config_file import load_or_report
+from edged.cli.i18n import N_
 from edged.config.loader import config_path
 from edged.services import doctor, support
 
@@ -34,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_doctor)
 
 
-SUPPORT_DONE = ("Archive pour le support : {path} ({size})", "Support archive: {path} ({size})")
+SUPPORT_DONE = N_("Support archive: {path} ({size})")
 
 
 def run_support_bundle(args: argparse.Namespace) -> int:
@@ -43,8 +44,8 @@ def run_support_bundle(args: argparse.Namespace) -> int:
         return 2
     log_file = Path(args.log) if args.log else None
     path = support.write_bundle(config, Path(args.out), lines=args.lines, log_file=log_file)
-    pick = 0 if i18n.language(args.lang, config) == "fr" else 1
-    print(SUPPORT_DONE[pick].format(path=path, size=doctor.size(path.stat().st_size)))
+    lang = i18n.language(args.lang, config)
+    print(i18n.tr(SUPPORT_DONE, lang, path=path, size=doctor.size(path.stat().st_size)))
     return 0
 
 

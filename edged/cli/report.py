@@ -148,7 +148,8 @@ def _fleet(files: list[str], formats: list[str], out: Path, lang: str) -> int:
             return 1
     lines, problems = combine(texts)
     for problem in problems:
-        print(f"{files[int(problem.split()[1].rstrip(':'))]}: {problem}", file=sys.stderr)
+        name = files[int(problem.split()[1].rstrip(":"))]  # "input N: why", N into `files`
+        print(tr("{file}: not a monthly site report of edged", lang, file=name), file=sys.stderr)
     makers = {"json": fleet_json, "csv": fleet_csv, "html": lambda x: fleet_html(x, lang)}
     for fmt in (f for f in formats if f in makers):
         path = out / f"fleet.{fmt}"

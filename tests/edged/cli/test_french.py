@@ -251,6 +251,18 @@ def test_check_config_says_the_common_problems_in_french(tmp_path):
     assert missing.strip() == f"{tmp_path / 'none.toml'} : (fichier) : fichier introuvable"
 
 
+def test_a_fleet_file_that_is_no_report_and_a_support_bundle_in_french(site, tmp_path):
+    junk = tmp_path / "kati.json"
+    junk.write_text("pas du JSON")
+    text = run("report", "--fleet", str(junk), "--out", str(tmp_path), "--config", str(site))
+    assert f"{junk} : ce n'est pas un rapport mensuel de site d'edged" in text
+    bundle = run("support-bundle", "--out", str(tmp_path), "--config", str(site))
+    assert bundle.startswith(f"Archive pour le support : {tmp_path}/edged-support-kati-"), bundle
+    for output in (text, bundle):
+        leaked = words_shown(output) & english_only_words()
+        assert not leaked, f"English in French output {leaked}:\n{output}"
+
+
 def test_piping_into_head_gives_no_traceback(site):
     """The reader closes the pipe after one line; the command ends quietly."""
     shell = subprocess.run(
