@@ -28,6 +28,7 @@ from edged.cli import (
     schedule,
     simulate,
     status,
+    usage,
 )
 from edged.cli.config_file import load_or_report
 from telemetry.store import StoreError
@@ -59,7 +60,7 @@ def _quiet_stdout() -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edged", description=__doc__.splitlines()[0])
+    parser = usage.Parser(prog="edged", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"edged {__version__}")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
     sub = parser.add_subparsers(dest="command")

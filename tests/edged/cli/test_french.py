@@ -127,12 +127,15 @@ def english_only_words() -> set[str]:
         for text in strings:
             french_words |= {w.lower() for w in re.findall(r"[A-Za-zÀ-ÿ]{4,}", text)}
     commands = {"edged", "status", "details", "alarms", "pibox", "antim", "equipment", "jobs"}
+    commands |= {"battery", "report", "guide", "scan", "schedule", "backup", "maintenance"}
     return english - french_words - commands
 
 
 def words_shown(text: str) -> set[str]:
-    """The words of `text` a person reads: not file paths, `--flags`, `[[tables]]` or config
-    key paths (`storage.commit_interval`, `devices[0].port`: what to look for in the file)."""
+    """The words of `text` a person reads: not a usage line, file paths, `--flags`,
+    `[[tables]]` or config key paths (`storage.commit_interval`, `devices[0].port`: what to
+    look for in the file)."""
+    text = re.sub(r"^usage: .*(?:\n[ \t]+.*)*", " ", text, flags=re.M)  # the syntax, as typed
     text = re.sub(r"\S*/\S*|--[\w-]+|\[\[\w+\]\]|\w+(?:\[\d+\])?(?:\.\w+(?:\[\d+\])?)+", " ", text)
     return {w.lower() for w in re.findall(r"[A-Za-zÀ-ÿ]{4,}", text)}
 
@@ -192,6 +195,10 @@ WITHOUT_CONFIG = [
     ("scan", "--rtu", "/nonexistent/ttyUSB9"),
     ("guide", "--pdf", "/nonexistent/guide.pdf"),
     ("guide", "--pdf", "/nonexistent/guide.pdf", "--source", "/nonexistent/guide.md"),
+    ("guide",),  # argparse's own errors, said again from the catalogue
+    ("status", "--lang", "de"),
+    ("battery", "--days", "beaucoup"),
+    ("status", "--inconnu"),
 ]
 BAD_CONFIG = """\
 [site]
@@ -261,6 +268,15 @@ def test_a_fleet_file_that_is_no_report_and_a_support_bundle_in_french(site, tmp
     for output in (text, bundle):
         leaked = words_shown(output) & english_only_words()
         assert not leaked, f"English in French output {leaked}:\n{output}"
+
+
+def test_argument_errors_in_french_exit_2():
+    out = subprocess.run(
+        [sys.executable, "-m", "edged.cli", "guide"],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert out.stderr.splitlines()[-1] == "edged guide : erreur : argument manquant : --pdf"
 
 
 def test_piping_into_head_gives_no_traceback(site):
