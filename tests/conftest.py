@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-# The CLI speaks the locale's language ($LANG) when it is French or English, else French; the
-# tests that read its words expect French whatever the machine's locale is. A test of the
-# choice itself sets these variables with monkeypatch.
+# The CLI speaks French unless --lang, $EDGED_LANG or `[site] language` says English; the tests
+# that read its words expect French whatever a developer's shell exports. A test of the choice
+# itself sets these variables with monkeypatch.
 os.environ["EDGED_LANG"] = "fr"
 
 from tests.peers.broker import Broker

@@ -145,7 +145,8 @@ def test_a_config_not_ours_to_read_says_which_group_to_join(lang, words):
     finally:
         shutil.rmtree(folder)
     assert out.returncode == 2
-    assert f"{config}: (file): {words}" in out.stderr
+    frame = f"{config}: (file): " if lang == "en" else f"{config} : (fichier) : "
+    assert frame + words in out.stderr
     assert "sudo usermod -aG root" in out.stderr and "Errno" not in out.stderr
 
 

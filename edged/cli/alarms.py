@@ -94,7 +94,7 @@ def run_list(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None:
         return 2
-    lang = i18n.language(args.lang)
+    lang = i18n.language(args.lang, config)
     try:
         alarms = list_alarms(config.storage.path, args.all)
     except (StoreError, sqlite3.Error) as exc:
@@ -152,7 +152,7 @@ def run_ack(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None:
         return 2
-    lang = i18n.language(getattr(args, "lang", None))
+    lang = i18n.language(getattr(args, "lang", None), config)
     if not Path(config.storage.path).exists():
         print(t("no_db", lang, path=config.storage.path), file=sys.stderr)
         return 1

@@ -21,38 +21,33 @@ from typing import Any
 
 from edged.cli import i18n
 from edged.cli.config_file import load_or_report
+from edged.cli.i18n import N_, tr
 from edged.config.settings import BatteryConfig, Config
 from edged.readings import Record
 from maintenance.energy.battery_health import BatteryHealth, battery_health
 from telemetry.store import RECORD_COLUMNS, StoreError, open_db, record_from_row
 
-LABELS = {  # figure: (fr, en); figures not listed are in --json only
-    "observed_h": ("Heures observées", "Hours observed"),
-    "equivalent_full_cycles": ("Cycles complets équivalents", "Equivalent full cycles"),
-    "discharged_ah": ("Ah déchargés", "Ah discharged"),
-    "hours_below_20": ("Heures sous 20 %", "Hours below 20 %"),
-    "hours_below_40": ("Heures sous 40 %", "Hours below 40 %"),
-    "hours_above_40c": ("Heures au-dessus de 40 °C", "Hours above 40 °C"),
-    "imbalance_slope_mv_day": ("Déséquilibre des cellules, tendance", "Cell imbalance trend"),
-    "capacity_ah": ("Capacité mesurée", "Measured capacity"),
-    "capacity_fade_pct": ("Perte de capacité", "Capacity fade"),
-    "remaining_life_days": ("Vie restante (cycles)", "Remaining life (cycling)"),
-    "remaining_life_throughput_days": ("Vie restante (débit)", "Remaining life (throughput)"),
+LABELS = {
+    "observed_h": N_("Hours observed"),
+    "equivalent_full_cycles": N_("Equivalent full cycles"),
+    "discharged_ah": N_("Ah discharged"),
+    "hours_below_20": N_("Hours below 20 %"),
+    "hours_below_40": N_("Hours below 40 %"),
+    "hours_above_40c": N_("Hours above 40 °C"),
+    "imbalance_slope_mv_day": N_("Cell imbalance trend"),
+    "capacity_ah": N_("Measured capacity"),
+    "capacity_fade_pct": N_("Capacity fade"),
+    "remaining_life_days": N_("Remaining life (cycling)"),
+    "remaining_life_throughput_days": N_("Remaining life (throughput)"),
 }
 TEXT = {
-    "bank": (
-        "Batterie {id} ({chem}, {v} V, {ah:g} Ah), SOC {src}, {days:g} derniers jours",
-        "Battery {id} ({chem}, {v} V, {ah:g} Ah), SOC {src}, last {days:g} days",
-    ),
-    "estimated": ("estimé", "estimated"),
-    "measured": ("mesuré", "measured"),
-    "unknown": ("inconnu", "unknown"),
-    "dod": ("Cycles par profondeur de décharge", "Cycles by depth of discharge"),
-    "records": ("{n} enregistrements, {gaps} coupures", "{n} records, {gaps} gaps"),
-    "no_bank": (
-        "Aucune batterie configurée ([[batteries]]).",
-        "No bank configured ([[batteries]]).",
-    ),
+    "bank": N_("Battery {id} ({chem}, {v} V, {ah:g} Ah), SOC {src}, last {days:g} days"),
+    "estimated": N_("estimated"),
+    "measured": N_("measured"),
+    "unknown": N_("unknown"),
+    "dod": N_("Cycles by depth of discharge"),
+    "records": N_("{n} records, {gaps} gaps"),
+    "no_bank": N_("No bank configured ([[batteries]])."),
 }
 
 
@@ -71,19 +66,22 @@ def run(args: argparse.Namespace) -> int:
     config = load_or_report(args.config)
     if config is None:
         return 2
+    lang = i18n.language(args.lang, config)
     banks = [b for b in config.batteries if args.id in (None, b.id)]
     if args.id is not None and not banks:
-        print(f"{config.source}: no [[batteries]] bank {args.id!r}", file=sys.stderr)
+        print(tr("{file}: no [[batteries]] bank {bank!r}", lang, file=config.source,
+                 bank=args.id), file=sys.stderr)  # fmt: skip
         return 2
     try:
         results = [figures(config, bank, args.days, time.time()) for bank in banks]
     except (StoreError, sqlite3.Error) as exc:
-        print(exc, file=sys.stderr)
+        print(tr("edged: the database cannot be read: {error}", lang, error=exc),
+              file=sys.stderr)  # fmt: skip
         return 1
     if args.json:
         print(json.dumps({"banks": results}, indent=2, ensure_ascii=False))
     else:
-        print(render(results, i18n.language(args.lang)), end="")
+        print(render(results, lang), end="")
     return 0
 
 
@@ -139,14 +137,16 @@ def _plain(health: BatteryHealth) -> dict[str, dict[str, Any]]:
 
 def render(results: list[dict[str, Any]], lang: str) -> str:
     """The figures as text for a technician, French by default."""
-    pick = 0 if lang == "fr" else 1
     if not results:
-        return TEXT["no_bank"][pick] + "\n"
+        return tr(TEXT["no_bank"], lang) + "\n"
+    colon = tr(":", lang)
     lines: list[str] = []
     for r in results:
-        src = TEXT[r["soc_source"]][pick]
+        src = tr(TEXT[r["soc_source"]], lang)
         lines.append(
-            TEXT["bank"][pick].format(
+            tr(
+                TEXT["bank"],
+                lang,
                 id=r["id"],
                 chem=r["chemistry"],
                 src=src,
@@ -156,29 +156,26 @@ def render(results: list[dict[str, Any]], lang: str) -> str:
             )
         )
         figs = r["figures"]
-        lines.append(
-            "  "
-            + TEXT["records"][pick].format(n=figs["records"]["value"], gaps=figs["gaps"]["value"])
-        )
+        records = tr(TEXT["records"], lang, n=figs["records"]["value"], gaps=figs["gaps"]["value"])
+        lines.append("  " + records)
         for name, label in LABELS.items():
             value, unit = figs[name]["value"], figs[name]["unit"]
-            colon = " :" if lang == "fr" else ":"
-            lines.append(f"  {label[pick]}{colon} {_number(value, unit, lang, pick)}")
+            lines.append(f"  {tr(label, lang)}{colon} {_number(value, unit, lang)}")
         hist = figs["dod_histogram"]["value"]
         if hist:
             bins = ", ".join(
-                f"{b['low_pct']:g}-{b['high_pct']:g} % : {_fmt(b['cycles'], lang)}"
+                f"{b['low_pct']:g}-{b['high_pct']:g} %{colon} {_fmt(b['cycles'], lang)}"
                 for b in hist
                 if b["cycles"]
             )
-            lines.append(f"  {TEXT['dod'][pick]}{colon} {bins or '-'}")
+            lines.append(f"  {tr(TEXT['dod'], lang)}{colon} {bins or '-'}")
         lines.append("")
     return "\n".join(lines)
 
 
-def _number(value: Any, unit: str, lang: str, pick: int) -> str:
+def _number(value: Any, unit: str, lang: str) -> str:
     if value is None:
-        return TEXT["unknown"][pick]
+        return tr(TEXT["unknown"], lang)
     unit = {"days": "jours"}.get(unit, unit) if lang == "fr" else unit
     return f"{_fmt(value, lang)} {unit}"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from edged.cli import i18n
+from edged.cli import config_problems, i18n
 from edged.config.loader import ConfigError, ConfigUnreadable, config_path, load
 from edged.config.settings import Config
 
@@ -15,10 +15,12 @@ def load_or_report(path_arg: str | None) -> Config | None:
     try:
         return load(path)
     except ConfigUnreadable as exc:  # a person, not a technician: what to do, in their language
-        message = i18n.t("config_unreadable", i18n.language(None), group=exc.group)
-        print(f"{exc.source}: (file): {message}", file=sys.stderr)
+        lang = i18n.language(None)
+        message = i18n.t("config_unreadable", lang, group=exc.group)
+        colon = i18n.tr(":", lang)
+        print(f"{exc.source}{colon} {i18n.tr(config_problems.FILE, lang)}{colon} {message}",
+              file=sys.stderr)  # fmt: skip
         return None
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem.line(exc.source), file=sys.stderr)
+        print(config_problems.report(exc, i18n.language(None)), file=sys.stderr)
         return None

@@ -8,25 +8,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from edged.cli import i18n
 from edged.cli.config_file import load_or_report
+from edged.cli.i18n import N_
 from edged.config.loader import config_path
 from edged.services import doctor, support
 
 
-def language(cli_value: str | None) -> str:
-    """--lang, else $EDGED_LANG, else the locale ($LANG=en_US.UTF-8 gives English); French."""
-    for value in (cli_value, os.environ.get("EDGED_LANG"), os.environ.get("LANG", "")[:2]):
-        if value in i18n.LANGS:
-            return value
-    return "fr"
-
-
 def run_doctor(args: argparse.Namespace) -> int:
-    lang = language(args.lang)
+    lang = i18n.language(args.lang)
     checks = doctor.examine(config_path(args.config))
     if args.json:
         print(json.dumps([c.as_dict(lang) for c in checks], ensure_ascii=False, indent=1))
@@ -38,12 +30,12 @@ def run_doctor(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help="check config, ports, database, clock, broker, service")
     p.add_argument("--config")
-    p.add_argument("--lang", choices=i18n.LANGS, help="fr (default), en; or $EDGED_LANG, $LANG")
+    p.add_argument("--lang", choices=i18n.LANGS, help="fr (default) or en; or $EDGED_LANG")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=run_doctor)
 
 
-SUPPORT_DONE = ("Archive pour le support : {path} ({size})", "Support archive: {path} ({size})")
+SUPPORT_DONE = N_("Support archive: {path} ({size})")
 
 
 def run_support_bundle(args: argparse.Namespace) -> int:
@@ -52,8 +44,8 @@ def run_support_bundle(args: argparse.Namespace) -> int:
         return 2
     log_file = Path(args.log) if args.log else None
     path = support.write_bundle(config, Path(args.out), lines=args.lines, log_file=log_file)
-    pick = 0 if language(args.lang) == "fr" else 1
-    print(SUPPORT_DONE[pick].format(path=path, size=doctor.size(path.stat().st_size)))
+    lang = i18n.language(args.lang, config)
+    print(i18n.tr(SUPPORT_DONE, lang, path=path, size=doctor.size(path.stat().st_size)))
     return 0
 
 

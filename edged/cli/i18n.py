@@ -9,12 +9,14 @@ go through Babel with the `fr_ML` locale (Mali: "31,5 °C", "4 déc. à 13 h 54"
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 
 from babel.dates import format_datetime, format_timedelta
 from babel.numbers import format_decimal
 
 from edged.cli.catalogue import translations
+from edged.config.settings import Config
 
 LANGS = ("fr", "en")
 LOCALES = {"fr": "fr_ML", "en": "en"}
@@ -129,18 +131,19 @@ WORDS = (N_("none"), N_("yes"), N_("no"), N_(":"), N_("d MMM 'at' HH:mm"))
 """Words used through a variable: here for the catalogue (":" is " :" in French)."""
 
 
-def language(cli_value: str | None) -> str:
-    """`--lang`, else $EDGED_LANG, else the locale ($LC_ALL, $LC_MESSAGES, $LANG) when it is
-    French or English; French otherwise (C, POSIX, unset: a PiBox account as installed)."""
+def language(cli_value: str | None, config: Config | None = None) -> str:
+    """`--lang`, else $EDGED_LANG, else `[site] language`, else French.
+
+    The locale ($LANG, $LC_ALL) is not asked: Raspberry Pi OS ships `LANG=en_GB.UTF-8`, so a
+    PiBox would speak English to the nurses it is for. French is the product's language; English
+    is a technician's choice, made explicitly."""
     if cli_value in LANGS:
         return cli_value
-    for var in ("EDGED_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
-        value = os.environ.get(var, "")
-        if value[:2] in LANGS:
-            return value[:2]
-        if value and var != "EDGED_LANG":
-            break  # the first one set decides, as in C's setlocale
-    return "fr"
+    env = os.environ.get("EDGED_LANG", "").strip().lower()[:2]
+    if env in LANGS:
+        return env
+    configured = config.site.language if config is not None else ""
+    return configured if configured in LANGS else "fr"
 
 
 def tr(message: str, lang: str, /, **values: object) -> str:
@@ -198,3 +201,22 @@ def when(ts: float, lang: str) -> str:
     """ "4 déc. à 13 h 54" / "4 Dec at 13:54" (UTC, which is Mali's time)."""
     moment = dt.datetime.fromtimestamp(ts, dt.UTC)
     return format_datetime(moment, tr("d MMM 'at' HH:mm", lang), locale=LOCALES[lang])
+
+
+OS_REASONS = {
+    errno.ENOENT: N_("no such file or folder"),
+    errno.EACCES: N_("permission denied"),
+    errno.EISDIR: N_("this is a folder"),
+    errno.ENOSPC: N_("the disk is full"),
+}
+
+
+def os_reason(exc: Exception, lang: str) -> str:
+    """Why a file could not be read or written, in `lang` rather than Python's English
+    (`[Errno 2] No such file…`): the common causes in words, the errno's name otherwise."""
+    if isinstance(exc, UnicodeDecodeError):
+        return tr("not UTF-8 text", lang)
+    code = getattr(exc, "errno", None)
+    if code in OS_REASONS:
+        return tr(OS_REASONS[code], lang)
+    return errno.errorcode.get(code, type(exc).__name__) if code else type(exc).__name__

@@ -43,7 +43,8 @@ def run_show(args: argparse.Namespace) -> int:
     condition = NAMES[args.pattern]
     board = Board(outputs(config.leds))
     board.show(PATTERNS[condition])
-    print(f"{args.pattern}: {texts.meaning(condition, i18n.language(args.lang))}")
+    lang = i18n.language(args.lang, config)
+    print(f"{args.pattern}{i18n.tr(':', lang)} {texts.meaning(condition, lang)}")
     try:
         if args.seconds > 0:
             time.sleep(args.seconds)

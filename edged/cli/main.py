@@ -1,5 +1,5 @@
 """The `edged` command: run, status, check-config, simulate, scan, alarms, report, battery,
-maintenance, schedule, backup, doctor, support-bundle.
+maintenance, schedule, backup, doctor, support-bundle, leds, guide.
 
 Exit codes: 0 success, 1 runtime failure (e.g. database unusable), 2 invalid config or usage.
 """
@@ -18,6 +18,7 @@ from edged.cli import (
     alarms,
     battery,
     doctor,
+    guide,
     i18n,
     leds,
     maintenance,
@@ -27,6 +28,7 @@ from edged.cli import (
     schedule,
     simulate,
     status,
+    usage,
 )
 from edged.cli.config_file import load_or_report
 from telemetry.store import StoreError
@@ -58,7 +60,7 @@ def _quiet_stdout() -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edged", description=__doc__.splitlines()[0])
+    parser = usage.Parser(prog="edged", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"edged {__version__}")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
     sub = parser.add_subparsers(dest="command")
@@ -91,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     battery.add_parser(sub)
     maintenance.add_parser(sub)
     leds.add_parser(sub)
+    guide.add_parser(sub)
     schedule.add_parser(sub)
     doctor.add_parser(sub)
     doctor.add_support_parser(sub)
@@ -109,7 +112,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     config = load_or_report(args.config)
     if config is None:
         return 2
-    lang = i18n.language(None)
+    lang = i18n.language(None, config)
     devices = i18n.ntr("{n} device", "{n} devices", len(config.devices), lang)
     print(f"{config.source}{i18n.tr(':', lang)} OK ({devices})")
     return 0
@@ -122,14 +125,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
     try:
         data = status.collect(config)
     except (StoreError, sqlite3.Error) as exc:  # unreadable, or a schema not upgraded yet
-        lang = i18n.language(args.lang)
+        lang = i18n.language(args.lang, config)
         print(i18n.tr("edged: the database cannot be read: {error}", lang, error=exc),
               file=sys.stderr)  # fmt: skip
         return 1
     if args.json:
         print(status.render_json(data, config))
     else:
-        text = status.render_text(data, config, i18n.language(args.lang), args.details)
+        text = status.render_text(data, config, i18n.language(args.lang, config), args.details)
         print(text, end="")
     return 0 if data is not None else 1
 

@@ -105,7 +105,7 @@ def run_log(args: argparse.Namespace) -> int:
     config = _config(args.config)
     if config is None:
         return 2
-    lang = i18n.language(args.lang)
+    lang = i18n.language(args.lang, config)
     items = {i.item: i for i in config.equipment}
     entry, problems = check_entry(args, set(items), lang)
     if entry is None:
@@ -129,7 +129,7 @@ def run_log(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    lang = i18n.language(args.lang)
+    lang = i18n.language(args.lang)  # the config is read after the arguments are checked
     if args.month:
         try:
             parse_month(args.month)
@@ -140,6 +140,7 @@ def run_list(args: argparse.Namespace) -> int:
     config = _config(args.config)
     if config is None:
         return 2
+    lang = i18n.language(args.lang, config)
     rows: list[dict[str, Any]] = []
     try:
         if Path(config.storage.path).exists():

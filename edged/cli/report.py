@@ -25,6 +25,8 @@ import tomllib
 from dataclasses import replace
 from pathlib import Path
 
+from edged.cli import config_problems, i18n
+from edged.cli.i18n import tr
 from edged.config.loader import ConfigError, config_path
 from edged.config.loader import load as load_config
 from edged.config.settings import Config, SiteConfig, StorageConfig
@@ -64,7 +66,7 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--registry", help="TOML: [[equipment]], [[maintenance_log]], [budget]")
     parser.add_argument("--format", default="pdf,html,csv,json", help="comma-separated")
     parser.add_argument("--out", default=".", help="output directory")
-    parser.add_argument("--lang", choices=("fr", "en"), default="fr")
+    parser.add_argument("--lang", choices=i18n.LANGS, help="fr (default) or en; or $EDGED_LANG")
 
 
 def _registry(path: str | None) -> tuple[list, list, Budget | None, list[str]]:
@@ -96,7 +98,7 @@ def _settings(args: argparse.Namespace, items: list, budget: Budget | None) -> C
         try:
             config = load_config(config_path(args.config))
         except ConfigError as exc:
-            print(exc, file=sys.stderr)
+            print(config_problems.report(exc, i18n.language(args.lang)), file=sys.stderr)
             return None
     changes: dict = {}
     if args.db:
@@ -111,44 +113,56 @@ def _settings(args: argparse.Namespace, items: list, budget: Budget | None) -> C
 
 
 def run(args: argparse.Namespace) -> int:
+    lang = i18n.language(args.lang)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
     if bad := [f for f in formats if f not in FORMATS]:
         print(
-            f"--format: unknown {', '.join(map(repr, bad))}; use {','.join(FORMATS)}",
+            tr(
+                "--format: unknown {bad}; use {formats}",
+                lang,
+                bad=", ".join(map(repr, bad)),
+                formats=",".join(FORMATS),
+            ),
             file=sys.stderr,
         )
         return 2
     every = args.health_interval
     if every is not None and not 0 < every < float("inf"):
-        print(f"--health-interval: expected seconds > 0, got {every!r}", file=sys.stderr)
+        print(
+            tr("--health-interval: expected seconds > 0, got {value}", lang, value=repr(every)),
+            file=sys.stderr,
+        )
         return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.fleet:
-        return _fleet(args.fleet, formats, out, args.lang)
+        return _fleet(args.fleet, formats, out, lang)
     try:
         parse_month(args.month)
-    except ValueError as exc:
-        print(f"--month: {exc}", file=sys.stderr)
+    except ValueError:
+        print(
+            tr("--month: expected YYYY-MM, got {value!r}", lang, value=args.month), file=sys.stderr
+        )
         return 2
     items, log, budget, problems = _registry(args.registry)
     config = None if problems else _settings(args, items, budget)
     if config is None:
         print("\n".join(problems), file=sys.stderr)
         return 2
+    lang = i18n.language(args.lang, config)
     try:
         written, _ = generate(
             config,
             args.month,
             out,
             formats,
-            args.lang,
+            lang,
             log=log,
             health_interval=every,
             now=time.time(),  # a month not over yet: days to come are not gaps
         )
     except StoreError as exc:
-        print(exc, file=sys.stderr)
+        print(tr("edged: the database cannot be read: {error}", lang, error=exc), file=sys.stderr)
         return 1
     for path in written:
         print(path)
@@ -156,14 +170,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _fleet(files: list[str], formats: list[str], out: Path, lang: str) -> int:
-    try:
-        texts = [Path(f).read_text(encoding="utf-8") for f in files]
-    except (OSError, UnicodeDecodeError) as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    texts = []
+    for name in files:
+        try:
+            texts.append(Path(name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            print(
+                tr(
+                    "edged: cannot read {path}: {error}",
+                    lang,
+                    path=name,
+                    error=i18n.os_reason(exc, lang),
+                ),
+                file=sys.stderr,
+            )
+            return 1
     lines, problems = combine(texts)
     for problem in problems:
-        print(f"{files[int(problem.split()[1].rstrip(':'))]}: {problem}", file=sys.stderr)
+        name = files[int(problem.split()[1].rstrip(":"))]  # "input N: why", N into `files`
+        print(tr("{file}: not a monthly site report of edged", lang, file=name), file=sys.stderr)
     if warning := mixed_months_warning(lines, lang):
         print(warning, file=sys.stderr)
     for fmt in formats:  # every format `run` accepted: none is silently skipped

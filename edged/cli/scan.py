@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 
 from drivers.modbus.mapfile import load_builtin
 from drivers.modbus.spec import GX_SERVICES
-from edged.cli.i18n import LANGS, language
+from edged.cli.i18n import LANGS, N_, language, tr
 
 # drivers.modbus (pymodbus) is imported inside the handlers: `edged` builds every subcommand's
 # parser on each start, and `edged status` on a Pi should not pay for pymodbus.
@@ -33,72 +33,40 @@ RTU_TIMEOUT, TCP_TIMEOUT = 0.3, 1.0
 RTU_MAP = "epever_tracer"
 """The built-in map whose first register an RTU probe reads unless --register says otherwise."""
 
-_TEXT: dict[str, tuple[str, str]] = {
-    # key: (fr, en)
-    "ports": ("Ports série ({n}) :", "Serial ports ({n}):"),
-    "port_by_id": ("  {by_id}\n      → {device}{desc}", "  {by_id}\n      → {device}{desc}"),
-    "port_plain": (
-        "  {device}{desc} (pas de nom stable /dev/serial/by-id : ce nom peut changer)",
-        "  {device}{desc} (no stable /dev/serial/by-id name: this name may change)",
+_TEXT: dict[str, str] = {
+    "ports": N_("Serial ports ({n}):"),
+    "port_by_id": N_("  {by_id}\n      → {device}{desc}"),
+    "port_plain": N_("  {device}{desc} (no stable /dev/serial/by-id name: this name may change)"),
+    "no_ports": N_(
+        "No serial port found. Plug in the adapter (USB-RS485, VE.Direct cable) and try again."
     ),
-    "no_ports": (
-        "Aucun port série trouvé. Branchez l'adaptateur (USB-RS485, câble VE.Direct) et relancez.",
-        "No serial port found. Plug in the adapter (USB-RS485, VE.Direct cable) and try again.",
+    "ports_hint": N_(
+        "Nothing was sent to any port. In edged.toml, use the /dev/serial/by-id/… name."
     ),
-    "ports_hint": (
-        "Rien n'a été envoyé aux ports. Dans edged.toml, utilisez le nom /dev/serial/by-id/…",
-        "Nothing was sent to any port. In edged.toml, use the /dev/serial/by-id/… name.",
+    "rtu_head": N_(
+        "Bus {port} at {baud} baud, addresses {units} (read-only: register {reg}, function {fc}):"
     ),
-    "rtu_head": (
-        "Bus {port} à {baud} bauds, adresses {units} (lecture seule du registre {reg}, "
-        "fonction {fc}) :",
-        "Bus {port} at {baud} baud, addresses {units} (read-only: register {reg}, function {fc}):",
-    ),
-    "rtu_ok": ("  adresse {unit} : répond", "  address {unit}: answers"),
-    "rtu_exc": (
-        "  adresse {unit} : présente, mais refuse ce registre ({why})",
-        "  address {unit}: present, but refuses this register ({why})",
-    ),
-    "rtu_none": (
-        "Aucune réponse. Vérifiez : A et B (essayez de les inverser), la vitesse (--baudrate), "
-        "l'adresse esclave, la terminaison 120 Ω ; et qu'edged n'utilise pas déjà ce port.",
+    "rtu_ok": N_("  address {unit}: answers"),
+    "rtu_exc": N_("  address {unit}: present, but refuses this register ({why})"),
+    "rtu_none": N_(
         "No answer. Check: A and B (try swapping them), the speed (--baudrate), the slave "
-        "address, the 120 Ω termination; and that edged is not already using this port.",
+        "address, the 120 Ω termination; and that edged is not already using this port."
     ),
-    "tcp_head": (
-        "GX {where}, unités {units} (lecture seule d'un registre par service) :",
-        "GX {where}, units {units} (read-only: one register per service):",
-    ),
-    "tcp_unit": ("  unité {unit} : {services}", "  unit {unit}: {services}"),
-    "tcp_hint": (
+    "tcp_head": N_("GX {where}, units {units} (read-only: one register per service):"),
+    "tcp_unit": N_("  unit {unit}: {services}"),
+    "tcp_hint": N_(
         '      → driver = "victron-gx", host = "{host}", port = {port}, '
-        'service = "{service}", unit = {unit}',
-        '      → driver = "victron-gx", host = "{host}", port = {port}, '
-        'service = "{service}", unit = {unit}',
+        'service = "{service}", unit = {unit}'
     ),
-    "tcp_none": (
-        "Aucune unité ne sert {services}. Sur le GX : Paramètres → Services → Modbus TCP "
-        "(activé ?) → Available services donne les numéros d'unité.",
+    "tcp_none": N_(
         "No unit serves {services}. On the GX: Settings → Services → Modbus TCP (enabled?) → "
-        "Available services lists the unit ids.",
+        "Available services lists the unit ids."
     ),
-    "found": ("{n} trouvé(s).", "{n} found."),
-    "cannot_open": (
-        "Impossible d'ouvrir {where} : port absent, occupé (edged tourne ?) ou refusé.",
-        "Cannot open {where}: missing, busy (is edged running?) or refused.",
-    ),
-    "cannot_connect": (
-        "Pas de connexion à {where} : le GX est-il joignable, Modbus TCP activé ?",
-        "Cannot connect to {where}: is the GX reachable, Modbus TCP enabled?",
-    ),
-    "bad_units": (
-        "--units {text!r} : attendu des numéros {lo} à {hi}, p. ex. 1-10 ou 100,245-247",
-        "--units {text!r}: expected ids {lo} to {hi}, e.g. 1-10 or 100,245-247",
-    ),
-    "bad_host": (
-        "--tcp {text!r} : attendu HÔTE ou HÔTE:PORT (port 1 à 65535)",
-        "--tcp {text!r}: expected HOST or HOST:PORT (port 1 to 65535)",
-    ),
+    "found": N_("{n} found."),
+    "cannot_open": N_("Cannot open {where}: missing, busy (is edged running?) or refused."),
+    "cannot_connect": N_("Cannot connect to {where}: is the GX reachable, Modbus TCP enabled?"),
+    "bad_units": N_("--units {text!r}: expected ids {lo} to {hi}, e.g. 1-10 or 100,245-247"),
+    "bad_host": N_("--tcp {text!r}: expected HOST or HOST:PORT (port 1 to 65535)"),
 }
 
 Say = Callable[..., None]
@@ -138,8 +106,7 @@ def run(args: argparse.Namespace) -> int:
     lang = language(args.lang)
 
     def say(key: str, **kwargs: object) -> None:
-        fr, en = _TEXT[key]
-        print((fr if lang == "fr" else en).format(**kwargs))
+        print(tr(_TEXT[key], lang, **kwargs))
 
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         # pymodbus logs every silent unit as an error; silence is the expected answer here

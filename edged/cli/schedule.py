@@ -71,7 +71,7 @@ def run_schedule(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None:
         return 2
-    lang = i18n.language(args.lang)
+    lang = i18n.language(args.lang, config)
     view = _live(config)
     stopped = view is None
     power = stored_power(config) if view is None else view.get("power")
@@ -128,7 +128,7 @@ def run_backup(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None:
         return 2
-    lang = i18n.language(args.lang)
+    lang = i18n.language(args.lang, config)
     job = _pick(config, args.job)
     if job is None:
         names = ", ".join(j.name for j in config.jobs) or "-"

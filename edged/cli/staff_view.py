@@ -55,7 +55,8 @@ def render(status: dict[str, Any], config: Config, lang: str) -> str:
 
 def _battery(status: dict[str, Any], config: Config, lang: str) -> str:
     """One charge figure (the first bank's, else the first device that reports one) and the
-    time it lasts, in hours rather than minutes."""
+    time it lasts, in hours rather than minutes; with the daemon stopped, the last figure
+    alone: "charging" or a time left would be a claim about now that nobody checks."""
     banks = [b.id for b in config.batteries]
     devices = sorted(
         (d for d in status.get("devices") or [] if _metric(d, "battery_soc") is not None),
@@ -65,6 +66,8 @@ def _battery(status: dict[str, Any], config: Config, lang: str) -> str:
         return ""
     device = devices[0]
     text = f"{i18n.number(round(float(_metric(device, 'battery_soc'))), lang)} %"
+    if status.get("daemon") != "running":
+        return text
     current = _metric(device, "battery_current")
     ttg = _metric(device, "battery_time_to_go")
     if isinstance(current, int | float) and current > 0.1:

@@ -94,6 +94,10 @@ def load(path: str) -> Config:
     return parse(raw, source=path)
 
 
+def _language(val: Any) -> str | None:
+    return None if val in ("fr", "en") else "expected one of fr, en"
+
+
 def _owning_group(path: str) -> str:
     try:
         return grp.getgrgid(os.stat(path).st_gid).gr_name
@@ -123,7 +127,13 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
         "homeassistant",
     )
     v.unknown(raw, "", sections)
-    site = v.section(raw, "site", SiteConfig, {"id": _match(SITE_ID, "[a-z0-9-]")}, required=True)
+    site = v.section(
+        raw,
+        "site",
+        SiteConfig,
+        {"id": _match(SITE_ID, "[a-z0-9-]"), "language": _language},
+        required=True,
+    )
     storage = v.section(
         raw,
         "storage",

@@ -20,6 +20,9 @@ class SiteConfig:
     contact: str = ""
     """Whom staff call when something needs a technician (name and number), shown by
     `edged status` under its verdict."""
+    language: str = "fr"
+    """What the CLI speaks (`fr` or `en`) when neither `--lang` nor $EDGED_LANG says; never
+    the locale's $LANG (Raspberry Pi OS ships English)."""
 
 
 @dataclass(frozen=True, slots=True)

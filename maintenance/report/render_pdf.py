@@ -12,7 +12,8 @@ from dataclasses import asdict
 from fpdf import FPDF
 
 from maintenance.report.charts import Chart, H, Line, Rect, Text, W, charts
-from maintenance.report.fleet import DIGITS, SiteLine, heading, mixed_months_warning
+from maintenance.report.fleet import DIGITS, SiteLine, mixed_months_warning
+from maintenance.report.fleet import heading as fleet_heading
 from maintenance.report.model import Report
 from maintenance.report.render_html import ASSUMPTIONS, FORMULA, TITLE
 from maintenance.report.table import label, rows, shown
@@ -55,7 +56,7 @@ def _rgb(colour: str) -> tuple[int, int, int]:
 def _chart(pdf: FPDF, chart: Chart) -> None:
     if pdf.get_y() + H * SCALE + 12 > pdf.h - pdf.b_margin:
         pdf.add_page()
-    _heading(pdf, chart.title)
+    heading(pdf, chart.title)
     x0, y0 = pdf.l_margin, pdf.get_y()
     for s in chart.shapes:
         if isinstance(s, Rect):
@@ -78,7 +79,7 @@ def _chart(pdf: FPDF, chart: Chart) -> None:
     pdf.set_y(y0 + H * SCALE + 3)
 
 
-def _heading(pdf: FPDF, text: str) -> None:
+def heading(pdf: FPDF, text: str) -> None:
     pdf.set_font("Helvetica", "B", 11)
     pdf.set_text_color(30, 60, 110)
     pdf.cell(0, 7, latin1(text), new_x="LMARGIN", new_y="NEXT")
@@ -102,7 +103,7 @@ def _tables(pdf: FPDF, report: Report, lang: str) -> None:
         if row.section != section:
             section = row.section
             pdf.ln(2)
-            _heading(pdf, label(section, lang))
+            heading(pdf, label(section, lang))
         name = (
             label(row.figure, lang)
             if not row.figure.startswith("dod_")
@@ -170,7 +171,7 @@ def render_pdf(report: Report, lang: str = "fr") -> bytes:
 def fleet_pdf(lines: list[SiteLine], lang: str = "fr") -> bytes:
     """The national comparison as a PDF (A4 landscape): one row per site report, the same
     columns and rounding as `fleet_html` and `fleet_csv`, and the mixed-months warning."""
-    title, head = heading(lang)
+    title, head = fleet_heading(lang)
     pdf = FPDF(orientation="L", format="A4")
     pdf.set_auto_page_break(True, margin=14)
     pdf.set_title(latin1(title))

@@ -97,5 +97,5 @@ def test_battery_command_rejects_an_unknown_bank(tmp_path):
         text=True,
         timeout=30,
     )
-    assert out.returncode == 2 and "no [[batteries]] bank 'nope'" in out.stderr
+    assert out.returncode == 2 and "aucune batterie 'nope' dans [[batteries]]" in out.stderr
     assert Path(config).exists()

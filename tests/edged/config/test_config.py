@@ -71,7 +71,9 @@ def test_check_config_prints_each_problem_with_its_key(case):
     expected = expected.replace("{file}", str(path)).replace(
         "{drivers}", ", ".join(sorted(registry()))
     )
-    result = edged("check-config", "--config", str(path))
+    # the validators' own words (English, what the daemon's journal says); the French of the
+    # common kinds of problem is tests/edged/cli/test_config_problems.py's
+    result = edged("check-config", "--config", str(path), env={**os.environ, "EDGED_LANG": "en"})
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == expected.splitlines()
     with pytest.raises(ConfigError):
@@ -102,7 +104,14 @@ def test_daemon_refuses_to_start_on_a_bad_config(tmp_path):
 def test_missing_file_is_named(tmp_path):
     result = edged("check-config", "--config", str(tmp_path / "nope.toml"))
     assert result.returncode == 2
-    assert result.stderr.strip() == f"{tmp_path / 'nope.toml'}: (file): file not found"
+    assert result.stderr.strip() == f"{tmp_path / 'nope.toml'} : (fichier) : fichier introuvable"
+    english = edged(
+        "check-config",
+        "--config",
+        str(tmp_path / "nope.toml"),
+        env={**os.environ, "EDGED_LANG": "en"},
+    )
+    assert english.stderr.strip() == f"{tmp_path / 'nope.toml'}: (file): file not found"
 
 
 def test_config_path_precedence(monkeypatch):
@@ -118,7 +127,7 @@ def test_env_variable_is_used_by_the_cli(tmp_path):
 
     env = {**os.environ, "EDGED_CONFIG": str(CONFIGS / "bad" / "missing-site" / "edged.toml")}
     result = edged("check-config", env=env)
-    assert result.returncode == 2 and "site: required table is missing" in result.stderr
+    assert result.returncode == 2 and "site : table obligatoire absente" in result.stderr
 
 
 @pytest.mark.parametrize(

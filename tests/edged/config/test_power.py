@@ -382,7 +382,7 @@ def test_check_config_exit_codes(tmp_path):
     done = _check(good)
     assert done.returncode == 2
     assert done.stderr.strip() == (
-        f"{good}: jobs[1].kind: expected one of backup, sync, report, got 'reports'"
+        f"{good} : jobs[1].kind : valeur attendue parmi backup, sync, report ; trouvé 'reports'"
     )
 
 
