@@ -1,0 +1,125 @@
+"""`edged-fleet web` over HTTP against real peers (PostgreSQL filled by the real collector,
+mosquitto): nothing readable without a session, forms refused without their CSRF token, and
+hostile requests (SQL-ish, huge, malformed) refused cleanly, counted, with the server still up."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.fleet.publisher import Publisher
+from tests.fleet.test_collect import counter, record, started, wait_subscribed
+from tests.fleet.web import Client, add_user, fleet_cli
+from tests.peers.replay import wait_until
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def filled(collectors, db, central, fleet_dsn):
+    """Two sites' messages through the real collector; an account `tech1`."""
+    c = started(collectors, db)
+    wait_subscribed(c)
+    pub = Publisher(central.host, central.port)
+
+    now = int(time.time()) // 60 * 60
+    pub.publish([(f"edged/{s}/status", b"online") for s in ("kati", "sikasso-2")], retain=True)
+    pub.publish(
+        [("edged/kati/telemetry/bms", record(now - 60 * i, 80 - i)) for i in range(5)]
+        + [("edged/sikasso-2/telemetry/bms", record(now - 60, 40))]
+    )
+    wait_until(lambda: counter(db, "records_inserted") >= 6, 60, what="records stored")
+    add_user(fleet_dsn, "tech1", PASSWORD)
+    yield pub
+    pub.close()
+
+
+def test_nothing_is_readable_without_a_session(filled, dashboards):
+    web = dashboards()
+    anonymous = Client(web.url)
+    for path in ("/", "/alarms", "/site/kati", "/?region=x"):
+        reply = anonymous.request(path)
+        assert reply.status == 302 and reply.location.startswith("/login"), (path, reply)
+        assert "<table" not in reply.body and "80 %" not in reply.body
+    assert anonymous.request("/series/kati?days=7").status == 401
+    assert anonymous.request("/alarms/ack", {"site": "kati", "alarm": "x"}).status == 401
+
+    wrong = Client(web.url)
+    reply = wrong.login("tech1", "not the password")
+    assert reply.status == 401 and "incorrect" in reply.body
+    assert wrong.request("/").status == 302
+
+    tech = Client(web.url)
+    reply = tech.login("tech1", PASSWORD)
+    assert reply.status == 302
+    page = tech.request("/")
+    assert page.status == 200 and "kati" in page.body and "sikasso-2" in page.body
+    series = json.loads(tech.request("/series/kati?days=7").body)
+    assert len(series["t"]) == 7 * 24 * 4 and sum(v is not None for v in series["battery_soc"])
+
+    # logging out ends the session on the server, not only in the browser
+    cookie = next(c for c in tech.jar if c.name == "edged_session")
+    tech.request("/logout", {"csrf": tech.csrf("/")})
+    replay = Client(web.url)
+    replay.jar.set_cookie(cookie)
+    assert replay.request("/").status == 302
+
+
+def test_hostile_requests_are_refused_cleanly_and_counted(filled, dashboards, db):
+    web = dashboards()
+    tech = Client(web.url)
+    assert tech.login("tech1", PASSWORD).status == 302
+
+    # forms without the session's token
+    assert (
+        tech.request("/alarms/ack", {"site": "kati", "alarm": "a", "csrf": "forged"}).status == 403
+    )
+    assert tech.request("/alarms/ack", {"site": "kati", "alarm": "a"}).status == 403
+    assert tech.request("/logout", {"csrf": ""}).status == 403
+    login = Client(web.url)
+    assert (
+        login.request("/login", {"csrf": "x", "username": "tech1", "password": PASSWORD}).status
+        == 403
+    )
+
+    # SQL-ish parameters: plain values to the database, nothing leaks, nothing breaks
+    sqlish = "kati' OR '1'='1"
+    reply = tech.request("/?region=" + "x%27%3B%20DROP%20TABLE%20sites%3B--")
+    assert reply.status == 200 and "kati" not in reply.body  # no site in that region
+    assert tech.request("/site/" + "kati%27%20OR%20%271%27%3D%271").status == 404
+    assert tech.request("/series/kati?days=7%20OR%201=1").status == 400
+    csrf = tech.csrf("/alarms")
+    reply = tech.request("/alarms/ack", {"site": sqlish, "alarm": "x' --", "csrf": csrf})
+    assert reply.status == 404
+    assert db("SELECT count(*) FROM sites") == [(2,)]
+
+    # huge and malformed
+    assert tech.request("/?region=" + "r" * 5000).status == 400
+    assert tech.request("/site/" + "s" * 5000).status == 404
+    assert tech.request("/?region=a%00b").status == 400
+    big = tech.request("/alarms/ack", raw=b"csrf=" + b"a" * 200_000)
+    assert big.status in (400, 413), big.status
+    reply = tech.request(
+        "/alarms/ack", {"site": "kati", "alarm": "a", "comment": "c" * 600, "csrf": csrf}
+    )
+    assert reply.status == 400
+    assert tech.request("/site/kati%00").status == 404
+
+    # still serving, and every refusal counted
+    assert tech.request("/").status == 200
+    refused = dict(db("SELECT name, value FROM counters WHERE name LIKE 'web_refused_%'"))
+    assert refused.get("web_refused_csrf", 0) >= 4, refused
+    assert refused.get("web_refused_bad_param", 0) >= 6, refused
+    assert "refused" in web.logs() and "Traceback" not in web.logs()
+
+
+def test_user_add_refuses_weak_passwords_and_bad_names(fleet_dsn, db):
+    out = fleet_cli("user", "add", "tech1", "--dsn", fleet_dsn, stdin="short\n")
+    assert out.returncode == 2 and "password" in out.stderr
+    out = fleet_cli("user", "add", "bad name;--", "--dsn", fleet_dsn, stdin=PASSWORD + "\n")
+    assert out.returncode == 2 and "username" in out.stderr
+    add_user(fleet_dsn, "tech1", PASSWORD)
+    ((stored,),) = db("SELECT password_hash FROM users WHERE username = 'tech1'")
+    assert stored.startswith("scrypt$") and PASSWORD not in stored
