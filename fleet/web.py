@@ -321,8 +321,8 @@ def create_app(settings: WebSettings, publisher: commands.CommandPublisher | Non
                 )
         log.info("alarm %r/%r acknowledged by %r", site_id, alarm_id, user)
         target = request.form.get("next", "")
-        if not target.startswith("/") or target.startswith("//"):
-            target = url_for("alarms", done="ack")
-        return redirect(target)
+        if not target.startswith("/") or target.startswith("//") or "?" in target:
+            target = url_for("alarms")
+        return redirect(f"{target}?done=ack")
 
     return app

@@ -123,3 +123,15 @@ def test_user_add_refuses_weak_passwords_and_bad_names(fleet_dsn, db):
     add_user(fleet_dsn, "tech1", PASSWORD)
     ((stored,),) = db("SELECT password_hash FROM users WHERE username = 'tech1'")
     assert stored.startswith("scrypt$") and PASSWORD not in stored
+
+
+def test_daily_aggregates_count_each_record_once(filled, db):
+    """The overview's completeness and PV come from `device_daily`, added to on ingest from the
+    rows really inserted: a redelivered record must not count twice."""
+    now = int(time.time()) // 60 * 60
+    filled.publish([("edged/kati/telemetry/bms", record(now - 60 * i, 80 - i)) for i in range(5)])
+    filled.publish([("edged/kati/telemetry/bms", record(now - 600, 70))])  # one new record
+    wait_until(lambda: counter(db, "records_received") >= 12, 60, what="redelivery processed")
+    total = db("SELECT sum(records), sum(soc_n) FROM device_daily WHERE site = 'kati'")
+    assert total == [(6, 6)]
+    assert db("SELECT count(*) FROM records WHERE site = 'kati'") == [(6,)]
