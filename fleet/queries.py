@@ -28,7 +28,7 @@ class Filters:
     region: str | None = None
 
 
-_OVERVIEW = """
+OVERVIEW_SQL = """
 WITH latest_battery AS (
     SELECT DISTINCT ON (site) site,
         CASE WHEN jsonb_typeof(metrics->'battery_soc') = 'number'
@@ -41,16 +41,16 @@ WITH latest_battery AS (
     SELECT site, day, sum(records) AS records, count(*) AS devices,
         sum(pv_power_sum) * %(record_s)s / 3600.0 AS pv_wh,
         sum(soc_sum) / nullif(sum(soc_n), 0) AS soc_mean
-    FROM device_daily WHERE day >= %(today)s - 7 GROUP BY site, day
+    FROM device_daily WHERE day >= %(today)s::date - 7 GROUP BY site, day
 ), daily AS (
     SELECT site,
-        (sum(records) FILTER (WHERE day > %(today)s - 7))::float8 AS records_7d,
+        (sum(records) FILTER (WHERE day > %(today)s::date - 7))::float8 AS records_7d,
         max(devices)::int AS devices,
-        max(pv_wh) FILTER (WHERE day = %(today)s) AS pv_today_wh,
-        percentile_cont(0.5) WITHIN GROUP (ORDER BY pv_wh) FILTER (WHERE day < %(today)s)
+        max(pv_wh) FILTER (WHERE day = %(today)s::date) AS pv_today_wh,
+        percentile_cont(0.5) WITHIN GROUP (ORDER BY pv_wh) FILTER (WHERE day < %(today)s::date)
             AS pv_usual_wh,
-        max(soc_mean) FILTER (WHERE day = %(today)s) AS soc_today,
-        max(soc_mean) FILTER (WHERE day = %(today)s - 1) AS soc_yesterday
+        max(soc_mean) FILTER (WHERE day = %(today)s::date) AS soc_today,
+        max(soc_mean) FILTER (WHERE day = %(today)s::date - 1) AS soc_yesterday
     FROM per_day GROUP BY site
 ), active AS (
     SELECT site, count(*) AS alarms, count(*) FILTER (WHERE severity = 'critical') AS critical,
@@ -91,7 +91,7 @@ def overview(
     (oldest first), then silent sites (longest first), then the rest by name."""
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(
-            _OVERVIEW,
+            OVERVIEW_SQL,
             {
                 "today": today,
                 "record_s": RECORD_S,
