@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -35,7 +36,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' peers, not installed
 
 from fleet import accounts
-from fleet.queries import OVERVIEW_SQL
+from fleet.queries import OVERVIEW_SQL, Filters, overview
 from fleet.schema import migrate
 from tests.fleet.postgres import Postgres
 from tests.fleet.web import Client
@@ -123,7 +124,7 @@ def fill(dsn: str, sites: int) -> dict[str, int]:
             for r in conn.execute(
                 "EXPLAIN " + OVERVIEW_SQL,
                 {
-                    "today": time.strftime("%Y-%m-%d", time.gmtime()),
+                    "today": datetime.now(UTC).date(),
                     "record_s": 60,
                     "silent": timedelta(seconds=240),
                     "region": None,
@@ -135,6 +136,13 @@ def fill(dsn: str, sites: int) -> dict[str, int]:
             table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
             for table in ("sites", "device_daily", "job_results", "health", "alarm_history")
         }
+        conn.execute("SET jit = off")  # as `edged-fleet web` does on its connections
+        query_s = []
+        for _ in range(10):
+            t = time.perf_counter()
+            overview(conn, Filters(), datetime.now(UTC).date(), 240)
+            query_s.append(time.perf_counter() - t)
+        counts["query_p50_s"] = round(statistics.median(query_s), 3)
         counts["db_mb"] = conn.execute("SELECT pg_database_size(current_database())").fetchone()[
             0
         ] // (1 << 20)
@@ -234,6 +242,8 @@ def main() -> None:
             f"concurrent{args.concurrency}_p95_s": round(pct(conc, 95), 3),
             # a 3G-class client: 1 Mbit/s down, 300 ms round trip (TCP handshake + request)
             "3g_estimate_p95_s": round(pct(seq, 95) + zipped * 8 / 1e6 + 2 * 0.3, 2),
+            # the machine is shared: what else ran while it measured
+            "loadavg_1min_end": os.getloadavg()[0],
         }
         print(json.dumps(result, indent=1))
     finally:

@@ -191,10 +191,14 @@ CREATE TABLE device_daily (
     soc_n integer NOT NULL DEFAULT 0,
     PRIMARY KEY (site, device, day)
 );
+-- the overview reads the last 8 days of every site: without it, a scan of the whole year
+CREATE INDEX device_daily_day ON device_daily (day);
 -- 'site': published by the site; 'centre': raised by the centre (no data)
 ALTER TABLE alarms ADD COLUMN origin text NOT NULL DEFAULT 'site';
 CREATE INDEX alarms_active ON alarms (site) WHERE active;
 CREATE INDEX alarm_history_at ON alarm_history (at) WHERE active;
+-- the overview's last backup of each site: newest run first, without sorting a year of runs
+CREATE INDEX job_results_latest ON job_results (site, started DESC);
 CREATE TABLE command_results (
     site text NOT NULL,
     name text NOT NULL,
