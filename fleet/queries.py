@@ -248,7 +248,9 @@ def alarm_list(
                     NOT IN ('null'::jsonb, 'false'::jsonb) THEN 'confirmed'
                 WHEN k.command_id IS NULL THEN 'local'
                 ELSE 'pending' END AS ack_state,
-            r.payload->>'error' AS ack_result_error
+            r.payload->>'error' AS ack_result_error,
+            r.payload->>'message' AS ack_result_message,
+            r.payload->>'message_en' AS ack_result_message_en
         FROM alarms a
         LEFT JOIN site_info i USING (site)
         LEFT JOIN alarm_acks k ON k.site = a.site AND k.alarm_id = a.alarm_id
@@ -316,3 +318,47 @@ def record_ack(
         (alarm["site"], alarm["alarm_id"], alarm["since"], by, comment, command_id, send_error),
     )
     return cur.rowcount == 1
+
+
+RESOLVE_SQL = """
+WITH raises AS (
+    SELECT r.site,
+        CASE WHEN c.at IS NOT NULL AND (x.at IS NULL OR c.at <= x.at)
+            THEN extract(epoch FROM c.at - r.at)::float8 END AS clear_s
+    FROM alarm_history r
+    LEFT JOIN LATERAL (
+        SELECT min(n.at) AS at FROM alarm_history n
+        WHERE n.site = r.site AND n.alarm_id = r.alarm_id AND NOT n.active AND n.at >= r.at
+    ) c ON true
+    LEFT JOIN LATERAL (
+        SELECT min(n.at) AS at FROM alarm_history n
+        WHERE n.site = r.site AND n.alarm_id = r.alarm_id AND n.active AND n.at > r.at
+    ) x ON true
+    WHERE r.active AND r.at >= now() - %(window)s
+        AND (%(site)s::text IS NULL OR r.site = %(site)s)
+)
+SELECT {key} AS key, count(*) AS raised, count(clear_s) AS cleared,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY clear_s) AS median_s, max(clear_s) AS max_s
+FROM raises LEFT JOIN site_info i USING (site)
+GROUP BY 1 ORDER BY median_s DESC NULLS LAST, 1
+"""
+
+
+def time_to_clear(
+    conn: psycopg.Connection, *, by: str = "region", site_id: str | None = None, days: int = 30
+) -> list[dict[str, Any]]:
+    """How long alarms raised in the last `days` days stayed active, per region or per site.
+
+    A raise is paired with the first clear of the same alarm after it, unless the alarm was
+    raised again before that clear (then this raise has no clear of its own). `median_s` and
+    `max_s` cover the cleared raises; `raised - cleared` are still active. The centre's no-data
+    alarms count too: their time to clear is how long a site stayed silent. Each lookup of a
+    clear or a next raise is one probe of `alarm_history`'s primary key
+    `(site, alarm_id, active, at)`; the raises come from its partial index on `at`.
+    """
+    key = {"region": "i.region", "site": "site"}[by]
+    return _dicts(
+        conn,
+        RESOLVE_SQL.format(key=key),
+        {"window": timedelta(days=days), "site": site_id},
+    )

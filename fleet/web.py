@@ -291,7 +291,11 @@ def create_app(settings: WebSettings, publisher: commands.CommandPublisher | Non
             abort(404)
         details = queries.site_details(conn, site_id)
         return render_template(
-            "site.html", site=found, stale_after_s=3 * settings.silent_after_s, **details
+            "site.html",
+            site=found,
+            stale_after_s=3 * settings.silent_after_s,
+            resolve=queries.time_to_clear(conn, by="site", site_id=site_id),
+            **details,
         )
 
     @app.get("/series/<path:site_id>")
@@ -313,6 +317,7 @@ def create_app(settings: WebSettings, publisher: commands.CommandPublisher | Non
             rows=rows,
             unacked=unacked,
             counts=queries.alarm_counts(conn),
+            resolve=queries.time_to_clear(conn, by="region"),
             flash=param("done"),
         )
 

@@ -135,3 +135,72 @@ def test_daily_aggregates_count_each_record_once(filled, db):
     total = db("SELECT sum(records), sum(soc_n) FROM device_daily WHERE site = 'kati'")
     assert total == [(6, 6)]
     assert db("SELECT count(*) FROM records WHERE site = 'kati'") == [(6,)]
+
+
+def alarm(active: bool, since: float, cleared: float | None = None) -> bytes:
+    body = {
+        "active": active,
+        "severity": "critical",
+        "since": since,
+        "rule": "battery_soc_low",
+        "subject": "bms",
+        "message": "Batterie faible",
+        "message_en": "Battery low",
+    }
+    if cleared is not None:
+        body["cleared"] = cleared
+    return json.dumps(body).encode()
+
+
+def test_time_to_clear_and_a_refused_acknowledgement(filled, dashboards, db, fleet_dsn):
+    """Through the real collector: a raise and its clear give Koulikoro's time to clear; an
+    acknowledgement the site refuses says so, in the site's own words, in the page's language."""
+    for site, region in (("kati", "Koulikoro"), ("sikasso-2", "Sikasso")):
+        assert fleet_cli("site", site, "--region", region, "--dsn", fleet_dsn).returncode == 0
+    now = int(time.time())  # whole seconds: the 3 h below is exact
+    topic = "edged/kati/alarm/battery_soc_low.bms"
+    filled.publish([(topic, alarm(True, now - 5 * 3600))])
+    filled.publish([(topic, alarm(False, now - 5 * 3600, now - 2 * 3600))])
+    filled.publish([("edged/sikasso-2/alarm/battery_soc_low.bms", alarm(True, now - 600))])
+    wait_until(lambda: counter(db, "alarm_messages") >= 3, 30, what="alarms stored")
+
+    web = dashboards()
+    tech = Client(web.url)
+    assert tech.login("tech1", PASSWORD).status == 302
+    csrf = tech.csrf("/alarms")
+    reply = tech.request(
+        "/alarms/ack",
+        {"site": "sikasso-2", "alarm": "battery_soc_low.bms", "comment": "", "csrf": csrf},
+    )
+    assert reply.status == 302
+    ((command_id,),) = db("SELECT command_id FROM alarm_acks WHERE site = 'sikasso-2'")
+    assert command_id
+    result = {
+        "id": command_id,
+        "ok": False,
+        "error": "not_found",
+        "message": "aucune alarme active 'battery_soc_low.bms'",
+        "message_en": "no active alarm 'battery_soc_low.bms'",
+    }
+    filled.publish([("edged/sikasso-2/cmd/alarm_ack/result", json.dumps(result).encode())])
+    wait_until(lambda: db("SELECT ok FROM command_results"), 30, what="result stored")
+
+    page = tech.request("/alarms").body
+    assert "refusée par le site" in page and "aucune alarme active" in page
+    table = page.split('id="time-to-clear"')[1]
+    kati_row = table.split('data-region="Koulikoro"')[1].split("</tr>")[0]
+    # raised 1, cleared 1, median and longest 3 h, none still active
+    assert [c.split("</td>")[0] for c in kati_row.split("<td>")[1:]] == [
+        "Koulikoro",
+        "1",
+        "1",
+        "3 h",
+        "3 h",
+        "0",
+    ]
+    sikasso_row = table.split('data-region="Sikasso"')[1].split("</tr>")[0]
+    assert "<td>1</td><td>0</td><td>—</td><td>—</td><td>1</td>" in sikasso_row
+    english = tech.request("/alarms?lang=en").body
+    assert "refused by the site" in english and "no active alarm" in english
+    assert "1 raised, 1 cleared" in tech.request("/site/kati").body  # English kept (cookie)
+    assert "1 déclenchées, 1 levées" in tech.request("/site/kati?lang=fr").body

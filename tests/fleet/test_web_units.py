@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from fleet import accounts, commands
+from fleet import accounts, commands, queries
 from fleet.items import CommandResult, Ignored, Rejected
 from fleet.payloads import parse
 from fleet.schema import migrate
@@ -102,3 +102,39 @@ def test_no_data_alarms_raise_and_clear_once(conn):
     sweep(conn, settings)
     assert not conn.execute("SELECT 1 FROM alarms WHERE active").fetchall()
     assert conn.execute("SELECT count(*) FROM alarm_history WHERE NOT active").fetchone() == (2,)
+
+
+def test_time_to_clear_pairs_each_raise_with_its_own_clear(conn):
+    conn.execute(
+        "INSERT INTO site_info (site, region) VALUES ('kati', 'Koulikoro'), ('siby', 'Koulikoro'),"
+        " ('san', 'Ségou')"
+    )
+    h = (
+        "INSERT INTO alarm_history (site, alarm_id, active, at, payload)"
+        " VALUES (%s, %s, %s, now() - %s, '{}')"
+    )
+    for row in [
+        ("kati", "soc.bms", True, timedelta(days=3)),  # raised, cleared 2 h later
+        ("kati", "soc.bms", False, timedelta(days=3, hours=-2)),
+        ("kati", "soc.bms", True, timedelta(days=1)),  # raised again, cleared 10 h later
+        ("kati", "soc.bms", False, timedelta(hours=14)),
+        ("siby", "centre_no_data.site", True, timedelta(days=2)),  # raised twice, one clear:
+        ("siby", "centre_no_data.site", True, timedelta(days=1)),  # the first has none of its own
+        ("siby", "centre_no_data.site", False, timedelta(hours=20)),  # 4 h after the second
+        ("san", "soc.bms", True, timedelta(hours=5)),  # still active
+        ("san", "old.bms", True, timedelta(days=40)),  # raised before the window: not counted
+        ("san", "old.bms", False, timedelta(days=10)),
+    ]:
+        conn.execute(h, row)
+    by_region = {r["key"]: r for r in queries.time_to_clear(conn, by="region")}
+    assert {k: (r["raised"], r["cleared"]) for k, r in by_region.items()} == {
+        "Koulikoro": (4, 3),
+        "Ségou": (1, 0),
+    }
+    assert by_region["Koulikoro"]["median_s"] == pytest.approx(4 * 3600, abs=1)
+    assert by_region["Koulikoro"]["max_s"] == pytest.approx(10 * 3600, abs=1)
+    assert by_region["Ségou"]["median_s"] is None
+    (kati,) = queries.time_to_clear(conn, by="site", site_id="kati")
+    assert (kati["key"], kati["raised"], kati["cleared"]) == ("kati", 2, 2)
+    assert kati["median_s"] == pytest.approx(6 * 3600, abs=1)
+    assert queries.time_to_clear(conn, by="site", site_id="nowhere") == []
