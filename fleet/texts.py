@@ -60,6 +60,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "month": ("Mois", "Month"),
     "summary": ("Résumé", "Summary"),
     "charts": ("Courbes", "Charts"),
+    "time_utc": ("Heure (UTC)", "Time (UTC)"),
     "days7": ("7 jours", "7 days"),
     "days30": ("30 jours", "30 days"),
     "gaps_note": (

@@ -228,5 +228,16 @@ def test_site_page_draws_its_charts_and_speaks_english(fleet, db, dashboards, ch
     )
     assert len(chrome.find_elements(By.CSS_SELECTOR, "#charts canvas")) == 3
     assert "Devices" in chrome.page_source and "Appareils" not in chrome.page_source
+    legends = [e.text for e in chrome.find_elements(By.CSS_SELECTOR, "#charts .u-legend")]
+    assert "Time (UTC)" in legends[0] and "Load" in legends[2], legends
+    chrome.get(web.url + "/site/kati?lang=fr")
+    wait_until(
+        lambda: chrome.find_element(By.ID, "charts").get_attribute("data-drawn") == "7",
+        30,
+        what="charts drawn in French",
+    )
+    legends = [e.text for e in chrome.find_elements(By.CSS_SELECTOR, "#charts .u-legend")]
+    assert "Heure (UTC)" in legends[0] and "Consommation" in legends[2], legends
+    chrome.get(web.url + "/site/kati?lang=en")
     chrome.get(web.url + "/")  # the language is kept (cookie)
     assert "Last backup" in chrome.page_source
