@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import psycopg
 
-from fleet import accounts
+from fleet import accounts, commands
 from fleet.collect import Collector, CollectSettings, Lane
 from fleet.schema import migrate, schema_version
 
@@ -66,7 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     web.add_argument("--username", default=None, help="broker account for commands")
     web.add_argument("--prefix", default="edged", help="the sites' mqtt.topic_prefix")
     web.add_argument("--threads", type=int, default=4)
-    web.add_argument("--ack-ttl", type=float, default=3 * 86400, help="command lifetime, s")
+    web.add_argument(
+        "--ack-ttl",
+        type=float,
+        default=commands.ACK_TTL_S,
+        help="command lifetime, s: below the sites' [remote] max_ttl (1 day by default)",
+    )
     web.add_argument("--silent-after", type=float, default=240, help="site no-data alarm, s")
     web.add_argument("--device-silent-after", type=float, default=600, help="device, s")
     web.add_argument("--watch-interval", type=float, default=30, help="no-data sweep, s")

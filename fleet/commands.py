@@ -29,6 +29,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 log = logging.getLogger(__name__)
 
 
+ACK_TTL_S = 23 * 3600
+"""An `alarm_ack`'s lifetime. A site refuses, as `too_far`, a command that expires further ahead
+than its `[remote] max_ttl` (1 day by default, so that it need not remember ids for ever): 23 h
+stays under it with an hour for the site's clock being behind the centre's. A site offline
+longer answers `expired` when it comes back, and the console shows the acknowledgement refused
+(it stays recorded at the centre)."""
+
+
 class CommandNotSent(RuntimeError):
     """The broker could not be reached or did not acknowledge in time."""
 

@@ -46,7 +46,7 @@ class WebSettings:
     dsn: str
     prefix: str = "edged"
     broker: commands.BrokerSettings | None = None
-    ack_ttl_s: float = 3 * 86400  # a site may be offline for days; the command waits that long
+    ack_ttl_s: float = commands.ACK_TTL_S
     silent_after_s: float = 240.0
     secure_cookies: bool = False  # true behind TLS (a reverse proxy): cookies never go in clear
     extra: dict[str, Any] = field(default_factory=dict)

@@ -187,7 +187,8 @@ def test_acknowledging_from_the_page_publishes_the_signed_command(
         assert set(command) == {"id", "expires", "args", "sig"}
         assert str(uuid.UUID(command["id"])) == command["id"]
         assert command["args"] == {"id": "battery_soc_low.bms", "by": "tech1"}
-        assert before + 2 * 86400 < command["expires"] < time.time() + 3 * 86400 + 5
+        # under the sites' default [remote] max_ttl (1 day), or a site refuses it too_far
+        assert before + 23 * 3600 - 1 <= command["expires"] < time.time() + 86400 - 3600 + 1
         body = {k: v for k, v in command.items() if k != "sig"}
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         assert command["sig"] == hmac.new(SITE_KEY.encode(), canonical, hashlib.sha256).hexdigest()
