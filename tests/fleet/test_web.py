@@ -204,3 +204,54 @@ def test_time_to_clear_and_a_refused_acknowledgement(filled, dashboards, db, fle
     assert "refused by the site" in english and "no active alarm" in english
     assert "1 raised, 1 cleared" in tech.request("/site/kati").body  # English kept (cookie)
     assert "1 déclenchées, 1 levées" in tech.request("/site/kati?lang=fr").body
+
+
+def test_monthly_summaries_show_the_cost_recovery_and_survive_odd_values(filled, dashboards, db):
+    """The daemon's summary (the shape of maintenance/report/mqtt_summary.py) in columns; a month
+    whose values are not numbers shows them as unknown, keys the page does not know as sent."""
+    summary = {
+        "site": "kati",
+        "month": "2026-10",
+        "completeness_pct": 96.4,
+        "notes": ["2 jours sans données"],
+        "pv_kwh": 41.23,
+        "load_kwh": 35.5,
+        "days_not_full": 3,
+        "efc": 18.4,
+        "soc_min": 22,
+        "alarms": 5,
+        "alarms_open": 1,
+        "contribution": 15000,
+        "currency": "XOF",
+        "cost_recovery_pct": 62.5,
+    }
+    odd = {
+        "month": "2026-09",
+        "cost_recovery_pct": "<script>alert(1)</script>",
+        "pv_kwh": True,
+        "notes": "not a list",
+        "efc": {"nested": 1},
+        "new_figure": 7,
+    }
+    filled.publish(
+        [
+            ("edged/kati/report/2026-10", json.dumps(summary).encode()),
+            ("edged/kati/report/2026-09", json.dumps(odd).encode()),
+        ],
+        retain=True,
+    )
+    wait_until(lambda: len(db("SELECT 1 FROM reports")) == 2, 30, what="summaries stored")
+    web = dashboards()
+    tech = Client(web.url)
+    assert tech.login("tech1", PASSWORD).status == 302
+    page = tech.request("/site/kati").body
+    october = page.split('data-month="2026-10"')[1].split("</tr>")[0]
+    for shown in ("96 %", "41.2", "35.5", "18.4", "22 %", "5 (1 ouvertes)", "15000 XOF"):
+        assert shown in october, (shown, october)
+    assert '<td class="cost-recovery">62 %</td>' in october  # '%.0f': 62.5 rounds to even
+    assert "2 jours sans données" in october
+    september = page.split('data-month="2026-09"')[1].split("</tr>")[0]
+    assert '<td class="cost-recovery"><span class="unknown">—</span></td>' in september
+    assert "<script>" not in page and "new_figure: 7" in september
+    assert "nested" not in september and "not a list" not in september
+    assert "Cost recovery" in tech.request("/site/kati?lang=en").body
