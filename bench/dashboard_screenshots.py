@@ -107,7 +107,22 @@ def retained(site: str, now: int, n: int) -> list[tuple[str, bytes]]:
             compact({"job": "backup-openclinic", "kind": "backup", "state": "idle", "last": run}),
         )
     )
-    report = {"month": "2026-11", "availability_percent": 97.5, "energy_kwh": 41.2, "alarms": 3}
+    report = {  # the daemon's summary (maintenance/report/mqtt_summary.py)
+        "site": site,
+        "month": "2026-11",
+        "completeness_pct": 97.5,
+        "notes": [],
+        "pv_kwh": 41.2,
+        "load_kwh": 36.8,
+        "days_not_full": 2 + n,
+        "efc": 17.9,
+        "soc_min": 24 + n,
+        "alarms": 3,
+        "alarms_open": 1 if n in (0, 3) else 0,
+        "contribution": 15000,
+        "currency": "XOF",
+        "cost_recovery_pct": 55.0 + 5 * n,
+    }
     out.append((f"edged/{site}/report/2026-11", compact(report)))
     if n in (0, 3):
         alarm = {
@@ -191,6 +206,9 @@ def main() -> None:
             30,
             what="charts",
         )
+        # the whole page: health (one component unknown), alarms, backups, monthly summaries
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+        driver.set_window_size(1000, min(4000, height + 140))
         driver.save_screenshot(str(DOCS / "fleet-site.png"))
         pub.close()
         print(f"wrote {DOCS / 'fleet-overview.png'} and {DOCS / 'fleet-site.png'}")
