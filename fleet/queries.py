@@ -250,13 +250,19 @@ def alarm_list(
                 ELSE 'pending' END AS ack_state,
             r.payload->>'error' AS ack_result_error,
             r.payload->>'message' AS ack_result_message,
-            r.payload->>'message_en' AS ack_result_message_en
+            r.payload->>'message_en' AS ack_result_message_en,
+            v.visited_on, v.visit_by, v.visit_note
         FROM alarms a
         LEFT JOIN site_info i USING (site)
         LEFT JOIN alarm_acks k ON k.site = a.site AND k.alarm_id = a.alarm_id
             AND k.since = a.since
         LEFT JOIN command_results r ON r.site = k.site AND r.name = 'alarm_ack'
             AND r.id = k.command_id
+        LEFT JOIN LATERAL (
+            SELECT visited_on, by_user AS visit_by, note AS visit_note FROM alarm_visits w
+            WHERE w.site = a.site AND w.alarm_id = a.alarm_id AND w.since = a.since
+            ORDER BY visited_on LIMIT 1
+        ) v ON true
         WHERE (%(site)s::text IS NULL OR a.site = %(site)s)
             AND (%(cleared)s OR a.active)
             AND (NOT %(unacked)s OR (a.active AND k.site IS NULL))
@@ -324,7 +330,9 @@ RESOLVE_SQL = """
 WITH raises AS (
     SELECT r.site,
         CASE WHEN c.at IS NOT NULL AND (x.at IS NULL OR c.at <= x.at)
-            THEN extract(epoch FROM c.at - r.at)::float8 END AS clear_s
+            THEN extract(epoch FROM c.at - r.at)::float8 END AS clear_s,
+        (SELECT min(w.visited_on) - (r.at AT TIME ZONE 'UTC')::date FROM alarm_visits w
+            WHERE w.site = r.site AND w.alarm_id = r.alarm_id AND w.since = r.at) AS visit_days
     FROM alarm_history r
     LEFT JOIN LATERAL (
         SELECT min(n.at) AS at FROM alarm_history n
@@ -338,7 +346,9 @@ WITH raises AS (
         AND (%(site)s::text IS NULL OR r.site = %(site)s)
 )
 SELECT {key} AS key, count(*) AS raised, count(clear_s) AS cleared,
-    percentile_cont(0.5) WITHIN GROUP (ORDER BY clear_s) AS median_s, max(clear_s) AS max_s
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY clear_s) AS median_s, max(clear_s) AS max_s,
+    count(visit_days) AS visited,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY visit_days) AS median_visit_days
 FROM raises LEFT JOIN site_info i USING (site)
 GROUP BY 1 ORDER BY median_s DESC NULLS LAST, 1
 """
@@ -355,6 +365,8 @@ def time_to_clear(
     alarms count too: their time to clear is how long a site stayed silent. Each lookup of a
     clear or a next raise is one probe of `alarm_history`'s primary key
     `(site, alarm_id, active, at)`; the raises come from its partial index on `at`.
+    `visited` counts the raises with a technician's visit logged, `median_visit_days` the days
+    from the raise to the first visit (UTC dates).
     """
     key = {"region": "i.region", "site": "site"}[by]
     return _dicts(
@@ -362,3 +374,15 @@ def time_to_clear(
         RESOLVE_SQL.format(key=key),
         {"window": timedelta(days=days), "site": site_id},
     )
+
+
+def record_visit(
+    conn: psycopg.Connection, alarm: dict[str, Any], visited_on: Any, by: str, note: str
+) -> bool:
+    """A visit for the alarm's current raise; False if that day's visit is already logged."""
+    cur = conn.execute(
+        "INSERT INTO alarm_visits (site, alarm_id, since, visited_on, by_user, note)"
+        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+        (alarm["site"], alarm["alarm_id"], alarm["since"], visited_on, by, note),
+    )
+    return cur.rowcount == 1

@@ -234,6 +234,17 @@ CREATE TABLE alarm_acks (
     send_error text,
     PRIMARY KEY (site, alarm_id, since)
 );
+-- a technician's visit for one raise of an alarm, logged at the centre: time to visit per region
+CREATE TABLE alarm_visits (
+    site text NOT NULL,
+    alarm_id text NOT NULL,
+    since timestamptz NOT NULL,       -- the raise it answers
+    visited_on date NOT NULL,
+    by_user text NOT NULL,
+    note text NOT NULL DEFAULT '',
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (site, alarm_id, since, visited_on)
+);
 """,
     ),
 ]

@@ -18,7 +18,7 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -354,9 +354,39 @@ def create_app(settings: WebSettings, publisher: commands.CommandPublisher | Non
                     (str(exc)[:200], site_id, alarm_id, alarm["since"]),
                 )
         log.info("alarm %r/%r acknowledged by %r", site_id, alarm_id, user)
+        return back("ack")
+
+    def back(done: str) -> Any:
         target = request.form.get("next", "")
         if not target.startswith("/") or target.startswith("//") or "?" in target:
             target = url_for("alarms")
-        return redirect(f"{target}?done=ack")
+        return redirect(f"{target}?done={done}")
+
+    @app.post("/alarms/visit")
+    def visit() -> Any:
+        """A technician's visit for the alarm's current raise (active or cleared): a UTC date
+        between the raise and today, and a note."""
+        site_id = request.form.get("site", "")
+        alarm_id = request.form.get("alarm", "")
+        note = request.form.get("note", "").strip()
+        day_text = request.form.get("visited_on", "")
+        if len(note) > MAX_COMMENT or "\x00" in note:
+            refuse("bad_param", 400)
+        if not SITE_ID.match(site_id) or not SITE_ID.match(alarm_id):
+            refuse("bad_param", 400)
+        try:
+            visited_on = date.fromisoformat(day_text) if len(day_text) == 10 else None
+        except ValueError:
+            visited_on = None
+        conn = db()
+        alarm = queries.alarm_for_ack(conn, site_id, alarm_id)
+        if alarm is None or alarm["since"] is None:
+            refuse("bad_param", 404)
+        today = datetime.now(UTC).date()
+        if visited_on is None or not alarm["since"].astimezone(UTC).date() <= visited_on <= today:
+            refuse("bad_param", 400)
+        queries.record_visit(conn, alarm, visited_on, g.session.username, note)
+        log.info("visit on %s for %r/%r by %r", visited_on, site_id, alarm_id, g.session.username)
+        return back("visit")
 
     return app

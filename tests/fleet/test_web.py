@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -197,6 +198,8 @@ def test_time_to_clear_and_a_refused_acknowledgement(filled, dashboards, db, fle
         "3 h",
         "3 h",
         "0",
+        "0",  # no visit logged
+        "—",
     ]
     sikasso_row = table.split('data-region="Sikasso"')[1].split("</tr>")[0]
     assert "<td>1</td><td>0</td><td>—</td><td>—</td><td>1</td>" in sikasso_row
@@ -255,3 +258,41 @@ def test_monthly_summaries_show_the_cost_recovery_and_survive_odd_values(filled,
     assert "<script>" not in page and "new_figure: 7" in september
     assert "nested" not in september and "not a list" not in september
     assert "Cost recovery" in tech.request("/site/kati?lang=en").body
+
+
+def test_a_visit_is_logged_against_an_alarm_and_bad_dates_are_refused(filled, dashboards, db):
+    now = int(time.time())
+    filled.publish([("edged/kati/alarm/battery_soc_low.bms", alarm(True, now - 2 * 86400))])
+    wait_until(lambda: counter(db, "alarm_messages") >= 1, 30, what="alarm stored")
+    web = dashboards()
+    tech = Client(web.url)
+    assert tech.login("tech1", PASSWORD).status == 302
+    csrf = tech.csrf("/alarms")
+    raised = datetime.fromtimestamp(now - 2 * 86400, UTC).date()
+    form = {"site": "kati", "alarm": "battery_soc_low.bms", "note": "", "csrf": csrf}
+    for bad in (
+        {"visited_on": (raised - timedelta(days=1)).isoformat()},  # before the raise
+        {"visited_on": (datetime.now(UTC).date() + timedelta(days=2)).isoformat()},  # future
+        {"visited_on": "2026-02-30"},
+        {"visited_on": "1 OR 1=1"},
+        {"visited_on": raised.isoformat(), "note": "n" * 600},
+        {"visited_on": raised.isoformat(), "alarm": "nothing.here"},
+    ):
+        status = tech.request("/alarms/visit", {**form, **bad}).status
+        assert status in (400, 404), (bad, status)
+    assert tech.request("/alarms/visit", {**form, "csrf": "x"}).status == 403
+    assert not db("SELECT 1 FROM alarm_visits")
+
+    visit_day = raised + timedelta(days=1)
+    reply = tech.request(
+        "/alarms/visit", {**form, "visited_on": visit_day.isoformat(), "note": "batterie testée"}
+    )
+    assert reply.status == 302 and reply.location.endswith("?done=visit")
+    assert db("SELECT by_user, visited_on, note FROM alarm_visits") == [
+        ("tech1", visit_day, "batterie testée")
+    ]
+    page = tech.request("/alarms").body
+    assert f"visite le {visit_day.isoformat()} (tech1)" in page and "batterie testée" in page
+    row = page.split('id="time-to-clear"')[1].split("</tr>")[1]
+    assert row.endswith("<td>1</td><td>1</td><td>1 j</td>")  # still active, visited, 1 day
+    assert "Traceback" not in web.logs()

@@ -138,3 +138,30 @@ def test_time_to_clear_pairs_each_raise_with_its_own_clear(conn):
     assert (kati["key"], kati["raised"], kati["cleared"]) == ("kati", 2, 2)
     assert kati["median_s"] == pytest.approx(6 * 3600, abs=1)
     assert queries.time_to_clear(conn, by="site", site_id="nowhere") == []
+
+
+def test_time_to_visit_counts_days_from_the_raise_to_the_first_visit(conn):
+    conn.execute("INSERT INTO site_info (site, region) VALUES ('kati', 'Koulikoro')")
+    conn.execute(
+        "INSERT INTO alarms (site, alarm_id, active, at, since, payload) VALUES"
+        " ('kati', 'soc.bms', true, now() - interval '3 days', now() - interval '3 days', '{}')"
+    )
+    ((since,),) = conn.execute("SELECT since FROM alarms").fetchall()
+    conn.execute(
+        "INSERT INTO alarm_history (site, alarm_id, active, at, payload)"
+        " VALUES ('kati', 'soc.bms', true, %s, '{}')",
+        (since,),
+    )
+    alarm = queries.alarm_for_ack(conn, "kati", "soc.bms")
+    first, later = since.astimezone(UTC).date() + timedelta(days=2), datetime.now(UTC).date()
+    assert queries.record_visit(conn, alarm, later, "tech2", "")
+    assert queries.record_visit(conn, alarm, first, "tech1", "fusible changé")
+    assert not queries.record_visit(conn, alarm, first, "tech1", "again")  # one per day
+    (row,) = queries.time_to_clear(conn, by="region")
+    assert (row["visited"], row["median_visit_days"]) == (1, 2)  # the first visit counts
+    (listed,) = queries.alarm_list(conn)
+    assert (listed["visited_on"], listed["visit_by"], listed["visit_note"]) == (
+        first,
+        "tech1",
+        "fusible changé",
+    )
