@@ -1,12 +1,15 @@
-"""`edged-fleet`: the central side's command line (migrate the database, run a collector).
+"""`edged-fleet`: the central side's command line: migrate the database, run a collector, serve
+the dashboard, manage accounts and what the centre knows of a site (name, region, command key).
 
 The database is named by `--dsn` or `$EDGED_FLEET_DSN` (a libpq connection string); the broker
-password only by `$EDGED_FLEET_MQTT_PASSWORD`, so it never shows in `ps`.
+password only by `$EDGED_FLEET_MQTT_PASSWORD`, a password by standard input and a site's command
+key by `$EDGED_FLEET_SITE_KEY`, so none of them shows in `ps`.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import os
 import signal
@@ -15,6 +18,7 @@ from collections.abc import Sequence
 
 import psycopg
 
+from fleet import accounts, commands
 from fleet.collect import Collector, CollectSettings, Lane
 from fleet.schema import migrate, schema_version
 
@@ -54,6 +58,40 @@ def _parser() -> argparse.ArgumentParser:
     col.add_argument("--batch-wait", type=float, default=0.2, help="seconds to fill a batch")
     col.add_argument("--receive-max", type=int, default=4000, help="unacknowledged, at most")
     col.add_argument("--session-expiry", type=int, default=7 * 24 * 3600, help="seconds")
+
+    web = sub.add_parser("web", help="serve the technicians' dashboard")
+    web.add_argument("--dsn", **dsn)
+    web.add_argument("--listen", type=_host_port, default=("127.0.0.1", 8090), help="HOST:PORT")
+    web.add_argument("--broker", type=_host_port, default=("127.0.0.1", 1883), help="HOST:PORT")
+    web.add_argument("--username", default=None, help="broker account for commands")
+    web.add_argument("--prefix", default="edged", help="the sites' mqtt.topic_prefix")
+    web.add_argument("--threads", type=int, default=4)
+    web.add_argument(
+        "--ack-ttl",
+        type=float,
+        default=commands.ACK_TTL_S,
+        help="command lifetime, s: below the sites' [remote] max_ttl (1 day by default)",
+    )
+    web.add_argument("--silent-after", type=float, default=240, help="site no-data alarm, s")
+    web.add_argument("--device-silent-after", type=float, default=600, help="device, s")
+    web.add_argument("--watch-interval", type=float, default=30, help="no-data sweep, s")
+    web.add_argument("--secure-cookies", action="store_true", help="behind TLS")
+
+    user = sub.add_parser("user", help="technicians' accounts")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="create an account or set its password (stdin)")
+    add.add_argument("name")
+    add.add_argument("--lang", choices=accounts.LANGS, default="fr")
+    add.add_argument("--dsn", **dsn)
+
+    site = sub.add_parser("site", help="a site's name, region and command key")
+    site.add_argument("site")
+    site.add_argument("--name")
+    site.add_argument("--region")
+    site.add_argument(
+        "--key-from-env", action="store_true", help="set the command key from $EDGED_FLEET_SITE_KEY"
+    )
+    site.add_argument("--dsn", **dsn)
     return parser
 
 
@@ -67,7 +105,62 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "migrate":
         return _migrate(args.dsn)
+    if args.command == "web":
+        from fleet.serve import serve  # flask and waitress: only the web process loads them
+
+        return serve(args)
+    if args.command == "user":
+        return _user_add(args)
+    if args.command == "site":
+        return _site(args)
     return _collect(args)
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != first:
+            raise accounts.AccountError("the two passwords differ")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def _user_add(args: argparse.Namespace) -> int:
+    try:
+        password = _read_password()
+        with psycopg.connect(args.dsn, connect_timeout=10, autocommit=True) as conn:
+            migrate(conn)
+            accounts.add_user(conn, args.name, password, args.lang)
+    except accounts.AccountError as exc:
+        print(f"edged-fleet user add: {exc}", file=sys.stderr)
+        return 2
+    except psycopg.Error as exc:
+        print(f"edged-fleet user add: {exc}", file=sys.stderr)
+        return 1
+    print(f"account {args.name!r} ready")
+    return 0
+
+
+def _site(args: argparse.Namespace) -> int:
+    key = os.environ.get("EDGED_FLEET_SITE_KEY") if args.key_from_env else None
+    if args.key_from_env and not key:
+        print("edged-fleet site: $EDGED_FLEET_SITE_KEY is empty", file=sys.stderr)
+        return 2
+    try:
+        with psycopg.connect(args.dsn, connect_timeout=10, autocommit=True) as conn:
+            migrate(conn)
+            conn.execute(
+                "INSERT INTO site_info (site, name, region, cmd_key) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (site) DO UPDATE SET name = coalesce(excluded.name, site_info.name),"
+                " region = coalesce(excluded.region, site_info.region),"
+                " cmd_key = coalesce(excluded.cmd_key, site_info.cmd_key)",
+                (args.site, args.name, args.region, key),
+            )
+    except psycopg.Error as exc:
+        print(f"edged-fleet site: {exc}", file=sys.stderr)
+        return 1
+    print(f"site {args.site!r} updated")
+    return 0
 
 
 def _migrate(dsn: str) -> int:

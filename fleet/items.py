@@ -106,7 +106,30 @@ class Report:
     summary: dict[str, Any]
 
 
-Item = Record | Status | DeviceState | Alarm | Health | Job | JobResult | Shedding | Event | Report
+@dataclass(frozen=True)
+class CommandResult:
+    """A site's answer to a command (`P/cmd/{name}/result`)."""
+
+    site: str
+    name: str
+    id: str
+    ok: bool | None
+    payload: dict[str, Any]
+
+
+Item = (
+    Record
+    | Status
+    | DeviceState
+    | Alarm
+    | Health
+    | Job
+    | JobResult
+    | Shedding
+    | Event
+    | Report
+    | CommandResult
+)
 
 
 @dataclass(frozen=True)

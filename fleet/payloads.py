@@ -23,6 +23,7 @@ from typing import Any
 
 from fleet.items import (
     Alarm,
+    CommandResult,
     DeviceState,
     Event,
     Health,
@@ -66,6 +67,9 @@ def _parse(topic: str, payload: bytes, prefix: str) -> list[Item] | Ignored:
         raise _Bad(f"status: expected 'online' or 'offline', got {payload[:40]!r}")
     if not payload and kind in ("device", "alarm", "job", "power", "report"):
         return Ignored("empty retained payload")
+    if kind == "cmd" and "/" not in rest:
+        # the centre's own command to the site, seen again through the shared subscription
+        return Ignored("command to a site")
     body = _json(payload, allow_gzip=kind == "history")
     handler = _HANDLERS.get(kind)
     if handler is None:
@@ -315,6 +319,18 @@ def _report(site: str, rest: str, body: Any) -> list[Item]:
     return [Report(site, month, _object("report", body))]
 
 
+def _command_result(site: str, rest: str, body: Any) -> list[Item]:
+    name, _, tail = rest.partition("/")
+    if not name or tail != "result":
+        raise _Bad(f"cmd: expected cmd/{{name}}/result, got {rest!r}")
+    body = _object("cmd result", body)
+    command_id = body.get("id")
+    if not isinstance(command_id, str) or not 0 < len(command_id) <= 100:
+        raise _Bad("cmd result: id is not a string of 1..100 characters")
+    ok = body.get("ok")
+    return [CommandResult(site, name, command_id, ok if isinstance(ok, bool) else None, body)]
+
+
 _HANDLERS = {
     "telemetry": _telemetry,
     "history": _history,
@@ -325,4 +341,5 @@ _HANDLERS = {
     "power": _shedding,
     "event": _event,
     "report": _report,
+    "cmd": _command_result,
 }

@@ -167,6 +167,86 @@ CREATE VIEW counters AS
     FROM collector_counters GROUP BY name;
 """,
     ),
+    (
+        2,
+        "dashboard: accounts, site info, daily aggregates, centre alarms, acknowledgements",
+        """
+-- what ANTIM knows of a site that the site does not say: its name, region and command key
+CREATE TABLE site_info (
+    site text PRIMARY KEY,
+    name text,
+    region text,
+    cmd_key text                      -- HMAC key for signed commands; null: commands unsigned
+);
+-- one row per device and UTC day (Mali has no DST and is on UTC), added to on ingest from the
+-- records actually inserted (never twice for a duplicate), late history included
+CREATE TABLE device_daily (
+    site text NOT NULL,
+    device text NOT NULL,
+    day date NOT NULL,
+    records integer NOT NULL,
+    pv_power_sum double precision NOT NULL DEFAULT 0,   -- W, summed over the day's records
+    pv_n integer NOT NULL DEFAULT 0,
+    soc_sum double precision NOT NULL DEFAULT 0,
+    soc_n integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (site, device, day)
+);
+-- the overview reads the last 8 days of every site: without it, a scan of the whole year
+CREATE INDEX device_daily_day ON device_daily (day);
+-- 'site': published by the site; 'centre': raised by the centre (no data)
+ALTER TABLE alarms ADD COLUMN origin text NOT NULL DEFAULT 'site';
+CREATE INDEX alarms_active ON alarms (site) WHERE active;
+CREATE INDEX alarm_history_at ON alarm_history (at) WHERE active;
+-- the overview's last backup of each site: newest run first, without sorting a year of runs
+CREATE INDEX job_results_latest ON job_results (site, started DESC);
+CREATE TABLE command_results (
+    site text NOT NULL,
+    name text NOT NULL,
+    id text NOT NULL,
+    ok boolean,
+    payload jsonb NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (site, name, id)
+);
+CREATE TABLE users (
+    username text PRIMARY KEY,
+    password_hash text NOT NULL,      -- scrypt$n$r$p$salt_hex$hash_hex
+    lang text NOT NULL DEFAULT 'fr',
+    created_at timestamptz NOT NULL DEFAULT now(),
+    disabled boolean NOT NULL DEFAULT false
+);
+CREATE TABLE web_sessions (
+    token_hash text PRIMARY KEY,      -- sha256 of the cookie: a stolen table opens no session
+    username text NOT NULL REFERENCES users ON DELETE CASCADE,
+    csrf text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    expires_at timestamptz NOT NULL
+);
+-- an acknowledgement of one raise of one alarm (a new raise needs a new one); it never clears
+CREATE TABLE alarm_acks (
+    site text NOT NULL,
+    alarm_id text NOT NULL,
+    since timestamptz NOT NULL,
+    by_user text NOT NULL,
+    at timestamptz NOT NULL DEFAULT now(),
+    comment text NOT NULL DEFAULT '',
+    command_id text,                  -- the alarm_ack command sent to the site; null: not sent
+    send_error text,
+    PRIMARY KEY (site, alarm_id, since)
+);
+-- a technician's visit for one raise of an alarm, logged at the centre: time to visit per region
+CREATE TABLE alarm_visits (
+    site text NOT NULL,
+    alarm_id text NOT NULL,
+    since timestamptz NOT NULL,       -- the raise it answers
+    visited_on date NOT NULL,
+    by_user text NOT NULL,
+    note text NOT NULL DEFAULT '',
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (site, alarm_id, since, visited_on)
+);
+""",
+    ),
 ]
 
 

@@ -37,6 +37,38 @@ STAGE_DDL = (
 )
 
 
+# The records a batch really inserted (not its duplicates) are added to `device_daily` in the
+# same statement, so the overview's daily figures (completeness, PV, SOC trend) never scan the
+# time series and count each record once, late history included. A metric that is not a JSON
+# number is left out of the sums instead of failing the cast (and the batch).
+INSERT_RECORDS = """
+WITH inserted AS (
+    INSERT INTO records (site, device, ts, metrics, synced, samples, live, received_at)
+    SELECT DISTINCT ON (site, device, ts) site, device, ts, metrics, synced, samples, live,
+        received_at
+    FROM stage_records ORDER BY site, device, ts, live DESC
+    ON CONFLICT (site, device, ts) DO NOTHING
+    RETURNING site, device, ts, metrics
+), numbers AS (
+    SELECT site, device, (ts AT TIME ZONE 'UTC')::date AS day,
+        CASE WHEN jsonb_typeof(metrics->'pv_power') = 'number'
+            THEN (metrics->>'pv_power')::float8 END AS pv,
+        CASE WHEN jsonb_typeof(metrics->'battery_soc') = 'number'
+            THEN (metrics->>'battery_soc')::float8 END AS soc
+    FROM inserted
+), daily AS (
+    INSERT INTO device_daily AS d (site, device, day, records, pv_power_sum, pv_n, soc_sum, soc_n)
+    SELECT site, device, day, count(*), coalesce(sum(pv), 0), count(pv), coalesce(sum(soc), 0),
+        count(soc)
+    FROM numbers GROUP BY site, device, day ORDER BY site, device, day  -- lock order
+    ON CONFLICT (site, device, day) DO UPDATE SET records = d.records + excluded.records,
+        pv_power_sum = d.pv_power_sum + excluded.pv_power_sum, pv_n = d.pv_n + excluded.pv_n,
+        soc_sum = d.soc_sum + excluded.soc_sum, soc_n = d.soc_n + excluded.soc_n
+)
+SELECT count(*) FROM inserted
+"""
+
+
 @dataclass(frozen=True)
 class Incoming:
     """One message as the network thread handed it over (mid and generation: see collect.py)."""
@@ -194,15 +226,9 @@ class Store:
                         )
                     )
             # a record may come twice in one batch (live, then in history): keep the live copy
-            cur.execute(
-                "INSERT INTO records (site, device, ts, metrics, synced, samples, live,"
-                " received_at)"
-                " SELECT DISTINCT ON (site, device, ts) site, device, ts, metrics, synced,"
-                " samples, live, received_at FROM stage_records"
-                " ORDER BY site, device, ts, live DESC"
-                " ON CONFLICT (site, device, ts) DO NOTHING"
-            )
-            inserted = max(cur.rowcount, 0)
+            cur.execute(INSERT_RECORDS)
+            row = cur.fetchone()
+            inserted = int(row[0]) if row else 0
             cur.execute(
                 "INSERT INTO site_latest (site, device, ts, metrics, synced, received_at)"
                 " SELECT DISTINCT ON (site, device) site, device, ts, metrics, synced,"

@@ -182,6 +182,15 @@ def _reports(conn: psycopg.Connection, items: list) -> None:
         )
 
 
+def _command_results(conn: psycopg.Connection, items: list) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO command_results (site, name, id, ok, payload, received_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            [(c.site, c.name, c.id, c.ok, Jsonb(c.payload), at) for c, at in items],
+        )
+
+
 WRITERS = {
     items.Status: _status,
     items.DeviceState: _devices,
@@ -192,4 +201,5 @@ WRITERS = {
     items.Shedding: _shedding,
     items.Event: _events,
     items.Report: _reports,
+    items.CommandResult: _command_results,
 }

@@ -13,6 +13,9 @@ for pkg in "$@"; do
     sqlite3) command -v sqlite3 >/dev/null || need_apt+=(sqlite3) ;;
     openssl) command -v openssl >/dev/null || need_apt+=(openssl) ;;
     postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql) ;;
+    # the dashboard's browser tests drive Debian's Chromium through its chromedriver
+    chromium) [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] \
+      || need_apt+=(chromium chromium-driver) ;;
     # systemd-analyze (verify, security --offline) is in Debian's `systemd` package
     systemd-analyze) command -v systemd-analyze >/dev/null || need_apt+=(systemd) ;;
   esac

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from tests.fleet.postgres import Postgres, pg_bindir
+from tests.fleet.web import WebServer
 from tests.peers.broker import Broker
 
 # queue without limit for an absent collector's session: the default (1000) drops the rest
@@ -131,3 +132,20 @@ def collectors(tmp_path, central, fleet_dsn):
     for c in started:
         if c.alive():
             c.kill()
+
+
+@pytest.fixture
+def dashboards(tmp_path, central, fleet_dsn):
+    """`make(*extra_args)` starts `edged-fleet web` on the test's database and central broker;
+    all are stopped at the end of the test."""
+    started: list[WebServer] = []
+
+    def make(*extra: str):
+        log = tmp_path / f"web-{len(started) + 1}.log"
+        server = WebServer(fleet_dsn, (central.host, central.port), log, *extra)
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()

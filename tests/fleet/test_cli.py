@@ -37,9 +37,9 @@ def fleet(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 def test_migrate_applies_once_then_nothing(fleet_dsn, db):
     first = fleet("migrate", "--dsn", fleet_dsn)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "schema version 1 (applied now: [1])"
+    assert first.stdout.strip() == "schema version 2 (applied now: [1, 2])"
     again = fleet("migrate", "--dsn", fleet_dsn)
-    assert again.stdout.strip() == "schema version 1 (applied now: none)"
+    assert again.stdout.strip() == "schema version 2 (applied now: none)"
     tables = {name for (name,) in db("SELECT tablename FROM pg_tables WHERE schemaname='public'")}
     assert tables >= EXPECTED_TABLES
     (kind,) = db("SELECT relkind FROM pg_class WHERE relname = 'records'")
