@@ -98,8 +98,9 @@ def run_list(args: argparse.Namespace) -> int:
     try:
         alarms = list_alarms(config.storage.path, args.all)
     except (StoreError, sqlite3.Error) as exc:
-        print(i18n.tr("edged: the database cannot be read: {error}", lang, error=exc),
-              file=sys.stderr)  # fmt: skip
+        print(
+            i18n.tr("edged: the database cannot be read: {error}", lang, error=exc), file=sys.stderr
+        )
         return 1
     if args.json:
         print(json.dumps(alarms, indent=2, ensure_ascii=False))
@@ -160,8 +161,10 @@ def run_ack(args: argparse.Namespace) -> int:
     try:
         result = acknowledge(config.storage.path, args.id, by, time.time())
     except (StoreError, sqlite3.Error) as exc:
-        print(i18n.tr("edged: the database cannot be written: {error}", lang, error=exc),
-              file=sys.stderr)  # fmt: skip
+        print(
+            i18n.tr("edged: the database cannot be written: {error}", lang, error=exc),
+            file=sys.stderr,
+        )
         return 1
     print(t(f"ack_{result}", lang, id=args.id, by=by))
     return 1 if result == "unknown" else 0

@@ -69,14 +69,15 @@ def run(args: argparse.Namespace) -> int:
     lang = i18n.language(args.lang, config)
     banks = [b for b in config.batteries if args.id in (None, b.id)]
     if args.id is not None and not banks:
-        print(tr("{file}: no [[batteries]] bank {bank!r}", lang, file=config.source,
-                 bank=args.id), file=sys.stderr)  # fmt: skip
+        print(
+            tr("{file}: no [[batteries]] bank {bank!r}", lang, file=config.source, bank=args.id),
+            file=sys.stderr,
+        )
         return 2
     try:
         results = [figures(config, bank, args.days, time.time()) for bank in banks]
     except (StoreError, sqlite3.Error) as exc:
-        print(tr("edged: the database cannot be read: {error}", lang, error=exc),
-              file=sys.stderr)  # fmt: skip
+        print(tr("edged: the database cannot be read: {error}", lang, error=exc), file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps({"banks": results}, indent=2, ensure_ascii=False))

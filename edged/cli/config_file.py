@@ -18,8 +18,10 @@ def load_or_report(path_arg: str | None) -> Config | None:
         lang = i18n.language(None)
         message = i18n.t("config_unreadable", lang, group=exc.group)
         colon = i18n.tr(":", lang)
-        print(f"{exc.source}{colon} {i18n.tr(config_problems.FILE, lang)}{colon} {message}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"{exc.source}{colon} {i18n.tr(config_problems.FILE, lang)}{colon} {message}",
+            file=sys.stderr,
+        )
         return None
     except ConfigError as exc:
         print(config_problems.report(exc, i18n.language(None)), file=sys.stderr)

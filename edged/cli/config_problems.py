@@ -36,72 +36,127 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"required table is missing", N_("required table is missing")),
         (r"unknown key; expected one of (?P<names>.+)", N_("unknown key; expected one of {names}")),
         (r"unknown key", N_("unknown key")),
-        (r"expected one of (?P<names>.+), got (?P<value>.+)",
-         N_("expected one of {names}, got {value}")),
+        (
+            r"expected one of (?P<names>.+), got (?P<value>.+)",
+            N_("expected one of {names}, got {value}"),
+        ),
         (r"expected one of (?P<names>.+)", N_("expected one of {names}")),
-        (r"expected a positive number, got (?P<value>.+)",
-         N_("expected a positive number, got {value}")),
-        (rf"expected (?P<expected>{_TYPES})(?: or (?P<other>{_TYPES}))?, got (?P<kind>{_TYPES})"
-         r" (?P<value>.+)", N_("expected {expected}, got {kind} {value}")),
-        (rf"expected (?P<expected>{_TYPES}), got (?P<kind>{_TYPES})",
-         N_("expected {expected}, got {kind}")),
-        (r"expected a state of charge 0-100 \(%\), got (?P<value>.+)",
-         N_("expected a state of charge 0-100 (%), got {value}")),
-        (r"expected only (?P<chars>\[\S+\]) characters, got (?P<value>.+)",
-         N_("expected only {chars} characters, got {value}")),
-        (r"expected the id of a \[\[devices\]\] entry, got (?P<value>.+)",
-         N_("expected the id of a [[devices]] entry, got {value}")),
-        (r"expected an IANA time zone such as Africa/Bamako, got (?P<value>.+)",
-         N_("expected an IANA time zone such as Africa/Bamako, got {value}")),
-        (r"expected a number of seconds >= 0, got (?P<value>.+)",
-         N_("expected a number of seconds >= 0, got {value}")),
+        (
+            r"expected a positive number, got (?P<value>.+)",
+            N_("expected a positive number, got {value}"),
+        ),
+        (
+            rf"expected (?P<expected>{_TYPES})(?: or (?P<other>{_TYPES}))?, got (?P<kind>{_TYPES})"
+            r" (?P<value>.+)",
+            N_("expected {expected}, got {kind} {value}"),
+        ),
+        (
+            rf"expected (?P<expected>{_TYPES}), got (?P<kind>{_TYPES})",
+            N_("expected {expected}, got {kind}"),
+        ),
+        (
+            r"expected a state of charge 0-100 \(%\), got (?P<value>.+)",
+            N_("expected a state of charge 0-100 (%), got {value}"),
+        ),
+        (
+            r"expected only (?P<chars>\[\S+\]) characters, got (?P<value>.+)",
+            N_("expected only {chars} characters, got {value}"),
+        ),
+        (
+            r"expected the id of a \[\[devices\]\] entry, got (?P<value>.+)",
+            N_("expected the id of a [[devices]] entry, got {value}"),
+        ),
+        (
+            r"expected an IANA time zone such as Africa/Bamako, got (?P<value>.+)",
+            N_("expected an IANA time zone such as Africa/Bamako, got {value}"),
+        ),
+        (
+            r"expected a number of seconds >= 0, got (?P<value>.+)",
+            N_("expected a number of seconds >= 0, got {value}"),
+        ),
         (r"expected a number >= 0, got (?P<value>.+)", N_("expected a number >= 0, got {value}")),
         (r"expected a number >= 0", N_("expected a number >= 0")),
         (r"expected a number > 0", N_("expected a number > 0")),
-        (r"expected a fraction in \(0, 1\], got (?P<value>.+)",
-         N_("expected a fraction in (0, 1], got {value}")),
+        (
+            r"expected a fraction in \(0, 1\], got (?P<value>.+)",
+            N_("expected a fraction in (0, 1], got {value}"),
+        ),
         (r"expected 12, 24 or 48, got (?P<value>.+)", N_("expected 12, 24 or 48, got {value}")),
         (r"expected a day 1-28, got (?P<value>.+)", N_("expected a day 1-28, got {value}")),
         (r"expected a date \(YYYY-MM-DD\)", N_("expected a date (YYYY-MM-DD)")),
         (r"expected only with (?P<key>\w+)", N_("expected only with {key}")),
-        (r"expected exactly one of (?P<first>\w+) and (?P<second>\w+)",
-         N_("expected exactly one of {first} and {second}")),
-        (r"expected either (?P<first>\w+) or (?P<second>\w+), not both",
-         N_("expected either {first} or {second}, not both")),
-        (r"expected above (?P<key>\w+) \((?P<limit>[^)]+)\), got (?P<value>.+)",
-         N_("expected above {key} ({limit}), got {value}")),
-        (r"expected more than (?P<key>\w+) \((?P<limit>[^)]+)\), got (?P<value>.+)",
-         N_("expected more than {key} ({limit}), got {value}")),
-        (r"expected at most (?P<key>\w+) \((?P<limit>[^)]+)\), got (?P<value>.+)",
-         N_("expected at most {key} ({limit}), got {value}")),
-        (r"expected a unique job name, (?P<value>.+) is used twice",
-         N_("expected a unique job name, {value} is used twice")),
-        (r"expected a unique bank id, (?P<value>.+) is used twice",
-         N_("expected a unique bank id, {value} is used twice")),
+        (
+            r"expected exactly one of (?P<first>\w+) and (?P<second>\w+)",
+            N_("expected exactly one of {first} and {second}"),
+        ),
+        (
+            r"expected either (?P<first>\w+) or (?P<second>\w+), not both",
+            N_("expected either {first} or {second}, not both"),
+        ),
+        (
+            r"expected above (?P<key>\w+) \((?P<limit>[^)]+)\), got (?P<value>.+)",
+            N_("expected above {key} ({limit}), got {value}"),
+        ),
+        (
+            r"expected more than (?P<key>\w+) \((?P<limit>[^)]+)\), got (?P<value>.+)",
+            N_("expected more than {key} ({limit}), got {value}"),
+        ),
+        (
+            r"expected at most (?P<key>\w+) \((?P<limit>[^)]+)\), got (?P<value>.+)",
+            N_("expected at most {key} ({limit}), got {value}"),
+        ),
+        (
+            r"expected a unique job name, (?P<value>.+) is used twice",
+            N_("expected a unique job name, {value} is used twice"),
+        ),
+        (
+            r"expected a unique bank id, (?P<value>.+) is used twice",
+            N_("expected a unique bank id, {value} is used twice"),
+        ),
         (r"expected a unique, non-empty name", N_("expected a unique, non-empty name")),
-        (r"expected a new rule id, (?P<value>.+) exists",
-         N_("expected a new rule id, {value} exists")),
-        (r"expected an id no device has, (?P<value>.+) is a device",
-         N_("expected an id no device has, {value} is a device")),
-        (r"expected the id of a \[\[devices\]\] or \[\[batteries\]\] entry, got (?P<value>.+)",
-         N_("expected the id of a [[devices]] or [[batteries]] entry, got {value}")),
-        (r"expected a GPIO pin name such as GPIO17 or BOARD11, got (?P<value>.+)",
-         N_("expected a GPIO pin name such as GPIO17 or BOARD11, got {value}")),
+        (
+            r"expected a new rule id, (?P<value>.+) exists",
+            N_("expected a new rule id, {value} exists"),
+        ),
+        (
+            r"expected an id no device has, (?P<value>.+) is a device",
+            N_("expected an id no device has, {value} is a device"),
+        ),
+        (
+            r"expected the id of a \[\[devices\]\] or \[\[batteries\]\] entry, got (?P<value>.+)",
+            N_("expected the id of a [[devices]] or [[batteries]] entry, got {value}"),
+        ),
+        (
+            r"expected a GPIO pin name such as GPIO17 or BOARD11, got (?P<value>.+)",
+            N_("expected a GPIO pin name such as GPIO17 or BOARD11, got {value}"),
+        ),
         (r"required for kind (?P<choice>'\w+')", N_("required for kind {choice}")),
-        (r"expected an array of non-empty strings, got (?P<value>.+)",
-         N_("expected an array of non-empty strings, got {value}")),
-        (r"expected a non-empty array \(argv, no shell\), got (?P<value>.+)",
-         N_("expected a non-empty array (argv, no shell), got {value}")),
-        (r"expected systemd unit names, got (?P<value>.+)",
-         N_("expected systemd unit names, got {value}")),
-        (r'expected \["HH:MM", "HH:MM"\], two different times 00:00-24:00, got (?P<value>.+)',
-         N_('expected ["HH:MM", "HH:MM"], two different times 00:00-24:00, got {value}')),
-        (r"expected \[start, end\] hours 0-24, got (?P<value>.+)",
-         N_("expected [start, end] hours 0-24, got {value}")),
-        (r"invalid TOML: (?P<detail>.+) \(at line (?P<line>\d+), column (?P<column>\d+)\)",
-         N_("invalid TOML at line {line}, column {column}: {detail}")),
+        (
+            r"expected an array of non-empty strings, got (?P<value>.+)",
+            N_("expected an array of non-empty strings, got {value}"),
+        ),
+        (
+            r"expected a non-empty array \(argv, no shell\), got (?P<value>.+)",
+            N_("expected a non-empty array (argv, no shell), got {value}"),
+        ),
+        (
+            r"expected systemd unit names, got (?P<value>.+)",
+            N_("expected systemd unit names, got {value}"),
+        ),
+        (
+            r'expected \["HH:MM", "HH:MM"\], two different times 00:00-24:00, got (?P<value>.+)',
+            N_('expected ["HH:MM", "HH:MM"], two different times 00:00-24:00, got {value}'),
+        ),
+        (
+            r"expected \[start, end\] hours 0-24, got (?P<value>.+)",
+            N_("expected [start, end] hours 0-24, got {value}"),
+        ),
+        (
+            r"invalid TOML: (?P<detail>.+) \(at line (?P<line>\d+), column (?P<column>\d+)\)",
+            N_("invalid TOML at line {line}, column {column}: {detail}"),
+        ),
     )
-)  # fmt: skip
+)
 
 
 def expected(text: str, lang: str) -> str:

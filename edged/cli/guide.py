@@ -37,14 +37,28 @@ def run(args: argparse.Namespace) -> int:
         markdown = source.read_text(encoding="utf-8")
         data = render_guide(markdown, lambda name: (source.parent / name).read_text("utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        print(tr("edged: cannot read the guide {path}: {error}", lang, path=str(source),
-                 error=i18n.os_reason(exc, lang)), file=sys.stderr)  # fmt: skip
+        print(
+            tr(
+                "edged: cannot read the guide {path}: {error}",
+                lang,
+                path=str(source),
+                error=i18n.os_reason(exc, lang),
+            ),
+            file=sys.stderr,
+        )
         return 2
     try:
         Path(args.pdf).write_bytes(data)
     except OSError as exc:
-        print(tr("edged: cannot write {path}: {error}", lang, path=args.pdf,
-                 error=i18n.os_reason(exc, lang)), file=sys.stderr)  # fmt: skip
+        print(
+            tr(
+                "edged: cannot write {path}: {error}",
+                lang,
+                path=args.pdf,
+                error=i18n.os_reason(exc, lang),
+            ),
+            file=sys.stderr,
+        )
         return 2
     print(tr("Guide written: {path} (A4, to print)", lang, path=args.pdf))
     return 0

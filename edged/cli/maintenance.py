@@ -33,12 +33,21 @@ from maintenance.report.registry import DEFAULT_CURRENCY, LogEntry, validate_log
 from telemetry.queries import add_maintenance, maintenance_rows
 from telemetry.store import StoreError, open_db
 
-_FLAGS = {"date": "--date", "item": "--item", "action": "--action", "note": "--note",
-          "parts_cost": "--parts-cost", "labour_cost": "--labour-cost"}  # fmt: skip
+_FLAGS = {
+    "date": "--date",
+    "item": "--item",
+    "action": "--action",
+    "note": "--note",
+    "parts_cost": "--parts-cost",
+    "labour_cost": "--labour-cost",
+}
 EXPECTED = [  # what `validate_log` says is expected, for the catalogue
-    N_("a date (YYYY-MM-DD)"), N_("the name of an [[equipment]] item"),
-    N_("a non-empty string"), N_("a number >= 0"), N_("a string"),
-]  # fmt: skip
+    N_("a date (YYYY-MM-DD)"),
+    N_("the name of an [[equipment]] item"),
+    N_("a non-empty string"),
+    N_("a number >= 0"),
+    N_("a string"),
+]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -110,8 +119,9 @@ def run_log(args: argparse.Namespace) -> int:
     entry, problems = check_entry(args, set(items), lang)
     if entry is None:
         if not items:
-            problems.append(tr("{file}: no [[equipment]] item is configured", lang,
-                               file=config.source))  # fmt: skip
+            problems.append(
+                tr("{file}: no [[equipment]] item is configured", lang, file=config.source)
+            )
         elif args.item not in items:
             problems.append(tr("items: {names}", lang, names=", ".join(sorted(items))))
         print("\n".join(problems), file=sys.stderr)
@@ -120,8 +130,9 @@ def run_log(args: argparse.Namespace) -> int:
     try:
         row = record(config.storage.path, entry, currency, time.time())
     except (StoreError, sqlite3.Error) as exc:
-        print(tr("edged: the database cannot be written: {error}", lang, error=exc),
-              file=sys.stderr)  # fmt: skip
+        print(
+            tr("edged: the database cannot be written: {error}", lang, error=exc), file=sys.stderr
+        )
         return 1
     cost = i18n.number(entry.cost, lang)
     print(f"#{row} {entry.date} {entry.item}{tr(':', lang)} {entry.action} ({cost} {currency})")
@@ -134,8 +145,10 @@ def run_list(args: argparse.Namespace) -> int:
         try:
             parse_month(args.month)
         except ValueError:
-            print(tr("--month: expected YYYY-MM, got {value!r}", lang, value=args.month),
-                  file=sys.stderr)  # fmt: skip
+            print(
+                tr("--month: expected YYYY-MM, got {value!r}", lang, value=args.month),
+                file=sys.stderr,
+            )
             return 2
     config = _config(args.config)
     if config is None:
@@ -150,14 +163,16 @@ def run_list(args: argparse.Namespace) -> int:
             finally:
                 db.conn.close()
     except (StoreError, sqlite3.Error) as exc:
-        print(tr("edged: the database cannot be read: {error}", lang, error=exc),
-              file=sys.stderr)  # fmt: skip
+        print(tr("edged: the database cannot be read: {error}", lang, error=exc), file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
     elif not rows:
-        print(tr("No maintenance visit recorded in {month}.", lang, month=args.month)
-              if args.month else tr("No maintenance visit recorded yet.", lang))  # fmt: skip
+        print(
+            tr("No maintenance visit recorded in {month}.", lang, month=args.month)
+            if args.month
+            else tr("No maintenance visit recorded yet.", lang)
+        )
     else:
         print("".join(f"{_line(r, lang)}\n" for r in rows), end="")
     return 0

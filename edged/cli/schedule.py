@@ -36,12 +36,23 @@ from telemetry import store
 
 POLL = 0.5
 _WAIT = threading.Event()  # never set: a sleep that ignores wall-clock jumps
-RUN_COLS = ("job", "kind", "trigger", "started", "ended", "duration_s", "outcome", "exit_code",
-            "reason", "reason_en")  # fmt: skip
+RUN_COLS = (
+    "job",
+    "kind",
+    "trigger",
+    "started",
+    "ended",
+    "duration_s",
+    "outcome",
+    "exit_code",
+    "reason",
+    "reason_en",
+)
 INTERRUPTS = {  # what stops a standalone run, as the result's reason says it (stored in both)
-    signal.SIGINT: ("Ctrl-C", "Ctrl-C"), signal.SIGTERM: ("SIGTERM", "SIGTERM"),
+    signal.SIGINT: ("Ctrl-C", "Ctrl-C"),
+    signal.SIGTERM: ("SIGTERM", "SIGTERM"),
     signal.SIGHUP: ("SIGHUP : la session SSH est coupée", "SIGHUP: the SSH session dropped"),
-}  # fmt: skip
+}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -76,8 +87,14 @@ def run_schedule(args: argparse.Namespace) -> int:
     stopped = view is None
     power = stored_power(config) if view is None else view.get("power")
     if args.json:
-        print(json.dumps({"daemon": "stopped" if stopped else "running", "power": power},
-                         indent=2, ensure_ascii=False, default=str))  # fmt: skip
+        print(
+            json.dumps(
+                {"daemon": "stopped" if stopped else "running", "power": power},
+                indent=2,
+                ensure_ascii=False,
+                default=str,
+            )
+        )
         return 0
     if stopped:
         print(schedule_view.say("stopped", lang))
@@ -89,28 +106,40 @@ def stored_power(config: Config) -> dict[str, Any] | None:
     """What the database says of each configured job: its last result and last decision."""
     if not config.jobs:
         return None
-    jobs = [{"job": j.name, "kind": j.policy.kind.value, "state": "idle", "last": None,
-             "decision": None} for j in config.jobs]  # fmt: skip
+    jobs = [
+        {
+            "job": j.name,
+            "kind": j.policy.kind.value,
+            "state": "idle",
+            "last": None,
+            "decision": None,
+        }
+        for j in config.jobs
+    ]
     if not Path(config.storage.path).exists():
         return {"jobs": jobs}
     db = store.open_db(config.storage.path, readonly=True)
     try:
         for job in jobs:
             job["last"] = _last_run(db, job["job"])
-            row = db.execute("SELECT action, code, message, message_en FROM power_events WHERE"
-                             " kind = 'job' AND subject = ? ORDER BY id DESC LIMIT 1",
-                             [job["job"]]).fetchone()  # fmt: skip
+            row = db.execute(
+                "SELECT action, code, message, message_en FROM power_events WHERE"
+                " kind = 'job' AND subject = ? ORDER BY id DESC LIMIT 1",
+                [job["job"]],
+            ).fetchone()
             if row:
-                job["decision"] = dict(zip(("action", "code", "message", "message_en"), row,
-                                           strict=True))  # fmt: skip
+                job["decision"] = dict(
+                    zip(("action", "code", "message", "message_en"), row, strict=True)
+                )
     finally:
         db.conn.close()
     return {"jobs": jobs}
 
 
 def _last_run(db, job: str) -> dict[str, Any] | None:
-    row = db.execute(f"SELECT {', '.join(RUN_COLS)} FROM job_runs WHERE job = ?"
-                     " ORDER BY id DESC LIMIT 1", [job]).fetchone()  # fmt: skip
+    row = db.execute(
+        f"SELECT {', '.join(RUN_COLS)} FROM job_runs WHERE job = ? ORDER BY id DESC LIMIT 1", [job]
+    ).fetchone()
     return dict(zip(RUN_COLS, row, strict=True)) if row else None
 
 
@@ -133,8 +162,15 @@ def run_backup(args: argparse.Namespace) -> int:
     if job is None:
         names = ", ".join(j.name for j in config.jobs) or "-"
         wanted = args.job or tr("of kind backup", lang)
-        print(tr("edged backup: no such job ({job}); configured: {names}", lang, job=wanted,
-                 names=names), file=sys.stderr)  # fmt: skip
+        print(
+            tr(
+                "edged backup: no such job ({job}); configured: {names}",
+                lang,
+                job=wanted,
+                names=names,
+            ),
+            file=sys.stderr,
+        )
         return 2
     if not args.now:
         power = (_live(config) or {}).get("power") or stored_power(config) or {}
@@ -177,8 +213,9 @@ def _through_daemon(config: Config, job: JobConfig, force: bool, lang: str) -> i
             return 1
         if answer.get("already_running") and not told:
             told = True
-            print(tr("{job} is already running: following the run in progress.", lang,
-                     job=job.name))  # fmt: skip
+            print(
+                tr("{job} is already running: following the run in progress.", lang, job=job.name)
+            )
         since = float(answer.get("started_at") or asked) - 1.0
         result = _run_after(config, job.name, seen, since)
         if result is not None:
@@ -200,9 +237,11 @@ def _run_after(config: Config, job: str, after_id: int, since: float) -> dict[st
     order = "id DESC" if since == -math.inf else "id"
     db = store.open_db(config.storage.path, readonly=True)
     try:
-        row = db.execute(f"SELECT id, {', '.join(RUN_COLS)} FROM job_runs WHERE job = ? AND"
-                         f" id > ? AND started >= ? ORDER BY {order} LIMIT 1",
-                         [job, after_id, since]).fetchone()  # fmt: skip
+        row = db.execute(
+            f"SELECT id, {', '.join(RUN_COLS)} FROM job_runs WHERE job = ? AND"
+            f" id > ? AND started >= ? ORDER BY {order} LIMIT 1",
+            [job, after_id, since],
+        ).fetchone()
     finally:
         db.conn.close()
     return dict(zip(("id", *RUN_COLS), row, strict=True)) if row else None
@@ -217,13 +256,22 @@ def _standalone(config: Config, job: JobConfig, lang: str) -> int:
     try:  # opened (created: a report reads it) before the run, so its result can be stored
         db = store.open_db(config.storage.path)
     except (store.StoreError, OSError) as exc:
-        print(tr("edged backup: the database cannot be opened: {error}", lang, error=exc),
-              file=sys.stderr)  # fmt: skip
+        print(
+            tr("edged backup: the database cannot be opened: {error}", lang, error=exc),
+            file=sys.stderr,
+        )
         return 2
     with _Interrupts() as interrupts, contextlib.closing(db.conn):  # autocommit: stored at once
         if not slot.file_lock.acquire():
-            print(tr("edged backup: {job} already runs (pid {pid})", lang, job=job.name,
-                     pid=slot.file_lock.holder_pid()), file=sys.stderr)  # fmt: skip
+            print(
+                tr(
+                    "edged backup: {job} already runs (pid {pid})",
+                    lang,
+                    job=job.name,
+                    pid=slot.file_lock.holder_pid(),
+                ),
+                file=sys.stderr,
+            )
             return 1
         try:
             result = _run_here(config, slot, lang, interrupts)
@@ -242,8 +290,9 @@ def _run_here(config: Config, slot: JobSlot, lang: str, interrupts: _Interrupts)
         process.start()
         code = _follow(slot, process, lang, interrupts)
     except JobStartError as exc:
-        slot.stop(Outcome.ERROR, f"Impossible de lancer la tâche : {exc}",
-                  f"Cannot start the job: {exc}")  # fmt: skip
+        slot.stop(
+            Outcome.ERROR, f"Impossible de lancer la tâche : {exc}", f"Cannot start the job: {exc}"
+        )
         code = None
     return slot.end(code, clock.synced())
 
@@ -277,11 +326,17 @@ def _follow(slot: JobSlot, process: JobProcess, lang: str, interrupts: _Interrup
     while (code := process.wait(POLL)) is None:
         if interrupts.got is not None:
             fr, en = INTERRUPTS[interrupts.got]
-            slot.stop(Outcome.STOPPED_SHUTDOWN, f"Commande interrompue ({fr}) : tâche arrêtée.",
-                      f"The command was interrupted ({en}): job stopped.")  # fmt: skip
+            slot.stop(
+                Outcome.STOPPED_SHUTDOWN,
+                f"Commande interrompue ({fr}) : tâche arrêtée.",
+                f"The command was interrupted ({en}): job stopped.",
+            )
         elif process.running_s > limit:
-            slot.stop(Outcome.TIMEOUT, f"Durée limite de {limit:.0f} s dépassée.",
-                      f"Duration limit of {limit:.0f} s exceeded.")  # fmt: skip
+            slot.stop(
+                Outcome.TIMEOUT,
+                f"Durée limite de {limit:.0f} s dépassée.",
+                f"Duration limit of {limit:.0f} s exceeded.",
+            )
         if slot.stopping is not None:
             return process.terminate(slot.config.stop_grace)
         with contextlib.suppress(OSError):  # the terminal is gone: the run goes on regardless

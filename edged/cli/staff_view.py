@@ -94,9 +94,14 @@ def _alarms(alarms: list[dict[str, Any]], now: float, lang: str) -> list[str]:
             ack = tr("to acknowledge: edged alarms ack {ref}", lang, ref=ref)
         out.append(tr("Alarm #{ref}: {message} — {ack}", lang, ref=ref, message=message, ack=ack))
     if len(alarms) > MAX_ALARMS:
-        out.append(i18n.ntr("… and {n} more alarm: edged alarms",
-                            "… and {n} more alarms: edged alarms", len(alarms) - MAX_ALARMS,
-                            lang))  # fmt: skip
+        out.append(
+            i18n.ntr(
+                "… and {n} more alarm: edged alarms",
+                "… and {n} more alarms: edged alarms",
+                len(alarms) - MAX_ALARMS,
+                lang,
+            )
+        )
     return out
 
 

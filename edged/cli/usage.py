@@ -18,16 +18,20 @@ from edged.cli.i18n import N_, tr
 ERRORS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), message)
     for pattern, message in (
-        (r"the following arguments are required: (?P<names>.+)",
-         N_("missing argument: {names}")),
+        (r"the following arguments are required: (?P<names>.+)", N_("missing argument: {names}")),
         (r"unrecognized arguments: (?P<names>.+)", N_("unknown argument: {names}")),
-        (r"argument (?P<name>\S+): invalid choice: (?P<value>.+) \(choose from (?P<choices>.+)\)",
-         N_("{name}: {value} is not a choice; choose from {choices}")),
-        (r"argument (?P<name>\S+): invalid (?:float|int) value: (?P<value>.+)",
-         N_("{name}: expected a number, got {value}")),
+        (
+            r"argument (?P<name>\S+): invalid choice: (?P<value>.+)"
+            r" \(choose from (?P<choices>.+)\)",
+            N_("{name}: {value} is not a choice; choose from {choices}"),
+        ),
+        (
+            r"argument (?P<name>\S+): invalid (?:float|int) value: (?P<value>.+)",
+            N_("{name}: expected a number, got {value}"),
+        ),
         (r"argument (?P<name>\S+): expected one argument", N_("{name}: expected a value")),
     )
-)  # fmt: skip
+)
 
 
 def translated(message: str, lang: str) -> str:

@@ -70,7 +70,7 @@ def decide(status: dict[str, Any], config: Config, lang: str) -> Verdict:
                 lang,
                 when=when(since, lang),
                 ago=duration(now - since, lang),
-            )  # fmt: skip
+            )
             if since
             else tr("Monitoring is stopped: nothing is watched.", lang)
         )
@@ -88,7 +88,7 @@ def decide(status: dict[str, Any], config: Config, lang: str) -> Verdict:
             tr(
                 "save energy: switch off what is not needed for care (fans, TV, phone chargers)",
                 lang,
-            )  # fmt: skip
+            )
         )
     _alarms(v, status.get("alarms") or [], lang)
     _devices(v, status, config, lang)
@@ -104,8 +104,9 @@ def decide(status: dict[str, Any], config: Config, lang: str) -> Verdict:
             kind = tr(JOB_KINDS.get(job.get("kind", ""), N_("backup")), lang)
             progress = job.get("progress")
             done = f" ({progress:.0f} %)" if isinstance(progress, int | float) else ""
-            v.actions.insert(0, tr("do not unplug: {what} in progress{done}", lang,
-                                   what=kind, done=done))  # fmt: skip
+            v.actions.insert(
+                0, tr("do not unplug: {what} in progress{done}", lang, what=kind, done=done)
+            )
     return v
 
 
@@ -133,8 +134,9 @@ def _devices(v: Verdict, status: dict[str, Any], config: Config, lang: str) -> N
         seen = device.get("last_seen")
         if seen:
             ago = duration(status["now"] - seen, lang)
-            v.problems.append(tr("{name} does not answer (last seen {ago} ago).", lang,
-                                 name=name, ago=ago))  # fmt: skip
+            v.problems.append(
+                tr("{name} does not answer (last seen {ago} ago).", lang, name=name, ago=ago)
+            )
         else:
             v.problems.append(tr("{name} has never answered.", lang, name=name))
     if any((d.get("state") or "offline") != "ok" for d in status.get("devices") or []):

@@ -68,8 +68,10 @@ def _no_pin_twice(v: Any, config: LedsConfig, named: Mapping[str, str | None]) -
         kind = "gpio" if key == "button" else config.backend
         where = (kind, _number(name) if kind == "gpio" else name)
         if where in seen:
-            v.add(f"leds.{key}", f"expected a pin or LED no other role uses, {seen[where]} uses "
-                  f"{name!r} too")  # fmt: skip
+            v.add(
+                f"leds.{key}",
+                f"expected a pin or LED no other role uses, {seen[where]} uses {name!r} too",
+            )
         seen.setdefault(where, key)
 
 

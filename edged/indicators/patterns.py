@@ -81,6 +81,7 @@ RULE_CONDITION: dict[str, Condition] = {
     "battery_over_temperature": Condition.CRITICAL,
     "power_services_stopped": Condition.CRITICAL,
     "charger_error": Condition.TECHNICIAN,
+    "charger_fault": Condition.TECHNICIAN,
     "no_pv_daylight": Condition.TECHNICIAN,
     "device_offline": Condition.TECHNICIAN,
     "pibox_disk_full": Condition.TECHNICIAN,

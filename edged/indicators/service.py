@@ -219,8 +219,9 @@ class IndicatorService:
             self._acked |= found
 
 
-def daemon_facts(alarms: Callable[[], list[dict]], shedding: Callable[[], Level],
-                 jobs: Callable[[], tuple]) -> FactsSource:  # fmt: skip
+def daemon_facts(
+    alarms: Callable[[], list[dict]], shedding: Callable[[], Level], jobs: Callable[[], tuple]
+) -> FactsSource:
     """The facts from the daemon's parts (edged.daemon wires the three callables)."""
 
     def facts() -> Facts:

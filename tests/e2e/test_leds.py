@@ -28,15 +28,23 @@ def live(tmp_path) -> dict:
 
 def test_the_daemon_shows_all_well_then_stopped_when_it_stops(tmp_path):
     root = make_leds(tmp_path / "leds")
-    config = leds_config(tmp_path, f'backend = "sysfs"\ngreen = "green"\namber = "amber"\n'
-                         f'red = "red"\nsysfs_root = "{root}"')  # fmt: skip
+    config = leds_config(
+        tmp_path,
+        f'backend = "sysfs"\ngreen = "green"\namber = "amber"\nred = "red"\nsysfs_root = "{root}"',
+    )
     daemon = DaemonProcess(config, tmp_path / "daemon.log")
     daemon.start()
     try:
-        wait_until(lambda: board_state(root) == {"green": ON, "amber": OFF, "red": OFF}, 60,
-                   what="all well")  # fmt: skip
-        wait_until(lambda: (live(tmp_path).get("leds") or {}).get("condition") == "all_well",
-                   60, what="the live view's LED verdict")  # fmt: skip
+        wait_until(
+            lambda: board_state(root) == {"green": ON, "amber": OFF, "red": OFF},
+            60,
+            what="all well",
+        )
+        wait_until(
+            lambda: (live(tmp_path).get("leds") or {}).get("condition") == "all_well",
+            60,
+            what="the live view's LED verdict",
+        )
         assert daemon.terminate(timeout=60) == 0
     finally:
         daemon.stop()
@@ -45,8 +53,10 @@ def test_the_daemon_shows_all_well_then_stopped_when_it_stops(tmp_path):
 
 def test_a_missing_led_is_counted_and_the_daemon_runs_on(tmp_path):
     root = make_leds(tmp_path / "leds", ("green", "amber"))
-    config = leds_config(tmp_path, f'backend = "sysfs"\ngreen = "green"\namber = "amber"\n'
-                         f'red = "gone"\nsysfs_root = "{root}"')  # fmt: skip
+    config = leds_config(
+        tmp_path,
+        f'backend = "sysfs"\ngreen = "green"\namber = "amber"\nred = "gone"\nsysfs_root = "{root}"',
+    )
     daemon = DaemonProcess(config, tmp_path / "daemon.log")
     daemon.start()
     try:
@@ -61,15 +71,19 @@ def test_a_missing_led_is_counted_and_the_daemon_runs_on(tmp_path):
 
 
 def test_a_pin_the_board_does_not_have_is_counted_and_the_daemon_runs_on(tmp_path):
-    config = leds_config(tmp_path, 'green = "GPIO17"\namber = "GPIO40"\nred = "GPIO22"\n'
-                         'button = "GPIO45"')  # fmt: skip
+    config = leds_config(
+        tmp_path, 'green = "GPIO17"\namber = "GPIO40"\nred = "GPIO22"\nbutton = "GPIO45"'
+    )
     env = {"GPIOZERO_PIN_FACTORY": "mock"}  # gpiozero's mock Pi: GPIO0-27
     daemon = DaemonProcess(config, tmp_path / "daemon.log", env=env)
     daemon.start()
     try:
         view = lambda: live(tmp_path).get("leds") or {}  # noqa: E731
-        wait_until(lambda: view().get("errors", {}).get("amber", 0) >= 2, 60,
-                   what="the missing pin counted")  # fmt: skip
+        wait_until(
+            lambda: view().get("errors", {}).get("amber", 0) >= 2,
+            60,
+            what="the missing pin counted",
+        )
         assert view()["button_errors"] == 1 and view()["errors"]["green"] == 0
         assert view()["condition"] == "all_well"
         assert daemon.terminate(timeout=60) == 0
@@ -93,8 +107,10 @@ def test_after_a_crash_edged_leds_show_stopped_darkens_the_board(tmp_path):
         daemon.stop()
     out = subprocess.run(
         [sys.executable, "-m", "edged.cli", "leds", "show", "stopped", "--config", str(config)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert board_state(root, ("green",)) == {"green": OFF}
     assert "Surveillance arrêtée" in out.stdout
@@ -117,10 +133,16 @@ def test_a_device_gone_offline_turns_the_board_red(tmp_path):
     daemon = DaemonProcess(config, tmp_path / "daemon.log")
     daemon.start()
     try:
-        wait_until(lambda: board_state(root) == {"green": OFF, "amber": OFF, "red": ON}, 90,
-                   what="red: technician needed")  # fmt: skip
-        wait_until(lambda: (live(tmp_path).get("leds") or {}).get("condition") == "technician",
-                   60, what="the live view's verdict")  # fmt: skip
+        wait_until(
+            lambda: board_state(root) == {"green": OFF, "amber": OFF, "red": ON},
+            90,
+            what="red: technician needed",
+        )
+        wait_until(
+            lambda: (live(tmp_path).get("leds") or {}).get("condition") == "technician",
+            60,
+            what="the live view's verdict",
+        )
         assert daemon.terminate(timeout=60) == 0
     finally:
         daemon.stop()

@@ -18,17 +18,25 @@ CASES = Path(__file__).resolve().parents[2] / "configs" / "bad"
     ("english", "french"),
     [
         ("required key is missing", "clé obligatoire absente"),
-        ("expected true or false, got a string 'yes'",
-         "attendu : true ou false ; trouvé : un texte 'yes'"),
-        ("expected an integer or a string, got a table {'a': 1}",
-         "attendu : un nombre entier ou un texte ; trouvé : une table {'a': 1}"),
-        ("expected one of gpio, sysfs, got 'i2c'",
-         "valeur attendue parmi gpio, sysfs ; trouvé 'i2c'"),
+        (
+            "expected true or false, got a string 'yes'",
+            "attendu : true ou false ; trouvé : un texte 'yes'",
+        ),
+        (
+            "expected an integer or a string, got a table {'a': 1}",
+            "attendu : un nombre entier ou un texte ; trouvé : une table {'a': 1}",
+        ),
+        (
+            "expected one of gpio, sysfs, got 'i2c'",
+            "valeur attendue parmi gpio, sysfs ; trouvé 'i2c'",
+        ),
         ("unknown key; expected one of id, name", "clé inconnue ; clés possibles : id, name"),
-        ("invalid TOML: Expected ']' at the end of a table declaration (at line 1, column 6)",
-         "TOML invalide ligne 1, colonne 6 : Expected ']' at the end of a table declaration"),
+        (
+            "invalid TOML: Expected ']' at the end of a table declaration (at line 1, column 6)",
+            "TOML invalide ligne 1, colonne 6 : Expected ']' at the end of a table declaration",
+        ),
     ],
-)  # fmt: skip
+)
 def test_common_problems_in_french_and_english_untouched(english, french):
     assert expected(english, "fr") == french
     assert expected(english, "en") == english

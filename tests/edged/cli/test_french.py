@@ -273,8 +273,11 @@ def test_a_fleet_file_that_is_no_report_and_a_support_bundle_in_french(site, tmp
 def test_argument_errors_in_french_exit_2():
     out = subprocess.run(
         [sys.executable, "-m", "edged.cli", "guide"],
-        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 2
     assert out.stderr.splitlines()[-1] == "edged guide : erreur : argument manquant : --pdf"
 

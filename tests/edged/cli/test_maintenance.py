@@ -47,25 +47,65 @@ def test_config_equipment_is_parsed_into_items():
 
 
 def test_a_logged_visit_is_listed_and_costed_in_the_report(config, tmp_path):
-    logged = edged("maintenance", "log", "--config", str(config), "--item", "batterie",
-                   "--action", "bornes nettoyées", "--date", "2026-10-05", "--parts-cost", "1500",
-                   "--labour-cost", "5000", "--note", "corrosion")  # fmt: skip
+    logged = edged(
+        "maintenance",
+        "log",
+        "--config",
+        str(config),
+        "--item",
+        "batterie",
+        "--action",
+        "bornes nettoyées",
+        "--date",
+        "2026-10-05",
+        "--parts-cost",
+        "1500",
+        "--labour-cost",
+        "5000",
+        "--note",
+        "corrosion",
+    )
     assert logged.returncode == 0, logged.stderr
     # French by default, Babel's fr_ML grouping (a narrow no-break space)
     assert logged.stdout.startswith("#1 2026-10-05 batterie : bornes nettoyées (6\u202f500 FCFA)")
-    other = edged("maintenance", "log", "--config", str(config), "--item", "batterie",
-                  "--action", "visite", "--date", "2026-09-30")  # fmt: skip
+    other = edged(
+        "maintenance",
+        "log",
+        "--config",
+        str(config),
+        "--item",
+        "batterie",
+        "--action",
+        "visite",
+        "--date",
+        "2026-09-30",
+    )
     assert other.returncode == 0, other.stderr
     listed = edged("maintenance", "list", "--config", str(config), "--month", "2026-10", "--json")
     assert listed.returncode == 0, listed.stderr
     (row,) = json.loads(listed.stdout)
     assert {k: v for k, v in row.items() if k != "recorded_at"} == {
-        "id": 1, "date": "2026-10-05", "item": "batterie", "action": "bornes nettoyées",
-        "parts_cost": 1500.0, "labour_cost": 5000.0, "currency": "FCFA", "note": "corrosion",
-    }  # fmt: skip
+        "id": 1,
+        "date": "2026-10-05",
+        "item": "batterie",
+        "action": "bornes nettoyées",
+        "parts_cost": 1500.0,
+        "labour_cost": 5000.0,
+        "currency": "FCFA",
+        "note": "corrosion",
+    }
     out = tmp_path / "out"
-    report = edged("report", "--config", str(config), "--month", "2026-10", "--format", "json",
-                   "--out", str(out))  # fmt: skip
+    report = edged(
+        "report",
+        "--config",
+        str(config),
+        "--month",
+        "2026-10",
+        "--format",
+        "json",
+        "--out",
+        str(out),
+    )
     assert report.returncode == 0, report.stderr
     costs = json.loads((out / "report-kati-2026-10.json").read_text())["costs"]
     assert costs["maintenance_spent"] == 6500  # September's visit is not this month's

@@ -54,8 +54,12 @@ def test_standalone_run_interrupted_is_stopped_and_recorded(tmp_path, how):
     master, slave = os.openpty()
     cli = subprocess.Popen(
         [sys.executable, "-m", "edged", "backup", "--now", "--config", str(cfg)],
-        stdin=slave, stdout=slave, stderr=slave, start_new_session=True, preexec_fn=_make_tty,
-    )  # fmt: skip
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=_make_tty,
+    )
     os.close(slave)
     try:
         _read_until(master, "EN COURS")  # the command follows the job: it runs
@@ -84,14 +88,30 @@ def test_standalone_run_interrupted_is_stopped_and_recorded(tmp_path, how):
 
 
 def test_report_job_standalone_on_an_empty_database(tmp_path):
-    report = ('[[jobs]]\nname = "monthly-report"\nkind = "report"\nmax_duration = 120\n'
-              'power_w = 5\nwindows = [["00:00", "24:00"]]\n\n')  # fmt: skip
+    report = (
+        '[[jobs]]\nname = "monthly-report"\nkind = "report"\nmax_duration = 120\n'
+        'power_w = 5\nwindows = [["00:00", "24:00"]]\n\n'
+    )
     cfg = config(tmp_path, "/dev/null", None, report)
     assert not (tmp_path / "edged.db").exists()  # never ran: no database at all
     out = subprocess.run(
-        [sys.executable, "-m", "edged", "backup", "--now", "--job", "monthly-report",
-         "--config", str(cfg), "--lang", "en"], capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "edged",
+            "backup",
+            "--now",
+            "--job",
+            "monthly-report",
+            "--config",
+            str(cfg),
+            "--lang",
+            "en",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     month = out.stdout.split("Report of ")[1][:7]
     assert "monthly-report: success" in out.stdout
@@ -113,9 +133,21 @@ def test_backup_now_follows_a_scheduled_run_already_in_progress(tmp_path, daemon
         daemons(cfg)
         wait_until(lambda: _state(tmp_path, "backup") == "running", 30, what="a scheduled run")
         done = subprocess.run(
-            [sys.executable, "-m", "edged", "backup", "--now", "--config", str(cfg), "--lang",
-             "en"], capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "edged",
+                "backup",
+                "--now",
+                "--config",
+                str(cfg),
+                "--lang",
+                "en",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "backup is already running: following the run in progress." in done.stdout
     assert "backup: success" in done.stdout
@@ -127,8 +159,12 @@ def test_standalone_refuses_to_run_when_its_result_could_not_be_stored(tmp_path)
     ran = tmp_path / "ran"
     cfg = config(tmp_path, "/dev/null", None, job("backup", ["touch", str(ran)]))
     cfg.write_text(cfg.read_text().replace(str(tmp_path / "edged.db"), str(tmp_path)))  # a dir
-    out = subprocess.run([sys.executable, "-m", "edged", "backup", "--now", "--config",
-                          str(cfg)], capture_output=True, text=True, timeout=60)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "edged", "backup", "--now", "--config", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert (
         out.returncode == 2
         and "edged backup : la base de données ne peut pas être ouverte" in out.stderr

@@ -95,13 +95,24 @@ def test_staff_view_says_what_is_wrong_what_to_do_and_whom_to_call():
     assert lines[0] == "APPELER LE TECHNICIEN — CSCOM de Kalaban Coro"
     assert "Régulateur solaire ne répond pas (vu il y a 10 min)." in lines
     assert "Appeler : Awa, 76 00" in lines and len(lines) <= 10
-    alarm = {"id": 7, "alarm_id": "battery_soc_low:mppt", "rule": "battery_soc_low",
-             "severity": "warning", "since": NOW - 600, "message": "Batterie faible (28 %).",
-             "message_en": "Battery low (28 %).", "acked_at": None}  # fmt: skip
+    alarm = {
+        "id": 7,
+        "alarm_id": "battery_soc_low:mppt",
+        "rule": "battery_soc_low",
+        "severity": "warning",
+        "since": NOW - 600,
+        "message": "Batterie faible (28 %).",
+        "message_en": "Battery low (28 %).",
+        "acked_at": None,
+    }
     shed = {"shedding": {"level": "warn", "message": "x", "message_en": "x"}, "jobs": []}
     saving = render_text(
-        status("ok", 3, {"battery_soc": 28.0, "battery_time_to_go": 600.0}, alarms=[alarm],
-               power=shed), CONFIG, "fr")  # fmt: skip
+        status(
+            "ok", 3, {"battery_soc": 28.0, "battery_time_to_go": 600.0}, alarms=[alarm], power=shed
+        ),
+        CONFIG,
+        "fr",
+    )
     assert saving.startswith("ÉCONOMISER L'ÉNERGIE — ")
     assert "Batterie : 28 %, tient encore environ 10 h" in saving
     assert "À faire : économiser l'énergie : éteindre" in saving
@@ -112,8 +123,9 @@ def test_staff_view_says_what_is_wrong_what_to_do_and_whom_to_call():
 
 
 def test_stopped_daemon_is_said_first_and_no_device_is_online():
-    text = render_text(status("ok", 3, {}, daemon="stopped", stopped_since=NOW - 7200), CONFIG,
-                       "fr")  # fmt: skip
+    text = render_text(
+        status("ok", 3, {}, daemon="stopped", stopped_since=NOW - 7200), CONFIG, "fr"
+    )
     assert text.splitlines()[1].startswith("La surveillance est arrêtée depuis le ")
     assert "(il y a 2 h)" in text and "en service" not in text
     details = render_text(status("ok", 3, {}, daemon="stopped"), CONFIG, "fr", details=True)

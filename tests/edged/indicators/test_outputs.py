@@ -29,8 +29,9 @@ def mock_pins():
 
 
 def sysfs_board(root) -> Board:
-    config = LedsConfig(backend="sysfs", green="green", amber="amber", red="red",
-                        sysfs_root=str(root))  # fmt: skip
+    config = LedsConfig(
+        backend="sysfs", green="green", amber="amber", red="red", sysfs_root=str(root)
+    )
     return Board(outputs(config))
 
 

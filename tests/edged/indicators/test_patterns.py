@@ -34,13 +34,22 @@ CASES = [
     (Facts(jobs_running=(JobKind.BACKUP,)), Condition.JOB_RUNNING, Pattern(amber=Light.BLINK)),
     (Facts(jobs_running=(JobKind.SYNC,)), Condition.JOB_RUNNING, Pattern(amber=Light.BLINK)),
     (Facts((alarm("device_offline"),)), Condition.TECHNICIAN, Pattern(red=Light.ON)),
-    (Facts((alarm("openclinic_down", "critical", "openclinic"),), acknowledged=frozenset(
-        {"openclinic_down.openclinic"})), Condition.TECHNICIAN, Pattern(red=Light.ON)),
+    (
+        Facts(
+            (alarm("openclinic_down", "critical", "openclinic"),),
+            acknowledged=frozenset({"openclinic_down.openclinic"}),
+        ),
+        Condition.TECHNICIAN,
+        Pattern(red=Light.ON),
+    ),
     (Facts(shedding=Level.STOP_SERVICES), Condition.CRITICAL, Pattern(red=Light.BLINK)),
     (Facts(shedding=Level.SHUTDOWN), Condition.CRITICAL, Pattern(red=Light.BLINK)),
-    (Facts((alarm("battery_soc_critical", "critical"),)), Condition.CRITICAL,
-     Pattern(red=Light.BLINK, buzzer=Light.BEEP)),
-]  # fmt: skip
+    (
+        Facts((alarm("battery_soc_critical", "critical"),)),
+        Condition.CRITICAL,
+        Pattern(red=Light.BLINK, buzzer=Light.BEEP),
+    ),
+]
 
 
 @pytest.mark.parametrize(("facts", "condition", "shown"), CASES)

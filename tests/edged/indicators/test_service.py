@@ -40,8 +40,10 @@ def writer(tmp_path):
 
 def raise_alarm(writer: Writer, alarm: ActiveAlarm) -> None:
     subject = alarm.alarm_id.split(".", 1)[1]
-    writer.put_row("alarm_raised", (alarm.alarm_id, alarm.rule, subject, alarm.severity,
-                                    time.time(), "fr", "en", "12"))  # fmt: skip
+    writer.put_row(
+        "alarm_raised",
+        (alarm.alarm_id, alarm.rule, subject, alarm.severity, time.time(), "fr", "en", "12"),
+    )
 
 
 def gpio_service(writer, facts, long_press=5.0) -> IndicatorService:
@@ -113,8 +115,11 @@ def test_a_long_press_replays_the_verdict_with_a_lamp_test(mock_pins, writer):
     wait_until(lambda: service.counts["replays"] == 1, 10, what="a replay")
     # the lamp test lasts 1.5 s: the pins' history shows it whatever the timing
     for role in ("green", "red"):
-        wait_until(lambda r=role: any(s.state for s in mock_pins.pin(PINS[r]).states[1:]), 10,
-                   what=f"{role} lit by the lamp test")  # fmt: skip
+        wait_until(
+            lambda r=role: any(s.state for s in mock_pins.pin(PINS[r]).states[1:]),
+            10,
+            what=f"{role} lit by the lamp test",
+        )
     wait_until(lambda: not service._replaying, 20, what="the replay's end")
     service.refresh()
     assert lit(mock_pins) == {"green": 0, "amber": 1, "red": 0, "buzzer": 0}
@@ -124,8 +129,14 @@ def test_a_long_press_replays_the_verdict_with_a_lamp_test(mock_pins, writer):
 
 def test_a_main_loop_that_stops_refreshing_turns_the_leds_to_stopped(tmp_path):
     root = make_leds(tmp_path / "leds")
-    config = LedsConfig(backend="sysfs", green="green", amber="amber", red="red",
-                        sysfs_root=str(root), hang_after=0.5)  # fmt: skip
+    config = LedsConfig(
+        backend="sysfs",
+        green="green",
+        amber="amber",
+        red="red",
+        sysfs_root=str(root),
+        hang_after=0.5,
+    )
     service = build(config, None, lambda: Facts())
     service.start()
     assert board_state(root)["green"] == ("none", "255")

@@ -28,9 +28,15 @@ def test_a_report_run_is_published_for_its_month_even_when_a_tick_comes_first(tm
     writer.start()
     try:
         jobs = JobSupervisor(
-            config, (DEFAULT_REPORT,), writer, None, EnergyView(config), lambda: True,
-            tmp_path / "locks", reports,
-        )  # fmt: skip
+            config,
+            (DEFAULT_REPORT,),
+            writer,
+            None,
+            EnergyView(config),
+            lambda: True,
+            tmp_path / "locks",
+            reports,
+        )
         month = due_month(time.time(), True, reports, "kati")
         assert month is not None
         published: list[str] = []
