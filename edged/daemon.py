@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import threading
 import time
 from types import TracebackType
@@ -33,7 +32,9 @@ from edged.services.rollups import RollupTask
 from edged.systemd_notify import Notifier, Vitals, Watchdog
 from maintenance.energy.policy import JobKind
 from maintenance.energy.shedding import Level
+from telemetry import queries
 from telemetry.cadence import CommitCadence
+from telemetry.database import DatabaseError
 from telemetry.lock import DatabaseLock
 from telemetry.mqtt import Publisher
 from telemetry.writer import Writer
@@ -317,8 +318,8 @@ class Daemon:
         if not self.config.batteries:
             return
         try:
-            saved = dict(self.writer.call(lambda db: db.execute("SELECT key, value FROM kv")))
-        except (RuntimeError, TimeoutError, sqlite3.Error) as exc:
+            saved = self.writer.call(queries.saved_state)
+        except (RuntimeError, TimeoutError, DatabaseError) as exc:
             log.error("cannot load the saved battery estimates (they restart): %s", exc)
             return
         self.battery.restore(saved)

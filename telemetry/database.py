@@ -12,6 +12,10 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
+DatabaseError = sqlite3.Error
+"""What a failing query raises (damage, I/O, locked too long): callers outside telemetry catch
+this name and need not know the store is SQLite."""
+
 
 class Database:
     """A connection and the few calls the store makes on it."""

@@ -8,13 +8,15 @@ from a command-line process beside it.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from edged.readings import Record
 from telemetry import outbox
 from telemetry.database import Database
-from telemetry.store import RECORD_COLUMNS, transaction
+from telemetry.store import RECORD_COLUMNS, ROW_SQL, record_from_row, transaction
 
 MAINTENANCE_COLUMNS = (
     "id",
@@ -148,3 +150,129 @@ def database_summary(db: Database) -> dict[str, Any]:
         "newest_record": one("SELECT max(ts) FROM records"),
         "devices": [r[0] for r in db.execute("SELECT name FROM devices ORDER BY name")],
     }
+
+
+# --- alarms, health, records, jobs and saved state, for commands and the daemon's services ---
+
+ALARM_COLUMNS = (
+    "id",
+    "alarm_id",
+    "rule",
+    "subject",
+    "severity",
+    "active",
+    "since",
+    "cleared",
+    "acked_at",
+    "acked_by",
+    "message",
+    "message_en",
+)
+JOB_RUN_COLUMNS = (
+    "job",
+    "kind",
+    "trigger",
+    "started",
+    "ended",
+    "duration_s",
+    "outcome",
+    "exit_code",
+    "reason",
+    "reason_en",
+)
+DECISION_COLUMNS = ("action", "code", "message", "message_en")
+HEALTH_TAIL = 200
+"""Health rows read for the newest reading per component: the last rounds, no index needed."""
+
+
+def alarm_rows(db: Database, active_only: bool = False) -> list[dict[str, Any]]:
+    """Rows of `alarms` as dicts: active first, then newest first."""
+    where = " WHERE active = 1" if active_only else ""
+    query = (
+        f"SELECT {', '.join(ALARM_COLUMNS)} FROM alarms{where}"
+        " ORDER BY active DESC, since DESC, id DESC"
+    )
+    return [dict(zip(ALARM_COLUMNS, row, strict=True)) for row in db.execute(query)]
+
+
+def latest_health(db: Database) -> dict[str, dict[str, Any]]:
+    """The newest stored health reading per component: {component: {ts, ok, values}}."""
+    rows = db.execute(
+        "SELECT component, ts, ok, vals FROM health"
+        " WHERE id > (SELECT coalesce(max(id), 0) FROM health) - ? ORDER BY id",
+        (HEALTH_TAIL,),
+    ).fetchall()
+    return {c: {"ts": ts, "ok": bool(ok), "values": json.loads(v)} for c, ts, ok, v in rows}
+
+
+def device_records_since(db: Database, device: str, since: float) -> list[Record]:
+    """`device`'s stored records with `ts >= since`, in time order."""
+    rows = db.execute(
+        f"SELECT {RECORD_COLUMNS} FROM records WHERE device = ? AND ts >= ? ORDER BY ts, id",
+        (device, since),
+    ).fetchall()
+    return [record_from_row(r) for r in rows]
+
+
+def last_job_decision(db: Database, job: str) -> dict[str, Any] | None:
+    """The newest stored power-policy decision about `job` (why it waits or ran)."""
+    row = db.execute(
+        f"SELECT {', '.join(DECISION_COLUMNS)} FROM power_events"
+        " WHERE kind = 'job' AND subject = ? ORDER BY id DESC LIMIT 1",
+        (job,),
+    ).fetchone()
+    return dict(zip(DECISION_COLUMNS, row, strict=True)) if row else None
+
+
+def last_job_run(db: Database, job: str) -> dict[str, Any] | None:
+    """`job`'s newest stored run."""
+    row = db.execute(
+        f"SELECT {', '.join(JOB_RUN_COLUMNS)} FROM job_runs WHERE job = ? ORDER BY id DESC LIMIT 1",
+        (job,),
+    ).fetchone()
+    return dict(zip(JOB_RUN_COLUMNS, row, strict=True)) if row else None
+
+
+def job_run_after(db: Database, job: str, after_id: int, since: float) -> dict[str, Any] | None:
+    """The first run of `job` stored after row `after_id` that started at `since` or later
+    (`since` = -inf: the newest such run), with its row id."""
+    order = "id DESC" if since == -math.inf else "id"
+    row = db.execute(
+        f"SELECT id, {', '.join(JOB_RUN_COLUMNS)} FROM job_runs WHERE job = ? AND"
+        f" id > ? AND started >= ? ORDER BY {order} LIMIT 1",
+        (job, after_id, since),
+    ).fetchone()
+    return dict(zip(("id", *JOB_RUN_COLUMNS), row, strict=True)) if row else None
+
+
+def store_job_run(db: Database, row: tuple) -> None:
+    """One `job_runs` row (`JobResult.row()`), on an autocommit connection: stored at once."""
+    db.execute(ROW_SQL["job_run"], row)
+
+
+def last_synced_successes(db: Database) -> list[tuple[str, float]]:
+    """(job, start of its newest success dated by a synchronised clock) per job."""
+    return db.execute(
+        "SELECT job, max(started) FROM job_runs WHERE outcome = 'success'"
+        " AND clock_synced = 1 GROUP BY job"
+    ).fetchall()
+
+
+def saved_state(db: Database) -> dict[str, str]:
+    """Everything services saved in `kv` (counters, estimates, the shedding level)."""
+    return dict(db.execute("SELECT key, value FROM kv").fetchall())
+
+
+def saved_value(db: Database, key: str) -> str | None:
+    """One `kv` value, None when never saved."""
+    row = db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+    return None if row is None else row[0]
+
+
+def active_alarm_rows(db: Database) -> list[tuple]:
+    """The active alarms for the alarm service's restore, oldest first: (alarm_id, rule,
+    subject, severity, since, message, message_en, value)."""
+    return db.execute(
+        "SELECT alarm_id, rule, subject, severity, since, message, message_en, value"
+        " FROM alarms WHERE active = 1 ORDER BY id"
+    ).fetchall()

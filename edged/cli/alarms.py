@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -26,24 +25,12 @@ from edged.cli import i18n
 from edged.cli.config_file import load_or_report
 from edged.cli.i18n import t
 from telemetry import queries
+from telemetry.database import DatabaseError
 from telemetry.store import StoreError, open_db
 
 HISTORY = 20
 """Cleared alarms shown without --all."""
-COLUMNS = (
-    "id",
-    "alarm_id",
-    "rule",
-    "subject",
-    "severity",
-    "active",
-    "since",
-    "cleared",
-    "acked_at",
-    "acked_by",
-    "message",
-    "message_en",
-)
+COLUMNS = queries.ALARM_COLUMNS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -69,11 +56,7 @@ def _config(args: argparse.Namespace):
 
 def stored_alarms(db, active_only: bool = False) -> list[dict[str, Any]]:
     """Rows of `alarms` as dicts: active first, then newest first."""
-    where = " WHERE active = 1" if active_only else ""
-    query = (
-        f"SELECT {', '.join(COLUMNS)} FROM alarms{where} ORDER BY active DESC, since DESC, id DESC"
-    )
-    return [dict(zip(COLUMNS, row, strict=True)) for row in db.execute(query)]
+    return queries.alarm_rows(db, active_only)
 
 
 def list_alarms(db_path: str, everything: bool) -> list[dict[str, Any]]:
@@ -97,7 +80,7 @@ def run_list(args: argparse.Namespace) -> int:
     lang = i18n.language(args.lang, config)
     try:
         alarms = list_alarms(config.storage.path, args.all)
-    except (StoreError, sqlite3.Error) as exc:
+    except (StoreError, DatabaseError) as exc:
         print(
             i18n.tr("edged: the database cannot be read: {error}", lang, error=exc), file=sys.stderr
         )
@@ -160,7 +143,7 @@ def run_ack(args: argparse.Namespace) -> int:
     by = args.by or os.environ.get("SUDO_USER") or os.environ.get("USER") or "?"
     try:
         result = acknowledge(config.storage.path, args.id, by, time.time())
-    except (StoreError, sqlite3.Error) as exc:
+    except (StoreError, DatabaseError) as exc:
         print(
             i18n.tr("edged: the database cannot be written: {error}", lang, error=exc),
             file=sys.stderr,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,9 @@ from edged.cli.i18n import N_, tr
 from edged.config.settings import BatteryConfig, Config
 from edged.readings import Record
 from maintenance.energy.battery_health import BatteryHealth, battery_health
-from telemetry.store import RECORD_COLUMNS, StoreError, open_db, record_from_row
+from telemetry import queries
+from telemetry.database import DatabaseError
+from telemetry.store import StoreError, open_db
 
 LABELS = {
     "observed_h": N_("Hours observed"),
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         results = [figures(config, bank, args.days, time.time()) for bank in banks]
-    except (StoreError, sqlite3.Error) as exc:
+    except (StoreError, DatabaseError) as exc:
         print(tr("edged: the database cannot be read: {error}", lang, error=exc), file=sys.stderr)
         return 1
     if args.json:
@@ -113,13 +114,9 @@ def bank_records(db_path: str, bank: BatteryConfig, since: float) -> tuple[list[
         for device in (bank.id, bank.monitor):
             if device is None:
                 continue
-            rows = db.execute(
-                f"SELECT {RECORD_COLUMNS} FROM records WHERE device = ? AND ts >= ? "
-                "ORDER BY ts, id",
-                [device, since],
-            ).fetchall()
-            if rows:
-                return [record_from_row(r) for r in rows], device
+            records = queries.device_records_since(db, device, since)
+            if records:
+                return records, device
     finally:
         db.conn.close()
     return [], bank.id

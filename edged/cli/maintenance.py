@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from edged.cli.config_file import load_or_report
 from edged.cli.i18n import N_, tr
 from maintenance.report.month import parse_month
 from maintenance.report.registry import DEFAULT_CURRENCY, LogEntry, validate_log
+from telemetry.database import DatabaseError
 from telemetry.queries import add_maintenance, maintenance_rows
 from telemetry.store import StoreError, open_db
 
@@ -98,7 +98,7 @@ def check_entry(
 
 
 def record(db_path: str, entry: LogEntry, currency: str, now: float) -> int:
-    """Insert one visit in one short write transaction; its row id."""
+    """Store one visit, in one short write transaction; its row id."""
     db = open_db(db_path)
     try:
         return add_maintenance(db, entry.row(currency, now))
@@ -129,7 +129,7 @@ def run_log(args: argparse.Namespace) -> int:
     currency = getattr(items[entry.item], "currency", DEFAULT_CURRENCY)
     try:
         row = record(config.storage.path, entry, currency, time.time())
-    except (StoreError, sqlite3.Error) as exc:
+    except (StoreError, DatabaseError) as exc:
         print(
             tr("edged: the database cannot be written: {error}", lang, error=exc), file=sys.stderr
         )
@@ -162,7 +162,7 @@ def run_list(args: argparse.Namespace) -> int:
                 rows = maintenance_rows(db, args.month)
             finally:
                 db.conn.close()
-    except (StoreError, sqlite3.Error) as exc:
+    except (StoreError, DatabaseError) as exc:
         print(tr("edged: the database cannot be read: {error}", lang, error=exc), file=sys.stderr)
         return 1
     if args.json:

@@ -32,22 +32,11 @@ from edged.power.jobs.process import JobProcess, JobResult, JobStartError, Outco
 from edged.power.jobs.slot import JobSlot, report_command
 from edged.services.report_files import due_month
 from maintenance.report.month import day_of, month_of, previous_month
-from telemetry import store
+from telemetry import queries, store
 
 POLL = 0.5
 _WAIT = threading.Event()  # never set: a sleep that ignores wall-clock jumps
-RUN_COLS = (
-    "job",
-    "kind",
-    "trigger",
-    "started",
-    "ended",
-    "duration_s",
-    "outcome",
-    "exit_code",
-    "reason",
-    "reason_en",
-)
+RUN_COLS = queries.JOB_RUN_COLUMNS
 INTERRUPTS = {  # what stops a standalone run, as the result's reason says it (stored in both)
     signal.SIGINT: ("Ctrl-C", "Ctrl-C"),
     signal.SIGTERM: ("SIGTERM", "SIGTERM"),
@@ -121,26 +110,11 @@ def stored_power(config: Config) -> dict[str, Any] | None:
     db = store.open_db(config.storage.path, readonly=True)
     try:
         for job in jobs:
-            job["last"] = _last_run(db, job["job"])
-            row = db.execute(
-                "SELECT action, code, message, message_en FROM power_events WHERE"
-                " kind = 'job' AND subject = ? ORDER BY id DESC LIMIT 1",
-                [job["job"]],
-            ).fetchone()
-            if row:
-                job["decision"] = dict(
-                    zip(("action", "code", "message", "message_en"), row, strict=True)
-                )
+            job["last"] = queries.last_job_run(db, job["job"])
+            job["decision"] = queries.last_job_decision(db, job["job"])
     finally:
         db.conn.close()
     return {"jobs": jobs}
-
-
-def _last_run(db, job: str) -> dict[str, Any] | None:
-    row = db.execute(
-        f"SELECT {', '.join(RUN_COLS)} FROM job_runs WHERE job = ? ORDER BY id DESC LIMIT 1", [job]
-    ).fetchone()
-    return dict(zip(RUN_COLS, row, strict=True)) if row else None
 
 
 def _pick(config: Config, name: str | None) -> JobConfig | None:
@@ -234,17 +208,11 @@ def _run_after(config: Config, job: str, after_id: int, since: float) -> dict[st
     """The first run stored after row `after_id` started at `since` or later (-inf: the last)."""
     if not Path(config.storage.path).exists():
         return None
-    order = "id DESC" if since == -math.inf else "id"
     db = store.open_db(config.storage.path, readonly=True)
     try:
-        row = db.execute(
-            f"SELECT id, {', '.join(RUN_COLS)} FROM job_runs WHERE job = ? AND"
-            f" id > ? AND started >= ? ORDER BY {order} LIMIT 1",
-            [job, after_id, since],
-        ).fetchone()
+        return queries.job_run_after(db, job, after_id, since)
     finally:
         db.conn.close()
-    return dict(zip(("id", *RUN_COLS), row, strict=True)) if row else None
 
 
 def _standalone(config: Config, job: JobConfig, lang: str) -> int:
@@ -277,7 +245,7 @@ def _standalone(config: Config, job: JobConfig, lang: str) -> int:
             result = _run_here(config, slot, lang, interrupts)
         finally:
             slot.file_lock.release()
-        db.execute(store.ROW_SQL["job_run"], result.row())
+        queries.store_job_run(db, result.row())
     return _print_result(result.payload(), lang)
 
 

@@ -20,7 +20,7 @@ from edged.cli.schedule import stored_power
 from edged.config.settings import Config
 from edged.liveness import State, state
 from edged.metrics import CATALOGUE
-from telemetry import status_view
+from telemetry import queries, status_view
 from telemetry.store import open_db
 
 
@@ -82,12 +82,8 @@ def _ack_of(row: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _stored_health(db) -> dict[str, Any]:
-    """The newest stored health reading per component (among the last rows: no index needed)."""
-    rows = db.execute(
-        "SELECT component, ts, ok, vals FROM health"
-        " WHERE id > (SELECT coalesce(max(id), 0) FROM health) - 200 ORDER BY id"
-    ).fetchall()
-    return {c: {"ts": ts, "ok": bool(ok), "values": json.loads(v)} for c, ts, ok, v in rows}
+    """The newest stored health reading per component."""
+    return queries.latest_health(db)
 
 
 _SEVERITY = [State.OK.value, State.STALE.value, State.OFFLINE.value]

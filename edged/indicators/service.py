@@ -22,7 +22,6 @@ thread of its own so that neither gpiozero's thread nor the main loop waits for 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +43,7 @@ from edged.indicators.patterns import (
 from edged.indicators.press import Press, PressJudge
 from edged.indicators.sysfs import OutputError
 from maintenance.energy.shedding import Level
+from telemetry.database import DatabaseError
 from telemetry.queries import acknowledged_alarms
 from telemetry.writer import Writer
 
@@ -212,7 +212,7 @@ class IndicatorService:
             return
         try:
             found = self._writer.call(acknowledged_alarms)
-        except (RuntimeError, TimeoutError, sqlite3.Error) as exc:
+        except (RuntimeError, TimeoutError, DatabaseError) as exc:
             log.debug("cannot read the acknowledged alarms: %s", exc)
             return
         with self._lock:

@@ -28,7 +28,7 @@ from edged.power.jobs.supervisor import JobSupervisor
 from edged.services.alarms import AlarmService
 from maintenance.energy.shedding import Level, Reason, ShedCode, shedding_decision
 from maintenance.health.reading import HealthReading
-from telemetry import topics
+from telemetry import queries, topics
 from telemetry.mqtt import Publisher
 from telemetry.writer import Writer
 
@@ -64,17 +64,15 @@ class SheddingService:
         self._announced: ShedCode | None = None  # the code last published since this start
 
     def restore(self) -> None:
-        rows = self._writer.call(
-            lambda db: db.execute("SELECT value FROM kv WHERE key = ?", [KV_KEY]).fetchall()
-        )
-        if rows:
+        value = self._writer.call(lambda db: queries.saved_value(db, KV_KEY))
+        if value is not None:
             try:
-                saved = json.loads(rows[0][0])
+                saved = json.loads(value)
                 self.level, self.since = Level(saved["level"]), float(saved["since"])
             except (ValueError, TypeError, KeyError) as exc:  # a damaged kv row: start afresh
                 log.warning(
                     "stored load-shedding level %r unreadable (%s): starting at normal",
-                    rows[0][0],
+                    value,
                     exc,
                 )
                 return

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
 from typing import Any
@@ -23,16 +22,14 @@ from edged.readings import Sample
 from maintenance.alarms import rules as alarm_rules
 from maintenance.alarms.engine import AlarmEngine, AlarmEvent
 from maintenance.health.reading import HealthReading
+from telemetry import queries
+from telemetry.database import DatabaseError
 from telemetry.mqtt import Publisher
 from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
 
 STORAGE_SOURCE = "health.store"
-ACTIVE_SQL = (
-    "SELECT alarm_id, rule, subject, severity, since, message, message_en, value"
-    " FROM alarms WHERE active = 1 ORDER BY id"
-)
 
 
 class AlarmService:
@@ -46,8 +43,8 @@ class AlarmService:
     def restore(self) -> None:
         """Load the stored active alarms (the Writer must be running)."""
         try:
-            rows = self._writer.call(lambda db: db.execute(ACTIVE_SQL).fetchall())
-        except (sqlite3.Error, RuntimeError, TimeoutError) as exc:  # disk full at start
+            rows = self._writer.call(queries.active_alarm_rows)
+        except (DatabaseError, RuntimeError, TimeoutError) as exc:  # disk full at start
             log.error("cannot restore the stored alarms (they are raised afresh): %s", exc)
             rows = []
         known = {rule.id for rule in self.rules}

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +31,8 @@ from maintenance.health.report_server import ReportServer
 from maintenance.health.traffic import TrafficAccumulator
 from maintenance.health.uplink import ConnectionTracker, RoundTrip, collect_uplink
 from maintenance.health.usage import UsageTracker
+from telemetry import queries
+from telemetry.database import DatabaseError
 from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -167,8 +168,8 @@ class HealthRound(threading.Thread):
 
     def _load_state(self) -> None:
         try:
-            state = dict(self.writer.call(lambda db: db.execute("SELECT key, value FROM kv")))
-        except (RuntimeError, TimeoutError, sqlite3.Error) as exc:
+            state = self.writer.call(queries.saved_state)
+        except (RuntimeError, TimeoutError, DatabaseError) as exc:
             log.error("cannot load the saved health counters (they restart): %s", exc)
             return
         try:

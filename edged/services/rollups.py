@@ -9,12 +9,12 @@ hourly and daily rollups stay for years (about 2 MB per device-year, docs/report
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 
 from edged import memory
 from edged.config.settings import Config
+from telemetry.database import DatabaseError
 from telemetry.store import StoreError, open_db
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class RollupTask:
         try:
             rolled = roll_up(db, now, self._config.telemetry.publish_interval)
             pruned = prune_records(db, now - storage.record_retention_days * 86400)
-        except sqlite3.Error as exc:  # disk full, locked too long: next hour tries again
+        except DatabaseError as exc:  # disk full, locked too long: next hour tries again
             log.error("rollups failed (retried next hour): %s", exc)
             return None
         finally:

@@ -37,7 +37,7 @@ from maintenance.energy.pv_profile import HourlyProfile
 from maintenance.energy.reasons import Action, Decision, ReasonCode, Urgency, held
 from maintenance.health.reading import HealthReading
 from maintenance.report.month import day_of, month_of, previous_month
-from telemetry import topics
+from telemetry import queries, topics
 from telemetry.mqtt import Publisher
 from telemetry.writer import Writer
 
@@ -264,12 +264,7 @@ class JobSupervisor:
 
     def restore(self) -> None:
         """Each job's last success and last result from the database (the Writer runs)."""
-        rows = self._writer.call(
-            lambda db: db.execute(
-                "SELECT job, max(started) FROM job_runs WHERE outcome = 'success'"
-                " AND clock_synced = 1 GROUP BY job"
-            ).fetchall()
-        )
+        rows = self._writer.call(queries.last_synced_successes)
         for job, started in rows:
             if job in self.slots:
                 self.slots[job].success_stored = started

@@ -321,7 +321,10 @@ def test_the_command_refuses_a_health_interval_that_is_not_a_duration(db_path, t
         cmd = [sys.executable, "-m", "edged.cli.report", "--month", MONTH, "--db", str(db_path)]
         cmd += ["--site", "K", "--health-interval", bad, "--out", str(tmp_path / "o")]
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
-        assert done.returncode == 2 and "--health-interval : attendu un nombre de secondes > 0" in done.stderr
+        assert (
+            done.returncode == 2
+            and "--health-interval : attendu un nombre de secondes > 0" in done.stderr
+        )
         assert not (tmp_path / "o").exists()
 
 
