@@ -113,6 +113,24 @@ def readme_site_commands() -> list[str]:
     return [cmd.strip() for line in lines for cmd in re.split(r"&&|\|\||;", line) if cmd.strip()]
 
 
+def test_the_packages_to_install_while_connected_are_the_ones_try_install_adds():
+    """scripts/try-install builds its fresh bookworm with exactly the README's list (and sudo):
+    it found the list short of polkitd, without which the install only warns that load
+    shedding may not stop services. The two must not drift apart."""
+    offline = (
+        (ROOT / "README.md").read_text(encoding="utf-8").split("### Offline, from a bundle")[1]
+    )
+    readme = re.search(r"`sudo apt-get install ([a-z0-9.\s-]+)`", offline)
+    assert readme is not None
+    tried = re.search(
+        r"CONNECTED_PACKAGES = \(([^)]*)\)", (ROOT / "scripts" / "try-install").read_text()
+    )
+    assert tried is not None
+    packages = set(readme[1].split())
+    assert packages == {"python3-venv", "polkitd"}
+    assert {p.strip(' "') for p in tried[1].split(",")} - {"sudo"} == packages
+
+
 def test_the_readme_reads_the_config_with_sudo():
     """Found by scripts/try-install on a fresh bookworm: the config is root:edged 0640, so the
     administrator's bare `edged check-config` after `sudo nano` exited 2 ("lecture refusée")
