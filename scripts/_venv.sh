@@ -14,6 +14,8 @@ for pkg in "$@"; do
     postgresql) ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql) ;;
     # systemd-analyze (verify, security --offline) is in Debian's `systemd` package
     systemd-analyze) command -v systemd-analyze >/dev/null || need_apt+=(systemd) ;;
+    # scripts/try-install (tests/test_try_install.py) builds a fresh bookworm root with it
+    debootstrap) command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || need_apt+=(debootstrap) ;;
   esac
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
