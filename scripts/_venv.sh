@@ -18,6 +18,8 @@ for pkg in "$@"; do
       || need_apt+=(chromium chromium-driver) ;;
     # systemd-analyze (verify, security --offline) is in Debian's `systemd` package
     systemd-analyze) command -v systemd-analyze >/dev/null || need_apt+=(systemd) ;;
+    # scripts/try-install (tests/test_try_install.py) builds a fresh bookworm root with it
+    debootstrap) command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || need_apt+=(debootstrap) ;;
   esac
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

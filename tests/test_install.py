@@ -105,6 +105,47 @@ def test_install_names_the_interpreter():
     assert "python3 -m venv" not in text.replace('"$PYTHON" -m venv', "")
 
 
+def readme_site_commands() -> list[str]:
+    """Each command of the first shell block of the README's "Installing on a site"."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Installing on a site", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = [line.split("#", 1)[0] for line in block.splitlines()]
+    return [cmd.strip() for line in lines for cmd in re.split(r"&&|\|\||;", line) if cmd.strip()]
+
+
+def test_the_packages_to_install_while_connected_are_the_ones_try_install_adds():
+    """scripts/try-install builds its fresh bookworm with exactly the README's list (and sudo):
+    it found the list short of polkitd, without which the install only warns that load
+    shedding may not stop services. The two must not drift apart."""
+    offline = (
+        (ROOT / "README.md").read_text(encoding="utf-8").split("### Offline, from a bundle")[1]
+    )
+    readme = re.search(r"`sudo apt-get install ([a-z0-9.\s-]+)`", offline)
+    assert readme is not None
+    tried = re.search(
+        r"CONNECTED_PACKAGES = \(([^)]*)\)", (ROOT / "scripts" / "try-install").read_text()
+    )
+    assert tried is not None
+    packages = set(readme[1].split())
+    assert packages == {"python3-venv", "polkitd"}
+    assert {p.strip(' "') for p in tried[1].split(",")} - {"sudo"} == packages
+
+
+def test_the_readme_reads_the_config_with_sudo():
+    """Found by scripts/try-install on a fresh bookworm: the config is root:edged 0640, so the
+    administrator's bare `edged check-config` after `sudo nano` exited 2 ("lecture refusée")
+    and stopped the README's line before `systemctl restart`. The administrator is not in the
+    group edged (only the staff added by usermod are, after logging in again)."""
+    commands = readme_site_commands()
+    assert "sudo edged check-config" in commands and "sudo ./scripts/install" in commands
+    bare = [cmd for cmd in commands if cmd.split()[0] == "edged"]
+    assert bare == [], f"run without sudo by an account outside the group edged: {bare}"
+    said = re.findall(
+        r"(\S+) edged (?:check-config|status)", (ROOT / "scripts" / "install").read_text()
+    )
+    assert said and set(said) == {"sudo"}, said  # what the installer tells the administrator
+
+
 @pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv"
 )
