@@ -16,7 +16,6 @@ from __future__ import annotations
 import enum
 import os
 import shutil
-import sqlite3
 import ssl
 import stat
 import subprocess
@@ -29,6 +28,8 @@ from pathlib import Path
 from edged import clock, live
 from edged.config.loader import ConfigError, ConfigUnreadable, load
 from edged.config.settings import Config
+from telemetry import inspection
+from telemetry.database import DatabaseError
 from telemetry.lock import DatabaseLock
 from telemetry.schema import SCHEMA_VERSION
 
@@ -250,13 +251,8 @@ def check_database(config: Config) -> list[Check]:
     if not path.exists():
         return [Check("database", Level.WARN, "db.none", {"path": path}, "db.none.hint"), *checks]
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-        try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            first = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:  # "file is not a database", "malformed": damaged too
+        version, first = inspection.integrity(path)
+    except DatabaseError as exc:  # "file is not a database", "malformed": damaged too
         damaged = "malformed" in str(exc) or "not a database" in str(exc)
         key = "db.damaged" if damaged else "db.unreadable"
         values = {"problem": str(exc), "error": str(exc)}

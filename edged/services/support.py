@@ -18,7 +18,6 @@ import json
 import platform
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tarfile
@@ -32,6 +31,7 @@ from typing import Any
 from edged import __version__, live
 from edged.config.settings import Config
 from edged.services import doctor
+from telemetry import inspection
 
 SECRET_KEY = re.compile(
     r"(pass(word|wd|phrase)?|pwd|secret|token|psk|(^|_)key$|^env$)", re.IGNORECASE
@@ -59,30 +59,7 @@ def versions() -> dict[str, str]:
 
 def database_summary(path: str | Path) -> dict[str, Any]:
     """Sizes, schema, integrity (quick_check) and rows per table, read-only."""
-    db = Path(path)
-    out: dict[str, Any] = {"path": str(db), "exists": db.exists()}
-    if not db.exists():
-        return out
-    out["bytes"] = db.stat().st_size
-    wal = Path(f"{db}-wal")
-    out["wal_bytes"] = wal.stat().st_size if wal.exists() else 0
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-        try:
-            out["schema"] = conn.execute("PRAGMA user_version").fetchone()[0]
-            out["quick_check"] = conn.execute("PRAGMA quick_check(5)").fetchone()[0]
-            names = conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-            ).fetchall()
-            out["rows"] = {
-                name: conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
-                for (name,) in names
-            }
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as exc:
-        out["error"] = str(exc)
-    return out
+    return inspection.file_summary(path)
 
 
 def summary(config: Config, *, with_doctor: bool = True) -> dict[str, Any]:
