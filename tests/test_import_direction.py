@@ -172,7 +172,6 @@ def runs_sql(path: Path) -> bool:
 SQL_NOT_MOVED_YET = {
     "edged.cli.main",  # check-config's schema probe
     "edged.cli.simulate",
-    "maintenance.energy.pv_history",
     "maintenance.report.rollup_store",
     "maintenance.report.stored_month",
 }

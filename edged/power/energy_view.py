@@ -8,7 +8,7 @@ live).
 
 Which battery: `[power] battery` (a device or a `[[batteries]]` bank), else the first bank,
 else the first device (in config order) reporting battery_soc, else battery_voltage. PV is the
-sum of every fresh device's pv_power, as the PV profile (`maintenance.energy.pv_history`)
+sum of every fresh device's pv_power, as the PV profile (`telemetry.pv_hours`)
 sums it, so "now" and "the sunniest hour" compare like with like.
 """
 

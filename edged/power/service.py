@@ -30,8 +30,8 @@ from edged.readings import Sample
 from edged.services.alarms import AlarmService
 from edged.services.report_files import read_summary
 from maintenance.energy.policy import JobKind, JobSpec
-from maintenance.energy.pv_history import stored_profile
-from telemetry import topics
+from maintenance.energy.pv_profile import HourlyProfile
+from telemetry import pv_hours, topics
 from telemetry.mqtt import Publisher
 from telemetry.store import open_db
 from telemetry.writer import Writer
@@ -92,7 +92,7 @@ class PowerService:
             )
         self.calendar = Calendar()
         self.profile_skipped = 0
-        """Records the PV profile left out since start (`maintenance.energy.pv_history`)."""
+        """Records the PV profile left out since start (`telemetry.pv_hours`)."""
 
     @property
     def active(self) -> bool:
@@ -175,7 +175,7 @@ class PowerService:
 
     def _refresh_profile(self) -> None:
         """The sunniest hours of the last days, aggregated by SQLite from the stored records
-        (`maintenance.energy.pv_history`): memory does not grow with the history. On a read-only
+        (`telemetry.pv_hours`): memory does not grow with the history. On a read-only
         connection of its own: a scan of a long backlog takes seconds, which the Writer's
         commits do not wait for (WAL readers never block the writer)."""
         power, now = self._config.power, time.time()
@@ -183,14 +183,14 @@ class PowerService:
         seconds = offset.total_seconds() if offset else 0.0
         db = open_db(self._config.storage.path, readonly=True)
         try:
-            found = stored_profile(db.conn, now, power.history_days, seconds)
+            found = pv_hours.hourly_means(db, now, power.history_days, seconds)
         finally:
             db.conn.close()
             memory.trim()  # the scan's page cache and rows are freed: give them back
         if found.skipped:
             self.profile_skipped += found.skipped
             log.warning("PV profile: %d record(s) unreadable by SQLite left out", found.skipped)
-        self.jobs.refresh_profile(found.profile)
+        self.jobs.refresh_profile(HourlyProfile(found.means))
 
     def stop(self) -> None:
         """Stop the calendar, then the running jobs (they are recorded as stopped)."""

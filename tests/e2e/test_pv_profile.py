@@ -1,5 +1,5 @@
 """The running daemon builds its PV profile from the database it finds
-(`maintenance.energy.pv_history`, on its own read-only connection) and shows it in the live view.
+(`telemetry.pv_hours`, on its own read-only connection) and shows it in the live view.
 
 Real daemon (subprocess), real SQLite prefilled with yesterday's records of two chargers and a
 stretch stamped before the clock was synchronised, a controller on a pty for live samples.

@@ -1,5 +1,5 @@
-"""The PV profile (`maintenance.energy.pv_profile.HourlyProfile`) computed inside SQLite from
-`records`.
+"""The PV profile's hourly means (`maintenance.energy.pv_profile.HourlyProfile` takes them)
+computed inside SQLite from `records`.
 
 The daemon refreshes the profile hourly from the last `[power] history_days` of records: at one
 record a minute that is ~10,000 records per device, and a backlog of 1-s windows is 86,400 a
@@ -17,10 +17,9 @@ or a damaged row) is left out whole rather than failing the query; `skipped` say
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
-from maintenance.energy.pv_profile import HourlyProfile
+from telemetry.database import Database
 
 _IN_WINDOW = "ts >= :start AND ts < :now AND synced = 1"
 # CASE: json_type must never see a row json_valid rejected (it would fail the whole query).
@@ -43,23 +42,24 @@ SKIPPED_SQL = f"SELECT count(*) FROM records WHERE {_IN_WINDOW} AND NOT json_val
 
 
 @dataclass(frozen=True, slots=True)
-class StoredProfile:
-    profile: HourlyProfile
+class StoredHours:
+    means: tuple[float | None, ...]
+    """Mean PV power (W) per local hour 0-23 over the period; None for an hour with no window."""
     skipped: int
     """Records of the period whose metrics SQLite could not read as JSON (left out)."""
 
 
-def stored_profile(
-    conn: sqlite3.Connection, now_ts: float, days: float = 7.0, utc_offset_s: float = 0.0
-) -> StoredProfile:
-    """The profile of the `days` before `now_ts` from the `records` table of `conn`."""
+def hourly_means(
+    db: Database, now_ts: float, days: float = 7.0, utc_offset_s: float = 0.0
+) -> StoredHours:
+    """The hourly means of the `days` before `now_ts` from the `records` table of `db`."""
     params = {"start": now_ts - days * 86400.0, "now": now_ts, "offset": utc_offset_s}
     sums, counts = [0.0] * 24, [0] * 24
-    for hour, total, windows in conn.execute(PROFILE_SQL, params):
+    for hour, total, windows in db.execute(PROFILE_SQL, params):
         # CAST truncates toward zero where Python floors: they differ only for a local time
         # before 1970, which no synchronised clock stamps; `% 24` keeps even that in range.
         sums[hour % 24] += total
         counts[hour % 24] += windows
     means = tuple(s / c if c else None for s, c in zip(sums, counts, strict=True))
-    skipped = conn.execute(SKIPPED_SQL, params).fetchone()[0]
-    return StoredProfile(HourlyProfile(means), skipped)
+    skipped = db.execute(SKIPPED_SQL, params).fetchone()[0]
+    return StoredHours(means, skipped)

@@ -11,12 +11,20 @@ import json
 import math
 import random
 import tracemalloc
+from types import SimpleNamespace
 
 import pytest
 
-from maintenance.energy.pv_history import stored_profile
 from maintenance.energy.pv_profile import HourlyProfile
+from telemetry.pv_hours import hourly_means
 from telemetry.store import open_db, record_from_row
+
+
+def stored_profile(db, now_ts: float, days: float = 7.0, offset: float = 0.0):
+    """The profile the daemon builds from the stored hourly means, and the records left out."""
+    found = hourly_means(db, now_ts, days, offset)
+    return SimpleNamespace(profile=HourlyProfile(found.means), skipped=found.skipped)
+
 
 DAY = 86400.0
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -82,7 +90,7 @@ def _site_week(seed: int, days: float = 8.0) -> list[tuple]:
 )
 def test_sql_profile_equals_python_profile_on_a_site_week(tmp_path, seed, days, offset):
     db = _db(tmp_path, _site_week(seed))
-    found = stored_profile(db.conn, NOW, days, offset)
+    found = stored_profile(db, NOW, days, offset)
     expected = _python_profile(db, NOW, days, offset)
     assert sum(m is not None for m in expected.means) >= 12  # the data does reach SQL's path
     _assert_same(found.profile, expected)
@@ -104,7 +112,7 @@ def test_sql_profile_hand_computed_sums_devices_and_drops_unsynced_clocks(tmp_pa
             ("mppt1", NOW, True, {"pv_power": 9000.0}),  # the period ends before now
         ],
     )
-    p = stored_profile(db.conn, NOW, 7.0).profile
+    p = stored_profile(db, NOW, 7.0).profile
     assert (p.mean(12), p.mean(8), p.mean(3)) == (350.0, 100.0, None)  # (600 + 100) / 2
     assert p.best_hours(("07:30", "13:00")) == [12, 8, 7, 9, 10, 11]
 
@@ -127,7 +135,7 @@ def test_hostile_records_are_left_out_and_counted_never_fail_the_query(tmp_path)
             ("mppt1", noon + 600, True, {"pv_power": 10**30}),  # beyond 64-bit integers
         ],
     )
-    found = stored_profile(db.conn, NOW, 7.0)
+    found = stored_profile(db, NOW, 7.0)
     assert found.profile.mean(12) == pytest.approx((500.0 + 1e30) / 2)
     assert [h for h, m in enumerate(found.profile.means) if m is not None] == [12]
     assert found.skipped == 4  # NaN, Infinity, not JSON, torn
@@ -145,7 +153,7 @@ def test_sql_profile_holds_no_rows_in_python_memory(tmp_path):
     del rows
     tracemalloc.start()
     try:
-        found = stored_profile(db.conn, NOW, 7.0)
+        found = stored_profile(db, NOW, 7.0)
         _, sql_peak = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
         expected = _python_profile(db, NOW, 7.0, 0.0)
