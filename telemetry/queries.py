@@ -9,14 +9,17 @@ from a command-line process beside it.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Mapping
 from typing import Any
 
 from edged.readings import Record
 from telemetry import outbox
-from telemetry.database import Database
+from telemetry.database import Database, DatabaseError
 from telemetry.store import RECORD_COLUMNS, ROW_SQL, record_from_row, transaction
+
+log = logging.getLogger(__name__)
 
 MAINTENANCE_COLUMNS = (
     "id",
@@ -276,3 +279,85 @@ def active_alarm_rows(db: Database) -> list[tuple]:
         "SELECT alarm_id, rule, subject, severity, since, message, message_en, value"
         " FROM alarms WHERE active = 1 ORDER BY id"
     ).fetchall()
+
+
+# --- a period's rows, for the monthly report (maintenance.report.stored_month) ---------------
+
+PERIOD_JOB_RUN_COLUMNS = (*JOB_RUN_COLUMNS, "clock_synced")
+PERIOD_ALARM_COLUMNS = (
+    "alarm_id",
+    "severity",
+    "since",
+    "cleared",
+    "acked_at",
+    "message",
+    "message_en",
+)
+
+
+def _optional(db: Database, sql: str, params: tuple) -> list[tuple] | None:
+    """The rows, or None when the table is not there (a database of an older schema)."""
+    try:
+        return db.execute(sql, params).fetchall()
+    except DatabaseError as exc:
+        if "no such table" not in str(exc):
+            raise
+        log.info("report: %s", exc)
+        return None
+
+
+def records_in(db: Database, start: float, end: float) -> list[Record]:
+    """Records with start <= ts < end, in stored (id) order."""
+    rows = db.execute(
+        f"SELECT {RECORD_COLUMNS} FROM records WHERE ts >= ? AND ts < ? ORDER BY id",
+        (start, end),
+    ).fetchall()
+    return [record_from_row(row) for row in rows]
+
+
+def alarms_in(db: Database, start: float, end: float) -> list[dict[str, Any]]:
+    """Alarm occurrences active at some time in [start, end), as dicts."""
+    rows = _optional(
+        db,
+        f"SELECT {', '.join(PERIOD_ALARM_COLUMNS)} FROM alarms"
+        " WHERE since < ? AND (cleared IS NULL OR cleared >= ?) ORDER BY id",
+        (end, start),
+    )
+    return [dict(zip(PERIOD_ALARM_COLUMNS, row, strict=True)) for row in rows or ()]
+
+
+def health_in(db: Database, start: float, end: float) -> list[dict[str, Any]]:
+    """Health rows {component, ts, ok, values} of [start, end)."""
+    rows = _optional(
+        db,
+        "SELECT component, ts, ok, vals FROM health WHERE ts >= ? AND ts < ? ORDER BY id",
+        (start, end),
+    )
+    return [
+        {"component": c, "ts": ts, "ok": bool(ok), "values": json.loads(v)}
+        for c, ts, ok, v in rows or ()
+    ]
+
+
+def job_runs_in(db: Database, start: float, end: float) -> list[dict[str, Any]] | None:
+    """Job runs started in [start, end); None without the table (schema before v5)."""
+    rows = _optional(
+        db,
+        f"SELECT {', '.join(PERIOD_JOB_RUN_COLUMNS)} FROM job_runs"
+        " WHERE started >= ? AND started < ? ORDER BY id",
+        (start, end),
+    )
+    if rows is None:
+        return None
+    return [dict(zip(PERIOD_JOB_RUN_COLUMNS, row, strict=True)) for row in rows]
+
+
+def job_waits_in(db: Database, start: float, end: float) -> list[dict[str, Any]]:
+    """The power policy's `wait` decisions for jobs in [start, end): {ts, job, code}."""
+    rows = _optional(
+        db,
+        "SELECT ts, subject, code FROM power_events WHERE kind = 'job' AND action = 'wait'"
+        " AND ts >= ? AND ts < ? ORDER BY id",
+        (start, end),
+    )
+    return [{"ts": ts, "job": job, "code": code} for ts, job, code in rows or ()]

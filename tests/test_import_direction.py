@@ -173,7 +173,6 @@ SQL_NOT_MOVED_YET = {
     "edged.cli.main",  # check-config's schema probe
     "edged.cli.simulate",
     "maintenance.report.rollup_store",
-    "maintenance.report.stored_month",
 }
 """Site modules that still run SQL themselves (issue 12): this list may only shrink."""
 

@@ -11,29 +11,19 @@ see `rollups`). Tables another part of edged may not have yet read as empty, nev
 
 from __future__ import annotations
 
-import json
-import logging
-import sqlite3
-
 from edged.readings import Record
 from maintenance.energy.battery_health import GAP_FACTOR
 from maintenance.report import rollup_store
 from maintenance.report.month import bounds
 from maintenance.report.rollups import DAY
+from telemetry import queries
 from telemetry.database import Database
-from telemetry.store import record_from_row
-
-log = logging.getLogger(__name__)
 
 
 def records(db: Database, start: float, end: float, interval_s: float) -> list[Record]:
-    """Records with start − GAP_FACTOR·interval ≤ ts < end, in stored order."""
-    rows = db.execute(
-        "SELECT id, device, ts, synced, samples, metrics FROM records"
-        " WHERE ts >= ? AND ts < ? ORDER BY id",
-        (start - GAP_FACTOR * interval_s, end),
-    ).fetchall()
-    return [record_from_row(row) for row in rows]
+    """Records with start − GAP_FACTOR·interval ≤ ts < end, in stored order (the one before the
+    month counts the month's first interval)."""
+    return queries.records_in(db, start - GAP_FACTOR * interval_s, end)
 
 
 def series(db: Database, month: str, interval_s: float) -> dict[str, list]:
@@ -49,73 +39,8 @@ def series(db: Database, month: str, interval_s: float) -> dict[str, list]:
     return {"rollups": sorted(hourly.values(), key=lambda r: (r.device, r.start))}
 
 
-def _optional(db: Database, sql: str, params: tuple) -> list[tuple]:
-    try:
-        return db.execute(sql, params).fetchall()
-    except sqlite3.OperationalError as exc:  # table not there (older schema)
-        log.info("report: %s", exc)
-        return []
-
-
-def alarms(db: Database, start: float, end: float) -> list[dict]:
-    """Alarm occurrences active at some time in [start, end), as plain dicts."""
-    cols = ("alarm_id", "severity", "since", "cleared", "acked_at", "message", "message_en")
-    rows = _optional(
-        db,
-        f"SELECT {', '.join(cols)} FROM alarms WHERE since < ? AND (cleared IS NULL OR cleared"
-        " >= ?) ORDER BY id",
-        (end, start),
-    )
-    return [dict(zip(cols, row, strict=True)) for row in rows]
-
-
-def health(db: Database, start: float, end: float) -> list[dict]:
-    """Health rows {component, ts, ok, values} of [start, end)."""
-    rows = _optional(
-        db,
-        "SELECT component, ts, ok, vals FROM health WHERE ts >= ? AND ts < ? ORDER BY id",
-        (start, end),
-    )
-    return [
-        {"component": c, "ts": ts, "ok": bool(ok), "values": json.loads(v)} for c, ts, ok, v in rows
-    ]
-
-
-JOB_RUN_COLUMNS = (
-    "job",
-    "kind",
-    "trigger",
-    "started",
-    "ended",
-    "duration_s",
-    "outcome",
-    "exit_code",
-    "reason",
-    "reason_en",
-    "clock_synced",
-)
-
-
-def job_runs(db: Database, start: float, end: float) -> list[dict] | None:
-    """Job runs started in [start, end) (`job_runs`, schema v5); None without the table."""
-    try:
-        rows = db.execute(
-            f"SELECT {', '.join(JOB_RUN_COLUMNS)} FROM job_runs WHERE started >= ? AND started < ?"
-            " ORDER BY id",
-            (start, end),
-        ).fetchall()
-    except sqlite3.OperationalError as exc:
-        log.info("report: %s", exc)
-        return None
-    return [dict(zip(JOB_RUN_COLUMNS, row, strict=True)) for row in rows]
-
-
-def job_waits(db: Database, start: float, end: float) -> list[dict]:
-    """The power policy's `wait` decisions for jobs in [start, end): {ts, job, code}."""
-    rows = _optional(
-        db,
-        "SELECT ts, subject, code FROM power_events WHERE kind = 'job' AND action = 'wait'"
-        " AND ts >= ? AND ts < ? ORDER BY id",
-        (start, end),
-    )
-    return [{"ts": ts, "job": job, "code": code} for ts, job, code in rows]
+alarms = queries.alarms_in
+health = queries.health_in
+job_runs = queries.job_runs_in
+job_waits = queries.job_waits_in
+JOB_RUN_COLUMNS = queries.PERIOD_JOB_RUN_COLUMNS
