@@ -66,11 +66,21 @@ def seed_alarm(db_path: Path) -> None:
 
 
 class Site:
-    def __init__(self, workdir: Path, remote: str, env: dict[str, str] | None = None) -> None:
-        """`env`: the daemon's extra environment (libfaketime's, tests.peers.faketime)."""
+    def __init__(
+        self,
+        workdir: Path,
+        remote: str,
+        env: dict[str, str] | None = None,
+        broker: Broker | None = None,
+    ) -> None:
+        """`env`: the daemon's extra environment (libfaketime's, tests.peers.faketime).
+        `broker`: a running broker to use (the fleet's central one, shared with the collector
+        and the dashboard), left running at `close()`; without it the site starts its own."""
         self.workdir = workdir
-        self.broker = Broker(workdir)
-        self.broker.start()
+        self._own_broker = broker is None
+        self.broker = broker or Broker(workdir)
+        if self._own_broker:
+            self.broker.start()
         self.pty = EnergyPty(soc=95.0).__enter__()
         self.config = site_config(workdir, self.pty.path, self.broker.port, remote)
         seed_alarm(workdir / "edged.db")
@@ -109,4 +119,5 @@ class Site:
     def close(self) -> None:
         self.daemon.stop()
         self.pty.__exit__(None, None, None)
-        self.broker.stop()
+        if self._own_broker:
+            self.broker.stop()
