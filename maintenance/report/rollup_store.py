@@ -14,13 +14,12 @@ Daily rows are re-merged from the day's hourly rows whenever one of them changes
 `prune_records` deletes only records at or below the watermark (rolled up), through
 `telemetry.store.prune` (its rules: never outbox records, never a device's newest record).
 Call both on a read-write connection from `telemetry.store.open_db` (each batch is one short
-transaction, like the Writer's).
+transaction, like the Writer's). The SQL is `telemetry.rollup_rows`'; the rows' meaning is here.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import zlib
 from collections.abc import Iterable
 
@@ -35,8 +34,9 @@ from maintenance.report.rollups import (
     rollup,
     to_rows,
 )
+from telemetry import rollup_rows
 from telemetry.database import Database
-from telemetry.store import prune, record_from_row, transaction
+from telemetry.store import prune
 
 STATE_KEY = "rollups"
 BATCH = 250
@@ -99,13 +99,10 @@ def decode(device: str, period_s: int, start: int, body: bytes) -> Rollup:
 
 def load_state(db: Database) -> tuple[int, float | None, dict[str, RollupState]]:
     """(last record id rolled up, the hour boundary it was rolled up to, per-device state)."""
-    try:
-        row = db.execute("SELECT value FROM kv WHERE key = ?", [STATE_KEY]).fetchone()
-    except sqlite3.OperationalError:  # no kv table: nothing was ever rolled up
-        row = None
-    if row is None:
+    saved = rollup_rows.saved_progress(db, STATE_KEY)
+    if saved is None:  # nothing was ever rolled up
         return 0, None, {}
-    raw = json.loads(row[0])
+    raw = json.loads(saved)
     state = {
         device: RollupState(Record(device, ts, bool(synced), samples, metrics, id=rid), seg)
         for device, (rid, ts, synced, samples, metrics, seg) in raw["devices"].items()
@@ -113,7 +110,7 @@ def load_state(db: Database) -> tuple[int, float | None, dict[str, RollupState]]
     return int(raw["id"]), float(raw["cutoff"]), state
 
 
-def _save_state(conn, last_id: int, cutoff: float, state: dict[str, RollupState]) -> None:
+def _progress(last_id: int, cutoff: float, state: dict[str, RollupState]) -> str:
     devices = {
         d: [
             s.last.id,
@@ -125,12 +122,7 @@ def _save_state(conn, last_id: int, cutoff: float, state: dict[str, RollupState]
         ]
         for d, s in sorted(state.items())
     }
-    value = json.dumps({"id": last_id, "cutoff": cutoff, "devices": devices}, separators=(",", ":"))
-    conn.execute(
-        "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET"
-        " value = excluded.value",
-        (STATE_KEY, value),
-    )
+    return json.dumps({"id": last_id, "cutoff": cutoff, "devices": devices}, separators=(",", ":"))
 
 
 # --- reading and writing rows ------------------------------------------------------------------
@@ -138,46 +130,30 @@ def _save_state(conn, last_id: int, cutoff: float, state: dict[str, RollupState]
 
 def stored(db: Database, start: float, end: float, period_s: int = HOUR) -> list[Rollup]:
     """Stored rollups of `period_s` with start <= bucket start < end, by (device, start)."""
-    rows = db.execute(
-        "SELECT device, period_s, start, body FROM rollups WHERE start >= ? AND start < ?"
-        " AND period_s = ?",
-        (start, end, period_s),
-    ).fetchall()
+    rows = rollup_rows.rows_between(db, start, end, period_s)
     return sorted((decode(*r) for r in rows), key=lambda r: (r.device, r.start))
 
 
-def _stored_keys(conn, keys: Iterable[tuple[str, int]], period_s: int) -> list[Rollup]:
+def _stored_keys(db: Database, keys: Iterable[tuple[str, int]], period_s: int) -> list[Rollup]:
     out = []
     for device, start in keys:
-        row = conn.execute(
-            "SELECT device, period_s, start, body FROM rollups WHERE start = ? AND period_s = ?"
-            " AND device = ?",
-            (start, period_s, device),
-        ).fetchone()
+        row = rollup_rows.row_at(db, device, start, period_s)
         if row is not None:
             out.append(decode(*row))
     return out
 
 
-def _upsert(conn, rollups: Iterable[Rollup]) -> None:
-    conn.executemany(
-        "INSERT INTO rollups (device, period_s, start, body) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (start, period_s, device) DO UPDATE SET body = excluded.body",
-        [(r["device"], r["period_s"], r["start"], encode(r)) for r in to_rows(rollups)],
-    )
+def _rows(rollups: Iterable[Rollup]) -> list[rollup_rows.Row]:
+    return [(r["device"], r["period_s"], r["start"], encode(r)) for r in to_rows(rollups)]
 
 
-def _days(conn, hourly: list[Rollup]) -> list[Rollup]:
+def _days(db: Database, hourly: list[Rollup]) -> list[Rollup]:
     """The daily rows of the days these hours are in: every stored hour of those days, these
     (new or continued) hours in place of theirs, merged."""
     fresh = {(r.device, r.start): r for r in hourly}
     out = []
     for device, day in sorted({(r.device, r.start // DAY * DAY) for r in hourly}):
-        rows = conn.execute(
-            "SELECT device, period_s, start, body FROM rollups WHERE start >= ? AND start < ?"
-            " AND period_s = ? AND device = ?",
-            (day, day + DAY, HOUR, device),
-        ).fetchall()
+        rows = rollup_rows.device_rows_between(db, device, day, day + DAY, HOUR)
         hours = {(r.device, r.start): r for r in (decode(*row) for row in rows)}
         hours |= {k: r for k, r in fresh.items() if k[0] == device and day <= k[1] < day + DAY}
         out += merge(list(hours.values()), DAY)
@@ -186,20 +162,15 @@ def _days(conn, hourly: list[Rollup]) -> list[Rollup]:
 
 def pending(db: Database, after_id: int, upto_id: float = float("inf")) -> list[Record]:
     """Records with after_id < id <= upto_id, in id (stored) order."""
-    rows = db.execute(
-        "SELECT id, device, ts, synced, samples, metrics FROM records WHERE id > ? AND id <= ?"
-        " ORDER BY id",
-        (after_id, upto_id),
-    ).fetchall()
-    return [record_from_row(r) for r in rows]
+    return rollup_rows.records_after(db, after_id, upto_id)
 
 
 def continue_rollup(
-    conn, records: list[Record], state: dict[str, RollupState], interval_s: float
+    db: Database, records: list[Record], state: dict[str, RollupState], interval_s: float
 ) -> tuple[list[Rollup], dict[str, RollupState]]:
     """Hourly rows of the hours `records` touch, continuing their stored rows, and the state."""
     keys = {(r.device, int(r.ts // HOUR) * HOUR) for r in records}
-    return rollup(records, interval_s=interval_s, state=state, into=_stored_keys(conn, keys, HOUR))
+    return rollup(records, interval_s=interval_s, state=state, into=_stored_keys(db, keys, HOUR))
 
 
 def roll_up(db: Database, now: float, interval_s: float, batch: int = BATCH) -> int:
@@ -208,33 +179,27 @@ def roll_up(db: Database, now: float, interval_s: float, batch: int = BATCH) -> 
     last_id, _, state = load_state(db)
     total = 0
     while True:
-        (upto, seen), *_ = db.execute(
-            "SELECT max(id) FILTER (WHERE ts < ?), count(*) FROM (SELECT id, ts FROM records"
-            " WHERE id > ? ORDER BY id LIMIT ?)",
-            (cutoff, last_id, batch),
-        ).fetchall()
+        upto, seen = rollup_rows.next_batch(db, last_id, cutoff, batch)
         if upto is None:
             return total
         chunk = pending(db, last_id, upto)
         # Computed before the transaction (only this function writes rollups): the write lock
         # is held for the writes alone, never long enough to make the Writer wait.
-        hourly, state = continue_rollup(db.conn, chunk, state, interval_s)
-        daily = _days(db.conn, hourly)
+        hourly, state = continue_rollup(db, chunk, state, interval_s)
+        daily = _days(db, hourly)
         last_id = chunk[-1].id or last_id
-        with transaction(db.conn):
-            _upsert(db.conn, [*hourly, *daily])
-            _save_state(db.conn, last_id, cutoff, state)
+        rollup_rows.save(db, _rows([*hourly, *daily]), STATE_KEY, _progress(last_id, cutoff, state))
         total += len(chunk)
         if seen < batch:
             return total
 
 
 def prune_records(db: Database, before: float, batch: int = 500) -> int:
-    """Delete records older than `before` that are rolled up (telemetry.store.prune's rules);
+    """Prune the records older than `before` that are rolled up (telemetry.store.prune's rules);
     returns how many went. Records after the watermark bound it: all of them are kept."""
     last_id, _, _ = load_state(db)
     if not last_id:
         return 0
-    first_pending = db.execute("SELECT min(ts) FROM records WHERE id > ?", [last_id]).fetchone()
-    bound = before if first_pending[0] is None else min(before, first_pending[0])
+    first_pending = rollup_rows.oldest_after(db, last_id)
+    bound = before if first_pending is None else min(before, first_pending)
     return prune(db, samples_before=float("-inf"), records_before=bound, batch=batch)

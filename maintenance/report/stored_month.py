@@ -34,7 +34,7 @@ def series(db: Database, month: str, interval_s: float) -> dict[str, list]:
         return {"records": records(db, start, end, interval_s)}
     hourly = {(r.device, r.start): r for r in rollup_store.stored(db, start, end)}
     newer = rollup_store.pending(db, last_id)
-    continued, _ = rollup_store.continue_rollup(db.conn, newer, state, interval_s)
+    continued, _ = rollup_store.continue_rollup(db, newer, state, interval_s)
     hourly.update({(r.device, r.start): r for r in continued if start <= r.start < end})
     return {"rollups": sorted(hourly.values(), key=lambda r: (r.device, r.start))}
 
