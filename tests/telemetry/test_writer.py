@@ -100,6 +100,32 @@ def test_full_queue_drops_counts_and_logs_once(tmp_path, caplog):
     assert w.stats["samples_written"] == 5
 
 
+def test_a_commit_writes_one_block_per_device_across_the_folds_before_it(started, tmp_path):
+    """Samples are folded into windows about every second, but the card pays per block: the
+    folds between two commits all fill the same block per device (one per fold cost ~2.5x)."""
+    w = started()
+    for fold in range(3):
+        for i in range(5):
+            w.put(mppt(T0 + fold * 5 + i))
+            w.put(Sample("bmv", T0 + fold * 5 + i, True, {"battery_soc": 50.0 + i}))
+        poll(lambda: w._queue.empty())  # taken by a fold (every second), not by a commit
+        time.sleep(0.01)
+    assert w.flush()
+    db = store.open_db(tmp_path / "edged.db", readonly=True)
+    rows = db.execute(
+        "SELECT d.name, last_seq - first_seq + 1 FROM sample_blocks JOIN devices AS d"
+        " ON d.id = device_id ORDER BY d.name"
+    ).fetchall()
+    assert rows == [("bmv", 15), ("mppt", 15)]
+    stored = store.read_samples(db, device="mppt")
+    assert [s.ts for _, s in stored] == [T0 + i for i in range(15)]
+    w.put(mppt(T0 + 15))  # the next commit: a new block, past the range the last one set aside
+    assert w.flush()
+    assert db.execute("SELECT count(*) FROM sample_blocks").fetchone()[0] == 3
+    seqs = [seq for seq, _ in store.read_samples(db)]
+    assert len(seqs) == 31 and seqs == sorted(set(seqs))
+
+
 def test_silent_device_window_is_closed_by_idle_time(started):
     got = []
     w = started(on_records=got.extend, publish_interval=0.2, commit_interval=0.01, grace=0.0)
@@ -144,9 +170,9 @@ def _kill_child_mid_run(path, t0: float) -> list:
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     stored = store.read_samples(db)
     assert len(stored) >= reported
-    assert [(seq, s) for seq, s in stored] == [
-        (i + 1, child_sample(t0, i)) for i in range(len(stored))
-    ]
+    assert [s for _, s in stored] == [child_sample(t0, i) for i in range(len(stored))]
+    seqs = [seq for seq, _ in stored]
+    assert seqs == sorted(set(seqs))  # increasing; a commit's block is a range set aside
     return stored
 
 
@@ -237,7 +263,9 @@ def test_disk_full_keeps_the_batch_and_writes_it_once_there_is_room(started, tmp
 
     w.call(lambda db: db.execute("PRAGMA max_page_count = 1073741823").fetchone())
     assert w.flush() is True
-    assert [seq for seq, _ in store.read_samples(db)] == list(range(1, 401))
+    stored = store.read_samples(db)
+    assert [s.ts for _, s in stored] == [T0 + i for i in range(400)]
+    assert [seq for seq, _ in stored] == sorted({seq for seq, _ in stored})  # none reused
     assert [r.samples for r in got] == [50, 60, 60, 60, 60, 60]
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert w.stats["dropped"] == 0
@@ -286,11 +314,12 @@ def test_prune_runs_on_the_writer_thread_and_keeps_the_open_window(started, tmp_
         if i % 30 == 20:  # a commit every 30 s: blocks of 3 samples
             w.flush()
     w.flush()
-    # Windows 1-3 are closed (seqs 1-17); the block of seqs 16-18 holds the open window's
-    # first sample, so it stays with the open window's block (19-20).
+    # Windows 1-3 are closed (samples 0-170 s); the block of 150-170 s holds the open window's
+    # first sample, so it stays with the open window's block (180-190 s).
     assert w.prune(max_age=0.0) == 15
     db = store.open_db(tmp_path / "edged.db", readonly=True)
-    assert db.execute("SELECT min(seq), count(*) FROM samples").fetchone() == (16, 5)
+    kept = [s.ts - T0 for _, s in store.read_samples(db)]
+    assert kept == [150, 160, 170, 180, 190]
     assert w.stats["pruned"] == 15
 
 
