@@ -68,6 +68,7 @@ class Daemon:
             commit_interval=config.storage.commit_interval,
             on_records=self._records_committed,
             on_closed=self._records_closed,
+            keep_raw_samples=storage.keep_raw_samples,
         )
         self.health: HealthRound | None = None
         if config.health.enabled:

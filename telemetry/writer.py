@@ -98,11 +98,15 @@ class Writer(threading.Thread):
         *,
         grace: float | None = None,
         state_refresh: float = STATE_REFRESH,
+        keep_raw_samples: bool = True,
     ) -> None:
         super().__init__(name="edged-writer", daemon=True)
         self.path = Path(path)
         self.commit_interval = commit_interval
         self.state_refresh = state_refresh
+        self.keep_raw_samples = keep_raw_samples
+        """False: a commit stores only the samples no record covers yet, and each device's
+        newest (`store.Batch.drop_covered`); True: every sample, pruned after its retention."""
         self._on_records = on_records
         self._on_closed = on_closed
         self._max_queue = max_queue
@@ -128,6 +132,7 @@ class Writer(threading.Thread):
                 "quarantined",
                 "recoveries",
                 "replay_withheld",
+                "samples_covered",
             ),
             0,
         )
@@ -533,6 +538,8 @@ class Writer(threading.Thread):
             self._batch.acks.update(rest)
             self._count("dropped", self._batch.bound(self._max_queue))
             return False  # backing off: the disk is still full, most likely
+        if not self.keep_raw_samples:  # before the write: a failed one keeps them dropped
+            self._count("samples_covered", self._batch.drop_covered())
         if self._db is None and not self._open():
             self._batch.acks.update(rest)
             return self._failed(now, "no usable database")

@@ -72,6 +72,37 @@ def test_one_record_and_outbox_row_per_closed_window(started, tmp_path):
     assert w.stats["samples_written"] == 130 and w.stats["records_created"] == 2
 
 
+def test_without_raw_samples_a_commit_stores_the_open_window_and_a_restart_rebuilds_it(
+    started, tmp_path
+):
+    """`keep_raw_samples = false` (the daemon's default): the closed windows are stored as
+    records only; the open window's samples are stored, so the next start rebuilds it whole."""
+    got = []
+    w = started(on_records=got.extend, keep_raw_samples=False)
+    for i in range(130):  # windows ...000, ...060 (both closed), ...120 (open: 20 samples)
+        w.put(mppt(T0 + i, v=12 + i % 2))
+    assert w.flush() is True
+    assert [(r.ts, r.samples) for r in got] == [(T0 - 10, 50), (T0 + 50, 60)]
+    db = store.open_db(tmp_path / "edged.db", readonly=True)
+    assert [s.ts for _, s in store.read_samples(db)] == [T0 + i for i in range(110, 130)]
+    assert w.stats["samples_covered"] == 110 and w.stats["samples_written"] == 20
+    w.put(mppt(T0 + 130, v=12))  # no window closes: every sample of this commit is kept
+    assert w.flush()
+    assert len(store.read_samples(db)) == 21
+    w.stop()
+
+    again = started(on_records=got.extend, keep_raw_samples=False)
+    for i in range(131, 175):  # the replayed window goes on and closes with all 60 samples
+        again.put(mppt(T0 + i, v=12 + i % 2))
+    assert again.flush()
+    assert [(r.ts, r.samples) for r in got[2:]] == [(T0 + 110, 60)]
+    assert got[2].metrics == {"battery_voltage": 12.5, "charger_state": "bulk"}
+    # the newest sample is kept even when a record covers it: `edged status` when stopped
+    again.put(mppt(T0 + 240))  # closes window ...180 (its only sample: T0 + 170 .. 174)
+    assert again.flush()
+    assert store.read_samples(db, newest_first=True, limit=1)[0][1].ts == T0 + 240
+
+
 def test_ack_deletes_only_the_acked_ids(started, tmp_path):
     got = []
     w = started(on_records=got.extend)
