@@ -40,12 +40,12 @@ stores ~25 fields per entry (_PID, _UID, _SYSTEMD_UNIT, _BOOT_ID, timestamps, ..
 deduplicated across entries, plus its hash tables; a few hundred bytes is typical."""
 
 
-def stored_samples(db: Path) -> int:
+def folded_samples(db: Path) -> int:
+    """Samples the records hold so far: what the daemon read and kept as history, whether or
+    not it also stored them raw (`storage.keep_raw_samples`)."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        return conn.execute(
-            "SELECT coalesce(sum(last_seq - first_seq + 1), 0) FROM sample_blocks"
-        ).fetchone()[0]
+        return conn.execute("SELECT coalesce(sum(samples), 0) FROM records").fetchone()[0]
     finally:
         conn.close()
 
@@ -57,6 +57,13 @@ def main() -> None:
     parser.add_argument("--no-broker", action="store_true", help="records wait in the outbox")
     parser.add_argument("--breakdown", action="store_true", help="files written (needs strace)")
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
+    parser.add_argument(
+        "--storage",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a [storage] key (`edged simulate --storage`), e.g. keep_raw_samples=true",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="edged-bench-site-"))
@@ -66,6 +73,7 @@ def main() -> None:
         broker.start()
     command = [sys.executable, "-m", "edged.cli", "--log-level", "INFO", "simulate"]
     command += ["--dir", str(work / "site")]
+    command += [f"--storage={option}" for option in args.storage]
     command += ["--no-mqtt"] if broker is None else ["--broker", f"{broker.host}:{broker.port}"]
     trace = work / "strace.txt"
     if args.breakdown:
@@ -82,14 +90,14 @@ def main() -> None:
         pid = _daemon_pid(daemon.pid) if args.breakdown else daemon.pid
         wb0, t0, log0 = proc_write_bytes(pid), time.monotonic(), log.read_bytes()
         trace0 = trace.stat().st_size if args.breakdown else 0
-        n0 = stored_samples(work / "site" / "edged.db")
+        n0 = folded_samples(work / "site" / "edged.db")
         peak, end = 0, t0 + args.minutes * 60
         while time.monotonic() < end:
             time.sleep(1.0)
             peak = max(peak, proc_rss_kb(pid))
         wb1, t1, rss = proc_write_bytes(pid), time.monotonic(), proc_rss_kb(pid)
         text = log.read_bytes()[len(log0) :]
-        n1 = stored_samples(work / "site" / "edged.db")
+        n1 = folded_samples(work / "site" / "edged.db")
     finally:
         daemon.send_signal(signal.SIGTERM)
         try:
@@ -106,11 +114,12 @@ def main() -> None:
     print(
         f"simulated site, {elapsed:.0f} s after {args.warmup:g} s warm-up,"
         f" {'no broker' if broker is None else 'broker up'}"
+        + "".join(f", {option}" for option in args.storage)
     )
     print(f"{'RSS at end / peak':<40}{rss / 1024:8.1f} / {peak / 1024:.1f} MB")
-    print(f"{'samples stored':<40}{n1 - n0:8d}")
+    print(f"{'samples read (in records)':<40}{n1 - n0:8d}")
     print(f"{'daemon disk writes per day':<40}{disk / 1e6:8.2f} MB")
-    print(f"{'  per stored sample':<40}{(wb1 - wb0) / max(1, n1 - n0):8.0f} B")
+    print(f"{'  per sample read':<40}{(wb1 - wb0) / max(1, n1 - n0):8.0f} B")
     print(f"{'log lines (per day)':<40}{len(lines):8d} ({len(lines) * per_day:.0f})")
     print(f"{'journal per day (bound)':<40}{journal / 1e6:8.2f} MB")
     print(f"{'daemon + journal per day':<40}{(disk + journal) / 1e6:8.2f} MB")

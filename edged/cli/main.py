@@ -66,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--no-mqtt", action="store_true", help="keep everything in the outbox")
     sim.add_argument("--seconds", type=float, help="stop after this many seconds")
     sim.add_argument("--publish-interval", type=float, default=60.0)
+    sim.add_argument(
+        "--storage",
+        action="append",
+        default=[],
+        type=simulate.storage_option,
+        metavar="KEY=VALUE",
+        help="a [storage] key for the simulated site, VALUE in TOML (keep_raw_samples=true)",
+    )
     scan.add_parser(sub)
     alarms.add_parser(sub)
     report.add_parser(sub)

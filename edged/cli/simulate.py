@@ -14,9 +14,11 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shlex
 import sqlite3
 import sys
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +109,7 @@ def _device(dev_id: str, driver: str, **options: Any) -> str:
 def write_config(workdir: Path, args: argparse.Namespace, devices: list[str]) -> Path:
     host, _, port = args.broker.partition(":")
     path = workdir / "edged.toml"
+    extra = "".join(f"{key} = {value}\n" for key, value in getattr(args, "storage", []))
     path.write_text(
         f"""# Written by `edged simulate`: emulated devices, see edged/cli/simulate.py.
 [site]
@@ -117,7 +120,7 @@ name = "CSCOM simulé"
 path = "{workdir / "edged.db"}"
 live_path = "{_runtime_dir(workdir) / "live.json"}"
 reports_dir = "{workdir / "reports"}"
-
+{extra}
 [mqtt]
 enabled = {"false" if args.no_mqtt else "true"}
 host = "{host or "127.0.0.1"}"
@@ -135,6 +138,22 @@ data_path = "{workdir}"
         + "\n".join(devices)
     )
     return path
+
+
+def storage_option(text: str) -> tuple[str, str]:
+    """`--storage KEY=VALUE`: a key of `[storage]` and a TOML value, checked here so the
+    generated file stays valid TOML; whether the key and its value make sense is the config
+    check's job (an unknown key or a wrong type: exit 2, the problem named)."""
+    key, sep, value = text.partition("=")
+    key, value = key.strip(), value.strip()
+    if not sep or not re.fullmatch(r"[a-z_]+", key):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with a [storage] key, got {text!r}")
+    try:  # one line, one value: nothing after it (a table header, another key) gets in
+        if "\n" in value or "\r" in value or set(tomllib.loads(f"v = {value}")) != {"v"}:
+            raise tomllib.TOMLDecodeError("one value on one line expected")
+    except tomllib.TOMLDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"{key}: {value!r} is not a TOML value ({exc})") from exc
+    return key, value
 
 
 def _runtime_dir(workdir: Path) -> Path:
