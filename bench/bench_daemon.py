@@ -51,12 +51,16 @@ def proc_rss_kb(pid: int) -> int:
     return 0
 
 
-def folded_samples(db: Path) -> int:
-    """Samples the records hold so far: what the daemon read and kept as history, whether or
-    not it also stored them raw (`storage.keep_raw_samples`)."""
+def folded_samples(db: Path, since: float, until: float) -> int:
+    """Samples held by the records of the windows that started in [since, until) (wall clock):
+    what the daemon read and kept as history over the run, whether or not it also stored them
+    raw (`storage.keep_raw_samples`). Read after the daemon's final commit."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        return conn.execute("SELECT coalesce(sum(samples), 0) FROM records").fetchone()[0]
+        return conn.execute(
+            "SELECT coalesce(sum(samples), 0) FROM records WHERE ts >= ? AND ts < ?",
+            (since, until),
+        ).fetchone()[0]
     finally:
         conn.close()
 
@@ -128,23 +132,23 @@ def main() -> None:
         time.sleep(args.warmup)
         pid = daemon.pid
         cpu0, wb0, t0 = proc_cpu_seconds(pid), proc_write_bytes(pid), time.monotonic()
-        n0 = folded_samples(workdir / "edged.db")
+        wall0 = time.time()
         peak = 0
         end = t0 + args.minutes * 60
         while time.monotonic() < end:
             time.sleep(1.0)
             peak = max(peak, proc_rss_kb(pid))
         cpu1, wb1, t1 = proc_cpu_seconds(pid), proc_write_bytes(pid), time.monotonic()
-        rss = proc_rss_kb(pid)
+        rss, wall1 = proc_rss_kb(pid), time.time()
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(30)
-        n1 = folded_samples(workdir / "edged.db")
+        n1 = folded_samples(workdir / "edged.db", wall0, wall1)
     finally:
         if daemon.poll() is None:
             daemon.kill()
         emulator.stop()
     elapsed = t1 - t0
-    samples = max(1, n1 - n0)
+    samples = max(1, n1)
     per_sample = (wb1 - wb0) / samples
     print(
         f"run: {args.minutes:g} min steady state after {args.warmup:g} s warm-up, "

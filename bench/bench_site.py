@@ -40,12 +40,16 @@ stores ~25 fields per entry (_PID, _UID, _SYSTEMD_UNIT, _BOOT_ID, timestamps, ..
 deduplicated across entries, plus its hash tables; a few hundred bytes is typical."""
 
 
-def folded_samples(db: Path) -> int:
-    """Samples the records hold so far: what the daemon read and kept as history, whether or
-    not it also stored them raw (`storage.keep_raw_samples`)."""
+def folded_samples(db: Path, since: float, until: float) -> int:
+    """Samples held by the records of the windows that started in [since, until) (wall clock):
+    what the daemon read and kept as history over the run, whether or not it also stored them
+    raw (`storage.keep_raw_samples`). Read after the daemon's final commit."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        return conn.execute("SELECT coalesce(sum(samples), 0) FROM records").fetchone()[0]
+        return conn.execute(
+            "SELECT coalesce(sum(samples), 0) FROM records WHERE ts >= ? AND ts < ?",
+            (since, until),
+        ).fetchone()[0]
     finally:
         conn.close()
 
@@ -90,14 +94,14 @@ def main() -> None:
         pid = _daemon_pid(daemon.pid) if args.breakdown else daemon.pid
         wb0, t0, log0 = proc_write_bytes(pid), time.monotonic(), log.read_bytes()
         trace0 = trace.stat().st_size if args.breakdown else 0
-        n0 = folded_samples(work / "site" / "edged.db")
+        wall0 = time.time()
         peak, end = 0, t0 + args.minutes * 60
         while time.monotonic() < end:
             time.sleep(1.0)
             peak = max(peak, proc_rss_kb(pid))
         wb1, t1, rss = proc_write_bytes(pid), time.monotonic(), proc_rss_kb(pid)
         text = log.read_bytes()[len(log0) :]
-        n1 = folded_samples(work / "site" / "edged.db")
+        wall1 = time.time()
     finally:
         daemon.send_signal(signal.SIGTERM)
         try:
@@ -106,6 +110,7 @@ def main() -> None:
             daemon.kill()
         if broker is not None:
             broker.stop()
+    read = folded_samples(work / "site" / "edged.db", wall0, wall1)
     elapsed = t1 - t0
     per_day = 86400 / elapsed
     lines = text.splitlines()
@@ -117,9 +122,9 @@ def main() -> None:
         + "".join(f", {option}" for option in args.storage)
     )
     print(f"{'RSS at end / peak':<40}{rss / 1024:8.1f} / {peak / 1024:.1f} MB")
-    print(f"{'samples read (in records)':<40}{n1 - n0:8d}")
+    print(f"{'samples read (in records)':<40}{read:8d}")
     print(f"{'daemon disk writes per day':<40}{disk / 1e6:8.2f} MB")
-    print(f"{'  per sample read':<40}{(wb1 - wb0) / max(1, n1 - n0):8.0f} B")
+    print(f"{'  per sample read':<40}{(wb1 - wb0) / max(1, read):8.0f} B")
     print(f"{'log lines (per day)':<40}{len(lines):8d} ({len(lines) * per_day:.0f})")
     print(f"{'journal per day (bound)':<40}{journal / 1e6:8.2f} MB")
     print(f"{'daemon + journal per day':<40}{(disk + journal) / 1e6:8.2f} MB")
