@@ -264,6 +264,16 @@ class ShedConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Budget:
+    """`[budget]`: what the site budgets, uplink data per month and the maintenance fees it
+    collected (the monthly report's costs). Here, not in maintenance.report, so that reading a
+    config does not import the report's code into the daemon (bench/bench_imports.py)."""
+
+    uplink_bytes: int | None = None
+    fees_collected: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     site: SiteConfig
     storage: StorageConfig = StorageConfig()
@@ -276,8 +286,8 @@ class Config:
     jobs: tuple[JobConfig, ...] = ()
     power: PowerConfig = PowerConfig()
     shedding: ShedConfig = ShedConfig()
-    budget: Any = None
-    """`[budget]`: the report's `maintenance.report.costs.Budget` (None: its defaults)."""
+    budget: Budget | None = None
+    """`[budget]`, for the report's costs (None: its defaults)."""
     equipment: tuple[Any, ...] = ()
     """`[[equipment]]`: `maintenance.report.registry.Item`s (typed loosely: this core module
     imports no layer), for the report's costs and `edged maintenance log`."""
