@@ -33,8 +33,7 @@ class StorageConfig:
     keep_raw_samples: bool = False
     """Store every raw sample (1 Hz for a VE.Direct device) for `sample_retention_days`, for
     diagnostics. By default a commit stores only the samples of windows still open (what a
-    restart needs to rebuild them) and each device's newest: the records are the history, and
-    raw samples were most of what the SD card wrote (README, Figures)."""
+    restart needs to rebuild them) and each device's newest: the records are the history."""
     sample_retention_days: float = 35.0
     """Raw samples older than this are pruned (whole compressed blocks)."""
     record_retention_days: float = 62.0

@@ -67,7 +67,7 @@ def test_a_failing_child_is_logged_and_counted_never_raised(tmp_path, caplog):
     assert task.failures == 1 and "exit status 1" in caplog.text
     # a child that answers nonsense, or dies from a signal
     for command in (
-        [sys.executable, "-c", "print('{\"rolled\": \"many\"}')"],
+        [sys.executable, "-c", 'print(\'{"rolled": "many"}\')'],
         [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"],
         [sys.executable, "-c", "print('x' * 100000)"],
     ):
