@@ -58,6 +58,8 @@ class RollupTask:
             repr(float(self._config.telemetry.publish_interval)),
             "--retention-days",
             repr(float(storage.record_retention_days)),
+            "--log-level",  # the daemon's: `edged --log-level WARNING run` keeps the child quiet
+            logging.getLevelName(logging.getLogger().getEffectiveLevel()),
         ]
 
     def start(self) -> None:
@@ -139,9 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--db", required=True)
     parser.add_argument("--interval", type=float, required=True, help="publish interval, s")
     parser.add_argument("--retention-days", type=float, required=True)
+    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING"))
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO,
+        level=args.log_level,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )

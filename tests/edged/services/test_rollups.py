@@ -92,3 +92,22 @@ def test_stopping_the_daemon_ends_a_round_still_running(tmp_path):
     task.start()  # after the stop, no new round begins
     task.join(timeout=5)
     assert task._child is child
+
+
+def test_the_child_logs_at_the_daemons_level(tmp_path):
+    for level, said in (("WARNING", False), ("INFO", True)):
+        path = tmp_path / f"{level}.db"  # each with records to roll up (a round logs only then)
+        stored_records(path, 2, (time.time() // HOUR - 5) * HOUR)
+        code = (
+            "import logging\n"
+            "from edged.config.settings import Config, SiteConfig, StorageConfig\n"
+            "from edged.services.rollups import RollupTask\n"
+            f"logging.basicConfig(level={level!r})\n"
+            f"task = RollupTask(Config(SiteConfig('t'), StorageConfig(path={str(path)!r})))\n"
+            "print(task.run_once())"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0, out.stderr
+        assert ("rolled up" in out.stderr) is said, (level, out.stderr)
