@@ -181,11 +181,32 @@ def main() -> None:
         action="store_true",
         help="what-if: records' metrics and device states stored zlib-compressed (not the schema)",
     )
+    parser.add_argument(
+        "--exclusive",
+        action="store_true",
+        help="what-if: PRAGMA locking_mode = EXCLUSIVE on every connection (WAL index in heap, no"
+        " -shm; no other process could open the database)",
+    )
     args = parser.parse_args()
+    if args.exclusive:  # set before the first WAL access, so SQLite never maps a -shm
+        connect = store.sqlite3.connect
+
+        def exclusive(*a, **k):  # type: ignore[no-untyped-def]
+            conn = connect(*a, **k)
+            conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+            return conn
+
+        store.sqlite3.connect = exclusive  # type: ignore[assignment]
     if args.zlib_rows:  # a lever measured before building it: the JSON the store writes, deflated
         plain = store._json
         store._json = lambda value: zlib.compress(plain(value).encode(), 9)  # type: ignore
-    if args.devices != 1 or args.raw != ["keep"] or args.autocheckpoint != [None] or args.zlib_rows:
+    if (
+        args.devices != 1
+        or args.raw != ["keep"]
+        or args.autocheckpoint != [None]
+        or args.zlib_rows
+        or args.exclusive
+    ):
         _levers(args)
         return
     print(f"1 device, 15 metrics, 1 sample/s, {args.seconds} simulated s; write_bytes per sample")
