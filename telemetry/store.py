@@ -185,7 +185,7 @@ class Batch:
         What stays is what a restart needs: the samples of the windows still open (replayed
         at start, `telemetry.replay`) and the newest sample of each device (`edged status`
         with the daemon stopped). The records are the history; raw samples written only to
-        be pruned a month later cost one VE.Direct device 464 against 177 B per sample
+        be pruned a month later cost one VE.Direct device 291 against 248 B per sample
         (bench/bench_daemon.py, README "Figures").
         Covered samples are a prefix of each device's blocks: replay reads only the seqs
         after the newest record's `last_seq`.
