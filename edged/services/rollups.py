@@ -41,6 +41,7 @@ class RollupTask:
         self._thread: threading.Thread | None = None
         self._child: subprocess.Popen[str] | None = None
         self._stopping = threading.Event()
+        self._starting = threading.Lock()  # a child is never started once join() began
         self.last: tuple[int, int] | None = None  # (records rolled up, records pruned)
         self.failures = 0
         self.command: Callable[[], list[str]] = self._command
@@ -71,12 +72,13 @@ class RollupTask:
 
     def run_once(self) -> tuple[int, int] | None:
         """One round in a child process; its counts, or None (logged, counted) if it failed."""
-        if self._stopping.is_set():
-            return None
         try:
-            self._child = subprocess.Popen(
-                self.command(), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
-            )
+            with self._starting:
+                if self._stopping.is_set():
+                    return None
+                self._child = subprocess.Popen(
+                    self.command(), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+                )
             out, _ = self._child.communicate(timeout=CHILD_TIMEOUT)
         except subprocess.TimeoutExpired:
             self._child.kill()
@@ -103,7 +105,8 @@ class RollupTask:
 
     def join(self, timeout: float) -> None:
         """Wait up to `timeout` for a running round, then end its child (the daemon stops)."""
-        self._stopping.set()
+        with self._starting:
+            self._stopping.set()
         if self._thread is None:
             return
         self._thread.join(timeout)

@@ -70,11 +70,13 @@ def test_a_failing_child_is_logged_and_counted_never_raised(tmp_path, caplog):
         [sys.executable, "-c", 'print(\'{"rolled": "many"}\')'],
         [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"],
         [sys.executable, "-c", "print('x' * 100000)"],
+        [str(tmp_path / "no-such-python")],  # cannot even start
     ):
         task.command = lambda command=command: command
         assert task.run_once() is None
-    assert task.failures == 4
+    assert task.failures == 5
     assert "unreadable answer" in caplog.text and "exit status -9" in caplog.text
+    assert "cannot start it" in caplog.text
 
 
 def test_stopping_the_daemon_ends_a_round_still_running(tmp_path):
