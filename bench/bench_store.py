@@ -28,6 +28,7 @@ import os
 import random
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 from edged.readings import Sample
@@ -80,28 +81,49 @@ def _write_back(path: Path) -> None:
             os.close(fd)
 
 
-def run(seconds: int, commit: int, page_size: int, synchronous: str, writeback: bool) -> dict:
+def run(
+    seconds: int,
+    commit: int,
+    page_size: int,
+    synchronous: str,
+    writeback: bool,
+    devices: int = 1,
+    keep_raw: bool = True,
+    autocheckpoint: int | None = None,
+) -> dict:
     store.PAGE_SIZE, store.SYNCHRONOUS = page_size, synchronous
     rng = random.Random(1)
+    names = ["mppt"] if devices == 1 else [f"dev{i}" for i in range(devices)]
     with tempfile.TemporaryDirectory(dir=Path(__file__).parent) as tmp:
         path = Path(tmp) / "bench.db"
         acks: list[int] = []
-        writer = Writer(path, 60.0, 3600.0, lambda recs: acks.extend(r.id for r in recs))
+        writer = Writer(
+            path,
+            60.0,
+            3600.0,
+            lambda recs: acks.extend(r.id for r in recs),
+            keep_raw_samples=keep_raw,
+        )
         writer.start()
+        if autocheckpoint is not None:
+            pragma = f"PRAGMA wal_autocheckpoint = {autocheckpoint}"
+            writer.call(lambda db: db.execute(pragma).fetchall())
         before, t0 = write_bytes(), time.perf_counter()
         for first in range(0, seconds, commit):
             for s in range(first, min(first + commit, seconds)):
-                writer.put(synthetic("mppt", START_TS + s, rng))
+                for name in names:
+                    writer.put(synthetic(name, START_TS + s, rng))
             if first % 60 < commit:  # the runner refreshes an unchanged state every 60 s
-                writer.put_state(
-                    "mppt",
-                    {
-                        "state": "ok",
-                        "last_seen": START_TS + s,
-                        "info": {},
-                        "counters": {"accepted": s, "rejected": 0},
-                    },
-                )
+                for name in names:
+                    writer.put_state(
+                        name,
+                        {
+                            "state": "ok",
+                            "last_seen": START_TS + s,
+                            "info": {},
+                            "counters": {"accepted": s, "rejected": 0},
+                        },
+                    )
             writer.ack(acks)
             acks.clear()
             writer.flush()
@@ -112,9 +134,10 @@ def run(seconds: int, commit: int, page_size: int, synchronous: str, writeback: 
         writer.stop()
         size = path.stat().st_size
     return {
-        "samples/s": seconds / elapsed,
-        "write B/sample": written / seconds,
+        "samples/s": seconds * devices / elapsed,
+        "write B/sample": written / seconds / devices,
         "DB MB/day": size / seconds * 86400 / 1e6,
+        "write MB/day": written / seconds * 86400 / 1e6,
     }
 
 
@@ -142,7 +165,50 @@ def main() -> None:
     )
     parser.add_argument("--page-size", type=int, nargs="*", default=[store.PAGE_SIZE])
     parser.add_argument("--synchronous", nargs="*", default=[store.SYNCHRONOUS])
+    parser.add_argument("--devices", type=int, default=1, help="devices at 1 sample/s each")
+    parser.add_argument(
+        "--raw",
+        nargs="*",
+        choices=("keep", "drop"),
+        default=["keep"],
+        help="storage.keep_raw_samples true (keep) / false (drop)",
+    )
+    parser.add_argument(
+        "--autocheckpoint", type=int, nargs="*", default=[None], help="WAL pages (default 1000)"
+    )
+    parser.add_argument(
+        "--zlib-rows",
+        action="store_true",
+        help="what-if: records' metrics and device states stored zlib-compressed (not the schema)",
+    )
+    parser.add_argument(
+        "--exclusive",
+        action="store_true",
+        help="what-if: PRAGMA locking_mode = EXCLUSIVE on every connection (WAL index in heap, no"
+        " -shm; no other process could open the database)",
+    )
     args = parser.parse_args()
+    if args.exclusive:  # set before the first WAL access, so SQLite never maps a -shm
+        connect = store.sqlite3.connect
+
+        def exclusive(*a, **k):  # type: ignore[no-untyped-def]
+            conn = connect(*a, **k)
+            conn.execute("PRAGMA locking_mode = EXCLUSIVE")
+            return conn
+
+        store.sqlite3.connect = exclusive  # type: ignore[assignment]
+    if args.zlib_rows:  # a lever measured before building it: the JSON the store writes, deflated
+        plain = store._json
+        store._json = lambda value: zlib.compress(plain(value).encode(), 9)  # type: ignore
+    if (
+        args.devices != 1
+        or args.raw != ["keep"]
+        or args.autocheckpoint != [None]
+        or args.zlib_rows
+        or args.exclusive
+    ):
+        _levers(args)
+        return
     print(f"1 device, 15 metrics, 1 sample/s, {args.seconds} simulated s; write_bytes per sample")
     print(f"  schema v{store.SCHEMA_VERSION}: one compressed sample block per device per commit")
     print("  synced: only what SQLite syncs is written per commit (lower bound)")
@@ -163,6 +229,29 @@ def main() -> None:
                     f" {'yes' if hi < 300 else 'no':>6}"
                 )
     print(f"\nburst: one commit of 20000 queued samples: {burst():.0f} samples/s")
+
+
+def _levers(args: argparse.Namespace) -> None:
+    """--devices / --raw / --autocheckpoint: write MB per day for each combination (writeback)."""
+    print(f"{args.devices} device(s) at 1 sample/s, {args.seconds} simulated s, with writeback")
+    print(f"{'raw':>5} {'ckpt':>6} {'commit s':>8} {'B/sample':>9} {'MB/day':>8} {'DB MB/day':>10}")
+    for raw in args.raw:
+        for ckpt in args.autocheckpoint:
+            for commit in args.commit:
+                r = run(
+                    args.seconds,
+                    commit,
+                    args.page_size[0],
+                    args.synchronous[0],
+                    writeback=True,
+                    devices=args.devices,
+                    keep_raw=raw == "keep",
+                    autocheckpoint=ckpt,
+                )
+                print(
+                    f"{raw:>5} {ckpt or 1000:>6} {commit:>8} {r['write B/sample']:>9.0f}"
+                    f" {r['write MB/day']:>8.2f} {r['DB MB/day']:>10.2f}"
+                )
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ class Daemon:
                 commit_interval=config.storage.commit_interval,
                 on_records=self._records_committed,
                 on_closed=self._records_closed,
+                keep_raw_samples=storage.keep_raw_samples,
             )
         except BaseException:  # DatabaseBusy: this daemon will not run, its live folder is free
             self.live_lock.release()

@@ -7,7 +7,11 @@ pages for its samples whatever the cadence (bench/bench_store.py has the figures
 
 Block row: `sample_blocks(first_seq PK, last_seq, device_id, ts_min, ts_max, data)`. The Writer
 numbers each device's samples of one commit contiguously, so a block holds exactly the seqs
-`first_seq..last_seq` and seq order is row order. `data` is zlib of compact JSON, format 1:
+`first_seq..last_seq` and, per device, seq order is row order. It folds samples into their
+windows every second but writes once per commit, so it sets a range of seqs aside for each
+device's block when its first sample of a commit arrives (`Block.end`) and fills it as samples
+come: the unused rest of a range is a gap in the seqs, which nothing needs dense.
+`data` is zlib of compact JSON, format 1:
 `{"v": 1, "t": [ms, +dms, ...], "s": [synced 0/1, ...], "m": {name: [value | null, ...]}}`;
 `null` marks a metric that sample lacked (a metric value is never None, see `storable`).
 
@@ -93,6 +97,11 @@ class Block:
     device: str
     first_seq: int
     samples: list[Sample]
+    end: int = 0
+    """First seq past the range set aside for this block (0: exactly its samples)."""
+
+    def has_room(self) -> bool:
+        return self.last_seq + 1 < self.end
 
     @property
     def last_seq(self) -> int:

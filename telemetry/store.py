@@ -178,6 +178,38 @@ class Batch:
     def empty(self) -> bool:
         return not (self.blocks or self.records or self.states or self.acks or self.rows)
 
+    def drop_covered(self) -> int:
+        """Drop from the blocks the samples a record of this batch covers (seq up to its
+        `last_seq`), but each device's newest sample; returns how many went.
+
+        What stays is what a restart needs: the samples of the windows still open (replayed
+        at start, `telemetry.replay`) and the newest sample of each device (`edged status`
+        with the daemon stopped). The records are the history; raw samples written only to
+        be pruned a month later cost one VE.Direct device 291 against 248 B per sample
+        (bench/bench_daemon.py, README "Figures").
+        Covered samples are a prefix of each device's blocks: replay reads only the seqs
+        after the newest record's `last_seq`.
+        """
+        covered: dict[str, int] = {}
+        for _, record, last_seq in self.records:
+            covered[record.device] = max(covered.get(record.device, 0), last_seq)
+        newest = {block.device: block for block in self.blocks}
+        dropped, kept = 0, []
+        for block in self.blocks:
+            cut = min(
+                max(0, covered.get(block.device, 0) - block.first_seq + 1), len(block.samples)
+            )
+            if block is newest[block.device]:
+                cut = min(cut, len(block.samples) - 1)
+            if cut > 0:
+                del block.samples[:cut]
+                block.first_seq += cut
+                dropped += cut
+            if block.samples:
+                kept.append(block)
+        self.blocks = kept
+        return dropped
+
     def bound(self, limit: int) -> int:
         """Drop the oldest samples and records beyond `limit` each; returns how many went."""
         dropped = excess = max(0, self.sample_count - limit)

@@ -10,11 +10,15 @@ reachable the records simply wait in the outbox; with one on localhost they flow
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
+import os
+import re
 import shlex
 import sqlite3
 import sys
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +109,7 @@ def _device(dev_id: str, driver: str, **options: Any) -> str:
 def write_config(workdir: Path, args: argparse.Namespace, devices: list[str]) -> Path:
     host, _, port = args.broker.partition(":")
     path = workdir / "edged.toml"
+    extra = "".join(f"{key} = {value}\n" for key, value in getattr(args, "storage", []))
     path.write_text(
         f"""# Written by `edged simulate`: emulated devices, see edged/cli/simulate.py.
 [site]
@@ -113,9 +118,9 @@ name = "CSCOM simulé"
 
 [storage]
 path = "{workdir / "edged.db"}"
-live_path = "{workdir / "live.json"}"
+live_path = "{_runtime_dir(workdir) / "live.json"}"
 reports_dir = "{workdir / "reports"}"
-
+{extra}
 [mqtt]
 enabled = {"false" if args.no_mqtt else "true"}
 host = "{host or "127.0.0.1"}"
@@ -133,6 +138,33 @@ data_path = "{workdir}"
         + "\n".join(devices)
     )
     return path
+
+
+def storage_option(text: str) -> tuple[str, str]:
+    """`--storage KEY=VALUE`: a key of `[storage]` and a TOML value, checked here so the
+    generated file stays valid TOML; whether the key and its value make sense is the config
+    check's job (an unknown key or a wrong type: exit 2, the problem named)."""
+    key, sep, value = text.partition("=")
+    key, value = key.strip(), value.strip()
+    if not sep or not re.fullmatch(r"[a-z_]+", key):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with a [storage] key, got {text!r}")
+    try:  # one line, one value: nothing after it (a table header, another key) gets in
+        if "\n" in value or "\r" in value or set(tomllib.loads(f"v = {value}")) != {"v"}:
+            raise tomllib.TOMLDecodeError("one value on one line expected")
+    except tomllib.TOMLDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"{key}: {value!r} is not a TOML value ({exc})") from exc
+    return key, value
+
+
+def _runtime_dir(workdir: Path) -> Path:
+    """Where the live view goes: RAM, as /run/edged is on a site. The daemon rewrites it every
+    few seconds; in the working folder on disk that alone wrote ~190 MB a day, more than the
+    whole site's storage (bench/bench_site.py). The working folder only without a tmpfs."""
+    for base in (os.environ.get("XDG_RUNTIME_DIR"), "/dev/shm"):
+        if base and Path(base).is_dir() and os.access(base, os.W_OK):
+            digest = hashlib.sha1(str(workdir).encode()).hexdigest()[:8]
+            return Path(base) / f"edged-simulation-{digest}"
+    return workdir
 
 
 def _power(workdir: Path) -> str:
@@ -166,7 +198,7 @@ windows = [["00:00", "24:00"]]
 
 
 _DUMP = "import sqlite3, sys; [print(line) for line in sqlite3.connect(sys.argv[1]).iterdump()]"
-BACKUP_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "backup-openclinic"
+BACKUP_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "backup-openclinic"
 
 
 def simulate(args: argparse.Namespace) -> int:

@@ -24,7 +24,6 @@ from edged.config.settings import (
 )
 from maintenance.alarms.engine import Condition, Severity
 from maintenance.alarms.rules import BUILTIN_IDS, OVERRIDABLE, builtin
-from maintenance.health.glasses import UsbId
 
 COMPONENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 RULE_ID = re.compile(r"^[a-z0-9_]{1,64}$")
@@ -115,6 +114,8 @@ def _equipment(v, item: Mapping[str, Any], path: str, built: EquipmentConfig | N
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         v.add(f"{path}.usb_ids", 'expected an array of "vvvv:pppp" strings')
         return {}
+    from maintenance.health.glasses import UsbId  # only a config with glasses needs it
+
     for i, text in enumerate(ids):
         try:
             UsbId.parse(text)

@@ -17,11 +17,10 @@ from typing import Any
 from edged.config.batteries import _device_ids
 from edged.config.checks import kind, positive
 from edged.config.health import _zone
-from edged.config.settings import BatteryConfig, JobConfig, PowerConfig, ShedConfig
+from edged.config.settings import BatteryConfig, Budget, JobConfig, PowerConfig, ShedConfig
 from maintenance.energy.policy import JobKind, JobSpec
 from maintenance.energy.pv_profile import minutes
 from maintenance.energy.shedding import SheddingConfig, Threshold, lead_acid_volts, volts_for
-from maintenance.report.figures import Budget
 
 JOB_NAME = re.compile(r"^[a-z0-9_-]{1,64}$")
 UNIT = re.compile(r"^[A-Za-z0-9:_.@\\-]+$")

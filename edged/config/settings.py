@@ -36,6 +36,10 @@ class StorageConfig:
     low_battery_commit_interval: float = 15.0
     """While a device reports battery_soc below low_battery_soc, commit this often instead: the
     samples before a power cut are the ones a technician needs (telemetry.cadence)."""
+    keep_raw_samples: bool = False
+    """Store every raw sample (1 Hz for a VE.Direct device) for `sample_retention_days`, for
+    diagnostics. By default a commit stores only the samples of windows still open (what a
+    restart needs to rebuild them) and each device's newest: the records are the history."""
     sample_retention_days: float = 35.0
     """Raw samples older than this are pruned (whole compressed blocks)."""
     record_retention_days: float = 62.0
@@ -318,6 +322,16 @@ class HomeAssistantConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Budget:
+    """`[budget]`: what the site budgets, uplink data per month and the maintenance fees it
+    collected (the monthly report's costs). Here, not in maintenance.report, so that reading a
+    config does not import the report's code into the daemon (bench/bench_imports.py)."""
+
+    uplink_bytes: int | None = None
+    fees_collected: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     site: SiteConfig
     storage: StorageConfig = StorageConfig()
@@ -330,8 +344,8 @@ class Config:
     jobs: tuple[JobConfig, ...] = ()
     power: PowerConfig = PowerConfig()
     shedding: ShedConfig = ShedConfig()
-    budget: Any = None
-    """`[budget]`: the report's `maintenance.report.costs.Budget` (None: its defaults)."""
+    budget: Budget | None = None
+    """`[budget]`, for the report's costs (None: its defaults)."""
     equipment: tuple[Any, ...] = ()
     """`[[equipment]]`: `maintenance.report.registry.Item`s (typed loosely: this core module
     imports no layer), for the report's costs and `edged maintenance log`."""

@@ -20,20 +20,23 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edged.config.settings import Config
 from maintenance.health.checks import CheckMonitor
-from maintenance.health.glasses import Equipment, EquipmentSpec, UsbId
 from maintenance.health.pibox import collect_host
 from maintenance.health.reading import HealthReading
-from maintenance.health.report_server import ReportServer
 from maintenance.health.traffic import TrafficAccumulator
 from maintenance.health.uplink import ConnectionTracker, RoundTrip, collect_uplink
 from maintenance.health.usage import UsageTracker
 from telemetry import queries
 from telemetry.database import DatabaseError
 from telemetry.writer import Writer
+
+if TYPE_CHECKING:  # imported when configured: smart glasses and their report endpoint bring
+    # http.server, socketserver and the glasses' checks (bench/bench_imports.py)
+    from maintenance.health.glasses import EquipmentSpec
+    from maintenance.health.report_server import ReportServer
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,8 @@ USAGE_KEY = "usage.{item}"
 
 
 def equipment_spec(item) -> EquipmentSpec:
+    from maintenance.health.glasses import EquipmentSpec, UsbId
+
     return EquipmentSpec(
         item.item,
         tuple(UsbId.parse(u) for u in item.usb_ids),
@@ -69,7 +74,11 @@ class HealthRound(threading.Thread):
         health = config.health
         self.root = Path(health.sysfs_root)
         self.monitors = [CheckMonitor(c) for c in health.checks]
-        self.equipment = [Equipment(equipment_spec(e)) for e in health.equipment]
+        self.equipment = []
+        if health.equipment:
+            from maintenance.health.glasses import Equipment
+
+            self.equipment = [Equipment(equipment_spec(e)) for e in health.equipment]
         uplink = health.uplink
         self.traffic = TrafficAccumulator(uplink.cycle_day, uplink.timezone) if uplink else None
         self.link = ConnectionTracker(uplink.window_h * 3600.0 if uplink else 86400.0)
@@ -158,6 +167,8 @@ class HealthRound(threading.Thread):
         report = self.config.health.report
         if report is None:
             return
+        from maintenance.health.report_server import ReportServer
+
         try:
             items = [e.spec.item for e in self.equipment]
             self.server = ReportServer(report.bind, report.port, items, report.token)

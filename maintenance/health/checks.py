@@ -25,14 +25,11 @@ Kinds (`CheckSpec.kind`):
 
 from __future__ import annotations
 
-import http.client
 import logging
 import shutil
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -45,8 +42,10 @@ log = logging.getLogger(__name__)
 BODY_LIMIT = 64 * 1024
 SYSTEMD_OK = frozenset({"active", "reloading", "refreshing"})
 SYSTEMD_KNOWN = SYSTEMD_OK | {"inactive", "failed", "activating", "deactivating", "maintenance"}
-# No proxies: a check measures the direct path, whatever http_proxy the shell exported.
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+_OPENER = None
+"""urllib's opener without proxies (a check measures the direct path, whatever http_proxy the
+shell exported), built at the first HTTP check: urllib and http.client are imported only by a
+configuration that has one (~0.7 MB of the daemon's RSS, bench/bench_imports.py)."""
 
 
 class Status(Enum):
@@ -80,6 +79,13 @@ def _elapsed(start: float) -> float:
 def check_http(
     url: str, expect_status: int = 200, timeout: float = 5.0, expect_text: str | None = None
 ) -> CheckResult:
+    global _OPENER
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    if _OPENER is None:
+        _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     start = time.monotonic()
     try:
         with _OPENER.open(url, timeout=timeout) as response:

@@ -10,8 +10,8 @@ and named in `quality.notes`, and the summary says so in words. Pure.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from edged.config.settings import Budget
 from edged.readings import Record
 from maintenance.energy.battery_health import FULL_SOC
 from maintenance.report import health_figures as hf
@@ -23,15 +23,9 @@ from maintenance.report.registry import Category, Item, LogEntry
 from maintenance.report.rollups import DAY, HOUR, Rollup, merge, rollup
 from maintenance.report.summary import summaries
 
+NO_BUDGET = Budget()
+"""The default `[budget]`: nothing budgeted, no fees recorded."""
 GAP_DAY_PCT = 99.0  # a day with less data than this share of its hours is "a day with gaps"
-
-
-@dataclass(frozen=True, slots=True)
-class Budget:
-    """What the site budgets: uplink data per month and the maintenance fees it collected."""
-
-    uplink_bytes: int | None = None
-    fees_collected: float | None = None
 
 
 def _online_by_hour(rollups: Sequence[Rollup]) -> dict[int, float]:
@@ -220,7 +214,7 @@ def build_report(
     health: Sequence[dict] = (),
     job_runs: Sequence[dict] | None = None,
     job_waits: Sequence[dict] = (),
-    budget: Budget = Budget(),
+    budget: Budget = NO_BUDGET,
     interval_s: float = 60.0,
     health_interval_s: float | None = None,
     now: float | None = None,

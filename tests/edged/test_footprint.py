@@ -23,3 +23,27 @@ def test_daemon_and_cli_imports_leave_heavy_libraries_out():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_site_without_glasses_or_http_checks_leaves_their_modules_out(tmp_path):
+    """Smart glasses (their report endpoint: http.server) and HTTP checks are imported only by a
+    configuration that has them (bench/bench_imports.py)."""
+    config = tmp_path / "edged.toml"
+    config.write_text(
+        '[site]\nid = "x"\n[storage]\npath = "' + str(tmp_path / "e.db") + '"\n'
+        '[[devices]]\nid = "mppt"\ndriver = "vedirect"\nport = "/dev/null"\n'
+    )
+    code = (
+        "import sys\n"
+        "from edged.cli import main\n"
+        "main._parser('run')\n"
+        "import edged.cli.run, edged.daemon\n"
+        "from edged.config.loader import load\n"
+        f"load({str(config)!r})\n"
+        "lazy = ('maintenance.health.glasses', 'maintenance.health.report_server', 'http.server',"
+        " 'maintenance.report.figures', 'edged.cli.report', 'edged.cli.simulate')\n"
+        "print(sorted(m for m in lazy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -72,6 +72,37 @@ def test_one_record_and_outbox_row_per_closed_window(started, tmp_path):
     assert w.stats["samples_written"] == 130 and w.stats["records_created"] == 2
 
 
+def test_without_raw_samples_a_commit_stores_the_open_window_and_a_restart_rebuilds_it(
+    started, tmp_path
+):
+    """`keep_raw_samples = false` (the daemon's default): the closed windows are stored as
+    records only; the open window's samples are stored, so the next start rebuilds it whole."""
+    got = []
+    w = started(on_records=got.extend, keep_raw_samples=False)
+    for i in range(130):  # windows ...000, ...060 (both closed), ...120 (open: 20 samples)
+        w.put(mppt(T0 + i, v=12 + i % 2))
+    assert w.flush() is True
+    assert [(r.ts, r.samples) for r in got] == [(T0 - 10, 50), (T0 + 50, 60)]
+    db = store.open_db(tmp_path / "edged.db", readonly=True)
+    assert [s.ts for _, s in store.read_samples(db)] == [T0 + i for i in range(110, 130)]
+    assert w.stats["samples_covered"] == 110 and w.stats["samples_written"] == 20
+    w.put(mppt(T0 + 130, v=12))  # no window closes: every sample of this commit is kept
+    assert w.flush()
+    assert len(store.read_samples(db)) == 21
+    w.stop()
+
+    again = started(on_records=got.extend, keep_raw_samples=False)
+    for i in range(131, 175):  # the replayed window goes on and closes with all 60 samples
+        again.put(mppt(T0 + i, v=12 + i % 2))
+    assert again.flush()
+    assert [(r.ts, r.samples) for r in got[2:]] == [(T0 + 110, 60)]
+    assert got[2].metrics == {"battery_voltage": 12.5, "charger_state": "bulk"}
+    # the newest sample is kept even when a record covers it: `edged status` when stopped
+    again.put(mppt(T0 + 240))  # closes window ...180 (its only sample: T0 + 170 .. 174)
+    assert again.flush()
+    assert store.read_samples(db, newest_first=True, limit=1)[0][1].ts == T0 + 240
+
+
 def test_ack_deletes_only_the_acked_ids(started, tmp_path):
     got = []
     w = started(on_records=got.extend)
@@ -98,6 +129,32 @@ def test_full_queue_drops_counts_and_logs_once(tmp_path, caplog):
     w.flush()
     w.stop()
     assert w.stats["samples_written"] == 5
+
+
+def test_a_commit_writes_one_block_per_device_across_the_folds_before_it(started, tmp_path):
+    """Samples are folded into windows about every second, but the card pays per block: the
+    folds between two commits all fill the same block per device (one per fold cost ~2.5x)."""
+    w = started()
+    for fold in range(3):
+        for i in range(5):
+            w.put(mppt(T0 + fold * 5 + i))
+            w.put(Sample("bmv", T0 + fold * 5 + i, True, {"battery_soc": 50.0 + i}))
+        poll(lambda: w._queue.empty())  # taken by a fold (every second), not by a commit
+        time.sleep(0.01)
+    assert w.flush()
+    db = store.open_db(tmp_path / "edged.db", readonly=True)
+    rows = db.execute(
+        "SELECT d.name, last_seq - first_seq + 1 FROM sample_blocks JOIN devices AS d"
+        " ON d.id = device_id ORDER BY d.name"
+    ).fetchall()
+    assert rows == [("bmv", 15), ("mppt", 15)]
+    stored = store.read_samples(db, device="mppt")
+    assert [s.ts for _, s in stored] == [T0 + i for i in range(15)]
+    w.put(mppt(T0 + 15))  # the next commit: a new block, past the range the last one set aside
+    assert w.flush()
+    assert db.execute("SELECT count(*) FROM sample_blocks").fetchone()[0] == 3
+    seqs = [seq for seq, _ in store.read_samples(db)]
+    assert len(seqs) == 31 and seqs == sorted(set(seqs))
 
 
 def test_silent_device_window_is_closed_by_idle_time(started):
@@ -144,9 +201,9 @@ def _kill_child_mid_run(path, t0: float) -> list:
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     stored = store.read_samples(db)
     assert len(stored) >= reported
-    assert [(seq, s) for seq, s in stored] == [
-        (i + 1, child_sample(t0, i)) for i in range(len(stored))
-    ]
+    assert [s for _, s in stored] == [child_sample(t0, i) for i in range(len(stored))]
+    seqs = [seq for seq, _ in stored]
+    assert seqs == sorted(set(seqs))  # increasing; a commit's block is a range set aside
     return stored
 
 
@@ -237,7 +294,9 @@ def test_disk_full_keeps_the_batch_and_writes_it_once_there_is_room(started, tmp
 
     w.call(lambda db: db.execute("PRAGMA max_page_count = 1073741823").fetchone())
     assert w.flush() is True
-    assert [seq for seq, _ in store.read_samples(db)] == list(range(1, 401))
+    stored = store.read_samples(db)
+    assert [s.ts for _, s in stored] == [T0 + i for i in range(400)]
+    assert [seq for seq, _ in stored] == sorted({seq for seq, _ in stored})  # none reused
     assert [r.samples for r in got] == [50, 60, 60, 60, 60, 60]
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert w.stats["dropped"] == 0
@@ -286,11 +345,12 @@ def test_prune_runs_on_the_writer_thread_and_keeps_the_open_window(started, tmp_
         if i % 30 == 20:  # a commit every 30 s: blocks of 3 samples
             w.flush()
     w.flush()
-    # Windows 1-3 are closed (seqs 1-17); the block of seqs 16-18 holds the open window's
-    # first sample, so it stays with the open window's block (19-20).
+    # Windows 1-3 are closed (samples 0-170 s); the block of 150-170 s holds the open window's
+    # first sample, so it stays with the open window's block (180-190 s).
     assert w.prune(max_age=0.0) == 15
     db = store.open_db(tmp_path / "edged.db", readonly=True)
-    assert db.execute("SELECT min(seq), count(*) FROM samples").fetchone() == (16, 5)
+    kept = [s.ts - T0 for _, s in store.read_samples(db)]
+    assert kept == [150, 160, 170, 180, 190]
     assert w.stats["pruned"] == 15
 
 

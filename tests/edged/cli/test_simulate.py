@@ -58,3 +58,47 @@ def test_simulated_site_runs_and_every_device_reads(tmp_path):
     details = edged("status", "--config", config, "--details").stdout
     assert "le démon edged ne tourne pas" in details and "mppt" in details
     assert "EN LIGNE" not in details  # nobody reads the devices: last known values
+
+
+def test_storage_options_reach_the_generated_config(tmp_path):
+    """`--storage KEY=VALUE` (what bench/bench_site.py measures each lever with) goes into
+    `[storage]` as written, and the daemon runs on it."""
+    run = edged(
+        "simulate",
+        "--dir",
+        str(tmp_path),
+        "--no-mqtt",
+        "--seconds",
+        "3",
+        "--storage",
+        "keep_raw_samples=true",
+        "--storage",
+        "commit_interval = 30",
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    config = str(tmp_path / "edged.toml")
+    shown = edged("check-config", "--config", config)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    text = (tmp_path / "edged.toml").read_text()
+    assert "keep_raw_samples = true\ncommit_interval = 30\n" in text
+
+
+def test_hostile_storage_options_are_refused_with_the_problem_named(tmp_path):
+    for option, said in [
+        ("keep_raw_samples", "expected KEY=VALUE"),
+        ('path="/x"\n[mqtt]\nenabled=true', "is not a TOML value"),  # no section smuggled in
+        ("k-y=1", "expected KEY=VALUE"),
+        ("keep_raw_samples=yes please", "is not a TOML value"),
+        ("keep_raw_samples=true\n[site]", "is not a TOML value"),
+    ]:
+        run = edged("simulate", "--dir", str(tmp_path), "--no-mqtt", "--storage", option)
+        assert run.returncode == 2 and said in run.stderr, (option, run.stderr[-500:])
+        assert not (tmp_path / "edged.toml").exists()
+    # valid TOML, but a key or a value the config check refuses: named, exit 2, no daemon
+    for option, said in [
+        ("keep_raw_sample=true", "storage.keep_raw_sample"),
+        ('keep_raw_samples="yes"', "storage.keep_raw_samples"),
+    ]:
+        run = edged("simulate", "--dir", str(tmp_path), "--no-mqtt", "--storage", option)
+        assert run.returncode == 2 and said in run.stderr, (option, run.stderr[-500:])
+        assert "Traceback" not in run.stderr

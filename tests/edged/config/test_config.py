@@ -138,6 +138,11 @@ def test_env_variable_is_used_by_the_cli(tmp_path):
         ({"site": {"id": "x"}, "devices": {"id": "a"}}, "devices", "expected an array"),
         ({"site": {"id": "x"}, "telemetry": {"compress_history": "yes"}}, "", "true or false"),
         ({"site": "x"}, "site", "expected a table"),
+        (
+            {"site": {"id": "x"}, "storage": {"keep_raw_samples": "yes"}},
+            "storage.keep_raw_samples",
+            "true or false",
+        ),
     ],
 )
 def test_problem_paths(raw, path, expected):
