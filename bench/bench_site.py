@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' peers, not installed
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_daemon import proc_rss_kb, proc_write_bytes  # noqa: E402
+from bench_daemon import folded_samples, proc_rss_kb, proc_write_bytes  # noqa: E402
 
 from tests.peers.broker import Broker  # noqa: E402
 
@@ -38,20 +37,6 @@ JOURNAL_ENTRY = 1024
 """Bytes a journal entry costs on the card beyond its message, as an upper bound: journald
 stores ~25 fields per entry (_PID, _UID, _SYSTEMD_UNIT, _BOOT_ID, timestamps, ...), mostly
 deduplicated across entries, plus its hash tables; a few hundred bytes is typical."""
-
-
-def folded_samples(db: Path, since: float, until: float) -> int:
-    """Samples held by the records of the windows that started in [since, until) (wall clock):
-    what the daemon read and kept as history over the run, whether or not it also stored them
-    raw (`storage.keep_raw_samples`). Read after the daemon's final commit."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return conn.execute(
-            "SELECT coalesce(sum(samples), 0) FROM records WHERE ts >= ? AND ts < ?",
-            (since, until),
-        ).fetchone()[0]
-    finally:
-        conn.close()
 
 
 def main() -> None:

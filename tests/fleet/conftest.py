@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from tests.fleet.postgres import Postgres, pg_bindir
-from tests.fleet.web import WebServer
+from tests.fleet.web import WebServer, browser, remove_profile
 from tests.peers.broker import Broker
 
 # queue without limit for an absent collector's session: the default (1000) drops the rest
@@ -149,3 +149,13 @@ def dashboards(tmp_path, central, fleet_dsn):
     yield make
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def chrome(tmp_path):
+    """Headless Chromium through chromedriver, with a profile of its own (removed after)."""
+    profile = tmp_path / "chromium-profile"
+    driver = browser(profile)
+    yield driver
+    driver.quit()
+    remove_profile(profile)

@@ -20,7 +20,7 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from tests.fleet.test_collect import wait_subscribed
-from tests.fleet.web import add_user, browser, chromium_available, fleet_cli, remove_profile
+from tests.fleet.web import add_user, chromium_available, fleet_cli
 from tests.peers.remote_site import ALL, KEY, PREFIX, Site
 from tests.peers.replay import wait_until
 
@@ -32,15 +32,6 @@ ALARM = "pibox_disk_full.pibox"
 TECH = "awa.traore"
 PASSWORD = "correct horse battery"
 ROW = f'[data-alarm="{SITE}/{ALARM}"]'
-
-
-@pytest.fixture
-def chrome(tmp_path):
-    profile = tmp_path / "chromium-profile"
-    driver = browser(profile)
-    yield driver
-    driver.quit()
-    remove_profile(profile)
 
 
 def loop(tmp_path, central, collectors, db, fleet_dsn, dashboards, centre_key: str):

@@ -20,7 +20,7 @@ from selenium.webdriver.common.by import By
 
 from tests.fleet.publisher import Publisher
 from tests.fleet.test_collect import counter, record, started, wait_subscribed
-from tests.fleet.web import add_user, browser, chromium_available, fleet_cli, remove_profile
+from tests.fleet.web import add_user, chromium_available, fleet_cli
 from tests.peers.replay import wait_until
 
 pytestmark = pytest.mark.skipif(
@@ -28,15 +28,6 @@ pytestmark = pytest.mark.skipif(
 )
 PASSWORD = "correct horse battery"
 SITE_KEY = "kati-secret-key-for-tests"
-
-
-@pytest.fixture
-def chrome(tmp_path):
-    profile = tmp_path / "chromium-profile"
-    driver = browser(profile)
-    yield driver
-    driver.quit()
-    remove_profile(profile)
 
 
 @pytest.fixture
