@@ -17,6 +17,7 @@ from typing import Any
 from edged.readings import Record
 from telemetry import outbox
 from telemetry.database import Database, DatabaseError
+from telemetry.rows import JobRunRow
 from telemetry.store import RECORD_COLUMNS, ROW_SQL, record_from_row, transaction
 
 log = logging.getLogger(__name__)
@@ -248,9 +249,9 @@ def job_run_after(db: Database, job: str, after_id: int, since: float) -> dict[s
     return dict(zip(("id", *JOB_RUN_COLUMNS), row, strict=True)) if row else None
 
 
-def store_job_run(db: Database, row: tuple) -> None:
+def store_job_run(db: Database, row: JobRunRow) -> None:
     """One `job_runs` row (`JobResult.row()`), on an autocommit connection: stored at once."""
-    db.execute(ROW_SQL["job_run"], row)
+    db.execute(ROW_SQL[row.KIND], row.params())
 
 
 def last_synced_successes(db: Database) -> list[tuple[str, float]]:

@@ -53,6 +53,7 @@ from edged.readings import Record, Sample
 from telemetry import replay, salvage, samples, store
 from telemetry.database import Database
 from telemetry.lock import DatabaseLock
+from telemetry.rows import KvRow, Row
 from telemetry.windows import ClosedWindow, WindowAggregator
 
 log = logging.getLogger(__name__)
@@ -179,17 +180,18 @@ class Writer(threading.Thread):
         with self._lock:
             self._states[device] = {**state, "changed": time.time()}
 
-    def put_row(self, kind: str, params: tuple, soon: bool = False) -> None:
-        """Write a small row (`store.ROW_SQL[kind]`: health, alarm change, kv) at the next
-        commit, in order; no commit of its own (the SD card pays per commit, not per row).
+    def put_row(self, row: Row, soon: bool = False) -> None:
+        """Write a small row (`telemetry.rows`: health, alarm change, job run, power event, kv)
+        at the next commit, in order; no commit of its own (the SD card pays per commit, not
+        per row).
 
         `soon`: commit within a second instead (an alarm raised or cleared: `edged status`
         shows it from the live view at once, and `edged alarms ack` needs its stored row then,
         not up to `commit_interval` later). Alarm rules hold a delay, so this stays rare."""
-        if kind not in store.ROW_SQL:
-            raise ValueError(f"unknown row kind {kind!r}")
+        if row.KIND not in store.ROW_SQL:
+            raise ValueError(f"unknown row kind {row.KIND!r}")
         with self._lock:
-            self._rows.append((kind, params))
+            self._rows.append((row.KIND, row.params()))
         if soon:
             self._calls.put((lambda _db: self._commit(), Future()))
 
@@ -321,7 +323,7 @@ class Writer(threading.Thread):
     def _finish(self) -> None:
         try:
             # Committed with the last records: the next start knows no window went out unstored.
-            self.put_row("kv", (replay.CLEAN_STOP_KEY, "1"))
+            self.put_row(KvRow(replay.CLEAN_STOP_KEY, "1"))
             if not self._commit(final=True):
                 log.error(
                     "stopping with %d samples / %d records not stored: %s",

@@ -45,6 +45,7 @@ from edged.indicators.sysfs import OutputError
 from maintenance.energy.shedding import Level
 from telemetry.database import DatabaseError
 from telemetry.queries import acknowledged_alarms
+from telemetry.rows import AlarmsAcked
 from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ class IndicatorService:
             return
         facts = self._facts()
         try:
-            self._writer.put_row("alarms_acked", (time.time(), texts.ACKED_BY))
+            self._writer.put_row(AlarmsAcked(time.time(), texts.ACKED_BY))
             committed = self._writer.flush()
         except (RuntimeError, TimeoutError) as exc:  # writer stopped or stuck
             committed, reason = False, exc

@@ -30,6 +30,7 @@ from maintenance.energy.shedding import Level, Reason, ShedCode, shedding_decisi
 from maintenance.health.reading import HealthReading
 from telemetry import queries, topics
 from telemetry.mqtt import Publisher
+from telemetry.rows import KvRow, PowerEvent
 from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -114,10 +115,11 @@ class SheddingService:
         old, self.level, self.since = self.level, level, now
         log.warning("load shedding %s -> %s: %s", old.value, level.value, reason.en)
         self._writer.put_row(
-            "power_event",
-            (now, "shedding", level.value, level.value, reason.code.value, reason.fr, reason.en),
+            PowerEvent(
+                now, "shedding", level.value, level.value, reason.code.value, reason.fr, reason.en
+            )
         )
-        self._writer.put_row("kv", (KV_KEY, json.dumps({"level": level.value, "since": now})))
+        self._writer.put_row(KvRow(KV_KEY, json.dumps({"level": level.value, "since": now})))
         stop = _RANK[Level.STOP_SERVICES]
         if _RANK[level] >= stop > _RANK[old]:
             self._stop_services(reason)
@@ -174,9 +176,8 @@ class SheddingService:
             else:
                 self._failed_starts[service] = time.monotonic()
         (log.info if ok else log.error)("%s", en)
-        self._writer.put_row(
-            "power_event", (now, "service", service, action, "ok" if ok else "failed", fr, en)
-        )
+        outcome = "ok" if ok else "failed"
+        self._writer.put_row(PowerEvent(now, "service", service, action, outcome, fr, en))
         self.commands = [
             *self.commands[-9:],
             {"ts": now, "service": service, "action": action, "ok": ok, "detail": detail},

@@ -25,6 +25,7 @@ from maintenance.health.reading import HealthReading
 from telemetry import queries
 from telemetry.database import DatabaseError
 from telemetry.mqtt import Publisher
+from telemetry.rows import AlarmCleared, AlarmRaised
 from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class AlarmService:
                     self._active[alarm_id] = payload
                 else:  # its rule was disabled or removed from the config
                     log.info("alarm %s cleared: its rule is no longer configured", alarm_id)
-                    self._writer.put_row("alarm_cleared", (now, alarm_id))
+                    self._writer.put_row(AlarmCleared(now, alarm_id))
                     payload.update(active=False, cleared=now)
                 if self._publisher is not None:
                     self._publisher.publish_alarm(alarm_id, payload)
@@ -110,24 +111,21 @@ class AlarmService:
                     event.message_en,
                 )
                 value = json.dumps(event.value, default=str)
-                self._writer.put_row(
-                    "alarm_raised",
-                    (
-                        event.alarm_id,
-                        event.rule,
-                        event.subject,
-                        event.severity.value,
-                        event.since,
-                        event.message_fr,
-                        event.message_en,
-                        value,
-                    ),
-                    soon=True,
+                raised = AlarmRaised(
+                    alarm_id=event.alarm_id,
+                    rule=event.rule,
+                    subject=event.subject,
+                    severity=event.severity.value,
+                    since=event.since,
+                    message=event.message_fr,
+                    message_en=event.message_en,
+                    value=value,
                 )
+                self._writer.put_row(raised, soon=True)
                 self._active[event.alarm_id] = payload
             else:
                 log.info("alarm %s cleared: value %r", event.alarm_id, event.value)
-                self._writer.put_row("alarm_cleared", (event.ts, event.alarm_id), soon=True)
+                self._writer.put_row(AlarmCleared(event.ts, event.alarm_id), soon=True)
                 self._active.pop(event.alarm_id, None)
             if self._publisher is not None:
                 self._publisher.publish_alarm(event.alarm_id, payload)

@@ -31,6 +31,7 @@ from maintenance.health.uplink import ConnectionTracker, RoundTrip, collect_upli
 from maintenance.health.usage import UsageTracker
 from telemetry import queries
 from telemetry.database import DatabaseError
+from telemetry.rows import HealthRow, KvRow
 from telemetry.writer import Writer
 
 if TYPE_CHECKING:  # imported when configured: smart glasses and their report endpoint bring
@@ -124,7 +125,7 @@ class HealthRound(threading.Thread):
             if self.publisher is not None:
                 self.publisher.publish_health(reading.component, payload)
             values = json.dumps(reading.values, separators=(",", ":"), default=str)
-            self.writer.put_row("health", (reading.component, now, int(reading.ok), values))
+            self.writer.put_row(HealthRow(reading.component, now, reading.ok, values))
             if self.on_reading is not None:
                 self.on_reading(reading, now)
         self._save_state()
@@ -199,7 +200,7 @@ class HealthRound(threading.Thread):
     def _save_state(self) -> None:
         if self.traffic is not None:
             with self._uplink_lock:
-                self.writer.put_row("kv", (TRAFFIC_KEY, json.dumps(self.traffic.to_dict())))
+                self.writer.put_row(KvRow(TRAFFIC_KEY, json.dumps(self.traffic.to_dict())))
         for item in self.equipment:
             key = USAGE_KEY.format(item=item.spec.item)
-            self.writer.put_row("kv", (key, json.dumps(item.tracker.to_dict())))
+            self.writer.put_row(KvRow(key, json.dumps(item.tracker.to_dict())))

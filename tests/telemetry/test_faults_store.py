@@ -25,6 +25,7 @@ from drivers.victron.vedirect.emulator import PtyEmulator
 from edged.readings import Sample
 from telemetry import outbox, salvage, store
 from telemetry.lock import DatabaseBusy
+from telemetry.rows import AlarmCleared, HealthRow, KvRow
 from telemetry.writer import Writer
 from tests.peers.daemon import DaemonProcess, db_rows, write_config
 from tests.peers.replay import wait_until
@@ -237,16 +238,23 @@ def mppt(ts: float, v: float = 13.0) -> Sample:
     return Sample("mppt", ts, True, {"battery_voltage": v})
 
 
+class _WrongArity:
+    KIND = "kv"
+
+    def params(self) -> tuple:
+        return ("only-one-parameter",)
+
+
 def test_rejected_rows_are_quarantined_and_never_block_the_batch(tmp_path):
     w = Writer(tmp_path / "edged.db", publish_interval=60.0, commit_interval=3600.0)
     w.start()
     try:
-        w.put_row("kv", ("only-one-parameter",))  # wrong arity
-        w.put_row("kv", ("big", 2**70))  # an int SQLite cannot bind
-        w.put_row("alarm_cleared", (T0, None))  # binds, updates nothing: fine
-        w.put_row("health", ("pibox", T0, 1, None))  # NOT NULL violated
+        w.put_row(_WrongArity())  # a row type whose params do not match its statement
+        w.put_row(KvRow("big", 2**70))  # an int SQLite cannot bind
+        w.put_row(AlarmCleared(T0, None))  # binds, updates nothing: fine
+        w.put_row(HealthRow("pibox", T0, True, None))  # NOT NULL violated
         w.put_state("mppt", {"state": "ok", "last_seen": object(), "info": {}, "counters": {}})
-        w.put_row("kv", ("good", "1"))
+        w.put_row(KvRow("good", "1"))
         w.put(mppt(T0))
         assert w.flush() is True
         assert w.flush() is True  # nothing left that fails

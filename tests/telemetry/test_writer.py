@@ -15,6 +15,7 @@ import pytest
 
 from edged.readings import Sample
 from telemetry import outbox, status_view, store
+from telemetry.rows import AlarmRaised
 from telemetry.writer import Writer
 from tests.telemetry.writer_child import sample as child_sample
 
@@ -502,10 +503,8 @@ def test_a_crash_with_the_clock_stepped_back_skips_every_window_that_may_have_go
 def test_a_row_put_soon_is_committed_without_waiting_for_the_interval(started, tmp_path):
     """An alarm's row is readable by `edged alarms ack` at once, not a commit interval later."""
     w = started(commit_interval=3600.0)
-    w.put_row("alarm_raised", ("rule:dev", "rule", "dev", "warning", 1.0, "fr", "en", "1"))
-    w.put_row(
-        "alarm_raised", ("soon:dev", "soon", "dev", "warning", 2.0, "fr", "en", "1"), soon=True
-    )
+    w.put_row(AlarmRaised("rule:dev", "rule", "dev", "warning", 1.0, "fr", "en", "1"))
+    w.put_row(AlarmRaised("soon:dev", "soon", "dev", "warning", 2.0, "fr", "en", "1"), soon=True)
     db = sqlite3.connect(tmp_path / "edged.db")
     try:
         rows = poll(lambda: db.execute("SELECT alarm_id FROM alarms ORDER BY id").fetchall())

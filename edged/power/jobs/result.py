@@ -10,6 +10,8 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
 
+from telemetry.rows import JobRunRow
+
 
 class Outcome(StrEnum):
     """How a run ended; stored as text in `job_runs.outcome` and published as is."""
@@ -40,21 +42,21 @@ class JobResult:
     output_tail: str
     clock_synced: bool
 
-    def row(self) -> tuple:
-        """The parameters of `telemetry.store.ROW_SQL["job_run"]`, in its column order."""
-        return (
-            self.job,
-            self.kind,
-            self.trigger,
-            self.started,
-            self.ended,
-            self.duration_s,
-            self.outcome.value,
-            self.exit_code,
-            self.reason,
-            self.reason_en,
-            self.output_tail,
-            int(self.clock_synced),
+    def row(self) -> JobRunRow:
+        """Its `job_runs` row."""
+        return JobRunRow(
+            job=self.job,
+            kind=self.kind,
+            trigger=self.trigger,
+            started=self.started,
+            ended=self.ended,
+            duration_s=self.duration_s,
+            outcome=self.outcome.value,
+            exit_code=self.exit_code,
+            reason=self.reason,
+            reason_en=self.reason_en,
+            output_tail=self.output_tail,
+            clock_synced=self.clock_synced,
         )
 
     def payload(self) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from maintenance.health.reading import HealthReading
 from maintenance.report.month import day_of, month_of, previous_month
 from telemetry import queries, topics
 from telemetry.mqtt import Publisher
+from telemetry.rows import PowerEvent
 from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -144,8 +145,9 @@ class JobSupervisor:
         slot.noted_code = d.reason_code
         log.info("job %s: %s", slot.name, d.reason_en)
         self._writer.put_row(
-            "power_event",
-            (now, "job", slot.name, d.action.value, d.reason_code.value, d.reason_fr, d.reason_en),
+            PowerEvent(
+                now, "job", slot.name, d.action.value, d.reason_code.value, d.reason_fr, d.reason_en
+            )
         )
         self._event(
             "job",
@@ -241,7 +243,7 @@ class JobSupervisor:
     def _record(self, result: JobResult) -> None:
         level = logging.INFO if result.outcome is Outcome.SUCCESS else logging.WARNING
         log.log(level, "job %s ended: %s (%s)", result.job, result.outcome.value, result.reason_en)
-        self._writer.put_row("job_run", result.row())
+        self._writer.put_row(result.row())
         try:
             self._writer.flush(timeout=10.0)  # a result is worth a commit of its own
         except (RuntimeError, TimeoutError) as exc:  # stopping, or a slow card: next commit

@@ -12,6 +12,7 @@ from gpiozero.pins.mock import MockFactory
 from edged.config.settings import LedsConfig
 from edged.indicators.patterns import ActiveAlarm, Condition, Facts
 from edged.indicators.service import IndicatorService, build
+from telemetry.rows import AlarmRaised
 from telemetry.writer import Writer
 from tests.edged.indicators.fakesys import board_state, make_leds
 from tests.peers.daemon import db_rows
@@ -41,8 +42,9 @@ def writer(tmp_path):
 def raise_alarm(writer: Writer, alarm: ActiveAlarm) -> None:
     subject = alarm.alarm_id.split(".", 1)[1]
     writer.put_row(
-        "alarm_raised",
-        (alarm.alarm_id, alarm.rule, subject, alarm.severity, time.time(), "fr", "en", "12"),
+        AlarmRaised(
+            alarm.alarm_id, alarm.rule, subject, alarm.severity, time.time(), "fr", "en", "12"
+        )
     )
 
 

@@ -9,6 +9,7 @@ import pytest
 from edged.config.settings import Config, SiteConfig, StorageConfig
 from edged.power.shedding import KV_KEY, SheddingService
 from maintenance.energy.shedding import Level
+from telemetry.rows import KvRow
 from telemetry.writer import Writer
 
 
@@ -17,7 +18,7 @@ def restored(tmp_path, stored: str) -> SheddingService:
     w = Writer(path, publish_interval=60.0, commit_interval=3600.0)
     w.start()
     try:
-        w.put_row("kv", (KV_KEY, stored))
+        w.put_row(KvRow(KV_KEY, stored))
         assert w.flush()
         config = Config(site=SiteConfig("t"), storage=StorageConfig(path=str(path)))
         service = SheddingService(config, w, None, None, None, None, lambda: True)

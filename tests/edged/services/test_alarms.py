@@ -8,6 +8,7 @@ from edged.config.settings import AlarmRuleConfig, AlarmsConfig, Config, SiteCon
 from edged.readings import Sample
 from edged.services.alarms import AlarmService
 from maintenance.health.reading import HealthReading
+from telemetry.rows import AlarmCleared, AlarmRaised, HealthRow, KvRow
 from telemetry.writer import Writer
 from tests.peers.daemon import db_rows
 
@@ -27,11 +28,11 @@ def test_health_rows_and_alarm_changes_share_one_commit(tmp_path):
     w = writer(path)
     try:
         for i in range(3):
-            w.put_row("health", ("pibox", 100.0 + i, 1, '{"load_1m":0.5}'))
-        w.put_row("alarm_raised", ("a.x", "a", "x", "warning", 101.0, "fr", "en", "5"))
-        w.put_row("alarm_cleared", (102.0, "a.x"))
-        w.put_row("kv", ("k", "1"))
-        w.put_row("kv", ("k", "2"))
+            w.put_row(HealthRow("pibox", 100.0 + i, True, '{"load_1m":0.5}'))
+        w.put_row(AlarmRaised("a.x", "a", "x", "warning", 101.0, "fr", "en", "5"))
+        w.put_row(AlarmCleared(102.0, "a.x"))
+        w.put_row(KvRow("k", "1"))
+        w.put_row(KvRow("k", "2"))
         assert db_rows(path, "SELECT count(*) FROM health") == [(0,)]  # nothing before commit
         assert w.flush()
         assert w.stats["commits"] == 1
@@ -91,8 +92,7 @@ def test_an_alarm_row_with_a_damaged_value_is_restored_without_it(tmp_path, capl
     path = tmp_path / "edged.db"
     w = writer(path)
     w.put_row(
-        "alarm_raised",
-        (
+        AlarmRaised(
             "battery_soc_low.mppt",
             "battery_soc_low",
             "mppt",
@@ -101,7 +101,7 @@ def test_an_alarm_row_with_a_damaged_value_is_restored_without_it(tmp_path, capl
             "fr",
             "en",
             '{"soc": 2\x010}',
-        ),
+        )
     )
     assert w.flush()
     low = AlarmsConfig(overrides=(AlarmRuleConfig("battery_soc_low", delay=0),))

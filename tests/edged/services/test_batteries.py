@@ -12,6 +12,7 @@ import pytest
 from edged.config.loader import parse
 from edged.readings import Sample
 from edged.services.batteries import KV_KEY, BatteryModel
+from telemetry.rows import KvRow
 from telemetry.writer import Writer
 
 T0 = 1_800_000_000.0
@@ -166,8 +167,8 @@ def test_estimate_survives_a_restart_through_the_kv_table(tmp_path):
     out = feed(first, [mppt(T0 + 60 * i, 20.0) for i in range(31)])
     writer = Writer(db, publish_interval=60.0, commit_interval=0.2)
     writer.start()
-    for row in first.saves(force=True):
-        writer.put_row("kv", row)
+    for key, value in first.saves(force=True):
+        writer.put_row(KvRow(key, value))
     writer.stop()
 
     writer = Writer(db, publish_interval=60.0, commit_interval=0.2)

@@ -308,12 +308,12 @@ def test_result_row_matches_the_job_runs_table(tmp_path):
     )
     db = store.open_db(tmp_path / "x.db")
     with db.conn:
-        db.execute(store.ROW_SQL["job_run"], result.row())
+        db.execute(store.ROW_SQL["job_run"], result.row().params())
     row = db.execute(
         "SELECT job, kind, trigger, started, ended, duration_s, outcome, exit_code, reason,"
         " reason_en, output_tail, clock_synced FROM job_runs"
     ).fetchone()
-    assert row == result.row()
+    assert row == result.row().params()
     assert JobResult(*row[:6], Outcome(row[6]), *row[7:11], bool(row[11])) == result
     payload = json.loads(json.dumps(result.payload()))
     assert payload["outcome"] == "stopped_low_battery"
