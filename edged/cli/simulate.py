@@ -166,7 +166,7 @@ windows = [["00:00", "24:00"]]
 
 
 _DUMP = "import sqlite3, sys; [print(line) for line in sqlite3.connect(sys.argv[1]).iterdump()]"
-BACKUP_SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "backup-openclinic"
+BACKUP_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "backup-openclinic"
 
 
 def simulate(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -58,3 +59,12 @@ def test_simulated_site_runs_and_every_device_reads(tmp_path):
     details = edged("status", "--config", config, "--details").stdout
     assert "le démon edged ne tourne pas" in details and "mppt" in details
     assert "EN LIGNE" not in details  # nobody reads the devices: last known values
+
+
+def test_the_simulated_backup_job_runs_the_real_script():
+    """The demo's backup job names scripts/backup-openclinic of this checkout (it once named a
+    path under edged/ that does not exist, and every run of the job ended `error`)."""
+    from edged.cli import simulate
+
+    assert simulate.BACKUP_SCRIPT.is_file()
+    assert os.access(simulate.BACKUP_SCRIPT, os.X_OK)
