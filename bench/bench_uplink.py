@@ -19,21 +19,34 @@ power policy) but for the broker and `--payload`. Both sites run at once, each i
 namespace. The first `--warmup` seconds (connect, retained states, first records) are left out
 and reported apart; the rest is extrapolated to a day.
 
+`--drain 72`: the three-device site starts with 72 hours of 1-minute records of the MPPT and
+the BMV in its outbox (bench_memory's `build`: random values, so gzip gains less than on real
+ones), its way up shaped with `--shape` (384 kbit/s; netem's `--rtt` where the kernel has netem),
+an `openclinic` TCP check whose socket closes after `--alarm-after` seconds and a health round
+every 2 s, so `openclinic_down` (critical, delay 0) is raised while the backlog drains. A
+subscriber on the broker's loopback listener reads the history with the fleet collector's own
+decoder: the time until every backlog record is at the broker, and the alarm's delay from its
+`since` to its arrival there.
+
 Needs root (`ip netns`), mosquitto and openssl. Cleans up its namespaces and links on exit.
 
     .venv/bin/python bench/bench_uplink.py --minutes 6 [--payload json|compact]
-        [--sites three seven] [--shape 384kbit --rtt 300]
+        [--sites three seven] [--shape 384kbit --rtt 300] [--drain 72 --sites three]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +54,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ETH_HEADER = 14
 SUBNET = 10, 231
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def sh(*args: str) -> None:
@@ -87,13 +106,20 @@ class Namespace:
         sh("ip", "neigh", "replace", self.site_ip, "lladdr", site_mac, "dev", self.host_if)
         sh(*inside, "neigh", "replace", self.host_ip, "lladdr", host_mac, "dev", site_if)
 
-    def shape(self, rate: str, delay_ms: int) -> None:
-        """Shape the site's way up (its end of the pair) and add half the round trip each way."""
+    def shape(self, rate: str, delay_ms: int) -> str:
+        """Shape the site's way up (its end of the pair) to `rate`; with netem, add half the
+        round trip each way. Returns what was done: kernels without netem (this machine's)
+        get the rate alone through tbf, and the round trip is then the veth's (~0)."""
         site_if = self.host_if[:-1] + "s"
+        inside = ("ip", "netns", "exec", self.name, "tc", "qdisc", "add", "dev", site_if, "root")
         half = f"{delay_ms // 2}ms"
-        sh("ip", "netns", "exec", self.name, "tc", "qdisc", "add", "dev", site_if, "root",
-           "netem", "rate", rate, "delay", half)  # fmt: skip
-        sh("tc", "qdisc", "add", "dev", self.host_if, "root", "netem", "delay", half)
+        try:
+            sh(*inside, "netem", "rate", rate, "delay", half)
+            sh("tc", "qdisc", "add", "dev", self.host_if, "root", "netem", "delay", half)
+            return f"netem: {rate} up, {delay_ms} ms round trip"
+        except subprocess.CalledProcessError:
+            sh(*inside, "tbf", "rate", rate, "burst", "4kb", "latency", "2s")
+            return f"tbf: {rate} up (no netem in this kernel: no added round trip)"
 
     def counters(self) -> tuple[int, int]:
         """IP bytes (up = from the site, down = to the site) through the pair so far."""
@@ -129,10 +155,12 @@ def make_ca(folder: Path, ips: list[str]) -> Path:
     return ca
 
 
-def start_broker(tls: Path, work: Path, ip: str, port: int) -> subprocess.Popen:
-    """One broker per site: both sites are `edged simulate`'s, with the same client id."""
+def start_broker(tls: Path, work: Path, ip: str, port: int, local: int) -> subprocess.Popen:
+    """One broker per site: both sites are `edged simulate`'s, with the same client id. A plain
+    listener on loopback (root namespace) for the bench's own subscriber."""
     conf = work / "mosquitto.conf"
-    lines = ["allow_anonymous true", "persistence false", f"listener {port} {ip}"]
+    lines = ["allow_anonymous true", "persistence false", f"listener {local} 127.0.0.1"]
+    lines += [f"listener {port} {ip}"]
     lines += [f"cafile {tls / 'ca.pem'}", f"certfile {tls / 'server.pem'}"]
     lines += [f"keyfile {tls / 'server.key'}"]
     conf.write_text("\n".join(lines) + "\n")
@@ -143,6 +171,18 @@ def start_broker(tls: Path, work: Path, ip: str, port: int) -> subprocess.Popen:
     if proc.poll() is not None:
         raise SystemExit(f"mosquitto did not start: {(work / 'mosquitto.log').read_text()}")
     return proc
+
+
+def openclinic_check(after: float) -> str:
+    """A TCP "openclinic" check on a socket of this process that closes after `after` s: its
+    next health round (every 60 s) fails and raises `openclinic_down` (critical; delay 0)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    threading.Timer(after, server.close).start()
+    return (
+        f'\n[[health.checks]]\nname = "openclinic"\nkind = "tcp"\nhost = "127.0.0.1"\n'
+        f"port = {port}\ntimeout = 2\n\n[alarms.openclinic_down]\ndelay = 0\n"
+    )
 
 
 def child(args: argparse.Namespace) -> int:
@@ -165,9 +205,13 @@ def child(args: argparse.Namespace) -> int:
         sim_args = argparse.Namespace(broker=args.broker, no_mqtt=False, publish_interval=60.0)
         path = simulate.write_config(workdir, sim_args, devices)
         text = path.read_text()
-        if args.payload:
+        if args.payload:  # edged simulate's own line when it writes one, else a new one
+            text = re.sub(r'(?m)^payload = ".*"\n', "", text)
             text = text.replace("[telemetry]\n", f'[telemetry]\npayload = "{args.payload}"\n')
         text += f'\n[mqtt.tls]\nca_file = "{args.ca}"\n'
+        if args.alarm_after is not None:  # a health round every 2 s: the alarm comes mid-drain
+            text = text.replace("[health]\n", "[health]\ninterval = 2\n")
+            text += openclinic_check(args.alarm_after)
         path.write_text(text)
         return run_daemon(load(str(path)), stop_after=args.seconds)
     finally:
@@ -201,16 +245,19 @@ def run_sites(args: argparse.Namespace, spaces: dict[str, Namespace], folder: Pa
         for ns in spaces.values():
             ns.create()
             if args.shape:
-                ns.shape(args.shape, args.rtt)
+                print(f"{ns.name}: shaped with {ns.shape(args.shape, args.rtt)}")
         tls = folder / "tls"
         tls.mkdir(mode=0o755)
         ca = make_ca(tls, [ns.host_ip for ns in spaces.values()])
         seconds = args.warmup + args.minutes * 60
-        starts = {}
+        starts, sizes = {}, {}
         for site, ns in spaces.items():
             work = folder / site
             work.mkdir()
-            brokers.append(start_broker(tls, work, ns.host_ip, 8883))
+            brokers.append(start_broker(tls, work, ns.host_ip, 8883, args.local_port))
+            if args.drain:
+                sizes[site] = backlog(work / "edged.db", args.drain)
+                print(f"{site}: {sizes[site]} records in the outbox")
             starts[site] = ns.counters()
             command = [
                 "ip", "netns", "exec", ns.name, sys.executable, str(Path(__file__).resolve()),
@@ -219,9 +266,15 @@ def run_sites(args: argparse.Namespace, spaces: dict[str, Namespace], folder: Pa
             ]  # fmt: skip
             if args.payload:
                 command += ["--payload", args.payload]
+            if args.drain:
+                command += ["--alarm-after", str(args.alarm_after or 4.0)]
             log = (work / "daemon.log").open("ab")
             env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
             procs[site] = subprocess.Popen(command, stdout=log, stderr=log, env=env)
+        if args.drain:
+            for site, ns in spaces.items():
+                drain_report(site, args, ns, starts[site], folder / site, sizes[site])
+            return
         time.sleep(args.warmup)
         warm = {site: ns.counters() for site, ns in spaces.items()}
         time.sleep(args.minutes * 60)
@@ -241,6 +294,67 @@ def run_sites(args: argparse.Namespace, spaces: dict[str, Namespace], folder: Pa
             broker.wait(10)
         for ns in spaces.values():
             ns.destroy()
+
+
+def backlog(db: Path, hours: float) -> int:
+    """`hours` of 1-minute records of the MPPT and the BMV in the outbox (a 3G outage)."""
+    sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
+    from bench_memory import build  # the same stored records bench_memory drains
+
+    return build(db, hours * 3600, 60.0, in_outbox=True)
+
+
+def drain_report(site: str, args, ns: Namespace, start, work: Path, backlog_size: int) -> None:
+    """Time from the daemon's start until the broker has received every backlog record (read
+    with the fleet collector's own decoder), and each alarm's delay from its `since` to its
+    arrival at the broker."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from fleet import payloads
+
+    launched = time.time()
+    alarms: dict[str, tuple[float, dict]] = {}
+    history = {"records": 0, "done": 0.0}
+    sub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+
+    def on_message(client, userdata, message) -> None:
+        if "/alarm/" in message.topic:
+            body = json.loads(message.payload)
+            if body.get("active") and message.topic not in alarms:
+                alarms[message.topic] = (time.time(), body)
+        elif "/history/" in message.topic:
+            items = payloads.parse(message.topic, bytes(message.payload), "edged")
+            history["records"] += len(items) if isinstance(items, list) else 0
+            if history["records"] >= backlog_size and not history["done"]:
+                history["done"] = time.time()
+
+    sub.on_message = on_message
+    sub.connect("127.0.0.1", args.local_port)
+    sub.subscribe([("edged/simulation/alarm/#", 1), ("edged/simulation/history/#", 1)])
+    sub.loop_start()
+    deadline = time.monotonic() + args.minutes * 60
+    try:
+        while time.monotonic() < deadline:
+            if history["done"] and any("openclinic" in t for t in alarms):
+                break
+            time.sleep(1)
+    finally:
+        sub.loop_stop()
+    up, down = ns.counters()
+    if history["done"]:
+        print(
+            f"{site}: {backlog_size} backlog records at the broker {history['done'] - launched:.0f}"
+            f" s after the daemon's start ({(up - start[0]) / 1e6:.2f} MB up,"
+            f" {(down - start[1]) / 1e6:.2f} MB down so far, start-up and live included)"
+        )
+    else:
+        print(f"{site}: NOT drained in {args.minutes:g} min: {history['records']} records arrived")
+    for topic, (at, body) in alarms.items():
+        print(
+            f"{site}: {topic} raised {body['since'] - launched:.1f} s after the start,"
+            f" at the broker {at - body['since']:.1f} s later"
+        )
 
 
 def report(site: str, args, start, warm, end, work: Path) -> None:
@@ -268,6 +382,8 @@ def main() -> None:
     parser.add_argument("--sites", nargs="+", default=list(sites), choices=sites)
     parser.add_argument("--shape", help="tc netem rate on the site's way up, e.g. 384kbit")
     parser.add_argument("--rtt", type=int, default=300, help="ms, with --shape")
+    parser.add_argument("--drain", type=float, help="hours of backlog to drain (e.g. 72)")
+    parser.add_argument("--alarm-after", type=float, help="s, with --drain (default 4)")
     parser.add_argument("--keep", action="store_true", help="keep the folder (logs) and say where")
     parser.add_argument("--child", choices=("three", "seven"), help=argparse.SUPPRESS)
     parser.add_argument("--dir", help=argparse.SUPPRESS)
@@ -275,6 +391,7 @@ def main() -> None:
     parser.add_argument("--ca", help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.local_port = free_port()
     if args.child:
         raise SystemExit(child(args))
     measure(args)
