@@ -250,11 +250,12 @@ def run_sites(args: argparse.Namespace, spaces: dict[str, Namespace], folder: Pa
         tls.mkdir(mode=0o755)
         ca = make_ca(tls, [ns.host_ip for ns in spaces.values()])
         seconds = args.warmup + args.minutes * 60
-        starts, sizes = {}, {}
+        starts, sizes, local = {}, {}, {}
         for site, ns in spaces.items():
             work = folder / site
             work.mkdir()
-            brokers.append(start_broker(tls, work, ns.host_ip, 8883, args.local_port))
+            local[site] = free_port()
+            brokers.append(start_broker(tls, work, ns.host_ip, 8883, local[site]))
             if args.drain:
                 sizes[site] = backlog(work / "edged.db", args.drain)
                 print(f"{site}: {sizes[site]} records in the outbox")
@@ -273,14 +274,17 @@ def run_sites(args: argparse.Namespace, spaces: dict[str, Namespace], folder: Pa
             procs[site] = subprocess.Popen(command, stdout=log, stderr=log, env=env)
         if args.drain:
             for site, ns in spaces.items():
-                drain_report(site, args, ns, starts[site], folder / site, sizes[site])
+                drain_report(site, args, ns, starts[site], folder / site, sizes[site], local[site])
             return
         time.sleep(args.warmup)
+        counts = {site: TopicCounter(local[site]) for site in spaces}
         warm = {site: ns.counters() for site, ns in spaces.items()}
         time.sleep(args.minutes * 60)
         end = {site: ns.counters() for site, ns in spaces.items()}
         for site in spaces:
+            counts[site].stop()
             report(site, args, starts[site], warm[site], end[site], folder / site)
+            print(f"  at the broker: {counts[site].summary()}")
     finally:
         for proc in procs.values():
             if proc.poll() is None:
@@ -304,7 +308,9 @@ def backlog(db: Path, hours: float) -> int:
     return build(db, hours * 3600, 60.0, in_outbox=True)
 
 
-def drain_report(site: str, args, ns: Namespace, start, work: Path, backlog_size: int) -> None:
+def drain_report(
+    site: str, args, ns: Namespace, start, work: Path, backlog_size: int, port: int
+) -> None:
     """Time from the daemon's start until the broker has received every backlog record (read
     with the fleet collector's own decoder), and each alarm's delay from its `since` to its
     arrival at the broker."""
@@ -330,7 +336,7 @@ def drain_report(site: str, args, ns: Namespace, start, work: Path, backlog_size
                 history["done"] = time.time()
 
     sub.on_message = on_message
-    sub.connect("127.0.0.1", args.local_port)
+    sub.connect("127.0.0.1", port)
     sub.subscribe([("edged/simulation/alarm/#", 1), ("edged/simulation/history/#", 1)])
     sub.loop_start()
     deadline = time.monotonic() + args.minutes * 60
@@ -355,6 +361,40 @@ def drain_report(site: str, args, ns: Namespace, start, work: Path, backlog_size
             f"{site}: {topic} raised {body['since'] - launched:.1f} s after the start,"
             f" at the broker {at - body['since']:.1f} s later"
         )
+
+
+class TopicCounter:
+    """Messages and payload bytes the site published, by topic kind, read on the broker's
+    loopback listener: what the MQTT payloads weigh beside the IP bytes around them."""
+
+    def __init__(self, port: int) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.kinds: dict[str, list[int]] = {}
+        self._ready = time.monotonic() + 1.0  # retained messages replayed at subscribe: skip
+        self._client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+        self._client.on_message = self._on_message
+        self._client.connect("127.0.0.1", port)
+        self._client.subscribe("edged/#", qos=0)
+        self._client.loop_start()
+
+    def _on_message(self, client, userdata, message) -> None:
+        if message.retain and time.monotonic() < self._ready:
+            return
+        kind = message.topic.split("/")[2] if message.topic.count("/") >= 2 else message.topic
+        count = self.kinds.setdefault(kind, [0, 0])
+        count[0] += 1
+        count[1] += len(message.payload)
+
+    def stop(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+
+    def summary(self) -> str:
+        parts = [f"{k} {n} msgs {b} B" for k, (n, b) in sorted(self.kinds.items())]
+        total = sum(n for n, _ in self.kinds.values()), sum(b for _, b in self.kinds.values())
+        return f"{total[0]} messages, {total[1]} B of payload ({'; '.join(parts)})"
 
 
 def report(site: str, args, start, warm, end, work: Path) -> None:
@@ -391,7 +431,6 @@ def main() -> None:
     parser.add_argument("--ca", help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    args.local_port = free_port()
     if args.child:
         raise SystemExit(child(args))
     measure(args)
