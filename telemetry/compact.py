@@ -130,11 +130,13 @@ def _scaled(value: Any, scale: float | None) -> Any:
     (the JSON encoder turns NaN and inf into null)."""
     if scale is None or isinstance(value, bool) or not isinstance(value, int | float):
         return value
-    if not math.isfinite(value):
-        return None
     if isinstance(value, int) and scale == 1:
         return value
-    return round(value / scale)
+    try:  # bounds stop huge values before storage, but the publisher must never raise
+        count = value / scale
+    except OverflowError:  # an int too large for a float
+        return None
+    return round(count) if math.isfinite(count) else None
 
 
 def metrics(values: Mapping[str, Any]) -> dict[str, Any]:

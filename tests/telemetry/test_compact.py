@@ -51,9 +51,20 @@ def test_history_is_compact_and_gzip_when_asked():
 
 
 def test_unknown_names_keep_their_name_and_odd_values_do_not_raise():
-    odd = Record("x", 1, True, 1, {"not_in_table": 1.23456, "battery_voltage": float("nan")})
+    odd = Record(
+        "x",
+        1,
+        True,
+        1,
+        {
+            "not_in_table": 1.23456,
+            "battery_voltage": float("nan"),
+            "battery_current": 1e308,
+            "pv_voltage": 10**400,
+        },
+    )
     body = json.loads(topics.telemetry_payload(odd, "compact"))
-    assert body["m"] == {"not_in_table": 1.23456, "0": None}
+    assert body["m"] == {"not_in_table": 1.23456, "0": None, "1": None, "b": None}
 
 
 def test_every_catalogue_metric_has_a_code_at_its_catalogue_resolution():
@@ -82,3 +93,20 @@ def test_docs_mqtt_lists_the_table_exactly():
     rows = re.findall(r"^\| `([0-9a-z]+)` \| `([a-z0-9_]+)` \| [^|]+ \| ([^|]+) \|$", section, re.M)
     documented = [(c, n, None if s.strip() == "text, as is" else float(s)) for c, n, s in rows]
     assert documented == [(compact.code(i), n, s) for i, (n, s) in enumerate(compact.KEYS_V1)]
+
+
+def test_the_encoder_never_raises_whatever_a_record_holds():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    values = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
+    names = st.sampled_from([name for name, _ in compact.KEYS_V1]) | st.text(max_size=5)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.dictionaries(names, values, max_size=8))
+    def encode(metrics):
+        record = Record("x", 1, True, 1, metrics)
+        json.loads(topics.telemetry_payload(record, "compact"))
+        json.loads(gzip.decompress(topics.history_payload([record], True, "compact")))
+
+    encode()
