@@ -145,6 +145,37 @@ CATALOGUE: dict[str, Metric] = {
 }
 
 
+RESOLUTION_BY_UNIT: dict[str, float] = {
+    "V": 0.01,
+    "A": 0.01,
+    "W": 1,
+    "VA": 1,
+    "%": 0.1,
+    "°C": 0.1,
+    "Ah": 0.01,
+    "kWh": 0.01,
+    "min": 1,
+    "s": 1,
+    "count": 1,
+    "0/1": 1,
+    "int": 1,
+}
+"""The step a technician reads a metric's value at: what the compact payload keeps (telemetry.
+compact). It is the dashboard's resolution, not the device's wire unit: a window's mean carries
+four decimals that no one reads and that cost the metered uplink bytes."""
+_FINER = {"cell_voltage_min": 0.001, "cell_voltage_max": 0.001, "cell_voltage_delta": 0.001}
+"""Cell voltages are told apart by millivolts (balancing, a weak cell)."""
+
+
+def resolution(name: str) -> float | None:
+    """The step of metric `name`'s values (see RESOLUTION_BY_UNIT); None for text metrics and
+    names outside the catalogue (their values are sent as they are)."""
+    metric = CATALOGUE.get(name)
+    if metric is None or metric.text:
+        return None
+    return _FINER.get(name, RESOLUTION_BY_UNIT.get(metric.unit))
+
+
 def check(metrics: Mapping[str, object]) -> tuple[dict[str, MetricValue], list[Rejection]]:
     """Split one reading's metrics into the values fit to store and the ones refused.
 

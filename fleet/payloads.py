@@ -21,6 +21,7 @@ import re
 import zlib
 from typing import Any
 
+from fleet import compact
 from fleet.items import (
     Alarm,
     CommandResult,
@@ -190,12 +191,35 @@ def _record(kind: str, site: str, device: str, body: Any, live: bool) -> Record:
     return Record(site, device, ts, metrics, body.get("clock") == "synced", samples, live)
 
 
+def _compact_record(kind: str, site: str, device: str, body: Any, live: bool) -> Record:
+    """One record of the compact form (fleet.compact): `t`, `c` 1/0, `n` (live), `m`."""
+    body = _object(kind, body)
+    ts = _ts(kind, "t", body.get("t"))
+    try:
+        metrics = compact.metrics(kind, body.get("m"))
+    except compact.Bad as exc:
+        raise _Bad(str(exc)) from None
+    samples = _count(kind, "n", body.get("n"))
+    assert ts is not None
+    return Record(site, device, ts, metrics, body.get("c") == 1, samples, live)
+
+
+def _compact_version(body: dict[str, Any]) -> None:
+    try:
+        compact.version(body)
+    except compact.Bad as exc:
+        raise _Bad(str(exc)) from None
+
+
 def _sample_count(kind: str, body: dict[str, Any]) -> int | None:
     """How many samples a record folds in: `sample_count`, or `samples` from an edged before
     issue 13 (a count on telemetry then, where history's `samples` is the list of records).
     Sites are upgraded one by one, so both forms arrive for months; the new key wins."""
     key = "sample_count" if "sample_count" in body else "samples"
-    count = body.get(key)
+    return _count(kind, key, body.get(key))
+
+
+def _count(kind: str, key: str, count: Any) -> int | None:
     if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
         raise _Bad(f"{kind}: {key} is not an integer")
     if count is not None and not 0 <= count < 2**31:
@@ -204,12 +228,23 @@ def _sample_count(kind: str, body: dict[str, Any]) -> int | None:
 
 
 def _telemetry(site: str, rest: str, body: Any) -> list[Item]:
-    return [_record("telemetry", site, _name("telemetry", rest), body, live=True)]
+    device = _name("telemetry", rest)
+    if isinstance(body, dict) and "v" in body:
+        _compact_version(body)
+        return [_compact_record("telemetry", site, device, body, live=True)]
+    return [_record("telemetry", site, device, body, live=True)]
 
 
 def _history(site: str, rest: str, body: Any) -> list[Item]:
     device = _name("history", rest)
-    samples = _object("history", body).get("samples")
+    body = _object("history", body)
+    if "v" in body:
+        _compact_version(body)
+        samples = body.get("s")
+        if not isinstance(samples, list):
+            raise _Bad("history: s is not a list")
+        return [_compact_record("history", site, device, r, live=False) for r in samples]
+    samples = body.get("samples")
     if not isinstance(samples, list):
         raise _Bad("history: samples is not a list")
     return [_record("history", site, device, sample, live=False) for sample in samples]

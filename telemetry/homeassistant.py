@@ -11,11 +11,12 @@ the latter as last will). Units and device/state classes come from the metric ca
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from edged.metrics import CATALOGUE, Aggregate, Metric
-from telemetry import topics
+from telemetry import compact, topics
 
 UNITS = {
     "V": "V",
@@ -88,6 +89,20 @@ def device_map(site: str, device: str, info: Mapping[str, Any]) -> dict[str, Any
     return found
 
 
+def value_template(name: str) -> str:
+    """The metric's value from a record of either form (`[telemetry] payload`): a site switched
+    to the compact form, or back, keeps its sensors without new discovery configs."""
+    plain = f"value_json.metrics.{name}"
+    code, scale = compact.CODES.get(name, (None, None))
+    if code is None:
+        return f"{{{{ {plain} }}}}"
+    value = f"value_json.m['{code}']"
+    if scale is not None and scale != 1:
+        places = max(0, -math.floor(math.log10(scale) + 1e-9))
+        value = f"({value} * {scale}) | round({places})"
+    return f"{{{{ {plain} if value_json.metrics is defined else {value} }}}}"
+
+
 def sensor(
     prefix: str, root: str, site: str, device: str, metric: Metric, dev: dict[str, Any]
 ) -> tuple[str, dict[str, Any]]:
@@ -98,7 +113,7 @@ def sensor(
         "unique_id": f"{node(site)}-{object_id}",
         "object_id": f"{node(site).replace('-', '_')}_{object_id}",
         "state_topic": topics.telemetry_topic(root, device),
-        "value_template": f"{{{{ value_json.metrics.{metric.name} }}}}",
+        "value_template": value_template(metric.name),
         "availability": _availability(root),
         "device": dev,
     }

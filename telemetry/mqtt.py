@@ -525,7 +525,8 @@ class Publisher:
         record, closed_mono = self._live.popleft()
         if self._fresh(record, closed_mono):
             topic = topics.telemetry_topic(self._root, record.device)
-            return _Message(topic, topics.telemetry_payload(record), ids=(record.id,), kind="live")
+            payload = topics.telemetry_payload(record, self._config.telemetry.payload)
+            return _Message(topic, payload, ids=(record.id,), kind="live")
         late = [record]
         size = self._config.telemetry.history_batch
         while self._live and len(late) < size:
@@ -590,7 +591,7 @@ class Publisher:
         compress = self._config.telemetry.compress_history
         return _Message(
             topics.history_topic(self._root, records[0].device),
-            topics.history_payload(records, compress),
+            topics.history_payload(records, compress, self._config.telemetry.payload),
             ids=tuple(r.id for r in records),
             kind="history",
         )

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from edged.readings import Record
+from telemetry import compact
 
 GZIP_MAGIC = b"\x1f\x8b"
 STATUS_ONLINE = b"online"
@@ -95,9 +96,12 @@ def _clock(record: Record) -> str:
     return "synced" if record.clock_synced else "unsynced"
 
 
-def telemetry_payload(record: Record) -> bytes:
+def telemetry_payload(record: Record, form: str = "json") -> bytes:
     """`P/telemetry/{device}`: one record, with its clock quality and how many samples it holds
-    (`sample_count`: `samples` is history's list of records, one key must keep one type)."""
+    (`sample_count`: `samples` is history's list of records, one key must keep one type).
+    `form` "compact": telemetry.compact's form instead."""
+    if form == "compact":
+        return _dumps(compact.live_body(record))
     return _dumps(
         {
             "ts": record.ts,
@@ -108,10 +112,14 @@ def telemetry_payload(record: Record) -> bytes:
     )
 
 
-def history_payload(records: Iterable[Record], compress: bool) -> bytes:
-    """`P/history/{device}`: oldest first; gzip (fixed mtime: reproducible) if `compress`."""
-    samples = [{"ts": r.ts, "metrics": r.metrics, "clock": _clock(r)} for r in records]
-    data = _dumps({"samples": samples})
+def history_payload(records: Iterable[Record], compress: bool, form: str = "json") -> bytes:
+    """`P/history/{device}`: oldest first; gzip (fixed mtime: reproducible) if `compress`;
+    `form` "compact": telemetry.compact's form."""
+    if form == "compact":
+        data = _dumps(compact.history_body(records))
+    else:
+        samples = [{"ts": r.ts, "metrics": r.metrics, "clock": _clock(r)} for r in records]
+        data = _dumps({"samples": samples})
     return gzip.compress(data, compresslevel=9, mtime=0) if compress else data
 
 

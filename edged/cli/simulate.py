@@ -129,6 +129,7 @@ port = {int(port or 1883)}
 [telemetry]
 publish_interval = {args.publish_interval}
 compress_history = true
+payload = "compact"
 
 [health]
 data_path = "{workdir}"

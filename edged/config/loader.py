@@ -30,6 +30,7 @@ from edged.config.checks import port as _port
 from edged.config.checks import positive as _positive
 from edged.config.settings import (
     DEFAULT_CONFIG_PATH,
+    PAYLOAD_FORMS,
     Config,
     DeviceConfig,
     MqttConfig,
@@ -145,7 +146,11 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
         raw,
         "telemetry",
         TelemetryConfig,
-        {"publish_interval": _positive, "history_batch": _positive},
+        {
+            "publish_interval": _positive,
+            "history_batch": _positive,
+            "payload": lambda val: None if val in PAYLOAD_FORMS else "expected json or compact",
+        },
     )
     devices = _devices(v, raw.get("devices", []))
     health = health_section.health(v, raw)

@@ -83,12 +83,20 @@ class MqttConfig:
     """Seconds a message may wait for its PUBACK before the publisher reconnects (3 keepalives)."""
 
 
+PAYLOAD_FORMS = ("json", "compact")
+"""`[telemetry] payload`: the records' form on the uplink (docs/mqtt.md, telemetry.compact)."""
+
+
 @dataclass(frozen=True, slots=True)
 class TelemetryConfig:
     publish_interval: float = 60.0
     compress_history: bool = False
     history_batch: int = 60
     """Records per `P/history/{device}` message."""
+    payload: str = "json"
+    """The records' form on `P/telemetry` and `P/history`: "json" (names and values as they
+    are; the default, so a dashboard written against it keeps working) or "compact" (codes and
+    integers at the metric's resolution, telemetry.compact; new configs use it)."""
 
 
 @dataclass(frozen=True, slots=True)

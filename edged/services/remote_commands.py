@@ -177,7 +177,7 @@ def resend(site: Site, command: Command) -> dict[str, Any]:
     compress = site.config.telemetry.compress_history
     messages = [records[i : i + batch] for i in range(0, len(records), batch)]
     for chunk in messages:
-        payload = topics.history_payload(chunk, compress)
+        payload = topics.history_payload(chunk, compress, site.config.telemetry.payload)
         site.publisher.publish_command(topics.history_topic(root, device), payload)
     complete = len(records) + damaged < limit
     return {

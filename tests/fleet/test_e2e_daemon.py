@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from drivers.victron.vedirect.emulator import PtyEmulator
 from tests.fleet.link import Link
 from tests.fleet.test_collect import counter, started, wait_subscribed
@@ -25,9 +27,11 @@ def central_keys(db) -> set[tuple[str, float]]:
     return {(d, ts.timestamp()) for d, ts in rows}
 
 
+@pytest.mark.parametrize("form", ["json", "compact"])
 def test_the_real_daemon_through_an_outage_lands_every_record_once(
-    tmp_path, central, collectors, daemons, db
+    tmp_path, central, collectors, daemons, db, form
 ):
+    """Both record forms ([telemetry] payload), live and as gzip history after the outage."""
     c = started(collectors, db)
     wait_subscribed(c)
     link = Link(central.host, central.port).start()
@@ -40,7 +44,7 @@ def test_the_real_daemon_through_an_outage_lands_every_record_once(
         devices=device,
         broker_port=link.port,
         prefix=PREFIX,
-        extra="compress_history = true\nhistory_batch = 5\n",
+        extra=f'compress_history = true\nhistory_batch = 5\npayload = "{form}"\n',
     )
     site_db = tmp_path / "edged.db"
     try:
@@ -73,6 +77,7 @@ def test_the_real_daemon_through_an_outage_lands_every_record_once(
         assert counter(db, "records_inserted") == len(centre)
         (metrics,) = db("SELECT metrics FROM site_latest WHERE site = 'test-site'")[0]
         assert "battery_voltage" in metrics and "pv_power" in metrics, metrics
+        assert 5 < metrics["battery_voltage"] < 30 and metrics["charger_state"], metrics
         assert not db("SELECT topic, reason FROM rejects")
         assert c.alive()
     finally:

@@ -147,3 +147,127 @@ def test_never_raises_on_random_json(rest, body):
     if isinstance(result, list):
         for item in result:  # what is accepted can be stored: finite numbers, no NUL
             json.dumps(item.__dict__, allow_nan=False)
+
+
+# -- the compact form (docs/mqtt.md, "Compact records") ---------------------------------------
+
+COMPACT = b'{"v":1,"t":1764000000,"c":1,"n":60,"m":{"0":1253,"1":-46,"l":"float","9":3287}}'
+
+
+def test_compact_telemetry_as_the_docs_show_it():
+    (rec,) = parse("telemetry/mppt", COMPACT)
+    assert rec == p.Record(
+        "site-1",
+        "mppt",
+        1764000000.0,
+        {
+            "battery_voltage": 12.53,
+            "battery_current": -0.46,
+            "charger_state": "float",
+            "cell_voltage_min": 3.287,
+        },
+        True,
+        60,
+        True,
+    )
+
+
+def test_a_key_that_is_no_code_is_a_metric_name_with_its_value():
+    (rec,) = parse("telemetry/mppt", b'{"v":1,"t":1,"c":0,"m":{"new_metric":1.5,"zz":7}}')
+    assert rec.metrics == {"new_metric": 1.5, "zz": 7} and not rec.synced
+
+
+def test_the_collector_table_is_the_daemon_table():
+    from telemetry import compact as site
+
+    assert p.compact.KEYS_V1 == site.KEYS_V1
+    assert {code: name for name, (code, _) in site.CODES.items()} == {
+        code: name for code, (name, _, _) in p.compact.TABLE_V1.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("rest", "body", "reason"),
+    [
+        ("telemetry/d", b'{"v":2,"t":1,"m":{}}', "unknown compact version"),
+        ("telemetry/d", b'{"v":true,"t":1,"m":{}}', "unknown compact version"),
+        ("telemetry/d", b'{"v":"1","t":1,"m":{}}', "unknown compact version"),
+        ("telemetry/d", b'{"v":1,"m":{}}', "t is not a number"),
+        ("telemetry/d", b'{"v":1,"t":1,"m":[1]}', "m is not an object"),
+        ("telemetry/d", b'{"v":1,"t":1,"m":{"0":[1]}}', "battery_voltage is not a number"),
+        ("telemetry/d", b'{"v":1,"t":1,"m":{"0":1e300}}', "battery_voltage out of range"),
+        ("telemetry/d", b'{"v":1,"t":1,"m":{"0":' + b"9" * 400 + b"}}", "out of range"),
+        ("telemetry/d", b'{"v":1,"t":1,"n":-3,"m":{}}', "n -3 out of range"),
+        ("history/d", b'{"v":1,"s":{}}', "s is not a list"),
+        ("history/d", b'{"v":1,"s":[{"t":1,"m":{}},7]}', "expected a JSON object"),
+    ],
+)
+def test_a_bad_compact_body_is_a_refusal_with_its_reason(rest, body, reason):
+    result = parse(rest, body)
+    assert isinstance(result, p.Rejected) and reason in result.reason, result
+
+
+compact_bodies = st.fixed_dictionaries(
+    {"v": st.sampled_from([1, 1, 1, 0, 2, None, True, "1"])},
+    optional={
+        "t": json_values,
+        "c": json_values,
+        "n": json_values,
+        "m": st.dictionaries(
+            st.sampled_from(["0", "1", "l", "9", "1z", "20", "x", ""]) | st.text(max_size=3),
+            json_values,
+            max_size=6,
+        )
+        | json_values,
+    },
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(["telemetry/d", "history/d"]), compact_bodies, st.booleans())
+def test_never_raises_on_hostile_compact_bodies(rest, body, as_history):
+    if as_history:
+        body = {"v": body["v"], "s": [body, body]}
+    payload = json.dumps(body).encode()
+    for data in (payload, gzip.compress(payload)):
+        result = parse(rest, data)
+        assert isinstance(result, list | p.Rejected | p.Ignored)
+        if isinstance(result, list):
+            for item in result:  # what is accepted can be stored: finite numbers, no NUL
+                json.dumps(item.__dict__, allow_nan=False)
+
+
+def _metric_values():
+    from edged.metrics import CATALOGUE
+
+    def value(metric):
+        if metric.text:
+            return st.text(max_size=12).filter(lambda s: "\x00" not in s)
+        low, high = metric.bounds
+        return st.floats(low, high, allow_nan=False) | st.integers(int(low), int(high))
+
+    names = st.sampled_from(sorted(CATALOGUE))
+    return names.flatmap(lambda n: st.tuples(st.just(n), value(CATALOGUE[n])))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_metric_values(), max_size=8), st.booleans(), st.integers(0, 10_000))
+def test_what_the_site_encodes_the_collector_reads_to_the_resolution(pairs, synced, count):
+    from edged.metrics import resolution
+    from edged.readings import Record as SiteRecord
+    from telemetry import topics
+
+    values = dict(pairs)
+    record = SiteRecord("mppt", 1764000000, synced, count, values)
+    (live,) = parse("telemetry/mppt", topics.telemetry_payload(record, "compact"))
+    (old,) = parse("history/mppt", topics.history_payload([record], True, "compact"))
+    assert (live.ts, live.synced, live.samples, live.live) == (1764000000.0, synced, count, True)
+    assert (old.synced, old.samples, old.live) == (synced, None, False)
+    for got in (live.metrics, old.metrics):
+        assert set(got) == set(values)
+        for name, value in values.items():
+            step = resolution(name)
+            if step is None:
+                assert got[name] == value
+            else:  # half a step of rounding, and a float's relative error on large counts
+                assert abs(got[name] - value) <= step / 2 + abs(value) * 1e-12, name

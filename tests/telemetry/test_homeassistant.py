@@ -6,6 +6,7 @@ level it would not read fails here rather than silently on a site."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -91,7 +92,7 @@ def test_every_catalogue_metric_makes_a_valid_sensor(topic, config):
     assert all(set(a) <= AVAILABILITY_KEYS for a in config["availability"])
     assert config["unique_id"] and config["state_topic"] == f"{ROOT}/telemetry/mppt"
     metric = topic.split("/")[3].removeprefix("mppt_")
-    assert config["value_template"] == f"{{{{ value_json.metrics.{metric} }}}}"
+    assert config["value_template"].startswith(f"{{{{ value_json.metrics.{metric} if ")
     if "device_class" in config:
         assert config["unit_of_measurement"] in UNITS_OF_CLASS[config["device_class"]], config
     if CATALOGUE[metric].text:
@@ -138,3 +139,23 @@ def test_an_alarm_is_a_problem_binary_sensor_on_its_retained_topic():
     assert set(config) <= BINARY_KEYS and set(config["device"]) <= DEVICE_KEYS
     assert config["state_topic"] == f"{ROOT}/alarm/soc_low.mppt"
     assert config["device_class"] == "problem"
+
+
+@pytest.mark.parametrize("form", ["json", "compact"])
+def test_one_value_template_reads_both_record_forms(form):
+    """Rendered with Jinja2 as Home Assistant renders it (`value_json` is the parsed payload):
+    a site switched between `[telemetry] payload` forms keeps its sensors."""
+    jinja2 = pytest.importorskip("jinja2")
+    from edged.readings import Record
+    from telemetry import topics
+
+    values = {"battery_voltage": 12.5312, "charger_state": "float", "battery_cycles": 17}
+    payload = topics.telemetry_payload(Record("mppt", 1764000000, True, 60, values), form)
+    seen = {
+        name: jinja2.Environment()
+        .from_string(ha.value_template(name))
+        .render(value_json=json.loads(payload))
+        for name in values
+    }
+    volts = "12.53" if form == "compact" else "12.5312"  # compact: at the metric's resolution
+    assert seen == {"battery_voltage": volts, "charger_state": "float", "battery_cycles": "17"}

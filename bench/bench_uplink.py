@@ -1,0 +1,440 @@
+"""The uplink's bytes a day at the IP level, TLS included, read from a network interface's counters.
+
+Why this way: a counting TCP relay (bench_commands.py) sees MQTT bytes only, but the clinic pays
+its 3G operator for IP packets: TCP/IP headers, TLS records, PUBACKs and TCP ACKs of both
+directions. So the daemon runs in a network namespace of its own whose only way out is one veth
+pair, and this script reads the root end's counters (`/sys/class/net/<if>/statistics`):
+`rx` is what the site sent, `tx` what it received. The counters count Ethernet frames; 14 bytes of
+Ethernet header a packet are taken off to give IP bytes. IPv6 is switched off on the pair (its
+router and neighbour solicitations are not the uplink's) and the neighbours are static (no ARP).
+
+mosquitto runs in the root namespace with a TLS listener on the veth's address only, its
+certificate signed by a throwaway CA made with `openssl`; the daemon verifies it (`[mqtt.tls]
+ca_file`). The site is the real daemon (`run_daemon`, what `edged run` runs) on the product's own
+emulators (`edged simulate`'s), started inside the namespace by this script (`--child`):
+- `three`: a charge controller (VE.Direct MPPT), a battery monitor (BMV) and the PiBox health;
+- `seven`: `edged simulate`'s site (MPPT, BMV, GX system / solar charger / battery, EPEver, JBD).
+Both with `edged simulate`'s defaults (publish every 60 s, gzip history, health every 60 s, the
+power policy) but for the broker and `--payload`. Both sites run at once, each in its own
+namespace. The first `--warmup` seconds (connect, retained states, first records) are left out
+and reported apart; the rest is extrapolated to a day.
+
+`--drain 72`: the three-device site starts with 72 hours of 1-minute records of the MPPT and
+the BMV in its outbox (bench_memory's `build`: random values, so gzip gains less than on real
+ones), its way up shaped with `--shape` (384 kbit/s; netem's `--rtt` where the kernel has netem),
+an `openclinic` TCP check whose socket closes after `--alarm-after` seconds and a health round
+every 2 s, so `openclinic_down` (critical, delay 0) is raised while the backlog drains. A
+subscriber on the broker's loopback listener reads the history with the fleet collector's own
+decoder: the time until every backlog record is at the broker, and the alarm's delay from its
+`since` to its arrival there.
+
+Needs root (`ip netns`), mosquitto and openssl. Cleans up its namespaces and links on exit.
+
+    .venv/bin/python bench/bench_uplink.py --minutes 6 [--payload json|compact]
+        [--sites three seven] [--shape 384kbit --rtt 300] [--drain 72 --sites three]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ETH_HEADER = 14
+SUBNET = 10, 231
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sh(*args: str) -> None:
+    subprocess.run(args, check=True, capture_output=True)
+
+
+@dataclass
+class Namespace:
+    """A network namespace joined to the root one by a veth pair: host end `.1`, site end `.2`."""
+
+    name: str
+    host_if: str
+    net: int
+
+    @property
+    def host_ip(self) -> str:
+        return f"{SUBNET[0]}.{SUBNET[1]}.{self.net}.1"
+
+    @property
+    def site_ip(self) -> str:
+        return f"{SUBNET[0]}.{SUBNET[1]}.{self.net}.2"
+
+    def create(self) -> None:
+        site_if = self.host_if[:-1] + "s"
+        sh("ip", "netns", "add", self.name)
+        sh("ip", "link", "add", self.host_if, "type", "veth", "peer", "name", site_if)
+        sh("ip", "link", "set", site_if, "netns", self.name)
+        for prefix, iface in (((), self.host_if), (("ip", "netns", "exec", self.name), site_if)):
+            sh(*prefix, "sysctl", "-q", "-w", f"net.ipv6.conf.{iface}.disable_ipv6=1")
+        sh("ip", "addr", "add", f"{self.host_ip}/30", "dev", self.host_if)
+        sh("ip", "link", "set", self.host_if, "up")
+        inside = ("ip", "netns", "exec", self.name, "ip")
+        sh(*inside, "addr", "add", f"{self.site_ip}/30", "dev", site_if)
+        sh(*inside, "link", "set", site_if, "up")
+        sh(*inside, "link", "set", "lo", "up")  # the GX simulator listens on 127.0.0.1
+        # static neighbours: no ARP on the counters
+        host_mac = Path(f"/sys/class/net/{self.host_if}/address").read_text().strip()
+        site_mac = subprocess.run(
+            [*inside[:-1], "cat", f"/sys/class/net/{site_if}/address"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        sh("ip", "neigh", "replace", self.site_ip, "lladdr", site_mac, "dev", self.host_if)
+        sh(*inside, "neigh", "replace", self.host_ip, "lladdr", host_mac, "dev", site_if)
+
+    def shape(self, rate: str, delay_ms: int) -> str:
+        """Shape the site's way up (its end of the pair) to `rate`; with netem, add half the
+        round trip each way. Returns what was done: kernels without netem (this machine's)
+        get the rate alone through tbf, and the round trip is then the veth's (~0)."""
+        site_if = self.host_if[:-1] + "s"
+        inside = ("ip", "netns", "exec", self.name, "tc", "qdisc", "add", "dev", site_if, "root")
+        half = f"{delay_ms // 2}ms"
+        try:
+            sh(*inside, "netem", "rate", rate, "delay", half)
+            sh("tc", "qdisc", "add", "dev", self.host_if, "root", "netem", "delay", half)
+            return f"netem: {rate} up, {delay_ms} ms round trip"
+        except subprocess.CalledProcessError:
+            sh(*inside, "tbf", "rate", rate, "burst", "4kb", "latency", "2s")
+            return f"tbf: {rate} up (no netem in this kernel: no added round trip)"
+
+    def counters(self) -> tuple[int, int]:
+        """IP bytes (up = from the site, down = to the site) through the pair so far."""
+        stats = Path(f"/sys/class/net/{self.host_if}/statistics")
+
+        def read(name: str) -> int:
+            return int((stats / name).read_text())
+
+        up = read("rx_bytes") - ETH_HEADER * read("rx_packets")
+        down = read("tx_bytes") - ETH_HEADER * read("tx_packets")
+        return up, down
+
+    def destroy(self) -> None:
+        subprocess.run(["ip", "link", "del", self.host_if], capture_output=True)
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+
+
+def make_ca(folder: Path, ips: list[str]) -> Path:
+    """A throwaway CA and one server certificate valid for `ips`; returns the CA file."""
+    ca_key, ca = folder / "ca.key", folder / "ca.pem"
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    sh("openssl", "req", "-x509", *key, "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
+       "-subj", "/CN=bench CA")  # fmt: skip
+    csr = folder / "server.csr"
+    sh("openssl", "req", *key, "-keyout", str(folder / "server.key"), "-out", str(csr),
+       "-subj", "/CN=broker")  # fmt: skip
+    (folder / "ext.cnf").write_text("subjectAltName=" + ",".join(f"IP:{ip}" for ip in ips) + "\n")
+    sh("openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+       "-CAcreateserial", "-out", str(folder / "server.pem"), "-days", "2",
+       "-extfile", str(folder / "ext.cnf"))  # fmt: skip
+    for path in folder.iterdir():  # mosquitto drops to its own user
+        path.chmod(0o644)
+    return ca
+
+
+def start_broker(tls: Path, work: Path, ip: str, port: int, local: int) -> subprocess.Popen:
+    """One broker per site: both sites are `edged simulate`'s, with the same client id. A plain
+    listener on loopback (root namespace) for the bench's own subscriber."""
+    conf = work / "mosquitto.conf"
+    lines = ["allow_anonymous true", "persistence false", f"listener {local} 127.0.0.1"]
+    lines += [f"listener {port} {ip}"]
+    lines += [f"cafile {tls / 'ca.pem'}", f"certfile {tls / 'server.pem'}"]
+    lines += [f"keyfile {tls / 'server.key'}"]
+    conf.write_text("\n".join(lines) + "\n")
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    log = (work / "mosquitto.log").open("ab")
+    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log)
+    time.sleep(1.0)
+    if proc.poll() is not None:
+        raise SystemExit(f"mosquitto did not start: {(work / 'mosquitto.log').read_text()}")
+    return proc
+
+
+def openclinic_check(after: float) -> str:
+    """A TCP "openclinic" check on a socket of this process that closes after `after` s: its
+    next health round (every 60 s) fails and raises `openclinic_down` (critical; delay 0)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    threading.Timer(after, server.close).start()
+    return (
+        f'\n[[health.checks]]\nname = "openclinic"\nkind = "tcp"\nhost = "127.0.0.1"\n'
+        f"port = {port}\ntimeout = 2\n\n[alarms.openclinic_down]\ndelay = 0\n"
+    )
+
+
+def child(args: argparse.Namespace) -> int:
+    """Inside the namespace: the site's emulators and the daemon, as `edged simulate` runs them."""
+    sys.path.insert(0, str(ROOT))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from edged.cli import simulate
+    from edged.cli.run import run_daemon
+    from edged.config.loader import load
+
+    workdir = Path(args.dir)
+    chosen = simulate.SITE[:2] if args.child == "three" else simulate.SITE
+    started, devices = [], []
+    try:
+        for emulated in chosen:
+            emulator, tables = emulated.build(workdir)
+            emulator.start()
+            started.append(emulator)
+            devices.extend(tables)
+        sim_args = argparse.Namespace(broker=args.broker, no_mqtt=False, publish_interval=60.0)
+        path = simulate.write_config(workdir, sim_args, devices)
+        text = path.read_text()
+        if args.payload:  # edged simulate's own line when it writes one, else a new one
+            text = re.sub(r'(?m)^payload = ".*"\n', "", text)
+            text = text.replace("[telemetry]\n", f'[telemetry]\npayload = "{args.payload}"\n')
+        text += f'\n[mqtt.tls]\nca_file = "{args.ca}"\n'
+        if args.alarm_after is not None:  # a health round every 2 s: the alarm comes mid-drain
+            text = text.replace("[health]\n", "[health]\ninterval = 2\n")
+            text += openclinic_check(args.alarm_after)
+        path.write_text(text)
+        return run_daemon(load(str(path)), stop_after=args.seconds)
+    finally:
+        for emulator in reversed(started):
+            emulator.stop()
+
+
+def measure(args: argparse.Namespace) -> None:
+    if os.geteuid() != 0:
+        raise SystemExit("needs root: ip netns, veth pairs")
+    tag = os.getpid() % 100000
+    spaces = {
+        site: Namespace(f"uplink-{tag}-{i}", f"eu{tag}{i}h", (tag * 4 + i) % 250 + 1)
+        for i, site in enumerate(args.sites)
+    }
+    folder = Path(tempfile.mkdtemp(prefix="bench-uplink-"))
+    folder.chmod(0o755)  # mosquitto, dropped to its own user, reads its certificates here
+    try:
+        run_sites(args, spaces, folder)
+    finally:
+        if args.keep:
+            print(f"logs in {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_sites(args: argparse.Namespace, spaces: dict[str, Namespace], folder: Path) -> None:
+    procs: dict[str, subprocess.Popen] = {}
+    brokers: list[subprocess.Popen] = []
+    try:
+        for ns in spaces.values():
+            ns.create()
+            if args.shape:
+                print(f"{ns.name}: shaped with {ns.shape(args.shape, args.rtt)}")
+        tls = folder / "tls"
+        tls.mkdir(mode=0o755)
+        ca = make_ca(tls, [ns.host_ip for ns in spaces.values()])
+        seconds = args.warmup + args.minutes * 60
+        starts, sizes, local = {}, {}, {}
+        for site, ns in spaces.items():
+            work = folder / site
+            work.mkdir()
+            local[site] = free_port()
+            brokers.append(start_broker(tls, work, ns.host_ip, 8883, local[site]))
+            if args.drain:
+                sizes[site] = backlog(work / "edged.db", args.drain)
+                print(f"{site}: {sizes[site]} records in the outbox")
+            starts[site] = ns.counters()
+            command = [
+                "ip", "netns", "exec", ns.name, sys.executable, str(Path(__file__).resolve()),
+                "--child", site, "--dir", str(work), "--broker", f"{ns.host_ip}:8883",
+                "--ca", str(ca), "--seconds", str(seconds + 5),
+            ]  # fmt: skip
+            if args.payload:
+                command += ["--payload", args.payload]
+            if args.drain:
+                command += ["--alarm-after", str(args.alarm_after or 4.0)]
+            log = (work / "daemon.log").open("ab")
+            env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+            procs[site] = subprocess.Popen(command, stdout=log, stderr=log, env=env)
+        if args.drain:
+            for site, ns in spaces.items():
+                drain_report(site, args, ns, starts[site], folder / site, sizes[site], local[site])
+            return
+        time.sleep(args.warmup)
+        counts = {site: TopicCounter(local[site]) for site in spaces}
+        warm = {site: ns.counters() for site, ns in spaces.items()}
+        time.sleep(args.minutes * 60)
+        end = {site: ns.counters() for site, ns in spaces.items()}
+        for site in spaces:
+            counts[site].stop()
+            report(site, args, starts[site], warm[site], end[site], folder / site)
+            print(f"  at the broker: {counts[site].summary()}")
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        for broker in brokers:
+            broker.terminate()
+            broker.wait(10)
+        for ns in spaces.values():
+            ns.destroy()
+
+
+def backlog(db: Path, hours: float) -> int:
+    """`hours` of 1-minute records of the MPPT and the BMV in the outbox (a 3G outage)."""
+    sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
+    from bench_memory import build  # the same stored records bench_memory drains
+
+    return build(db, hours * 3600, 60.0, in_outbox=True)
+
+
+def drain_report(
+    site: str, args, ns: Namespace, start, work: Path, backlog_size: int, port: int
+) -> None:
+    """Time from the daemon's start until the broker has received every backlog record (read
+    with the fleet collector's own decoder), and each alarm's delay from its `since` to its
+    arrival at the broker."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from fleet import payloads
+
+    launched = time.time()
+    alarms: dict[str, tuple[float, dict]] = {}
+    history = {"records": 0, "done": 0.0}
+    sub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+
+    def on_message(client, userdata, message) -> None:
+        if "/alarm/" in message.topic:
+            body = json.loads(message.payload)
+            if body.get("active") and message.topic not in alarms:
+                alarms[message.topic] = (time.time(), body)
+        elif "/history/" in message.topic:
+            items = payloads.parse(message.topic, bytes(message.payload), "edged")
+            history["records"] += len(items) if isinstance(items, list) else 0
+            if history["records"] >= backlog_size and not history["done"]:
+                history["done"] = time.time()
+
+    sub.on_message = on_message
+    sub.connect("127.0.0.1", port)
+    sub.subscribe([("edged/simulation/alarm/#", 1), ("edged/simulation/history/#", 1)])
+    sub.loop_start()
+    deadline = time.monotonic() + args.minutes * 60
+    try:
+        while time.monotonic() < deadline:
+            if history["done"] and any("openclinic" in t for t in alarms):
+                break
+            time.sleep(1)
+    finally:
+        sub.loop_stop()
+    up, down = ns.counters()
+    if history["done"]:
+        print(
+            f"{site}: {backlog_size} backlog records at the broker {history['done'] - launched:.0f}"
+            f" s after the daemon's start ({(up - start[0]) / 1e6:.2f} MB up,"
+            f" {(down - start[1]) / 1e6:.2f} MB down so far, start-up and live included)"
+        )
+    else:
+        print(f"{site}: NOT drained in {args.minutes:g} min: {history['records']} records arrived")
+    for topic, (at, body) in alarms.items():
+        print(
+            f"{site}: {topic} raised {body['since'] - launched:.1f} s after the start,"
+            f" at the broker {at - body['since']:.1f} s later"
+        )
+
+
+class TopicCounter:
+    """Messages and payload bytes the site published, by topic kind, read on the broker's
+    loopback listener: what the MQTT payloads weigh beside the IP bytes around them."""
+
+    def __init__(self, port: int) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.kinds: dict[str, list[int]] = {}
+        self._ready = time.monotonic() + 1.0  # retained messages replayed at subscribe: skip
+        self._client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
+        self._client.on_message = self._on_message
+        self._client.connect("127.0.0.1", port)
+        self._client.subscribe("edged/#", qos=0)
+        self._client.loop_start()
+
+    def _on_message(self, client, userdata, message) -> None:
+        if message.retain and time.monotonic() < self._ready:
+            return
+        kind = message.topic.split("/")[2] if message.topic.count("/") >= 2 else message.topic
+        count = self.kinds.setdefault(kind, [0, 0])
+        count[0] += 1
+        count[1] += len(message.payload)
+
+    def stop(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+
+    def summary(self) -> str:
+        parts = [f"{k} {n} msgs {b} B" for k, (n, b) in sorted(self.kinds.items())]
+        total = sum(n for n, _ in self.kinds.values()), sum(b for _, b in self.kinds.values())
+        return f"{total[0]} messages, {total[1]} B of payload ({'; '.join(parts)})"
+
+
+def report(site: str, args, start, warm, end, work: Path) -> None:
+    up, down = end[0] - warm[0], end[1] - warm[1]
+    per_day = (up + down) / args.minutes * 1440
+    log = (work / "daemon.log").read_text(errors="replace")
+    connected = log.count("MQTT connected")
+    print(
+        f"{site}: payload={args.payload or 'default'}: warm-up {args.warmup:g} s"
+        f" {warm[0] - start[0]} B up / {warm[1] - start[1]} B down; then {args.minutes:g} min:"
+        f" {up} B up / {down} B down -> {per_day / 1e6:.3f} MB/day"
+        f" ({up / args.minutes * 1440 / 1e6:.3f} up, {down / args.minutes * 1440 / 1e6:.3f} down);"
+        f" MQTT connects: {connected}"
+    )
+    if connected != 1:
+        print(f"  warning: {connected} connects; daemon log tail:\n{log[-1500:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=6.0, help="measured, after the warm-up")
+    parser.add_argument("--warmup", type=float, default=90.0, help="seconds left out")
+    parser.add_argument("--payload", choices=("json", "compact"), help="[telemetry] payload")
+    sites = ("three", "seven")
+    parser.add_argument("--sites", nargs="+", default=list(sites), choices=sites)
+    parser.add_argument("--shape", help="tc netem rate on the site's way up, e.g. 384kbit")
+    parser.add_argument("--rtt", type=int, default=300, help="ms, with --shape")
+    parser.add_argument("--drain", type=float, help="hours of backlog to drain (e.g. 72)")
+    parser.add_argument("--alarm-after", type=float, help="s, with --drain (default 4)")
+    parser.add_argument("--keep", action="store_true", help="keep the folder (logs) and say where")
+    parser.add_argument("--child", choices=("three", "seven"), help=argparse.SUPPRESS)
+    parser.add_argument("--dir", help=argparse.SUPPRESS)
+    parser.add_argument("--broker", help=argparse.SUPPRESS)
+    parser.add_argument("--ca", help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        raise SystemExit(child(args))
+    measure(args)
+
+
+if __name__ == "__main__":
+    main()
