@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from drivers.registry import registry
-from edged import live
+from edged import live, memory
 from edged.clock import ClockWatch
 from edged.config.settings import Config
 from edged.indicators import service as indicators
@@ -87,6 +87,7 @@ class Daemon:
                 on_records=self._records_committed,
                 on_closed=self._records_closed,
                 keep_raw_samples=storage.keep_raw_samples,
+                release_memory=memory.trim,
             )
         except BaseException:  # DatabaseBusy: this daemon will not run, its live folder is free
             self.live_lock.release()

@@ -36,7 +36,6 @@ Follows docs/architecture.md ("Store API"). Reading is `telemetry.outbox` / `sta
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -100,6 +99,7 @@ class Writer(threading.Thread):
         grace: float | None = None,
         state_refresh: float = STATE_REFRESH,
         keep_raw_samples: bool = True,
+        release_memory: Callable[[], object] | None = None,
     ) -> None:
         super().__init__(name="edged-writer", daemon=True)
         self.path = Path(path)
@@ -110,6 +110,10 @@ class Writer(threading.Thread):
         newest (`store.Batch.drop_covered`); True: every sample, pruned after its retention."""
         self._on_records = on_records
         self._on_closed = on_closed
+        self._release_memory = release_memory
+        """Gives the memory freed after a large transaction back to the system (the daemon
+        passes `edged.memory.trim`: glibc keeps it in its arenas otherwise, so RSS would stay at
+        a drain's peak); a few ms, called after large transactions only."""
         self._max_queue = max_queue
         self._queue: queue.Queue[Sample] = queue.Queue(maxsize=max_queue)
         self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -568,7 +572,7 @@ class Writer(threading.Thread):
                 self._acks.update(rest)
             self._delete_acks()
         elif len(done.records) + acked >= ACK_CHUNK:
-            release_freed_memory()
+            self._free_memory()
         self._publish(done)
         return True
 
@@ -596,7 +600,7 @@ class Writer(threading.Thread):
                 break
         self._count("acked", deleted)
         if deleted:
-            release_freed_memory()
+            self._free_memory()
 
     def _write(self) -> int:
         """`store.write` the batch; a damaged database is replaced and the batch written once
@@ -631,6 +635,10 @@ class Writer(threading.Thread):
         )
         return False
 
+    def _free_memory(self) -> None:
+        if self._release_memory is not None:
+            self._release_memory()
+
     def _account(self, done: store.Batch, acked: int) -> None:
         with self._lock:
             self._stats["commits"] += 1
@@ -655,25 +663,6 @@ def _split_acks(batch: store.Batch) -> list[int]:
     ordered = sorted(batch.acks)
     batch.acks = set(ordered[:ACK_CHUNK])
     return ordered[ACK_CHUNK:]
-
-
-def _find_malloc_trim() -> Callable[[int], int] | None:
-    try:  # glibc only: the running program's symbols include libc's
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):  # musl, or no dynamic loader: nothing to trim with
-        return None
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return trim
-
-
-_MALLOC_TRIM = _find_malloc_trim()
-
-
-def release_freed_memory() -> None:
-    """Give the memory freed after a large transaction back to the system (glibc keeps it in
-    its arenas otherwise, so RSS stays at the drain's peak); a few ms, after large ones only."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 def _open_checked(path: Path) -> Database:

@@ -103,6 +103,8 @@ def test_hostile_storage_options_are_refused_with_the_problem_named(tmp_path):
         run = edged("simulate", "--dir", str(tmp_path), "--no-mqtt", "--storage", option)
         assert run.returncode == 2 and said in run.stderr, (option, run.stderr[-500:])
         assert "Traceback" not in run.stderr
+
+
 def test_the_simulated_backup_job_runs_the_real_script():
     """The demo's backup job names scripts/backup-openclinic of this checkout (it once named a
     path under edged/ that does not exist, and every run of the job ended `error`)."""
