@@ -2,7 +2,7 @@
 (docs/configuration.md; the rules they feed: docs/power-policy.md).
 
 Every problem with its key path, unknown keys are errors, no I/O beyond the time-zone database. The
-pure policy objects (`JobSpec`, `SheddingConfig`) check their own consistency; their ValueError
+pure policy objects (`JobSpec`, `SheddingThresholds`) check their own consistency; their ValueError
 becomes a problem at the table's path. A voltage is written as one number at the bank's nominal
 voltage and becomes the `{nominal: volts}` table the policies look up (scaled for other nominal
 voltages).
@@ -17,10 +17,10 @@ from typing import Any
 from edged.config.batteries import _device_ids
 from edged.config.checks import kind, positive
 from edged.config.health import _zone
-from edged.config.settings import BatteryConfig, Budget, JobConfig, PowerConfig, ShedConfig
+from edged.config.settings import BatteryConfig, Budget, JobConfig, PowerConfig, SheddingConfig
 from maintenance.energy.policy import JobKind, JobSpec
 from maintenance.energy.pv_profile import minutes
-from maintenance.energy.shedding import SheddingConfig, Threshold, lead_acid_volts, volts_for
+from maintenance.energy.shedding import SheddingThresholds, Threshold, lead_acid_volts, volts_for
 
 JOB_NAME = re.compile(r"^[a-z0-9_-]{1,64}$")
 UNIT = re.compile(r"^[A-Za-z0-9:_.@\\-]+$")
@@ -65,7 +65,7 @@ SHED_KEYS = (
 
 def power_sections(
     v, raw: Mapping[str, Any], banks: tuple[BatteryConfig, ...]
-) -> tuple[tuple[JobConfig, ...], PowerConfig, ShedConfig, Budget | None]:
+) -> tuple[tuple[JobConfig, ...], PowerConfig, SheddingConfig, Budget | None]:
     """`[[jobs]]`, `[power]`, `[shedding]`, `[budget]`; problems go to `v` with their key paths.
     `banks` are the validated `[[batteries]]`: their nominal voltage places the voltages."""
     nominal = _bank_nominal(raw, banks)
@@ -206,14 +206,14 @@ def _power(v, raw: Mapping[str, Any], has_jobs: bool, first_bank: str | None) ->
     return power
 
 
-def _shedding(v, raw: Mapping[str, Any], nominal: int | None) -> ShedConfig:
+def _shedding(v, raw: Mapping[str, Any], nominal: int | None) -> SheddingConfig:
     """Absent: no load shedding. Present (even empty): the pure defaults, as overridden."""
     if "shedding" not in raw:
-        return ShedConfig()
+        return SheddingConfig()
     table = raw["shedding"]
     if not isinstance(table, Mapping):
         v.add("shedding", f"expected a table, got {kind(table)}")
-        return ShedConfig()
+        return SheddingConfig()
     start = len(v.problems)
     v.unknown(table, "shedding.", SHED_KEYS)
     enabled = v.value(table, "enabled", bool, "shedding", True)
@@ -227,12 +227,12 @@ def _shedding(v, raw: Mapping[str, Any], nominal: int | None) -> ShedConfig:
     timeout = v.value(table, "command_timeout", float, "shedding", 120.0, check=positive)
     policy = _shed_policy(v, table, nominal)
     if len(v.problems) > start:
-        return ShedConfig()
+        return SheddingConfig()
     given = {key: val for key, val in commands.items() if val is not None}
-    return ShedConfig(policy, enabled, services or (), **given, command_timeout=float(timeout))
+    return SheddingConfig(policy, enabled, services or (), **given, command_timeout=float(timeout))
 
 
-def _shed_policy(v, table: Mapping[str, Any], nominal: int | None) -> SheddingConfig | None:
+def _shed_policy(v, table: Mapping[str, Any], nominal: int | None) -> SheddingThresholds | None:
     start = len(v.problems)
     levels: dict[str, Threshold | None] = {}
     given: dict[str, dict] = {}
@@ -264,7 +264,7 @@ def _shed_policy(v, table: Mapping[str, Any], nominal: int | None) -> SheddingCo
     if len(v.problems) > start:
         return None
     try:
-        return SheddingConfig(**levels, **extra)
+        return SheddingThresholds(**levels, **extra)
     except ValueError as exc:
         v.add("shedding", str(exc).removeprefix("shedding: "))
         return None
@@ -274,7 +274,7 @@ def _level_order(v, levels: dict[str, Threshold | None], given: dict[str, dict])
     """Each level is entered below the one before it (warn, then stop_services, then shutdown),
     by SOC and by voltage: a stop_soc above warn_soc would stop the clinic's services before
     anyone was warned. Judged here, with key paths, whatever else is wrong in the file (the
-    pure SheddingConfig only sees a table that has no other problem)."""
+    pure SheddingThresholds only sees a table that has no other problem)."""
     order = [(p, levels[lv]) for p, lv in LEVELS.items() if levels.get(lv) is not None]
     for (up, upper), (low, lower) in zip(order, order[1:], strict=False):
         n = min(lower.voltage)  # the nominal voltage the lower level's value is written at
@@ -385,4 +385,4 @@ _POWER_CHECKS = {
     "history_days": positive,
 }
 _BUDGET_CHECKS = {"uplink_bytes": positive, "fees_collected": _not_negative}
-_SHED_DEFAULTS = SheddingConfig()
+_SHED_DEFAULTS = SheddingThresholds()

@@ -269,9 +269,9 @@ class PowerConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class ShedConfig:
+class SheddingConfig:
     """`[shedding]`: what the PiBox does on a critical battery. `policy` is the
-    `maintenance.energy.shedding.SheddingConfig` built from the thresholds (typed loosely)."""
+    `maintenance.energy.shedding.SheddingThresholds` built from the thresholds (typed loosely)."""
 
     policy: Any = None
     enabled: bool = True
@@ -351,7 +351,7 @@ class Config:
     batteries: tuple[BatteryConfig, ...] = ()
     jobs: tuple[JobConfig, ...] = ()
     power: PowerConfig = PowerConfig()
-    shedding: ShedConfig = ShedConfig()
+    shedding: SheddingConfig = SheddingConfig()
     budget: Budget | None = None
     """`[budget]`, for the report's costs (None: its defaults)."""
     equipment: tuple[Any, ...] = ()

@@ -151,7 +151,7 @@ class Threshold:
 
 
 @dataclass(frozen=True, slots=True)
-class SheddingConfig:
+class SheddingThresholds:
     """Defaults: warn at 30 % (back at 40), stop services at 20 % (back at 30), no shutdown.
 
     Voltages (banks without SOC) are flooded lead-acid rested voltages at those SOCs; recovery
@@ -192,7 +192,7 @@ class SheddingConfig:
 
 
 def shedding_decision(
-    state: EnergyState, config: SheddingConfig, current_level: Level
+    state: EnergyState, config: SheddingThresholds, current_level: Level
 ) -> tuple[Level, Reason]:
     """The level the box should be at now, given the level it is at (call about once a minute).
 
@@ -238,7 +238,7 @@ def _rank(level: Level) -> int:
     return _ORDER.index(level)
 
 
-def _entered(m: tuple[str, float], config: SheddingConfig, nominal: int) -> Level:
+def _entered(m: tuple[str, float], config: SheddingThresholds, nominal: int) -> Level:
     """The most severe level whose entry threshold the value has reached."""
     for level in reversed(_ORDER[1:]):
         t = config.threshold(level)
@@ -252,13 +252,15 @@ def _entry(t: Threshold, metric: str, nominal: int) -> float:
 
 
 def _limit(
-    config: SheddingConfig, level: Level, m: tuple[str, float], nominal: int
+    config: SheddingThresholds, level: Level, m: tuple[str, float], nominal: int
 ) -> float | None:
     t = config.threshold(level)
     return None if t is None else _entry(t, m[0], nominal)
 
 
-def _voltage_recovered(config: SheddingConfig, level: Level, v: float | None, nominal: int) -> bool:
+def _voltage_recovered(
+    config: SheddingThresholds, level: Level, v: float | None, nominal: int
+) -> bool:
     """Leaving a level also needs the voltage back at its recovery value, when one is read: an
     estimated SOC drifts, and a bank whose voltage sagged to the cut-off under load springs
     back once the services stop; without this the box would stop and restart them in a loop."""
@@ -268,7 +270,7 @@ def _voltage_recovered(config: SheddingConfig, level: Level, v: float | None, no
     return v >= volts_for(t.recover_voltage, nominal)
 
 
-def _recovery(config: SheddingConfig, level: Level, metric: str, nominal: int) -> float | None:
+def _recovery(config: SheddingThresholds, level: Level, metric: str, nominal: int) -> float | None:
     t = config.threshold(level)
     if t is None:
         return None

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import time
 
 from maintenance.energy.policy import Action, Decision, HourlyProfile, JobKind, JobSpec, decide
-from maintenance.energy.shedding import EnergyState, Level, SheddingConfig, shedding_decision
+from maintenance.energy.shedding import EnergyState, Level, SheddingThresholds, shedding_decision
 from tests.peers.battery_model import LEAD_ACID, Bank, BankSpec, Controller
 
 WEATHER = {"sunny": 1.0, "cloudy": 0.5, "rainy": 0.15}
@@ -108,13 +108,13 @@ def run(
     jobs: list[Job],
     soc0: float,
     report_soc: bool = True,
-    shedding: SheddingConfig | None = None,
+    shedding: SheddingThresholds | None = None,
     spec: BankSpec = LEAD_ACID,
     capacity_wh: float = 200.0 * 24.0,
 ) -> Result:
     """Play `weather.days` minute by minute from midnight with the bank at `soc0` (fraction)."""
     bank, ctl, res = Bank(spec, soc0), Controller(spec), Result()
-    shedding = shedding or SheddingConfig()
+    shedding = shedding or SheddingThresholds()
     level, box, v, dt = Level.NORMAL, "up", 24.0, 60.0
     pv_history = profile_at(weather, 0.0)
     for i in range(len(weather.days) * 1440):

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from edged.config.loader import ConfigError, parse
-from edged.config.settings import JobConfig, PowerConfig, ShedConfig
+from edged.config.settings import JobConfig, PowerConfig, SheddingConfig
 from maintenance.energy.policy import JobKind, JobSpec
-from maintenance.energy.shedding import SheddingConfig, Threshold, lead_acid_volts
+from maintenance.energy.shedding import SheddingThresholds, Threshold, lead_acid_volts
 from maintenance.report.figures import Budget
 from tests.peers.site_month import MONTH, write_month
 
@@ -143,9 +143,9 @@ def test_full_config_builds_the_exact_policy_objects():
 
 def test_full_config_builds_the_shedding_thresholds_at_the_bank_nominal_voltage():
     shed = load_text(FULL).shedding
-    default = SheddingConfig()
-    assert shed == ShedConfig(
-        policy=SheddingConfig(
+    default = SheddingThresholds()
+    assert shed == SheddingConfig(
+        policy=SheddingThresholds(
             warn=Threshold(35.0, 45.0, {24: 23.8}, {24: 25.0}),
             stop_services=Threshold(20.0, 30.0, {24: 23.4}, default.stop_services.recover_voltage),
             shutdown=Threshold(12.0, 25.0, {24: 23.0}, lead_acid_volts(25.0)),
@@ -173,7 +173,7 @@ def test_unwritten_keys_keep_the_pure_defaults():
         }
     )
     assert config.jobs == (JobConfig(JobSpec("b", JobKind.SYNC, 60.0, power_w=5.0), ("s",)),)
-    assert config.shedding == ShedConfig(policy=SheddingConfig())
+    assert config.shedding == SheddingConfig(policy=SheddingThresholds())
     assert config.budget is None
     bare = parse({"site": {"id": "x"}})
     assert (bare.jobs, bare.power, bare.budget) == ((), PowerConfig(), None)

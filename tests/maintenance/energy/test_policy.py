@@ -29,7 +29,7 @@ from maintenance.energy.shedding import (
     EnergyState,
     Level,
     ShedCode,
-    SheddingConfig,
+    SheddingThresholds,
     Threshold,
     lead_acid_volts,
     measure,
@@ -42,7 +42,7 @@ from tests.peers.solar_site import DAY, Job, Result, Weather, clinic_jobs, day_t
 SUNNY, CLOUDY = ("sunny",) * 7, ("cloudy",) * 7
 RAIN = ("sunny",) + ("rainy",) * 7 + ("sunny",) * 2
 # the simulated controller's load disconnect (1.93 V/cell under load), as an installer sets it
-SITE_SHEDDING = SheddingConfig(
+SITE_SHEDDING = SheddingThresholds(
     shutdown=Threshold(18.0, 25.0, lead_acid_volts(18.0), {12: 12.4, 24: 24.8}),
     protection_voltage={24: 23.16},
     protection_margin_v={24: 0.3},
@@ -199,7 +199,7 @@ def test_shedding_recovers_only_above_the_recovery_thresholds(sims):
         (a, b) for a, b in zip(res.minutes, res.minutes[1:], strict=False) if a.level != b.level
     ]
     assert changes
-    config = SheddingConfig()
+    config = SheddingThresholds()
     for a, b in changes:
         if b.level is Level.NORMAL and a.level is Level.WARN:
             assert b.state.soc >= config.warn.recover_soc
@@ -216,7 +216,7 @@ def _state(soc: float | None = 70.0, v: float = 25.0, **kw: object) -> EnergySta
 
 def test_shedding_hysteresis_on_a_noisy_soc():
     """SOC falling then rising with ±2 % noise: each level entered once, left once."""
-    config = SheddingConfig(shutdown=Threshold(10.0, 15.0, {12: 11.5}, {12: 12.2}))
+    config = SheddingThresholds(shutdown=Threshold(10.0, 15.0, {12: 11.5}, {12: 12.2}))
     down = [60 - i * 0.05 + 2 * math.sin(i) for i in range(1000)]
     level, path = Level.NORMAL, [Level.NORMAL]
     for soc in down:
@@ -237,10 +237,12 @@ def test_shedding_hysteresis_on_a_noisy_soc():
 def test_shedding_trusts_the_voltage_near_the_cut_off():
     """An SOC estimate saying 55 % does not keep the box up at the controller's cut-off."""
     low = _state(55.0, v=22.6)
-    level, reason = shedding_decision(low, SheddingConfig(), Level.NORMAL)
+    level, reason = shedding_decision(low, SheddingThresholds(), Level.NORMAL)
     assert (level, reason.code) == (Level.STOP_SERVICES, ShedCode.PROTECTION)
-    assert shedding_decision(low, SheddingConfig(), level)[0] is Level.STOP_SERVICES  # no shutdown
-    config = replace(SheddingConfig(), shutdown=Threshold(10.0, 15.0, {12: 11.5}, {12: 12.2}))
+    assert (
+        shedding_decision(low, SheddingThresholds(), level)[0] is Level.STOP_SERVICES
+    )  # no shutdown
+    config = replace(SheddingThresholds(), shutdown=Threshold(10.0, 15.0, {12: 11.5}, {12: 12.2}))
     level, _ = shedding_decision(low, config, Level.NORMAL)
     assert level is Level.STOP_SERVICES  # services first...
     assert shedding_decision(low, config, level)[0] is Level.SHUTDOWN  # ...then shutdown
@@ -249,9 +251,9 @@ def test_shedding_trusts_the_voltage_near_the_cut_off():
 
 def test_shedding_config_rejects_a_shutdown_below_the_cut_off():
     with pytest.raises(ValueError, match="above the cut-off"):
-        SheddingConfig(shutdown=Threshold(10.0, 15.0, {12: 11.0}, {12: 12.2}))
+        SheddingThresholds(shutdown=Threshold(10.0, 15.0, {12: 11.0}, {12: 12.2}))
     with pytest.raises(ValueError, match="recover_soc"):
-        SheddingConfig(warn=Threshold(30.0, 30.0, {12: 11.8}, {12: 12.6}))
+        SheddingThresholds(warn=Threshold(30.0, 30.0, {12: 11.8}, {12: 12.6}))
 
 
 BACKUP = JobSpec("backup", JobKind.BACKUP, 1800.0, power_w=40.0)
@@ -374,7 +376,7 @@ def test_cloudy_week_table_for_the_docs(sims):
 
 def test_shedding_reason_names_the_threshold_crossed():
     state = EnergyState(0.0, 18.0, 13.0, None, None, None, True)
-    level, reason = shedding_decision(state, SheddingConfig(), Level.NORMAL)
+    level, reason = shedding_decision(state, SheddingThresholds(), Level.NORMAL)
     assert level is Level.STOP_SERVICES
     assert "at or below 20 %" in reason.en and "seuil de 20 %" in reason.fr
 
@@ -383,7 +385,7 @@ def test_shedding_does_not_restart_services_on_a_drifting_soc_and_a_sagging_volt
     """An estimated SOC of 60 % at night while heavy load pulls a 12 V bank to the cut-off:
     the services stop, the voltage springs back without them, and they stay stopped until the
     voltage says the bank is really charged (no stop/start loop)."""
-    config, level, path = SheddingConfig(), Level.NORMAL, []
+    config, level, path = SheddingThresholds(), Level.NORMAL, []
     for v in [12.2, 11.35, 12.1, 11.9, 12.1, 12.2, 12.3, 12.55, 12.65]:
         level, _ = shedding_decision(_state(60.0, v=v, nominal_voltage=12), config, level)
         path.append(level)
