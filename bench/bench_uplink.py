@@ -141,15 +141,51 @@ def make_ca(folder: Path, ips: list[str]) -> Path:
     """A throwaway CA and one server certificate valid for `ips`; returns the CA file."""
     ca_key, ca = folder / "ca.key", folder / "ca.pem"
     key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    sh("openssl", "req", "-x509", *key, "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
-       "-subj", "/CN=bench CA")  # fmt: skip
+    sh(
+        "openssl",
+        "req",
+        "-x509",
+        *key,
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=bench CA",
+    )
     csr = folder / "server.csr"
-    sh("openssl", "req", *key, "-keyout", str(folder / "server.key"), "-out", str(csr),
-       "-subj", "/CN=broker")  # fmt: skip
+    sh(
+        "openssl",
+        "req",
+        *key,
+        "-keyout",
+        str(folder / "server.key"),
+        "-out",
+        str(csr),
+        "-subj",
+        "/CN=broker",
+    )
     (folder / "ext.cnf").write_text("subjectAltName=" + ",".join(f"IP:{ip}" for ip in ips) + "\n")
-    sh("openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
-       "-CAcreateserial", "-out", str(folder / "server.pem"), "-days", "2",
-       "-extfile", str(folder / "ext.cnf"))  # fmt: skip
+    sh(
+        "openssl",
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-out",
+        str(folder / "server.pem"),
+        "-days",
+        "2",
+        "-extfile",
+        str(folder / "ext.cnf"),
+    )
     for path in folder.iterdir():  # mosquitto drops to its own user
         path.chmod(0o644)
     return ca
@@ -261,10 +297,23 @@ def run_sites(args: argparse.Namespace, spaces: dict[str, Namespace], folder: Pa
                 print(f"{site}: {sizes[site]} records in the outbox")
             starts[site] = ns.counters()
             command = [
-                "ip", "netns", "exec", ns.name, sys.executable, str(Path(__file__).resolve()),
-                "--child", site, "--dir", str(work), "--broker", f"{ns.host_ip}:8883",
-                "--ca", str(ca), "--seconds", str(seconds + 5),
-            ]  # fmt: skip
+                "ip",
+                "netns",
+                "exec",
+                ns.name,
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--child",
+                site,
+                "--dir",
+                str(work),
+                "--broker",
+                f"{ns.host_ip}:8883",
+                "--ca",
+                str(ca),
+                "--seconds",
+                str(seconds + 5),
+            ]
             if args.payload:
                 command += ["--payload", args.payload]
             if args.drain:
