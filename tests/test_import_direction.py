@@ -10,8 +10,6 @@ import ast
 from collections.abc import Iterable
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("edged", "drivers", "telemetry", "maintenance", "fleet")
 # The value types and the metric catalogue: the one thing every part may import.
@@ -169,37 +167,19 @@ def runs_sql(path: Path) -> bool:
     return bool({"sqlite3", "sqlite_utils"} & imports_of(path))
 
 
-SQL_NOT_MOVED_YET = {
-    "edged.cli.simulate",  # the simulated clinic's own database (OpenClinic's stand-in)
-}
-"""Site modules that still run SQL themselves (issue 12): this list may only shrink."""
-
-
-def _sql_outside_telemetry() -> set[str]:
+def _sql_outside_telemetry(root: Path = ROOT) -> set[str]:
     """Site modules (not the central `fleet`, whose PostgreSQL store is its own application)
     that run SQL or import a database driver outside telemetry/."""
     return {
         n
-        for n, p in modules().items()
+        for n, p in modules(root).items()
         if not within(n, "telemetry") and not within(n, "fleet") and runs_sql(p)
     }
 
 
-def test_no_new_module_runs_sql_outside_telemetry():
-    assert _sql_outside_telemetry() <= SQL_NOT_MOVED_YET
-
-
-def test_the_list_of_modules_left_to_move_is_not_stale():
-    assert _sql_outside_telemetry() >= SQL_NOT_MOVED_YET, "moved: strike it from the list"
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the modules of SQL_NOT_MOVED_YET still run SQL; moving their queries into"
-    " telemetry.queries is a later step of issue 12",
-)
 def test_only_telemetry_runs_sql():
-    assert not _sql_outside_telemetry()
+    found = _sql_outside_telemetry()
+    assert not found, f"SQL outside telemetry/ (move it into a telemetry function): {found}"
 
 
 # --- the checkers themselves see what they must see -----------------------------------------
@@ -230,3 +210,17 @@ def test_the_cycle_finder_sees_a_cycle_through_a_function_import(tmp_path):
     (pkg / "b.py").write_text("def g():\n    from edged import a\n")
     (pkg / "c.py").write_text("import edged.a\n")
     assert cycles(graph(tmp_path, ["edged"])) == [["edged.a", "edged.b"]]
+
+
+def test_the_sql_finder_sees_sql_and_database_drivers_outside_telemetry_only(tmp_path):
+    for package in PACKAGES:
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / "edged" / "demo.py").write_text(
+        "def build(conn):\n    conn.execute('  create table patients (id INTEGER)')\n"
+    )
+    (tmp_path / "maintenance" / "dump.py").write_text("def f():\n    import sqlite3\n")
+    (tmp_path / "drivers" / "clean.py").write_text("TEXT = 'selected driver: jbd'\n")
+    (tmp_path / "telemetry" / "store.py").write_text("import sqlite3\nQ = 'SELECT 1'\n")
+    (tmp_path / "fleet" / "store.py").write_text("Q = 'INSERT INTO sites VALUES (1)'\n")
+    assert _sql_outside_telemetry(tmp_path) == {"edged.demo", "maintenance.dump"}

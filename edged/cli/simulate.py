@@ -15,9 +15,6 @@ import json
 import logging
 import os
 import re
-import shlex
-import sqlite3
-import sys
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +23,7 @@ from typing import Any, Protocol
 
 from edged.cli.run import run_daemon
 from edged.config.loader import ConfigError, load
+from telemetry.demo_clinic import build_demo_clinic_database, demo_clinic_dump_command
 
 log = logging.getLogger(__name__)
 
@@ -172,12 +170,8 @@ def _power(workdir: Path) -> str:
     """A backup of a demo clinic database (the real script, a SQLite dump standing in for
     MariaDB) run when the simulated battery allows, and load shedding with no service to stop."""
     clinic = workdir / "openclinic-demo.db"
-    with sqlite3.connect(clinic) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS patients (id INTEGER PRIMARY KEY, name TEXT)")
-        if not conn.execute("SELECT count(*) FROM patients").fetchone()[0]:
-            conn.executemany("INSERT INTO patients (name) VALUES (?)", [("Awa",), ("Moussa",)])
-    conn.close()
-    dump = f"{sys.executable} -c {shlex.quote(_DUMP)} {shlex.quote(str(clinic))}"
+    build_demo_clinic_database(clinic)
+    dump = demo_clinic_dump_command(clinic)
     command = [str(BACKUP_SCRIPT), "--dest", str(workdir / "usb-backups"), "--dump-command", dump]
     (workdir / "usb-backups").mkdir(exist_ok=True)
     return f"""[power]
@@ -198,7 +192,6 @@ windows = [["00:00", "24:00"]]
 """
 
 
-_DUMP = "import sqlite3, sys; [print(line) for line in sqlite3.connect(sys.argv[1]).iterdump()]"
 BACKUP_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "backup-openclinic"
 
 
