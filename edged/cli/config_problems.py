@@ -2,11 +2,11 @@
 reader's language.
 
 The validators (`edged.config`) say each problem in English with its key path: the daemon's
-journal is read by technicians and stays English. Here the common kinds of problem (a missing
-or unknown key, a wrong type, a value not among the choices, a number out of range) are
-recognised by their wording and said again from the catalogue; a rarer one keeps its English
-text (docs/configuration.md says which). The key path and the value are never translated: they
-are what to look for in the file.
+journal is read by technicians and stays English. Here every kind of problem the validators
+say (a missing or unknown key, a wrong type, a value not among the choices, a number out of
+range, the cross-checks between keys) is recognised by its wording and said again from the
+catalogue; a wording not known here yet keeps its English text rather than being lost. The key
+path and the value are never translated: they are what to look for in the file.
 """
 
 from __future__ import annotations
@@ -150,6 +150,158 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (
             r"expected \[start, end\] hours 0-24, got (?P<value>.+)",
             N_("expected [start, end] hours 0-24, got {value}"),
+        ),
+        (
+            r"expected below (?P<key>\w+) \((?P<limit>[^)]+)\), got (?P<value>.+)",
+            N_("expected below {key} ({limit}), got {value}"),
+        ),
+        (
+            r"expected placeholders among (?P<names>.+), got (?P<value>.+)",
+            N_("expected placeholders among {names}, got {value}"),
+        ),
+        (
+            r"expected device\.metric or health\.component\.value \(patterns allowed: \*\),"
+            r" got (?P<value>.+)",
+            N_(
+                "expected device.metric or health.component.value (patterns allowed: *),"
+                " got {value}"
+            ),
+        ),
+        (
+            r"expected only with condition (?P<first>\w+) or (?P<second>\w+)",
+            N_("expected only with condition {first} or {second}"),
+        ),
+        (
+            r"expected no load: (?P<device>.+) \((?P<driver>\w+)\) reports its battery current net"
+            r" of its load output already",
+            N_(
+                "expected no load: {device} ({driver}) reports its battery current net of its"
+                " load output already"
+            ),
+        ),
+        (
+            r'expected monitor = "<device id>" \(measured SOC\) or controller = "<device id>"'
+            r" \(estimated SOC\)",
+            N_(
+                'expected monitor = "<device id>" (measured SOC) or controller = "<device id>"'
+                " (estimated SOC)"
+            ),
+        ),
+        (
+            r"expected only with controller \(an estimated bank\)",
+            N_("expected only with controller (an estimated bank)"),
+        ),
+        (
+            r"expected a device no other bank uses, (?P<bank>.+) uses (?P<device>.+)",
+            N_("expected a device no other bank uses, {bank} uses {device}"),
+        ),
+        (
+            r"expected a chemistry or expected_cycles for a battery",
+            N_("expected a chemistry or expected_cycles for a battery"),
+        ),
+        (
+            r"required for service (?P<choice>'\w+') \(the GX's Modbus TCP page\)",
+            N_("required for service {choice} (the GX's Modbus TCP page)"),
+        ),
+        (
+            r"expected vvvv:pppp in hex, got (?P<value>.+)",
+            N_("expected vvvv:pppp in hex, got {value}"),
+        ),
+        (
+            r"required when bind is not a loopback address",
+            N_("required when bind is not a loopback address"),
+        ),
+        (
+            r'expected a table of NAME = "string", got (?P<value>.+)',
+            N_('expected a table of NAME = "string", got {value}'),
+        ),
+        (
+            r"required for kind (?P<choice>'\w+'): a non-empty array \(argv, no shell\)",
+            N_("required for kind {choice}: a non-empty array (argv, no shell)"),
+        ),
+        (
+            r'expected none for kind = "report" \(the built-in report\)',
+            N_('expected none for kind = "report" (the built-in report)'),
+        ),
+        (
+            r"job (?P<name>'[^']*'): (?P<key>\w+) must not be above (?P<limit>\w+)",
+            N_("job {name}: {key} must not be above {limit}"),
+        ),
+        (
+            r"expected a pin or LED no other role uses, (?P<role>\w+) uses (?P<value>.+) too",
+            N_("expected a pin or LED no other role uses, {role} uses {value} too"),
+        ),
+        (
+            r"expected the name of a folder of /sys/class/leds such as ACT, got (?P<value>.+)",
+            N_("expected the name of a folder of /sys/class/leds such as ACT, got {value}"),
+        ),
+        (
+            r"expected at least (?P<count>\d+) characters \(the key is not shown\)",
+            N_("expected at least {count} characters (the key is not shown)"),
+        ),
+        (
+            r"expected names among (?P<names>.+), got (?P<value>.+)",
+            N_("expected names among {names}, got {value}"),
+        ),
+        (
+            r"expected one topic level, got (?P<value>.+)",
+            N_("expected one topic level, got {value}"),
+        ),
+        (
+            r"expected a unique device id, (?P<value>.+) is used twice",
+            N_("expected a unique device id, {value} is used twice"),
+        ),
+        (
+            r"expected a serial port no other device uses, (?P<earlier>devices\[\d+\])"
+            r" \((?P<id>.+)\) uses it too \(this driver cannot share a bus\)",
+            N_(
+                "expected a serial port no other device uses, {earlier} ({id}) uses it too"
+                " (this driver cannot share a bus)"
+            ),
+        ),
+        (
+            r"expected the baudrate of (?P<earlier>devices\[\d+\]) \((?P<id>.+)\) on the same bus,"
+            r" (?P<value>.+)",
+            N_("expected the baudrate of {earlier} ({id}) on the same bus, {value}"),
+        ),
+        (
+            r"required when there are \[\[jobs\]\] and no \[\[batteries\]\] bank to take it from"
+            r" \(capacity_ah x nominal_voltage\)",
+            N_(
+                "required when there are [[jobs]] and no [[batteries]] bank to take it from"
+                " (capacity_ah x nominal_voltage)"
+            ),
+        ),
+        (
+            r'expected "(?P<field>\{service\})" in an element, got (?P<value>.+)',
+            N_('expected "{field}" in an element, got {value}'),
+        ),
+        (
+            r"expected a shutdown voltage above protection_voltage \((?P<limit>[^)]+)\),"
+            r" got (?P<value>.+)",
+            N_("expected a shutdown voltage above protection_voltage ({limit}), got {value}"),
+        ),
+        (
+            r"expected a unique component name \(not pibox or uplink\), got (?P<value>.+)",
+            N_("expected a unique component name (not pibox or uplink), got {value}"),
+        ),
+        (
+            r"expected an array of tables \((?P<form>\[\[\S+\]\])\), got (?P<kind>.+)",
+            N_("expected an array of tables ({form}), got {kind}"),
+        ),
+        (
+            r"expected an array of command names, got (?P<kind>.+)",
+            N_("expected an array of command names, got {kind}"),
+        ),
+        (
+            r"expected a message with balanced braces, got (?P<value>.+)",
+            N_("expected a message with balanced braces, got {value}"),
+        ),
+        (r"expected at least one of (?P<names>.+)", N_("expected at least one of {names}")),
+        (r"expected a table", N_("expected a table")),
+        (
+            r"expected (?P<first>\w+) or (?P<second>\w+), got (?P<value>.+)",
+            N_("expected {first} or {second}, got {value}"),
         ),
         (
             r"invalid TOML: (?P<detail>.+) \(at line (?P<line>\d+), column (?P<column>\d+)\)",

@@ -9,7 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edged.cli.config_problems import PATTERNS, expected, line
+from edged.cli.i18n import tr
 from edged.config.loader import ConfigError, Problem, load, parse
+from tests.edged.cli.test_french import FIELD, english_only_words, words_shown
 
 CASES = Path(__file__).resolve().parents[2] / "configs" / "bad"
 
@@ -42,37 +44,80 @@ def test_common_problems_in_french_and_english_untouched(english, french):
     assert expected(english, "en") == english
 
 
-def test_a_rare_problem_keeps_its_words_and_the_frame_is_french():
-    rare = Problem(
-        "jobs[0].urgent_min_soc", "job 'nightly': urgent_min_soc must not be above min_soc"
-    )
+def test_a_problem_of_no_known_kind_keeps_its_words_and_the_frame_is_french():
+    """A validator's new wording, not yet in the catalogue: said as written, never lost."""
+    rare = Problem("devices[0].map", "register 0x3100 is listed twice")
     assert line(rare, "/etc/edged/edged.toml", "fr") == (
-        "/etc/edged/edged.toml : jobs[0].urgent_min_soc : job 'nightly': urgent_min_soc must not"
-        " be above min_soc"
+        "/etc/edged/edged.toml : devices[0].map : register 0x3100 is listed twice"
     )
     assert line(Problem("(file)", "file not found"), "x.toml", "fr") == (
         "x.toml : (fichier) : fichier introuvable"
     )
 
 
-def test_every_pattern_is_met_by_a_real_problem_of_the_case_folders():
-    """No pattern is dead: each one translates at least one problem the validators really say
-    in tests/configs/bad (and a missing file, a string for a table, which have no folder)."""
+MORE_PROBLEMS = {
+    "site": {"id": "kati"},
+    "devices": [
+        {"id": "t1", "driver": "epever", "port": "/dev/ttyUSB0", "baudrate": 115200},
+        {"id": "t2", "driver": "epever", "port": "/dev/ttyUSB0", "baudrate": 9600, "address": 2},
+    ],
+    "health": {"checks": [{"name": "pibox", "kind": "systemd", "unit": "mariadb.service"}]},
+    "alarms": {"battery_soc_low": {"message_fr": "{value"}, "rules": ["x"]},
+    "mqtt": {"tls": "yes"},
+    "remote": {"allow": "ping"},
+    "leds": {"backend": "gpio"},
+    "shedding": {"shutdown_soc": 10, "shutdown_voltage": 10.0, "protection_voltage": 10.5},
+}
+"""The kinds of problem no case folder of tests/configs/bad shows, in one config."""
+
+
+def real_problems() -> list[Problem]:
+    """Every problem the validators say for tests/configs/bad, MORE_PROBLEMS, `[[devices]]`
+    written as a table, and a missing file."""
     said = [Problem("(file)", "file not found")]
-    with pytest.raises(ConfigError) as table:  # a value where a table belongs
-        parse({"site": {"id": "kati"}, "mqtt": {"tls": "yes"}})
-    said += table.value.problems
+    for raw in (MORE_PROBLEMS, {"site": {"id": "kati"}, "devices": {}}):
+        with pytest.raises(ConfigError) as problems:
+            parse(raw)
+        said += problems.value.problems
     for case in sorted(CASES.iterdir()):
         try:
             load(str(case / "edged.toml"))
         except ConfigError as exc:
             said += exc.problems
+    return said
+
+
+def test_every_pattern_is_met_by_a_real_problem():
+    """No pattern is dead: each one translates at least one problem the validators really say."""
+    said = real_problems()
     unused = [
         message
         for pattern, message in PATTERNS
         if not any(pattern.fullmatch(p.expected) for p in said)
     ]
     assert not unused, unused
+
+
+def words_added(text: str) -> set[str] | None:
+    """The words the French catalogue puts around a problem's values (key names, choices and
+    values are the file's own words, never translated); None when no pattern knows `text`."""
+    for pattern, message in PATTERNS:
+        if pattern.fullmatch(text):
+            return words_shown(FIELD.sub(" ", tr(message, "fr")))
+    return None
+
+
+def test_every_kind_of_problem_the_validators_say_is_said_in_french():
+    """Each problem of the case folders and of MORE_PROBLEMS goes through a pattern whose French
+    text has no English word in it."""
+    english = english_only_words()
+    left = [
+        (p.path, p.expected)
+        for p in real_problems()
+        for words in [words_added(p.expected)]
+        if words is None or words & english
+    ]
+    assert not left, "\n".join(map(repr, left))
 
 
 TYPES = st.sampled_from(["a string", "an integer", "a table", "true or false", "Kati", "'tcp'"])
