@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from drivers.victron.vedirect.emulator import PtyEmulator
-from edged.config.settings import StorageConfig
+from edged.config.site import StorageConfig
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' peers, not installed
 
-from edged.config.settings import AlarmsConfig
+from edged.config.alarms import AlarmsConfig
 from maintenance.alarms.engine import AlarmEngine
-from maintenance.alarms.rules import build
+from maintenance.alarms.overrides import build
 from maintenance.health.checks import CheckMonitor, CheckSpec, Kind, check_systemd
 from maintenance.health.glasses import USB_DIR, Equipment, EquipmentSpec, UsbId
 from maintenance.health.pibox import HWMON_DIR, THERMAL_PATH, THROTTLED_PATH, collect_host

@@ -29,7 +29,9 @@ from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' peers, not installed
 
-from edged.config.settings import Config, HealthConfig, SiteConfig, StorageConfig
+from edged.config.health import HealthConfig
+from edged.config.settings import Config
+from edged.config.site import SiteConfig, StorageConfig
 from edged.services.report import build
 from maintenance.report import rollup_store
 from maintenance.report.month import bounds

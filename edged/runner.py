@@ -24,7 +24,7 @@ from typing import Any
 from drivers.base import DeviceUnavailable, Driver, DriverError, ProtocolError
 from edged import metrics
 from edged.clock import ClockWatch
-from edged.config.settings import DeviceConfig
+from edged.config.devices import DeviceConfig
 from edged.liveness import Backoff, State, state
 from edged.readings import Reading, Sample
 from telemetry.event_log import EventLog

@@ -21,7 +21,8 @@ from typing import Any
 from edged.cli import i18n
 from edged.cli.config_file import load_or_report
 from edged.cli.i18n import N_, tr
-from edged.config.settings import BatteryConfig, Config
+from edged.config.batteries import BatteryConfig
+from edged.config.settings import Config
 from edged.readings import Record
 from maintenance.energy.battery_health import BatteryHealth, battery_health
 from telemetry import queries

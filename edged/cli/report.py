@@ -29,7 +29,8 @@ from edged.cli import config_problems, i18n
 from edged.cli.i18n import tr
 from edged.config.loader import ConfigError, config_path
 from edged.config.loader import load as load_config
-from edged.config.settings import Config, SiteConfig, StorageConfig
+from edged.config.settings import Config
+from edged.config.site import SiteConfig, StorageConfig
 from edged.services.report import FORMATS, generate, write_atomic
 from maintenance.report.figures import Budget
 from maintenance.report.fleet import (

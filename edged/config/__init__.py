@@ -1,2 +1,3 @@
-"""The TOML config: `loader` reads and validates it, one module per section checks its keys, and
-`settings` holds the frozen objects the rest of edged receives."""
+"""The TOML config: `loader` reads and validates it; one module per section holds that section's
+frozen settings beside its checks; `settings` assembles them into the `Config` the rest of edged
+receives."""

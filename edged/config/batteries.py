@@ -1,18 +1,18 @@
-"""Validation of the `[[batteries]]` banks (docs/battery.md, "Configuring a bank").
+"""`[[batteries]]`: each bank's frozen settings and their checks (docs/battery.md, "Configuring
+a bank").
 
-Every problem with its key path, unknown keys are errors, no I/O; defaults from
-edged.config.settings. A bank names the devices it is built from; those are checked against the
-`[[devices]]` ids as written (a device with its own problems still counts as named, so one mistake
-is not reported twice).
+Every problem with its key path, unknown keys are errors, no I/O. A bank names the devices it is
+built from; those are checked against the `[[devices]]` ids as written (a device with its own
+problems still counts as named, so one mistake is not reported twice).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from edged.config.settings import BatteryConfig
 from maintenance.energy.chemistry import Chemistry
 
 BANK_ID = re.compile(r"^[a-z0-9_-]{1,64}$")
@@ -23,6 +23,25 @@ NET_OF_LOAD = frozenset({"vedirect", "epever"})
 MPPT `I`, EPEver 0x331B): naming such a controller as its own `load` would subtract it twice.
 A Modbus device with its own register map (`map = ...`) may be a controller whose current is its
 charger output only, so it may still name itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryConfig:
+    """One `[[batteries]]` bank (docs/battery.md): its SOC is measured by `monitor` (a battery
+    monitor or BMS device reporting battery_soc) or estimated from `controller`'s readings, less
+    `load`'s load_current. Exactly one of monitor and controller is set."""
+
+    id: str
+    chemistry: str
+    nominal_voltage: int
+    capacity_ah: float
+    monitor: str | None = None
+    controller: str | None = None
+    load: str | None = None
+    charge_efficiency: float | None = None
+    peukert: float | None = None
+    initial_soc: float | None = None
+    """None: unknown (50 ± 50 %) until the first full charge or a saved estimate."""
 
 
 def batteries(v, raw: Mapping[str, Any]) -> tuple[BatteryConfig, ...]:
@@ -120,6 +139,6 @@ _CHECKS = {
 }
 
 
-def _device_ids(raw: Any) -> set[str]:
+def device_ids(raw: Any) -> set[str]:
     """The `[[devices]]` ids as written (edged.config.power checks names against them too)."""
     return set(_device_tables(raw))

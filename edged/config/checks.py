@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 def kind(val: Any) -> str:
@@ -29,3 +30,11 @@ def positive(val: Any) -> str | None:
 
 def port(val: Any) -> str | None:
     return None if 0 < val < 65536 else "expected a TCP port 1-65535"
+
+
+def time_zone(val: Any) -> str | None:
+    try:
+        ZoneInfo(val)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "expected an IANA time zone such as Africa/Bamako"
+    return None

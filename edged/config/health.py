@@ -1,33 +1,22 @@
-"""Validation of the `[health]` and `[alarms]` sections (docs/configuration.md, docs/alarms.md).
+"""`[health]` (with `[[health.checks]]`, `[[health.equipment]]`, `[health.report]`,
+`[health.uplink]`): the frozen settings, their defaults and their checks (docs/configuration.md,
+docs/health.md).
 
 Every problem with its key path, unknown keys are errors, no I/O: no check is probed, no port
-bound; defaults from edged.config.settings.
+bound.
 """
 
 from __future__ import annotations
 
 import re
-import string
 from collections.abc import Mapping
-from dataclasses import fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from edged.config.settings import (
-    AlarmRuleConfig,
-    AlarmsConfig,
-    CheckConfig,
-    EquipmentConfig,
-    HealthConfig,
-    ReportEndpointConfig,
-    UplinkConfig,
-)
-from maintenance.alarms.engine import Condition, Severity
-from maintenance.alarms.rules import BUILTIN_IDS, OVERRIDABLE, builtin
+from edged.config.checks import time_zone
+from maintenance.health.usb_id import UsbId
 
 COMPONENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-RULE_ID = re.compile(r"^[a-z0-9_]{1,64}$")
-TARGET = re.compile(r"^(health\.[a-z0-9_*?\[\]-]+|[a-z0-9_*?\[\]-]+)\.[a-z0-9_]+$")
 KIND_NEEDS = {
     "http": ("url",),
     "tcp": ("host", "port"),
@@ -35,8 +24,67 @@ KIND_NEEDS = {
     "systemd": ("unit",),
 }
 RESERVED_COMPONENTS = ("pibox", "uplink")
-PLACEHOLDERS = ("value", "threshold", "device", "subject")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckConfig:
+    """One `[[health.checks]]` entry (docs/health.md); only the fields of its kind are used."""
+
+    name: str
+    kind: str
+    url: str = ""
+    expect_status: int = 200
+    expect_text: str | None = None
+    host: str = ""
+    port: int = 0
+    unit: str = ""
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class EquipmentConfig:
+    """One `[[health.equipment]]` item (smart glasses): how it can be seen."""
+
+    item: str
+    usb_ids: tuple[str, ...] = ()
+    usb_charging: bool = True
+    lan_host: str | None = None
+    lan_port: int | None = None
+    lan_timeout: float = 2.0
+    report_ttl: float = 900.0
+    max_gap: float = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReportEndpointConfig:
+    bind: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class UplinkConfig:
+    interface: str = "ppp0"
+    monthly_budget_mb: float | None = None
+    cycle_day: int = 1
+    timezone: str = "UTC"
+    window_h: float = 24.0
+    broker_check: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class HealthConfig:
+    enabled: bool = True
+    interval: float = 60.0
+    """Seconds between health rounds: one P/health message and one stored row per component."""
+    data_path: str = "/var/lib/edged"
+    sysfs_root: str = "/"
+    """Where /sys and /proc are read from (a fake tree in tests; "/" on a real box)."""
+    checks: tuple[CheckConfig, ...] = ()
+    equipment: tuple[EquipmentConfig, ...] = ()
+    report: ReportEndpointConfig | None = None
+    uplink: UplinkConfig | None = None
 
 
 def health(v, raw: Mapping[str, Any]) -> HealthConfig:
@@ -114,8 +162,6 @@ def _equipment(v, item: Mapping[str, Any], path: str, built: EquipmentConfig | N
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         v.add(f"{path}.usb_ids", 'expected an array of "vvvv:pppp" strings')
         return {}
-    from maintenance.health.glasses import UsbId  # only a config with glasses needs it
-
     for i, text in enumerate(ids):
         try:
             UsbId.parse(text)
@@ -132,124 +178,9 @@ _ITEM_CHECKS = {
 }
 
 
-def _zone(val: Any) -> str | None:
-    try:
-        ZoneInfo(val)
-    except (ZoneInfoNotFoundError, ValueError):
-        return "expected an IANA time zone such as Africa/Bamako"
-    return None
-
-
 _UPLINK_CHECKS = {
     "cycle_day": lambda x: None if 1 <= x <= 28 else "expected a day 1-28",
     "monthly_budget_mb": _positive,
     "window_h": _positive,
-    "timezone": _zone,
+    "timezone": time_zone,
 }
-
-
-def alarms(v, raw: Mapping[str, Any]) -> AlarmsConfig:
-    table = raw.get("alarms", {})
-    if not isinstance(table, Mapping):
-        v.add("alarms", "expected a table")
-        return AlarmsConfig()
-    v.unknown(table, "alarms.", ("timezone", "daylight_hours", "rules", *BUILTIN_IDS))
-    zone = v.value(table, "timezone", str, "alarms", "UTC", check=_zone)
-    hours = _hours(v, table.get("daylight_hours", [8, 17]))
-    overrides = []
-    for rule_id in BUILTIN_IDS:
-        if rule_id in table:
-            overrides.append(_rule(v, table[rule_id], f"alarms.{rule_id}", rule_id))
-    customs = []
-    rules = v.array(table.get("rules", []), "alarms.rules")
-    for i, item in enumerate(rules):
-        rule = _rule(v, item, f"alarms.rules[{i}]", None)
-        if rule is not None and rule.id in BUILTIN_IDS + tuple(c.id for c in customs if c):
-            v.add(f"alarms.rules[{i}].id", f"expected a new rule id, {rule.id!r} exists")
-        customs.append(rule)
-    return AlarmsConfig(zone, hours, tuple(filter(None, overrides)), tuple(filter(None, customs)))
-
-
-def _hours(v, val: Any) -> tuple[int, int]:
-    if (
-        isinstance(val, list)
-        and len(val) == 2
-        and all(isinstance(h, int) and not isinstance(h, bool) and 0 <= h <= 24 for h in val)
-        and val[0] != val[1]
-    ):
-        return (val[0], val[1])
-    v.add("alarms.daylight_hours", f"expected [start, end] hours 0-24, got {val!r}")
-    return (8, 17)
-
-
-def _rule(v, item: Any, path: str, builtin_id: str | None) -> AlarmRuleConfig | None:
-    """One `[alarms.<id>]` override (builtin_id set) or one `[[alarms.rules]]` custom rule."""
-    if not isinstance(item, Mapping):
-        v.add(path, "expected a table")
-        return None
-    start = len(v.problems)
-    custom = builtin_id is None
-    allowed = ("id", "target", "condition", *OVERRIDABLE) if custom else OVERRIDABLE
-    v.unknown(item, path + ".", allowed)
-    values: dict[str, Any] = {}
-    if custom:
-        values["id"] = v.value(
-            item,
-            "id",
-            str,
-            path,
-            required=True,
-            check=lambda x: None if RULE_ID.match(x) else "expected only [a-z0-9_] characters",
-        )
-        values["target"] = v.value(item, "target", str, path, required=True, check=_target)
-        values["condition"] = v.value(
-            item, "condition", str, path, required=True, check=_one_of(Condition)
-        )
-    condition = values.get("condition") or (builtin(builtin_id).condition if builtin_id else None)
-    numeric = condition in (Condition.ABOVE, Condition.BELOW, "above", "below")
-    types = (float,) if numeric else (float, str, bool)
-    if builtin_id and not numeric:
-        types = (type(builtin(builtin_id).threshold),)
-    values["threshold"] = v.value(item, "threshold", types, path, required=custom)
-    values["enabled"] = v.value(item, "enabled", bool, path, True)
-    for key in ("clear", "delay", "clear_delay"):
-        values[key] = v.value(
-            item, key, float, path, check=None if key == "clear" else _not_negative
-        )
-    if "clear" in item and not numeric and condition is not None:
-        v.add(f"{path}.clear", "expected only with condition above or below")
-    values["severity"] = v.value(item, "severity", str, path, check=_one_of(Severity))
-    for key in ("message_fr", "message_en"):
-        values[key] = v.value(item, key, str, path, check=_template)
-    if len(v.problems) > start:
-        return None
-    return AlarmRuleConfig(id=builtin_id or values.pop("id"), **values)
-
-
-def _target(val: str) -> str | None:
-    if TARGET.match(val):
-        return None
-    return "expected device.metric or health.component.value (patterns allowed: *)"
-
-
-def _one_of(enum) -> Any:
-    names = [m.value for m in enum]
-    return lambda val: None if val in names else f"expected one of {', '.join(names)}"
-
-
-def _not_negative(val: Any) -> str | None:
-    return None if val >= 0 else "expected a number of seconds >= 0"
-
-
-def _template(val: str) -> str | None:
-    try:
-        names = {name for _, name, _, _ in string.Formatter().parse(val) if name is not None}
-    except ValueError:
-        return "expected a message with balanced braces"
-    unknown = names - set(PLACEHOLDERS)
-    if unknown:
-        return f"expected placeholders among {{{'}, {'.join(PLACEHOLDERS)}}}"
-    return None
-
-
-assert {f.name for f in fields(AlarmRuleConfig)} >= set(OVERRIDABLE)

@@ -1,4 +1,5 @@
-"""Validation of `[leds]` (docs/leds.md, docs/configuration.md): the status LEDs and the button.
+"""`[leds]`, the status LEDs and the button: its frozen settings and checks (docs/leds.md,
+docs/configuration.md).
 
 No I/O: a pin or LED name is checked for its shape only. Whether `GPIO17` exists on this board,
 or `/sys/class/leds/ACT` on this kernel, is learnt when the daemon opens it (then counted and
@@ -9,10 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from edged.config.checks import positive
-from edged.config.settings import LedsConfig
 
 BACKENDS = ("gpio", "sysfs")
 OUTPUTS = ("green", "amber", "red", "buzzer")
@@ -22,6 +23,26 @@ GPIO_PIN = re.compile(
 """gpiozero's pin names: Broadcom numbers (GPIO17, BCM17) or header positions (BOARD11, J8:11)."""
 LED_NAME = re.compile(r"^(?!\.\.?$)[A-Za-z0-9_.:+-]{1,64}$")
 """A folder of /sys/class/leds (ACT, PWR, led0, edged-green, mmc0::): no path separator."""
+
+
+@dataclass(frozen=True, slots=True)
+class LedsConfig:
+    """`[leds]` (docs/leds.md): the status LEDs, an optional buzzer and the push button. Each
+    of green, amber, red and buzzer names a Linux LED class device (`backend = "sysfs"`: a
+    folder of `sysfs_root`, e.g. "ACT") or a GPIO pin (`backend = "gpio"`, gpiozero names:
+    "GPIO17", "BOARD11"); the button is always a GPIO pin, wired to ground."""
+
+    backend: str = "gpio"
+    green: str | None = None
+    amber: str | None = None
+    red: str | None = None
+    buzzer: str | None = None
+    button: str | None = None
+    long_press: float = 2.0
+    """Seconds held: a press at least this long replays the verdict, a shorter one acknowledges."""
+    hang_after: float = 10.0
+    """Seconds without a refresh from the daemon's main loop before the LEDs show "stopped"."""
+    sysfs_root: str = "/sys/class/leds"
 
 
 def leds(v: Any, raw: Mapping[str, Any]) -> LedsConfig | None:

@@ -1,5 +1,5 @@
-"""Validation of the power-aware sections: `[[jobs]]`, `[power]`, `[shedding]` and `[budget]`
-(docs/configuration.md; the rules they feed: docs/power-policy.md).
+"""The power-aware sections, `[[jobs]]`, `[power]`, `[shedding]` and `[budget]`: their frozen
+settings and checks (docs/configuration.md; the rules they feed: docs/power-policy.md).
 
 Every problem with its key path, unknown keys are errors, no I/O beyond the time-zone database. The
 pure policy objects (`JobSpec`, `SheddingThresholds`) check their own consistency; their ValueError
@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from edged.config.batteries import _device_ids
-from edged.config.checks import kind, positive
-from edged.config.health import _zone
-from edged.config.settings import BatteryConfig, Budget, JobConfig, PowerConfig, SheddingConfig
+from edged.config.batteries import BatteryConfig, device_ids
+from edged.config.checks import kind, positive, time_zone
 from maintenance.energy.policy import JobKind, JobSpec
 from maintenance.energy.pv_profile import minutes
 from maintenance.energy.shedding import SheddingThresholds, Threshold, lead_acid_volts, volts_for
@@ -61,6 +60,77 @@ SHED_KEYS = (
     "protection_margin",
     *(f"{p}_{k}" for p in LEVELS for k in LEVEL_KEYS),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class JobConfig:
+    """One `[[jobs]]` entry (docs/power-policy.md): a backup, sync or report run when the energy
+    allows. `policy` is the pure rule's `JobSpec` built from the same table; the rest is how the
+    job is run."""
+
+    policy: JobSpec
+    command: tuple[str, ...] = ()
+    """argv, no shell; empty only for `kind = "report"` (the built-in monthly report)."""
+    on_low_battery: str = "stop"
+    """`stop` (SIGTERM, then SIGKILL after stop_grace) or `suspend` (SIGSTOP, SIGCONT when the
+    battery allows again) when SOC falls to the floor while it runs."""
+    stop_grace: float = 30.0
+    workdir: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return str(self.policy.name)
+
+
+@dataclass(frozen=True, slots=True)
+class PowerConfig:
+    """`[power]`: where the scheduler reads the battery, and how often it decides."""
+
+    battery: str | None = None
+    """Device or `[[batteries]]` bank id whose battery_soc/battery_voltage the policy reads;
+    None: the first bank, else the first device reporting battery_soc or battery_voltage."""
+    capacity_wh: float | None = None
+    """Usable bank energy for the job projections; None: from the bank's capacity_ah x nominal
+    voltage (required when there is no `[[batteries]]` bank)."""
+    timezone: str = "UTC"
+    tick: float = 60.0
+    """Seconds between decisions (each job and the load-shedding level)."""
+    stale_after: float = 300.0
+    """A battery reading older than this counts as no reading (jobs wait, running jobs stop)."""
+    history_days: float = 7.0
+    """Days of PV records used to find the sunniest hours."""
+    auto_report: bool = True
+    """Add the built-in monthly report job (`edged.power.service.DEFAULT_REPORT`) when no
+    `[[jobs]]` entry of kind "report" is configured."""
+    timesync_flag: str = "/run/systemd/timesync/synchronized"
+    """File whose presence says NTP has synchronised the clock since boot (systemd-timesyncd
+    creates it), checked besides the kernel's own flag (edged.clock)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SheddingConfig:
+    """`[shedding]`: what the PiBox does on a critical battery. `policy` is the pure
+    rule's `SheddingThresholds` built from the thresholds (None: its defaults)."""
+
+    policy: SheddingThresholds | None = None
+    enabled: bool = True
+    services: tuple[str, ...] = ()
+    """systemd units stopped at `stop_services` (in order; started again in reverse order)."""
+    stop_command: tuple[str, ...] = ("systemctl", "stop", "{service}")
+    start_command: tuple[str, ...] = ("systemctl", "start", "{service}")
+    shutdown_command: tuple[str, ...] = ("systemctl", "poweroff")
+    command_timeout: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """`[budget]`: what the site budgets, uplink data per month and the maintenance fees it
+    collected (the monthly report's costs). Here, not in maintenance.report, so that reading
+    a config does not import the report's code into the daemon (bench/bench_imports.py)."""
+
+    uplink_bytes: int | None = None
+    fees_collected: float | None = None
 
 
 def power_sections(
@@ -190,7 +260,7 @@ def _power(v, raw: Mapping[str, Any], has_jobs: bool, first_bank: str | None) ->
     power = v.section(raw, "power", PowerConfig, _POWER_CHECKS)
     if power is None:
         return PowerConfig()
-    devices, banks = _device_ids(raw.get("devices", [])), _device_ids(raw.get("batteries", []))
+    devices, banks = device_ids(raw.get("devices", [])), device_ids(raw.get("batteries", []))
     source = power.battery or first_bank
     if power.battery is not None and power.battery not in devices | banks:
         v.add(
@@ -379,7 +449,7 @@ _has_service = _check(
 _not_empty = _check(bool, "expected a non-empty array (argv, no shell)")
 _POWER_CHECKS = {
     "capacity_wh": positive,
-    "timezone": _zone,
+    "timezone": time_zone,
     "tick": positive,
     "stale_after": positive,
     "history_days": positive,

@@ -1,4 +1,5 @@
-"""`[remote]` and `[homeassistant]`: validated like every section, no I/O (edged.config.loader).
+"""`[remote]` and `[homeassistant]`: their frozen settings, checked like every section, no I/O
+(edged.config.loader).
 
 The command names are the wire module's (`telemetry.commands.NAMES`), so a name allowed here is
 one the daemon knows. A key shorter than 16 characters is refused: it is the only thing between
@@ -9,14 +10,40 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from edged.config.checks import kind, positive
-from edged.config.settings import HomeAssistantConfig, RemoteConfig
 from telemetry.commands import NAMES
 
 MIN_KEY = 16
 TOPIC_LEVEL = re.compile(r"^[^#+\s/]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteConfig:
+    """`[remote]`: commands from technicians on `P/cmd/{name}` (docs/mqtt.md, "Commands")."""
+
+    enabled: bool = False
+    allow: tuple[str, ...] = ("ping", "status", "support_summary")
+    """Commands this site runs; the others are refused. Default: the ones that only read."""
+    key: str | None = field(default=None, repr=False)
+    """The site's shared HMAC key: when set, every command must carry a valid `sig`, so a
+    leaked broker password alone cannot command the site."""
+    max_ttl: float = 86400.0
+    """A command whose expiry is further ahead than this is refused (its id need not be
+    remembered forever)."""
+    resend_max: int = 1440
+    """Most records one `resend` republishes (a day of 1-minute records); it says where it
+    stopped, the centre asks again from there."""
+
+
+@dataclass(frozen=True, slots=True)
+class HomeAssistantConfig:
+    """`[homeassistant]`: retained MQTT discovery configs so Home Assistant builds a dashboard."""
+
+    discovery: bool = False
+    prefix: str = "homeassistant"
 
 
 def remote(v: Any, raw: Mapping[str, Any]) -> RemoteConfig:

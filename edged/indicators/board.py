@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
-from edged.config.settings import LedsConfig
+from edged.config.leds import LedsConfig
 from edged.indicators.patterns import OUTPUTS, Light, Pattern
 from edged.indicators.sysfs import OutputError, SysfsLed
 

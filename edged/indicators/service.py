@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from edged.config.settings import LedsConfig
+from edged.config.leds import LedsConfig
 from edged.indicators import texts
 from edged.indicators.board import Board, outputs
 from edged.indicators.patterns import (

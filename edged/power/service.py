@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 
 from edged import memory
 from edged.clock import ClockWatch
-from edged.config.settings import Config, JobConfig
+from edged.config.power import JobConfig
+from edged.config.settings import Config
 from edged.power.energy_view import EnergyView
 from edged.power.jobs import requests as job_requests
 from edged.power.jobs.process import KILL_WAIT_S, Outcome

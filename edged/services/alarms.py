@@ -19,7 +19,7 @@ from typing import Any
 
 from edged.config.settings import Config
 from edged.readings import Sample
-from maintenance.alarms import rules as alarm_rules
+from maintenance.alarms import overrides as alarm_rules
 from maintenance.alarms.engine import AlarmEngine, AlarmEvent
 from maintenance.health.reading import HealthReading
 from telemetry import queries

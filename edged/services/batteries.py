@@ -25,7 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from edged.config.settings import BatteryConfig, DeviceConfig
+from edged.config.batteries import BatteryConfig
+from edged.config.devices import DeviceConfig
 from edged.readings import Sample
 from maintenance.energy.soc_estimator import SocEstimator, net_battery_current
 

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from edged.config.settings import CheckConfig
+from edged.config.health import CheckConfig
 from maintenance.health.reading import HealthReading, ms
 
 log = logging.getLogger(__name__)

@@ -37,27 +37,11 @@ from maintenance.health.checks import Status, check_tcp
 from maintenance.health.reading import HealthReading, HealthValue, ms
 from maintenance.health.report_server import Report
 from maintenance.health.usage import Observation, UsageTracker
+from maintenance.health.usb_id import UsbId
 
 log = logging.getLogger(__name__)
 
 USB_DIR = "sys/bus/usb/devices"
-
-
-@dataclass(frozen=True, slots=True)
-class UsbId:
-    vendor: int
-    product: int | None  # None: any product of this vendor
-
-    @classmethod
-    def parse(cls, text: str) -> UsbId:
-        """`"1234:abcd"` or `"1234:*"` (hex, as lsusb prints); ValueError otherwise."""
-        vendor, sep, product = text.strip().lower().partition(":")
-        if not sep or len(vendor) != 4 or len(product) not in (1, 4):
-            raise ValueError(f"expected vvvv:pppp in hex, got {text!r}")
-        return cls(int(vendor, 16), None if product == "*" else int(product, 16))
-
-    def matches(self, vendor: int, product: int) -> bool:
-        return vendor == self.vendor and self.product in (None, product)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from edged.config.settings import Budget
+from edged.config.power import Budget
 from edged.readings import Record
 from maintenance.energy.battery_health import FULL_SOC
 from maintenance.report import health_figures as hf

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from edged import live
-from edged.config.settings import Config, SiteConfig, StorageConfig
+from edged.config.settings import Config
+from edged.config.site import SiteConfig, StorageConfig
 from edged.power.jobs.requests import requests_dir
 from tests.peers.daemon import DaemonProcess, write_config
 from tests.peers.replay import wait_until

@@ -15,7 +15,7 @@ from typing import Any
 from drivers.base import Counters, DeviceUnavailable
 from edged import runner as runner_module
 from edged.clock import ClockWatch
-from edged.config.settings import DeviceConfig
+from edged.config.devices import DeviceConfig
 from edged.readings import Reading, Sample
 from edged.runner import DeviceRunner
 

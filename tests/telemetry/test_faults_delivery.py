@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from edged.config.settings import Config, MqttConfig, SiteConfig, TelemetryConfig
+from edged.config.settings import Config
+from edged.config.site import MqttConfig, SiteConfig, TelemetryConfig
 from edged.readings import Record
 from telemetry.mqtt import Publisher, is_live
 from telemetry.store import open_db

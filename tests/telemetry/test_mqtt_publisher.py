@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from edged.config.settings import Config, MqttConfig, SiteConfig, TelemetryConfig, TlsConfig
+from edged.config.settings import Config
+from edged.config.site import MqttConfig, SiteConfig, TelemetryConfig, TlsConfig
 from edged.readings import Record
 from telemetry.mqtt import Publisher
 from telemetry.store import open_db
@@ -260,7 +261,8 @@ def test_stop_leaves_a_retained_offline_status(broker, db_path):
 
 KILLED_PUBLISHER = """
 import sys, time
-from edged.config.settings import Config, MqttConfig, SiteConfig
+from edged.config.settings import Config
+from edged.config.site import MqttConfig, SiteConfig
 from telemetry.mqtt import Publisher
 mqtt = MqttConfig(host=sys.argv[1], port=int(sys.argv[2]), topic_prefix=sys.argv[3])
 Publisher(Config(site=SiteConfig(id=sys.argv[4]), mqtt=mqtt), sys.argv[5], print).start()

@@ -8,7 +8,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from edged.config.settings import TelemetryConfig
+from edged.config.site import TelemetryConfig
 from edged.readings import Record
 from telemetry import outbox, salvage, store
 from telemetry.mqtt import Publisher

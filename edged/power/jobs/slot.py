@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edged.config.settings import Config, JobConfig
+from edged.config.power import JobConfig
+from edged.config.settings import Config
 from edged.power.jobs.lock import JobLock
 from edged.power.jobs.process import JobProcess, JobResult, Outcome
 from maintenance.energy.reasons import Decision, ReasonCode

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from edged.config.settings import Config, JobConfig
+from edged.config.power import JobConfig
+from edged.config.settings import Config
 from edged.power.energy_view import EnergyView
 from edged.power.jobs import decisions as jd
 from edged.power.jobs.lock import JobLock

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from edged.config.loader import ConfigError, parse
-from edged.config.settings import JobConfig, PowerConfig, SheddingConfig
+from edged.config.power import JobConfig, PowerConfig, SheddingConfig
 from maintenance.energy.policy import JobKind, JobSpec
 from maintenance.energy.shedding import SheddingThresholds, Threshold, lead_acid_volts
 from maintenance.report.figures import Budget

@@ -11,7 +11,7 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
-from edged.config.settings import LedsConfig
+from edged.config.leds import LedsConfig
 from edged.indicators.board import Board, outputs
 from edged.indicators.patterns import PATTERNS, Condition, Light, Pattern
 from tests.edged.indicators.fakesys import board_state, make_leds

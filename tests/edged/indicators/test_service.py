@@ -9,7 +9,7 @@ import pytest
 from gpiozero import Device
 from gpiozero.pins.mock import MockFactory
 
-from edged.config.settings import LedsConfig
+from edged.config.leds import LedsConfig
 from edged.indicators.patterns import ActiveAlarm, Condition, Facts
 from edged.indicators.service import IndicatorService, build
 from telemetry.rows import AlarmRaised

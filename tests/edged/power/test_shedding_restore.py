@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from edged.config.settings import Config, SiteConfig, StorageConfig
+from edged.config.settings import Config
+from edged.config.site import SiteConfig, StorageConfig
 from edged.power.shedding import KV_KEY, SheddingService
 from maintenance.energy.shedding import Level
 from telemetry.rows import KvRow

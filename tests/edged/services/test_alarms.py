@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from edged.config.settings import AlarmRuleConfig, AlarmsConfig, Config, SiteConfig, StorageConfig
+from edged.config.alarms import AlarmRuleConfig, AlarmsConfig
+from edged.config.settings import Config
+from edged.config.site import SiteConfig, StorageConfig
 from edged.readings import Sample
 from edged.services.alarms import AlarmService
 from maintenance.health.reading import HealthReading

@@ -9,7 +9,9 @@ import json
 
 import pytest
 
-from edged.config.settings import Config, HealthConfig, SiteConfig, StorageConfig
+from edged.config.health import HealthConfig
+from edged.config.settings import Config
+from edged.config.site import SiteConfig, StorageConfig
 from edged.services.report import FORMATS, SETTLE_S, due_month, file_name, generate, write_atomic
 from maintenance.report.figures import Budget
 from maintenance.report.month import bounds

@@ -7,7 +7,8 @@ import subprocess
 import sys
 import time
 
-from edged.config.settings import Config, SiteConfig, StorageConfig
+from edged.config.settings import Config
+from edged.config.site import SiteConfig, StorageConfig
 from edged.readings import Record
 from edged.services.rollups import RollupTask
 from telemetry import store
@@ -48,7 +49,8 @@ def test_the_daemon_side_never_imports_the_rollup_code(tmp_path):
     stored_records(path, 2, (time.time() // HOUR - 5) * HOUR)
     code = (
         "import sys\n"
-        "from edged.config.settings import Config, SiteConfig, StorageConfig\n"
+        "from edged.config.settings import Config\n"
+        "from edged.config.site import SiteConfig, StorageConfig\n"
         "from edged.services.rollups import RollupTask\n"
         f"task = RollupTask(Config(SiteConfig('t'), StorageConfig(path={str(path)!r})))\n"
         "print(task.run_once(), 'maintenance.report.rollup_store' in sys.modules)"
@@ -102,7 +104,8 @@ def test_the_child_logs_at_the_daemons_level(tmp_path):
         stored_records(path, 2, (time.time() // HOUR - 5) * HOUR)
         code = (
             "import logging\n"
-            "from edged.config.settings import Config, SiteConfig, StorageConfig\n"
+            "from edged.config.settings import Config\n"
+            "from edged.config.site import SiteConfig, StorageConfig\n"
             "from edged.services.rollups import RollupTask\n"
             f"logging.basicConfig(level={level!r})\n"
             f"task = RollupTask(Config(SiteConfig('t'), StorageConfig(path={str(path)!r})))\n"

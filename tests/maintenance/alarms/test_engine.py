@@ -7,9 +7,10 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edged.config.settings import AlarmRuleConfig, AlarmsConfig
+from edged.config.alarms import AlarmRuleConfig, AlarmsConfig
 from maintenance.alarms.engine import AlarmEngine, Condition, Rule, Severity, render
-from maintenance.alarms.rules import BUILTIN, build
+from maintenance.alarms.overrides import build
+from maintenance.alarms.rules import BUILTIN
 
 SOC_LOW = Rule(
     "soc_low",

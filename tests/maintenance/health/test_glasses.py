@@ -9,9 +9,10 @@ import urllib.request
 
 import pytest
 
-from maintenance.health.glasses import USB_DIR, Equipment, EquipmentSpec, UsbId, scan_usb
+from maintenance.health.glasses import USB_DIR, Equipment, EquipmentSpec, scan_usb
 from maintenance.health.report_server import Report, ReportServer, parse_report
 from maintenance.health.usage import Observation, UsageTracker
+from maintenance.health.usb_id import UsbId
 from tests.maintenance.health.test_peers import TcpPeer, write_tree
 
 H = 3600.0

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import time
 
-from edged.config.settings import Config, SiteConfig, StorageConfig
+from edged.config.settings import Config
+from edged.config.site import SiteConfig, StorageConfig
 from edged.power.energy_view import EnergyView
 from edged.power.jobs.supervisor import JobSupervisor
 from edged.power.service import DEFAULT_REPORT
