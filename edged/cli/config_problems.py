@@ -297,6 +297,22 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
             r"expected a message with balanced braces, got (?P<value>.+)",
             N_("expected a message with balanced braces, got {value}"),
         ),
+        (
+            r"expected (?P<low>-?[\d.]+)\.\.(?P<high>-?[\d.]+), got (?P<value>.+)",
+            N_("expected {low}..{high}, got {value}"),
+        ),
+        (
+            r"expected a serial device path like /dev/ttyUSB0, got (?P<value>.+)",
+            N_("expected a serial device path like /dev/ttyUSB0, got {value}"),
+        ),
+        (
+            r"expected a valid register map \((?P<detail>.+)\), got (?P<value>.+)",
+            N_("expected a valid register map ({detail}), got {value}"),
+        ),
+        (
+            r'expected an array of "vvvv:pppp" strings',
+            N_('expected an array of "vvvv:pppp" strings'),
+        ),
         (r"expected at least one of (?P<names>.+)", N_("expected at least one of {names}")),
         (r"expected a table", N_("expected a table")),
         (

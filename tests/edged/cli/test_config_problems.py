@@ -60,8 +60,14 @@ MORE_PROBLEMS = {
     "devices": [
         {"id": "t1", "driver": "epever", "port": "/dev/ttyUSB0", "baudrate": 115200},
         {"id": "t2", "driver": "epever", "port": "/dev/ttyUSB0", "baudrate": 9600, "address": 2},
+        {"id": "m", "driver": "vedirect", "port": "ttyUSB0"},
+        {"id": "t3", "driver": "epever", "port": "/dev/ttyUSB1", "address": 300},
+        {"id": "t4", "driver": "epever", "port": "/dev/ttyUSB2", "map": "/nonexistent/map.toml"},
     ],
-    "health": {"checks": [{"name": "pibox", "kind": "systemd", "unit": "mariadb.service"}]},
+    "health": {
+        "checks": [{"name": "pibox", "kind": "systemd", "unit": "mariadb.service"}],
+        "equipment": [{"item": "glasses", "usb_ids": "abcd:1234"}],
+    },
     "alarms": {"battery_soc_low": {"message_fr": "{value"}, "rules": ["x"]},
     "mqtt": {"tls": "yes"},
     "remote": {"allow": "ping"},
