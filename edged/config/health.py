@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from edged.config.checks import time_zone
+from edged.config.checks import port, positive, time_zone
 from maintenance.health.usb_id import UsbId
 
 COMPONENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -89,7 +89,7 @@ class HealthConfig:
 
 def health(v, raw: Mapping[str, Any]) -> HealthConfig:
     nested = ("checks", "equipment", "report", "uplink")
-    base = v.section(raw, "health", HealthConfig, {"interval": _positive}, nested=nested)
+    base = v.section(raw, "health", HealthConfig, {"interval": positive}, nested=nested)
     table = raw.get("health")
     if base is None or not isinstance(table, Mapping):
         return base or HealthConfig()
@@ -146,15 +146,7 @@ def _check(v, item: Mapping[str, Any], path: str, built: CheckConfig | None) -> 
     return {}
 
 
-def _positive(val: Any) -> str | None:
-    return None if val > 0 else "expected a positive number"
-
-
-def _port(val: Any) -> str | None:
-    return None if 0 < val < 65536 else "expected a TCP port 1-65535"
-
-
-_CHECK_CHECKS = {"name": _name_check, "timeout": _positive, "port": _port}
+_CHECK_CHECKS = {"name": _name_check, "timeout": positive, "port": port}
 
 
 def _equipment(v, item: Mapping[str, Any], path: str, built: EquipmentConfig | None) -> dict:
@@ -172,15 +164,15 @@ def _equipment(v, item: Mapping[str, Any], path: str, built: EquipmentConfig | N
 
 _ITEM_CHECKS = {
     "item": _name_check,
-    "report_ttl": _positive,
-    "max_gap": _positive,
-    "lan_timeout": _positive,
+    "report_ttl": positive,
+    "max_gap": positive,
+    "lan_timeout": positive,
 }
 
 
 _UPLINK_CHECKS = {
     "cycle_day": lambda x: None if 1 <= x <= 28 else "expected a day 1-28",
-    "monthly_budget_mb": _positive,
-    "window_h": _positive,
+    "monthly_budget_mb": positive,
+    "window_h": positive,
     "timezone": time_zone,
 }
