@@ -20,7 +20,7 @@ from edged.clock import ClockWatch
 from edged.config.settings import Config
 from edged.indicators import service as indicators
 from edged.power.service import PowerService
-from edged.readings import Record, Sample
+from edged.readings import DeviceState, Record, Sample
 from edged.runner import DeviceRunner
 from edged.services.alarms import AlarmService
 from edged.services.batteries import BatteryModel
@@ -198,14 +198,14 @@ class Daemon:
             log.info("battery state of charge: committing every %g s", cadence)
             self.writer.set_commit_interval(cadence)
 
-    def _device_state(self, device: str, state: dict[str, Any], changed: bool) -> None:
+    def _device_state(self, device: str, state: DeviceState, changed: bool) -> None:
         self._put_state(device, state, changed)
         self.alarms.observe_state(device, state)
         # a bank's state follows its source devices', whose own alarms already cover it
         for bank, bank_state, bank_changed in self.battery.observe_state(device, state):
             self._put_state(bank, bank_state, bank_changed)
 
-    def _put_state(self, device: str, state: dict[str, Any], changed: bool) -> None:
+    def _put_state(self, device: str, state: DeviceState, changed: bool) -> None:
         self.writer.put_state(device, state)
         if self.discovery is not None:
             self.discovery.observe_state(device, state)

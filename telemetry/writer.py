@@ -48,11 +48,11 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
-from edged.readings import Record, Sample
+from edged.readings import DeviceState, Record, Sample
 from telemetry import replay, salvage, samples, store
 from telemetry.database import Database
 from telemetry.lock import DatabaseLock
-from telemetry.rows import KvRow, Row
+from telemetry.rows import DeviceStateRow, KvRow, Row
 from telemetry.windows import ClosedWindow, WindowAggregator
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class Writer(threading.Thread):
         self._queue: queue.Queue[Sample] = queue.Queue(maxsize=max_queue)
         self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()  # guards _states, _acks, _rows, _stats, _dropping
-        self._states: dict[str, dict] = {}
+        self._states: dict[str, DeviceStateRow] = {}
         self._written: dict[str, tuple[tuple, float]] = {}  # device -> (state key, monotonic)
         self._acks: set[int] = set()
         self._acks_woken = False  # a deletion of waiting acks is queued (see `ack`)
@@ -177,12 +177,12 @@ class Writer(threading.Thread):
                 with self._lock:
                     self._dropping = False
 
-    def put_state(self, device: str, state: dict) -> None:
-        """Upsert `device_state` (keys: state, last_seen, info, counters): at the next commit
-        when `state` or `info` changed, else at most every `state_refresh` s; the newest at stop.
+    def put_state(self, device: str, state: DeviceState) -> None:
+        """Upsert `device_state`: at the next commit when its liveness or info changed, else
+        at most every `state_refresh` s; the newest at stop.
         """
         with self._lock:
-            self._states[device] = {**state, "changed": time.time()}
+            self._states[device] = DeviceStateRow(device, state, time.time())
 
     def put_row(self, row: Row, soon: bool = False) -> None:
         """Write a small row (`telemetry.rows`: health, alarm change, job run, power event, kv)
@@ -430,7 +430,7 @@ class Writer(threading.Thread):
             if (
                 final
                 or written is None
-                or written[0] != _state_key(state)
+                or written[0] != state.key()
                 or now - written[1] >= self.state_refresh
                 or device in self._batch.states  # a failed commit's older state: take the newer
             ):
@@ -565,7 +565,7 @@ class Writer(threading.Thread):
         self._failures, self._retry_at = 0, 0.0
         self._keep_quarantined()
         done, self._batch = self._batch, store.Batch()
-        self._written.update((d, (_state_key(s), now)) for d, s in done.states.items())
+        self._written.update((d, (s.key(), now)) for d, s in done.states.items())
         self._account(done, acked)
         if rest:  # deleted now, in transactions of their own
             with self._lock:
@@ -709,8 +709,3 @@ def _sync_directory(path: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def _state_key(state: dict) -> tuple:
-    """What makes a device state worth writing at once: its value and the device's identity."""
-    return state.get("state"), state.get("info")

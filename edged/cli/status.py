@@ -18,8 +18,9 @@ from edged.cli.alarms import stored_alarms as stored_alarm_rows
 from edged.cli.i18n import N_, t, tr
 from edged.cli.schedule import stored_power
 from edged.config.settings import Config
-from edged.liveness import State, state
+from edged.liveness import state
 from edged.metrics import CATALOGUE
+from edged.readings import Liveness
 from telemetry import queries, status_view
 from telemetry.store import open_db
 
@@ -86,7 +87,7 @@ def _stored_health(db) -> dict[str, Any]:
     return queries.latest_health(db)
 
 
-_SEVERITY = [State.OK.value, State.STALE.value, State.OFFLINE.value]
+_SEVERITY = [Liveness.OK.value, Liveness.STALE.value, Liveness.OFFLINE.value]
 
 
 def _aged_state(device: dict[str, Any], config: Config, now: float) -> str:
@@ -95,7 +96,7 @@ def _aged_state(device: dict[str, Any], config: Config, now: float) -> str:
     The daemon writes state on transitions; if it is stopped (or hung) the stored `ok` would
     otherwise stay forever. Stale data must never look live, so the age decides too.
     """
-    stored = device.get("state") or State.OFFLINE.value
+    stored = device.get("state") or Liveness.OFFLINE.value
     cfg = next((d for d in config.devices if d.id == device["device"]), None)
     if cfg is None or not device.get("last_seen"):
         return stored

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edged.config.settings import BatteryConfig, DeviceConfig
-from edged.readings import Sample
+from edged.readings import DeviceState, Liveness, Sample
 from maintenance.energy.soc_estimator import SocEstimator, net_battery_current
 
 log = logging.getLogger(__name__)
@@ -101,14 +101,14 @@ class BatteryModel:
                     out.append(made)
         return out
 
-    def observe_state(self, device: str, state: Mapping[str, Any]) -> list[tuple[str, dict, bool]]:
-        """(bank, state dict, changed) for each bank built on `device`, like a runner's state."""
+    def observe_state(self, device: str, state: DeviceState) -> list[tuple[str, DeviceState, bool]]:
+        """(bank, state, changed) for each bank built on `device`, like a runner's state."""
         out = []
         with self._lock:
             for bank in self._banks:
                 if device not in bank.sources:
                     continue
-                bank.states[device] = str(state.get("state", "offline"))
+                bank.states[device] = state.liveness.value
                 worst = min((bank.states.get(d, "offline") for d in bank.sources), key=_rank)
                 changed, bank.reported = worst != bank.reported, worst
                 out.append((bank.config.id, self._state(bank), changed))
@@ -184,21 +184,18 @@ class BatteryModel:
         fresh = abs(sample.ts - ts) <= self._stale_after.get(cfg.load, 10.0)
         return amps if fresh else None
 
-    def _state(self, bank: _Bank) -> dict[str, Any]:
+    def _state(self, bank: _Bank) -> DeviceState:
         cfg = bank.config
-        info = {
+        info: dict[str, str | float] = {
             "soc_source": "measured" if bank.estimator is None else "estimated",
             "chemistry": cfg.chemistry,
             "nominal_voltage": cfg.nominal_voltage,
             "capacity_ah": cfg.capacity_ah,
         }
         info |= {k: getattr(cfg, k) for k in ("monitor", "controller", "load") if getattr(cfg, k)}
-        return {
-            "state": bank.reported,
-            "last_seen": bank.last_seen,
-            "info": info,
-            "counters": {"samples": bank.samples},
-        }
+        return DeviceState(
+            Liveness(bank.reported), bank.last_seen, info, counters={"samples": bank.samples}
+        )
 
 
 def _new_bank(cfg: BatteryConfig) -> _Bank:

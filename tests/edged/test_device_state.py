@@ -7,6 +7,7 @@ typing is proven to change nothing on the wire or in the live folder.
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 import pytest
@@ -15,42 +16,42 @@ from drivers.base import Counters
 from edged import live
 from edged.clock import ClockWatch
 from edged.config.settings import DeviceConfig
-from edged.readings import Reading
+from edged.readings import DeviceState, Liveness, Reading
 from edged.runner import DeviceRunner
 from telemetry import topics
 
-OK = {
-    "state": "ok",
-    "last_seen": 1700000000.25,
-    "info": {"product": "SmartSolar MPPT 100/30", "serial": "HQ2211ABCDE", "firmware": "1.61"},
-    "data": {"relay_state": "off", "cell_voltages": "3.31,3.32"},
-    "counters": {
+OK = DeviceState(
+    Liveness.OK,
+    1700000000.25,
+    info={"product": "SmartSolar MPPT 100/30", "serial": "HQ2211ABCDE", "firmware": "1.61"},
+    counters={
         "accepted": 1204,
         "rejected": 3,
         "samples": 60,
         "driver_errors": 0,
         "rejected_checksum": 3,
     },
-}
-STALE = {
-    "state": "stale",
-    "last_seen": 1700000060.0,
-    "info": {"product": "BMV-712 Smart", "state": "bogus"},  # a device cannot override `state`
-    "data": {},
-    "counters": {"accepted": 10, "rejected": 0, "samples": 1, "driver_errors": 0},
-}
-BANK = {  # a [[batteries]] bank: a virtual device with no raw data of its own
-    "state": "offline",
-    "last_seen": None,
-    "info": {
+    data={"relay_state": "off", "cell_voltages": "3.31,3.32"},
+)
+STALE = DeviceState(
+    Liveness.STALE,
+    1700000060.0,
+    info={"product": "BMV-712 Smart", "state": "bogus"},  # a device cannot override `state`
+    counters={"accepted": 10, "rejected": 0, "samples": 1, "driver_errors": 0},
+    data={},
+)
+BANK = DeviceState(  # a [[batteries]] bank: a virtual device with no raw data of its own
+    Liveness.OFFLINE,
+    None,
+    info={
         "soc_source": "estimated",
         "chemistry": "lifepo4",
         "nominal_voltage": 24.0,
         "capacity_ah": 200.0,
         "controller": "mppt",
     },
-    "counters": {"samples": 0},
-}
+    counters={"samples": 0},
+)
 
 PAYLOADS = {
     "ok": b'{"state":"ok","last_seen":1700000000.25,"data":{"relay_state":"off","cell_voltages":'
@@ -144,3 +145,27 @@ def test_a_runners_payload_and_live_entry_are_todays(make, tmp_path):
     entry = text[text.index(b'"devices":[') + len(b'"devices":[') : -2]
     assert entry == LIVE[name]
     assert json.loads(text)["devices"][0] == json.loads(LIVE[name])
+
+
+@pytest.mark.parametrize("state", [OK, STALE, BANK])
+def test_a_state_reads_back_from_its_json(state):
+    assert DeviceState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
+
+
+@pytest.mark.parametrize(
+    ("bad", "names"),
+    [
+        ([], "expected an object"),
+        ({"state": "unknown"}, "state: expected ok, stale or offline, got 'unknown'"),
+        ({"state": "ok", "last_seen": "yesterday"}, "last_seen"),
+        ({"state": "ok", "last_seen": True}, "last_seen"),
+        ({"state": "ok", "last_seen": 1.0, "info": ["x"]}, "info: expected an object"),
+        ({"state": "ok", "last_seen": 1.0, "info": {"serial": {"nested": 1}}}, "info.serial"),
+        ({"state": "ok", "last_seen": 1.0, "counters": {"accepted": 1.5}}, "counters.accepted"),
+        ({"state": "ok", "last_seen": 1.0, "counters": {"accepted": False}}, "counters.accepted"),
+        ({"state": "ok", "last_seen": 1.0, "data": None}, "data: expected an object"),
+    ],
+)
+def test_a_hostile_state_is_refused_naming_the_key(bad, names):
+    with pytest.raises(ValueError, match=re.escape(names)):
+        DeviceState.from_dict(bad)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from edged.clock import ClockWatch
-from edged.liveness import Backoff, State, state
+from edged.liveness import Backoff, state
+from edged.readings import Liveness as State
 
 
 def test_state_follows_the_age_of_the_last_good_read():

@@ -10,7 +10,7 @@ import tomllib
 import pytest
 
 from edged.config.loader import parse
-from edged.readings import Sample
+from edged.readings import DeviceState, Liveness, Sample
 from edged.services.batteries import KV_KEY, BatteryModel
 from telemetry.rows import KvRow
 from telemetry.writer import Writer
@@ -129,14 +129,18 @@ def test_measured_bank_mirrors_the_monitor_battery_metrics_only():
     assert feed(m, [Sample("bmv", T0, True, {"alarm_on": 0})]) == []
 
 
+def _state(liveness: str) -> DeviceState:
+    return DeviceState(Liveness(liveness), None)
+
+
 def test_bank_state_is_the_worst_of_its_sources_with_its_info():
     m = model(ESTIMATED + 'load = "epever"\n')
-    assert m.observe_state("bmv", {"state": "ok"}) == []
-    ((bank, state, changed),) = m.observe_state("mppt", {"state": "ok"})
-    assert (bank, state["state"], changed) == ("bank", "offline", False)  # load not seen yet
-    ((_, state, changed),) = m.observe_state("epever", {"state": "ok"})
-    assert (state["state"], changed) == ("ok", True)
-    assert state["info"] == {
+    assert m.observe_state("bmv", _state("ok")) == []
+    ((bank, state, changed),) = m.observe_state("mppt", _state("ok"))
+    assert (bank, state.liveness.value, changed) == ("bank", "offline", False)  # load not seen yet
+    ((_, state, changed),) = m.observe_state("epever", _state("ok"))
+    assert (state.liveness.value, changed) == ("ok", True)
+    assert state.info == {
         "soc_source": "estimated",
         "chemistry": "flooded",
         "nominal_voltage": 24,
@@ -144,10 +148,10 @@ def test_bank_state_is_the_worst_of_its_sources_with_its_info():
         "controller": "mppt",
         "load": "epever",
     }
-    ((_, state, changed),) = m.observe_state("epever", {"state": "stale"})
-    assert (state["state"], changed) == ("stale", True)
-    ((_, state, changed),) = model(MEASURED).observe_state("bmv", {"state": "ok"})
-    assert state["info"]["soc_source"] == "measured" and changed
+    ((_, state, changed),) = m.observe_state("epever", _state("stale"))
+    assert (state.liveness.value, changed) == ("stale", True)
+    ((_, state, changed),) = model(MEASURED).observe_state("bmv", _state("ok"))
+    assert state.info["soc_source"] == "measured" and changed
 
 
 def test_saves_are_spaced_by_sample_time_and_forced_at_stop():
