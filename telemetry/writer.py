@@ -36,9 +36,7 @@ Follows docs/architecture.md ("Store API"). Reading is `telemetry.outbox` / `sta
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 import queue
 import sqlite3
 import threading
@@ -49,9 +47,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from edged.readings import DeviceState, Record, Sample
-from telemetry import replay, salvage, samples, store
+from telemetry import recovery, replay, salvage, samples, store
 from telemetry.database import Database
 from telemetry.lock import DatabaseLock
+from telemetry.quarantine import Quarantine
 from telemetry.rows import DeviceStateRow, KvRow, Row
 from telemetry.windows import ClosedWindow, WindowAggregator
 
@@ -64,10 +63,6 @@ STATE_REFRESH = 300.0
 RETRY_MAX = 30.0
 """Most seconds between two commit attempts while commits fail (disk full): the backoff
 doubles from `commit_interval` up to this, so storage resumes within it once there is room."""
-ID_GAP = 1_000_000
-"""Ids skipped past what a read-only look found when the database cannot be opened for writing:
-its WAL may hold newer rows that look could not see, and an id or seq must never be reused.
-Seqs skip `ID_GAP * SEQ_RANGE`: every block of a commit sets a range of `SEQ_RANGE` aside."""
 CLOSE_EVERY = 1.0
 """Most seconds between folds of the queued samples into their windows (in memory, no write):
 a window's record is handed to `on_closed` about a second after it ends, not at the next
@@ -147,7 +142,7 @@ class Writer(threading.Thread):
         self._finished = False
         self._failures = 0  # commits failed in a row
         self._retry_at = 0.0  # monotonic time of the next attempt after a failure
-        self._quarantined: list[dict] = []  # rows the pending commit set aside
+        self._quarantine = Quarantine(self.path)  # rows SQLite rejected in the pending commit
         self.recovered: salvage.Recovery | None = None
         """Set when a damaged database was moved aside and replaced (at open or later)."""
         self._lock_file = DatabaseLock(self.path)
@@ -443,7 +438,7 @@ class Writer(threading.Thread):
         and replaced; any other failure (full disk, I/O error, a newer schema) leaves the Writer
         without a database, retrying at each commit, while records still go out live."""
         try:
-            db = _open_checked(self.path)
+            db = recovery.open_checked(self.path)
         except (store.StoreError, sqlite3.Error, salvage.Damaged, OSError) as exc:
             if not salvage.is_damage(exc):
                 self._no_database(exc)
@@ -484,54 +479,17 @@ class Writer(threading.Thread):
                 "database %s unusable, records go out live only until it is: %s", self.path, exc
             )
         if self._db is None and self._ids.next_record_id == 1:
-            self._ids = _floor_ids(self.path)
+            self._ids = recovery.floor_ids(self.path, SEQ_RANGE)
 
     def _replace_damaged(self, exc: BaseException) -> Database:
-        """Salvage the damaged file into `<db>.salvage`, then set it aside and put the salvage in
-        its place. In that order, so a cut during a long salvage leaves the damaged file where
-        it was: the next start finds it damaged and salvages again, nothing is lost."""
+        """Swap a salvaged copy in for the damaged file (`recovery.replace_damaged`)."""
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):  # a damaged file may fail to close
                 self._db.close()
             self._db = None
-        now = time.time()
-        log.error("database %s is damaged (%s): salvaging it into a fresh one", self.path, exc)
-        building = self.path.with_name(self.path.name + ".salvage")
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{building}{suffix}").unlink(missing_ok=True)  # a salvage a cut interrupted
-        fresh = store.open_db(building)
-        recovery = salvage.salvage(self.path, fresh.conn, str(exc), now)
-        fresh.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        fresh.close()  # its WAL is gone with the last connection: one file to rename
-        recovery.aside = salvage.move_aside(self.path, now)
-        building.replace(self.path)
-        _sync_directory(self.path.parent)
-        log.error("damaged database moved aside to %s", recovery.aside.name)
-        self.recovered = recovery
+        self.recovered = recovery.replace_damaged(self.path, exc)
         self._count("recoveries")
         return store.open_db(self.path)
-
-    def _quarantine(self, kind: str, params: object, exc: BaseException) -> None:
-        """A row SQLite rejects (`store.write` skipped it): kept in `<db>.quarantine` with its
-        reason once the commit that skipped it succeeds (a retry would skip it again)."""
-        self._quarantined.append(
-            {"ts": time.time(), "kind": kind, "reason": repr(exc), "params": repr(params)}
-        )
-
-    def _keep_quarantined(self) -> None:
-        if not self._quarantined:
-            return
-        rows, self._quarantined = self._quarantined, []
-        self._count("quarantined", len(rows))
-        path = self.path.with_name(self.path.name + ".quarantine")
-        log.warning(
-            "%d row(s) rejected by SQLite set aside in %s, first: %r", len(rows), path.name, rows[0]
-        )
-        try:
-            with path.open("a", encoding="utf-8") as out:
-                out.writelines(json.dumps(row) + "\n" for row in rows)
-        except OSError as exc:
-            log.error("cannot keep the rejected rows in %s: %s", path, exc)
 
     # --- committing ---------------------------------------------------------------------------
 
@@ -563,7 +521,7 @@ class Writer(threading.Thread):
         if self._failures:
             log.info("commits succeed again after %d failed", self._failures)
         self._failures, self._retry_at = 0, 0.0
-        self._keep_quarantined()
+        self._count("quarantined", self._quarantine.keep())
         done, self._batch = self._batch, store.Batch()
         self._written.update((d, (s.key(), now)) for d, s in done.states.items())
         self._account(done, acked)
@@ -609,7 +567,7 @@ class Writer(threading.Thread):
         try:
             return store.write(self._db, self._batch, self._ids, self._quarantine)
         except sqlite3.Error as exc:
-            self._quarantined.clear()
+            self._quarantine.forget()
             if not salvage.is_damage(exc):
                 raise
             try:
@@ -620,7 +578,7 @@ class Writer(threading.Thread):
             return store.write(fresh, self._batch, self._ids, self._quarantine)
 
     def _failed(self, now: float, exc: BaseException | str) -> bool:
-        self._quarantined.clear()
+        self._quarantine.forget()
         self._failures += 1
         self._retry_at = now + min(RETRY_MAX, self.commit_interval * 2.0 ** min(self._failures, 20))
         self._count("commit_failures")
@@ -663,49 +621,3 @@ def _split_acks(batch: store.Batch) -> list[int]:
     ordered = sorted(batch.acks)
     batch.acks = set(ordered[:ACK_CHUNK])
     return ordered[ACK_CHUNK:]
-
-
-def _open_checked(path: Path) -> Database:
-    """`open_db`, then `quick_check` and the reads `Ids.load` makes: damage shows here, at
-    start, rather than as a commit that fails forever (bench/bench_salvage.py: 0.1-0.2 s for
-    65 MB here, a few seconds on a Pi's SD card)."""
-    db = store.open_db(path)
-    try:
-        problem = store.quick_check(db)
-        if problem is not None:
-            raise salvage.Damaged(f"quick_check: {problem}")
-        store.Ids.load(db)
-    except BaseException:
-        db.close()
-        raise
-    return db
-
-
-def _floor_ids(path: Path) -> store.Ids:
-    """Ids safely past any stored one, from a read-only look that needs no write (no WAL
-    index): used while the database cannot be opened for writing."""
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
-        try:
-            ids = store.Ids.load(Database(conn))
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        if not path.exists():
-            return store.Ids({}, 1, 1)
-        ids = store.Ids({}, 1, 1)
-    return store.Ids({}, ids.next_seq + ID_GAP * SEQ_RANGE, ids.next_record_id + ID_GAP)
-
-
-def _sync_directory(path: Path) -> None:
-    """fsync a directory, so the renames in it survive a power cut."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
