@@ -52,6 +52,7 @@ from telemetry.database import Database
 from telemetry.lock import DatabaseLock
 from telemetry.quarantine import Quarantine
 from telemetry.rows import DeviceStateRow, KvRow, Row
+from telemetry.state_pacing import StatePacer
 from telemetry.windows import ClosedWindow, WindowAggregator
 
 log = logging.getLogger(__name__)
@@ -68,10 +69,6 @@ CLOSE_EVERY = 1.0
 a window's record is handed to `on_closed` about a second after it ends, not at the next
 commit; a quarter of the publish interval when that is shorter, so a record is still live
 (its window ended less than one interval ago) when it reaches the publisher."""
-SEQ_RANGE = 4096
-"""Seqs set aside for one device's block of one commit (`_open_block`): 180 s at 1 Hz fill
-180; a batch kept through failing commits opens a new block when one is full. Seqs are 64-bit:
-a range per device per commit lasts millions of years."""
 ACK_CHUNK = 2000
 """Most outbox rows deleted per transaction. A drain acknowledges thousands of records a
 second: held until the next commit (180 s) and deleted in one transaction, 150,000 of them
@@ -99,7 +96,6 @@ class Writer(threading.Thread):
         super().__init__(name="edged-writer", daemon=True)
         self.path = Path(path)
         self.commit_interval = commit_interval
-        self.state_refresh = state_refresh
         self.keep_raw_samples = keep_raw_samples
         """False: a commit stores only the samples no record covers yet, and each device's
         newest (`store.Batch.drop_covered`); True: every sample, pruned after its retention."""
@@ -113,8 +109,7 @@ class Writer(threading.Thread):
         self._queue: queue.Queue[Sample] = queue.Queue(maxsize=max_queue)
         self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()  # guards _states, _acks, _rows, _stats, _dropping
-        self._states: dict[str, DeviceStateRow] = {}
-        self._written: dict[str, tuple[tuple, float]] = {}  # device -> (state key, monotonic)
+        self._states = StatePacer(state_refresh)
         self._acks: set[int] = set()
         self._acks_woken = False  # a deletion of waiting acks is queued (see `ack`)
         self._rows: list[tuple[str, tuple]] = []
@@ -177,7 +172,7 @@ class Writer(threading.Thread):
         at most every `state_refresh` s; the newest at stop.
         """
         with self._lock:
-            self._states[device] = DeviceStateRow(device, state, time.time())
+            self._states.put(DeviceStateRow(device, state, time.time()))
 
     def put_row(self, row: Row, soon: bool = False) -> None:
         """Write a small row (`telemetry.rows`: health, alarm change, job run, power event, kv)
@@ -381,27 +376,12 @@ class Writer(threading.Thread):
                 continue
             by_device.setdefault(stored.device, []).append(stored)
         for device, group in by_device.items():
-            block = self._open_block(device)
+            block = self._batch.block_for(device, self._ids)
             for sample in group:
                 if not block.has_room():
-                    block = self._new_block(device)
+                    block = self._batch.block_for(device, self._ids)
                 block.samples.append(sample)
                 self._store_closed(self._agg.add(sample, block.last_seq, now))
-
-    def _open_block(self, device: str) -> samples.Block:
-        """The batch's block that `device`'s next sample goes into: its newest one in the
-        batch while its seq range has room, so a commit writes one block per device whatever
-        the number of folds in between (a block per fold cost ~2.5x the bytes per sample)."""
-        for block in reversed(self._batch.blocks):
-            if block.device == device:
-                return block if block.has_room() else self._new_block(device)
-        return self._new_block(device)
-
-    def _new_block(self, device: str) -> samples.Block:
-        block = samples.Block(device, self._ids.next_seq, [], self._ids.next_seq + SEQ_RANGE)
-        self._ids.next_seq = block.end
-        self._batch.blocks.append(block)
-        return block
 
     def _close_windows(self) -> None:
         """Fold the queued samples into the batch; hand the records of windows that closed to
@@ -417,19 +397,6 @@ class Writer(threading.Thread):
             self._on_closed([store.with_id(record, rid) for rid, record, _ in closed])
         except Exception:  # the publisher's bug must not stop storage; the outbox has them
             log.exception("on_closed callback failed; the records go out after their commit")
-
-    def _take_states(self, now: float, final: bool) -> None:
-        """Move the device states due for writing into the batch (caller holds the lock)."""
-        for device, state in list(self._states.items()):
-            written = self._written.get(device)
-            if (
-                final
-                or written is None
-                or written[0] != state.key()
-                or now - written[1] >= self.state_refresh
-                or device in self._batch.states  # a failed commit's older state: take the newer
-            ):
-                self._batch.states[device] = self._states.pop(device)
 
     # --- opening: a damaged file is set aside and replaced, a full disk is waited out ---------
 
@@ -479,7 +446,7 @@ class Writer(threading.Thread):
                 "database %s unusable, records go out live only until it is: %s", self.path, exc
             )
         if self._db is None and self._ids.next_record_id == 1:
-            self._ids = recovery.floor_ids(self.path, SEQ_RANGE)
+            self._ids = recovery.floor_ids(self.path, store.SEQ_RANGE)
 
     def _replace_damaged(self, exc: BaseException) -> Database:
         """Swap a salvaged copy in for the damaged file (`recovery.replace_damaged`)."""
@@ -497,7 +464,7 @@ class Writer(threading.Thread):
         self._close_windows()  # records closing now go out live even if this commit fails
         now = time.monotonic()
         with self._lock:
-            self._take_states(now, final)
+            self._states.take(self._batch.states, now, final)
             self._batch.acks.update(self._acks)
             self._batch.rows.extend(self._rows)
             self._acks, self._rows = set(), []
@@ -523,7 +490,7 @@ class Writer(threading.Thread):
         self._failures, self._retry_at = 0, 0.0
         self._count("quarantined", self._quarantine.keep())
         done, self._batch = self._batch, store.Batch()
-        self._written.update((d, (s.key(), now)) for d, s in done.states.items())
+        self._states.written(done.states.values(), now)
         self._account(done, acked)
         if rest:  # deleted now, in transactions of their own
             with self._lock:
