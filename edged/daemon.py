@@ -202,8 +202,8 @@ class Daemon:
         self._put_state(device, state, changed)
         self.alarms.observe_state(device, state)
         # a bank's state follows its source devices', whose own alarms already cover it
-        for bank, bank_state, bank_changed in self.battery.observe_state(device, state):
-            self._put_state(bank, bank_state, bank_changed)
+        for bank in self.battery.observe_state(device, state):
+            self._put_state(bank.bank, bank.state, bank.changed)
 
     def _put_state(self, device: str, state: DeviceState, changed: bool) -> None:
         self.writer.put_state(device, state)

@@ -9,8 +9,9 @@ transaction (one sample block per device, closed windows as records + outbox row
 device states, outbox deletions), then hands the new records to `on_records`. Batching is what
 keeps the SD card alive: the bytes written per sample are dominated by the pages rewritten per
 commit, about five 1 KiB pages whatever the cadence (see bench/bench_store.py for the figures).
-A device state whose `state` and `info` did not change is written at most every
-`state_refresh` seconds (the runner refreshes it every minute only to update counters).
+A device state whose liveness and info did not change is written at most every
+`state_refresh` seconds (`telemetry.state_pacing`: the runner refreshes it every minute only
+to update counters).
 
 Loss window: with `synchronous = FULL` a commit is on the card when it returns, so a power cut
 or SIGKILL loses at most the samples read since the last commit (<= commit_interval seconds).
@@ -27,8 +28,9 @@ whatever the wall clock does.
 
 A failing commit (disk full, I/O error) keeps the batch in memory, bounded by `max_queue`
 samples, and retries with a backoff; windows closing meanwhile still go live. A damaged
-database is moved aside and replaced (`telemetry.salvage`); see docs/architecture.md ("When the
-store fails").
+database is moved aside and replaced by its salvage (`telemetry.recovery`); a row SQLite
+rejects is set aside (`telemetry.quarantine`); see docs/architecture.md ("When the store
+fails").
 
 Follows docs/architecture.md ("Store API"). Reading is `telemetry.outbox` / `status_view`'s job.
 """

@@ -46,6 +46,16 @@ mirrored value costs uplink bytes a second time)."""
 _WORST = ("offline", "stale", "ok")
 
 
+@dataclass(frozen=True, slots=True)
+class BankState:
+    """A bank's state after one of its source devices reported, like a runner's."""
+
+    bank: str
+    state: DeviceState
+    changed: bool
+    """True when the bank's liveness changed (the worst of its sources')."""
+
+
 @dataclass(slots=True)
 class _Bank:
     config: BatteryConfig
@@ -101,8 +111,8 @@ class BatteryModel:
                     out.append(made)
         return out
 
-    def observe_state(self, device: str, state: DeviceState) -> list[tuple[str, DeviceState, bool]]:
-        """(bank, state, changed) for each bank built on `device`, like a runner's state."""
+    def observe_state(self, device: str, state: DeviceState) -> list[BankState]:
+        """The state of each bank built on `device`, like a runner's state."""
         out = []
         with self._lock:
             for bank in self._banks:
@@ -111,7 +121,7 @@ class BatteryModel:
                 bank.states[device] = state.liveness.value
                 worst = min((bank.states.get(d, "offline") for d in bank.sources), key=_rank)
                 changed, bank.reported = worst != bank.reported, worst
-                out.append((bank.config.id, self._state(bank), changed))
+                out.append(BankState(bank.config.id, self._state(bank), changed))
         return out
 
     def saves(self, force: bool = False) -> list[tuple[str, str]]:

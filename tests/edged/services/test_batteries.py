@@ -136,11 +136,12 @@ def _state(liveness: str) -> DeviceState:
 def test_bank_state_is_the_worst_of_its_sources_with_its_info():
     m = model(ESTIMATED + 'load = "epever"\n')
     assert m.observe_state("bmv", _state("ok")) == []
-    ((bank, state, changed),) = m.observe_state("mppt", _state("ok"))
-    assert (bank, state.liveness.value, changed) == ("bank", "offline", False)  # load not seen yet
-    ((_, state, changed),) = m.observe_state("epever", _state("ok"))
-    assert (state.liveness.value, changed) == ("ok", True)
-    assert state.info == {
+    (bank,) = m.observe_state("mppt", _state("ok"))
+    liveness = bank.state.liveness.value
+    assert (bank.bank, liveness, bank.changed) == ("bank", "offline", False)  # load not seen yet
+    (bank,) = m.observe_state("epever", _state("ok"))
+    assert (bank.state.liveness.value, bank.changed) == ("ok", True)
+    assert bank.state.info == {
         "soc_source": "estimated",
         "chemistry": "flooded",
         "nominal_voltage": 24,
@@ -148,10 +149,10 @@ def test_bank_state_is_the_worst_of_its_sources_with_its_info():
         "controller": "mppt",
         "load": "epever",
     }
-    ((_, state, changed),) = m.observe_state("epever", _state("stale"))
-    assert (state.liveness.value, changed) == ("stale", True)
-    ((_, state, changed),) = model(MEASURED).observe_state("bmv", _state("ok"))
-    assert state.info["soc_source"] == "measured" and changed
+    (bank,) = m.observe_state("epever", _state("stale"))
+    assert (bank.state.liveness.value, bank.changed) == ("stale", True)
+    (bank,) = model(MEASURED).observe_state("bmv", _state("ok"))
+    assert bank.state.info["soc_source"] == "measured" and bank.changed
 
 
 def test_saves_are_spaced_by_sample_time_and_forced_at_stop():
