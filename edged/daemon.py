@@ -37,7 +37,6 @@ from telemetry.cadence import CommitCadence
 from telemetry.database import DatabaseError
 from telemetry.lock import DatabaseLock
 from telemetry.mqtt import Publisher
-from telemetry.rows import KvRow
 from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -185,8 +184,8 @@ class Daemon:
         self._store(sample)
         for bank_sample in self.battery.observe(sample):  # [[batteries]]: virtual devices
             self._store(bank_sample, alarms=bank_sample.device not in self.battery.measured)
-        for key, value in self.battery.saves():
-            self.writer.put_row(KvRow(key, value))
+        for row in self.battery.saves():
+            self.writer.put_row(row)
 
     def _store(self, sample: Sample, alarms: bool = True) -> None:
         self.writer.put(sample)
@@ -387,8 +386,8 @@ class Daemon:
             runner.join(timeout=5)
         if self.health is not None and self.health.is_alive():
             self.health.join(timeout=15)  # a round blocks at most its checks' timeouts
-        for key, value in self.battery.saves(force=True):
-            self.writer.put_row(KvRow(key, value))
+        for row in self.battery.saves(force=True):
+            self.writer.put_row(row)
         if self.remote is not None:
             self.remote.stop()  # before the Writer: a command's last row is written
         self.writer.stop()

@@ -28,6 +28,7 @@ from typing import Any
 from edged.config.settings import BatteryConfig, DeviceConfig
 from edged.readings import DeviceState, Liveness, Sample
 from maintenance.energy.soc_estimator import SocEstimator, net_battery_current
+from telemetry.rows import KvRow
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +125,8 @@ class BatteryModel:
                 out.append(BankState(bank.config.id, self._state(bank), changed))
         return out
 
-    def saves(self, force: bool = False) -> list[tuple[str, str]]:
-        """`kv` rows (key, JSON) of the estimates due to be saved; all of them when `force`."""
+    def saves(self, force: bool = False) -> list[KvRow]:
+        """`kv` rows (JSON values) of the estimates due to be saved; all of them when `force`."""
         rows = []
         with self._lock:
             for bank in self._banks:
@@ -140,7 +141,7 @@ class BatteryModel:
                     "uncertainty": round(est.uncertainty, 3),
                     "ts": bank.last_ts,
                 }
-                rows.append((KV_KEY.format(bank=bank.config.id), json.dumps(value)))
+                rows.append(KvRow(KV_KEY.format(bank=bank.config.id), json.dumps(value)))
                 bank.saved_ts = bank.last_ts
         return rows
 

@@ -12,7 +12,6 @@ import pytest
 from edged.config.loader import parse
 from edged.readings import DeviceState, Liveness, Sample
 from edged.services.batteries import KV_KEY, BatteryModel
-from telemetry.rows import KvRow
 from telemetry.writer import Writer
 
 T0 = 1_800_000_000.0
@@ -159,11 +158,11 @@ def test_saves_are_spaced_by_sample_time_and_forced_at_stop():
     m = model()
     assert m.saves() == []  # nothing counted yet
     feed(m, [mppt(T0, 20.0)])
-    assert [k for k, _ in m.saves()] == [KV_KEY.format(bank="bank")]
+    assert [row.key for row in m.saves()] == [KV_KEY.format(bank="bank")]
     feed(m, [mppt(T0 + 30, 20.0)])
     assert m.saves() == []
     (row,) = m.saves(force=True)
-    assert json.loads(row[1])["ts"] == T0 + 30
+    assert json.loads(row.value)["ts"] == T0 + 30
 
 
 def test_estimate_survives_a_restart_through_the_kv_table(tmp_path):
@@ -172,8 +171,8 @@ def test_estimate_survives_a_restart_through_the_kv_table(tmp_path):
     out = feed(first, [mppt(T0 + 60 * i, 20.0) for i in range(31)])
     writer = Writer(db, publish_interval=60.0, commit_interval=0.2)
     writer.start()
-    for key, value in first.saves(force=True):
-        writer.put_row(KvRow(key, value))
+    for row in first.saves(force=True):
+        writer.put_row(row)
     writer.stop()
 
     writer = Writer(db, publish_interval=60.0, commit_interval=0.2)
