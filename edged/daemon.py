@@ -20,7 +20,7 @@ from edged.clock import ClockWatch
 from edged.config.settings import Config
 from edged.indicators import service as indicators
 from edged.power.service import PowerService
-from edged.readings import Record, Sample
+from edged.readings import DeviceState, Record, Sample
 from edged.runner import DeviceRunner
 from edged.services.alarms import AlarmService
 from edged.services.batteries import BatteryModel
@@ -37,7 +37,6 @@ from telemetry.cadence import CommitCadence
 from telemetry.database import DatabaseError
 from telemetry.lock import DatabaseLock
 from telemetry.mqtt import Publisher
-from telemetry.rows import KvRow
 from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -185,8 +184,8 @@ class Daemon:
         self._store(sample)
         for bank_sample in self.battery.observe(sample):  # [[batteries]]: virtual devices
             self._store(bank_sample, alarms=bank_sample.device not in self.battery.measured)
-        for key, value in self.battery.saves():
-            self.writer.put_row(KvRow(key, value))
+        for row in self.battery.saves():
+            self.writer.put_row(row)
 
     def _store(self, sample: Sample, alarms: bool = True) -> None:
         self.writer.put(sample)
@@ -198,14 +197,14 @@ class Daemon:
             log.info("battery state of charge: committing every %g s", cadence)
             self.writer.set_commit_interval(cadence)
 
-    def _device_state(self, device: str, state: dict[str, Any], changed: bool) -> None:
+    def _device_state(self, device: str, state: DeviceState, changed: bool) -> None:
         self._put_state(device, state, changed)
         self.alarms.observe_state(device, state)
         # a bank's state follows its source devices', whose own alarms already cover it
-        for bank, bank_state, bank_changed in self.battery.observe_state(device, state):
-            self._put_state(bank, bank_state, bank_changed)
+        for bank in self.battery.observe_state(device, state):
+            self._put_state(bank.bank, bank.state, bank.changed)
 
-    def _put_state(self, device: str, state: dict[str, Any], changed: bool) -> None:
+    def _put_state(self, device: str, state: DeviceState, changed: bool) -> None:
         self.writer.put_state(device, state)
         if self.discovery is not None:
             self.discovery.observe_state(device, state)
@@ -387,8 +386,8 @@ class Daemon:
             runner.join(timeout=5)
         if self.health is not None and self.health.is_alive():
             self.health.join(timeout=15)  # a round blocks at most its checks' timeouts
-        for key, value in self.battery.saves(force=True):
-            self.writer.put_row(KvRow(key, value))
+        for row in self.battery.saves(force=True):
+            self.writer.put_row(row)
         if self.remote is not None:
             self.remote.stop()  # before the Writer: a command's last row is written
         self.writer.stop()

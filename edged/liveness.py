@@ -5,25 +5,21 @@ Pure and monotonic-clock based (the wall clock may jump at NTP sync; liveness mu
 
 from __future__ import annotations
 
-from enum import Enum
+from edged.readings import Liveness
 
 
-class State(Enum):
-    OK = "ok"
-    STALE = "stale"
-    OFFLINE = "offline"
-
-
-def state(last_good: float | None, now: float, stale_after: float, offline_after: float) -> State:
+def state(
+    last_good: float | None, now: float, stale_after: float, offline_after: float
+) -> Liveness:
     """`last_good` and `now` are monotonic seconds; None means never read since start."""
     if last_good is None:
-        return State.OFFLINE
+        return Liveness.OFFLINE
     age = now - last_good
     if age >= offline_after:
-        return State.OFFLINE
+        return Liveness.OFFLINE
     if age >= stale_after:
-        return State.STALE
-    return State.OK
+        return Liveness.STALE
+    return Liveness.OK
 
 
 class Backoff:

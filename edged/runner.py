@@ -25,14 +25,14 @@ from drivers.base import DeviceUnavailable, Driver, DriverError, ProtocolError
 from edged import metrics
 from edged.clock import ClockWatch
 from edged.config.devices import DeviceConfig
-from edged.liveness import Backoff, State, state
-from edged.readings import Reading, Sample
+from edged.liveness import Backoff, state
+from edged.readings import DeviceState, Liveness, Reading, Sample
 from telemetry.event_log import EventLog
 
 log = logging.getLogger(__name__)
 
-StateSink = Callable[[str, dict[str, Any], bool], None]
-"""(device id, state dict, changed): changed is True on an ok/stale/offline transition and when
+StateSink = Callable[[str, DeviceState, bool], None]
+"""(device id, state, changed): changed is True on an ok/stale/offline transition and when
 the device's identity (product, serial, firmware) changed."""
 
 STATE_REFRESH = 60.0  # seconds between unchanged state snapshots (counters) to the store
@@ -63,7 +63,7 @@ class DeviceRunner(threading.Thread):
         self.latest: Sample | None = None
         self.latest_data: dict[str, Any] = {}
         """The last reading's values outside the catalogue (e.g. every cell voltage of a BMS)."""
-        self.reported = State.OFFLINE
+        self.reported = Liveness.OFFLINE
         self.reported_info: dict[str, Any] = {}
         self.reported_at = -1e18
         self.unavailable_logged = False
@@ -209,7 +209,7 @@ class DeviceRunner(threading.Thread):
         """What `edged status` shows while the daemon runs: state as of now, latest sample."""
         now = time.monotonic()
         current = state(self.last_good, now, self.device.stale_after, self.device.offline_after)
-        view = self.snapshot(current)
+        view = self.snapshot(current).to_dict()
         latest = self.latest
         view["transitions"] = {"total": self.events.events, "not_logged": self.events.muted}
         view["latest"] = latest and {
@@ -219,7 +219,8 @@ class DeviceRunner(threading.Thread):
         }
         return view
 
-    def snapshot(self, current: State) -> dict[str, Any]:
+    def snapshot(self, current: Liveness) -> DeviceState:
+        """The device's state with its counters as of now (driver's and the runner's own)."""
         counters = self.driver.counters
         view = {
             "accepted": counters.accepted,
@@ -231,13 +232,13 @@ class DeviceRunner(threading.Thread):
         for reason, n in self.refused.items():
             key = f"rejected_{reason}"
             view[key] = view.get(key, 0) + n
-        return {
-            "state": current.value,
-            "last_seen": self.last_seen_wall,
-            "info": dict(self.driver.info),
-            "data": dict(self.latest_data),
-            "counters": view,
-        }
+        return DeviceState(
+            current,
+            self.last_seen_wall,
+            info=dict(self.driver.info),
+            counters=view,
+            data=dict(self.latest_data),
+        )
 
     def _close(self) -> None:
         if self.is_open:

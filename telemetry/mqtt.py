@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 
 from edged.config.settings import Config
-from edged.readings import Record
+from edged.readings import DeviceState, Record
 from telemetry import commands, outbox, topics
 from telemetry.database import Database
 from telemetry.event_log import EventLog
@@ -200,7 +200,7 @@ class Publisher:
         if records:
             self._events.put(("closed", list(records), time.monotonic()))
 
-    def publish_device_state(self, device: str, state: dict) -> None:
+    def publish_device_state(self, device: str, state: DeviceState) -> None:
         """Retained device state; the latest per device is republished on every reconnect."""
         topic = topics.device_topic(self._root, device)
         self._events.put(("state", topic, topics.device_state_payload(state)))

@@ -7,8 +7,11 @@ in the services that fill the fields by name.
 
 from __future__ import annotations
 
+import json
 from dataclasses import astuple, dataclass
 from typing import ClassVar
+
+from edged.readings import DeviceState
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,35 @@ class KvRow(_Row):
     KIND: ClassVar[str] = "kv"
     key: str
     value: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStateRow:
+    """A device's state as the `device_state` upsert takes it (`Writer.put_state`), with the
+    wall-clock time it was handed in: `changed` is kept only when the state value changed."""
+
+    KIND: ClassVar[str] = "device_state"
+    device: str
+    state: DeviceState
+    changed: float
+
+    def params(self) -> tuple:
+        return (
+            self.device,
+            self.state.liveness.value,
+            self.state.last_seen,
+            _json(self.state.info),
+            _json(self.state.counters),
+            self.changed,
+        )
+
+    def key(self) -> tuple:
+        """What makes it worth writing at once: its value and the device's identity."""
+        return self.state.liveness, dict(self.state.info)
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
 
 
 Row = HealthRow | AlarmRaised | AlarmCleared | AlarmsAcked | JobRunRow | PowerEvent | KvRow

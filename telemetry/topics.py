@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from edged.readings import Record
+from edged.readings import DeviceState, Record
 from telemetry import compact
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -123,17 +123,15 @@ def history_payload(records: Iterable[Record], compress: bool, form: str = "json
     return gzip.compress(data, compresslevel=9, mtime=0) if compress else data
 
 
-def device_state_payload(state: Mapping[str, Any]) -> bytes:
-    """`P/device/{device}`: the runner's state dict, with a nested `info` mapping flattened.
+def device_state_payload(state: DeviceState) -> bytes:
+    """`P/device/{device}`: the state's JSON shape with its `info` flattened into it.
 
     The contract puts product/serial/firmware next to `state` and `last_seen`; keys already at the
     top level win over `info`, so a device cannot overwrite `state` by naming a field "state".
     """
-    flat = {key: value for key, value in state.items() if key != "info"}
-    info = state.get("info")
-    if isinstance(info, Mapping):
-        for key, value in info.items():
-            flat.setdefault(str(key), value)
+    flat = {key: value for key, value in state.to_dict().items() if key != "info"}
+    for key, value in state.info.items():
+        flat.setdefault(str(key), value)
     return _dumps(flat)
 
 

@@ -9,8 +9,9 @@ transaction (one sample block per device, closed windows as records + outbox row
 device states, outbox deletions), then hands the new records to `on_records`. Batching is what
 keeps the SD card alive: the bytes written per sample are dominated by the pages rewritten per
 commit, about five 1 KiB pages whatever the cadence (see bench/bench_store.py for the figures).
-A device state whose `state` and `info` did not change is written at most every
-`state_refresh` seconds (the runner refreshes it every minute only to update counters).
+A device state whose liveness and info did not change is written at most every
+`state_refresh` seconds (`telemetry.state_pacing`: the runner refreshes it every minute only
+to update counters).
 
 Loss window: with `synchronous = FULL` a commit is on the card when it returns, so a power cut
 or SIGKILL loses at most the samples read since the last commit (<= commit_interval seconds).
@@ -27,8 +28,9 @@ whatever the wall clock does.
 
 A failing commit (disk full, I/O error) keeps the batch in memory, bounded by `max_queue`
 samples, and retries with a backoff; windows closing meanwhile still go live. A damaged
-database is moved aside and replaced (`telemetry.salvage`); see docs/architecture.md ("When the
-store fails").
+database is moved aside and replaced by its salvage (`telemetry.recovery`); a row SQLite
+rejects is set aside (`telemetry.quarantine`); see docs/architecture.md ("When the store
+fails").
 
 Follows docs/architecture.md ("Store API"). Reading is `telemetry.outbox` / `status_view`'s job.
 """
@@ -36,9 +38,7 @@ Follows docs/architecture.md ("Store API"). Reading is `telemetry.outbox` / `sta
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 import queue
 import sqlite3
 import threading
@@ -48,11 +48,13 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
-from edged.readings import Record, Sample
-from telemetry import replay, salvage, samples, store
+from edged.readings import DeviceState, Record, Sample
+from telemetry import recovery, replay, salvage, samples, store
 from telemetry.database import Database
 from telemetry.lock import DatabaseLock
-from telemetry.rows import KvRow, Row
+from telemetry.quarantine import Quarantine
+from telemetry.rows import DeviceStateRow, KvRow, Row
+from telemetry.state_pacing import StatePacer
 from telemetry.windows import ClosedWindow, WindowAggregator
 
 log = logging.getLogger(__name__)
@@ -64,19 +66,11 @@ STATE_REFRESH = 300.0
 RETRY_MAX = 30.0
 """Most seconds between two commit attempts while commits fail (disk full): the backoff
 doubles from `commit_interval` up to this, so storage resumes within it once there is room."""
-ID_GAP = 1_000_000
-"""Ids skipped past what a read-only look found when the database cannot be opened for writing:
-its WAL may hold newer rows that look could not see, and an id or seq must never be reused.
-Seqs skip `ID_GAP * SEQ_RANGE`: every block of a commit sets a range of `SEQ_RANGE` aside."""
 CLOSE_EVERY = 1.0
 """Most seconds between folds of the queued samples into their windows (in memory, no write):
 a window's record is handed to `on_closed` about a second after it ends, not at the next
 commit; a quarter of the publish interval when that is shorter, so a record is still live
 (its window ended less than one interval ago) when it reaches the publisher."""
-SEQ_RANGE = 4096
-"""Seqs set aside for one device's block of one commit (`_open_block`): 180 s at 1 Hz fill
-180; a batch kept through failing commits opens a new block when one is full. Seqs are 64-bit:
-a range per device per commit lasts millions of years."""
 ACK_CHUNK = 2000
 """Most outbox rows deleted per transaction. A drain acknowledges thousands of records a
 second: held until the next commit (180 s) and deleted in one transaction, 150,000 of them
@@ -104,7 +98,6 @@ class Writer(threading.Thread):
         super().__init__(name="edged-writer", daemon=True)
         self.path = Path(path)
         self.commit_interval = commit_interval
-        self.state_refresh = state_refresh
         self.keep_raw_samples = keep_raw_samples
         """False: a commit stores only the samples no record covers yet, and each device's
         newest (`store.Batch.drop_covered`); True: every sample, pruned after its retention."""
@@ -118,8 +111,7 @@ class Writer(threading.Thread):
         self._queue: queue.Queue[Sample] = queue.Queue(maxsize=max_queue)
         self._calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()  # guards _states, _acks, _rows, _stats, _dropping
-        self._states: dict[str, dict] = {}
-        self._written: dict[str, tuple[tuple, float]] = {}  # device -> (state key, monotonic)
+        self._states = StatePacer(state_refresh)
         self._acks: set[int] = set()
         self._acks_woken = False  # a deletion of waiting acks is queued (see `ack`)
         self._rows: list[tuple[str, tuple]] = []
@@ -147,7 +139,7 @@ class Writer(threading.Thread):
         self._finished = False
         self._failures = 0  # commits failed in a row
         self._retry_at = 0.0  # monotonic time of the next attempt after a failure
-        self._quarantined: list[dict] = []  # rows the pending commit set aside
+        self._quarantine = Quarantine(self.path)  # rows SQLite rejected in the pending commit
         self.recovered: salvage.Recovery | None = None
         """Set when a damaged database was moved aside and replaced (at open or later)."""
         self._lock_file = DatabaseLock(self.path)
@@ -177,12 +169,12 @@ class Writer(threading.Thread):
                 with self._lock:
                     self._dropping = False
 
-    def put_state(self, device: str, state: dict) -> None:
-        """Upsert `device_state` (keys: state, last_seen, info, counters): at the next commit
-        when `state` or `info` changed, else at most every `state_refresh` s; the newest at stop.
+    def put_state(self, device: str, state: DeviceState) -> None:
+        """Upsert `device_state`: at the next commit when its liveness or info changed, else
+        at most every `state_refresh` s; the newest at stop.
         """
         with self._lock:
-            self._states[device] = {**state, "changed": time.time()}
+            self._states.put(DeviceStateRow(device, state, time.time()))
 
     def put_row(self, row: Row, soon: bool = False) -> None:
         """Write a small row (`telemetry.rows`: health, alarm change, job run, power event, kv)
@@ -386,27 +378,12 @@ class Writer(threading.Thread):
                 continue
             by_device.setdefault(stored.device, []).append(stored)
         for device, group in by_device.items():
-            block = self._open_block(device)
+            block = self._batch.block_for(device, self._ids)
             for sample in group:
                 if not block.has_room():
-                    block = self._new_block(device)
+                    block = self._batch.block_for(device, self._ids)
                 block.samples.append(sample)
                 self._store_closed(self._agg.add(sample, block.last_seq, now))
-
-    def _open_block(self, device: str) -> samples.Block:
-        """The batch's block that `device`'s next sample goes into: its newest one in the
-        batch while its seq range has room, so a commit writes one block per device whatever
-        the number of folds in between (a block per fold cost ~2.5x the bytes per sample)."""
-        for block in reversed(self._batch.blocks):
-            if block.device == device:
-                return block if block.has_room() else self._new_block(device)
-        return self._new_block(device)
-
-    def _new_block(self, device: str) -> samples.Block:
-        block = samples.Block(device, self._ids.next_seq, [], self._ids.next_seq + SEQ_RANGE)
-        self._ids.next_seq = block.end
-        self._batch.blocks.append(block)
-        return block
 
     def _close_windows(self) -> None:
         """Fold the queued samples into the batch; hand the records of windows that closed to
@@ -423,19 +400,6 @@ class Writer(threading.Thread):
         except Exception:  # the publisher's bug must not stop storage; the outbox has them
             log.exception("on_closed callback failed; the records go out after their commit")
 
-    def _take_states(self, now: float, final: bool) -> None:
-        """Move the device states due for writing into the batch (caller holds the lock)."""
-        for device, state in list(self._states.items()):
-            written = self._written.get(device)
-            if (
-                final
-                or written is None
-                or written[0] != _state_key(state)
-                or now - written[1] >= self.state_refresh
-                or device in self._batch.states  # a failed commit's older state: take the newer
-            ):
-                self._batch.states[device] = self._states.pop(device)
-
     # --- opening: a damaged file is set aside and replaced, a full disk is waited out ---------
 
     def _open(self) -> bool:
@@ -443,7 +407,7 @@ class Writer(threading.Thread):
         and replaced; any other failure (full disk, I/O error, a newer schema) leaves the Writer
         without a database, retrying at each commit, while records still go out live."""
         try:
-            db = _open_checked(self.path)
+            db = recovery.open_checked(self.path)
         except (store.StoreError, sqlite3.Error, salvage.Damaged, OSError) as exc:
             if not salvage.is_damage(exc):
                 self._no_database(exc)
@@ -484,54 +448,17 @@ class Writer(threading.Thread):
                 "database %s unusable, records go out live only until it is: %s", self.path, exc
             )
         if self._db is None and self._ids.next_record_id == 1:
-            self._ids = _floor_ids(self.path)
+            self._ids = recovery.floor_ids(self.path, store.SEQ_RANGE)
 
     def _replace_damaged(self, exc: BaseException) -> Database:
-        """Salvage the damaged file into `<db>.salvage`, then set it aside and put the salvage in
-        its place. In that order, so a cut during a long salvage leaves the damaged file where
-        it was: the next start finds it damaged and salvages again, nothing is lost."""
+        """Swap a salvaged copy in for the damaged file (`recovery.replace_damaged`)."""
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):  # a damaged file may fail to close
                 self._db.close()
             self._db = None
-        now = time.time()
-        log.error("database %s is damaged (%s): salvaging it into a fresh one", self.path, exc)
-        building = self.path.with_name(self.path.name + ".salvage")
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{building}{suffix}").unlink(missing_ok=True)  # a salvage a cut interrupted
-        fresh = store.open_db(building)
-        recovery = salvage.salvage(self.path, fresh.conn, str(exc), now)
-        fresh.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        fresh.close()  # its WAL is gone with the last connection: one file to rename
-        recovery.aside = salvage.move_aside(self.path, now)
-        building.replace(self.path)
-        _sync_directory(self.path.parent)
-        log.error("damaged database moved aside to %s", recovery.aside.name)
-        self.recovered = recovery
+        self.recovered = recovery.replace_damaged(self.path, exc)
         self._count("recoveries")
         return store.open_db(self.path)
-
-    def _quarantine(self, kind: str, params: object, exc: BaseException) -> None:
-        """A row SQLite rejects (`store.write` skipped it): kept in `<db>.quarantine` with its
-        reason once the commit that skipped it succeeds (a retry would skip it again)."""
-        self._quarantined.append(
-            {"ts": time.time(), "kind": kind, "reason": repr(exc), "params": repr(params)}
-        )
-
-    def _keep_quarantined(self) -> None:
-        if not self._quarantined:
-            return
-        rows, self._quarantined = self._quarantined, []
-        self._count("quarantined", len(rows))
-        path = self.path.with_name(self.path.name + ".quarantine")
-        log.warning(
-            "%d row(s) rejected by SQLite set aside in %s, first: %r", len(rows), path.name, rows[0]
-        )
-        try:
-            with path.open("a", encoding="utf-8") as out:
-                out.writelines(json.dumps(row) + "\n" for row in rows)
-        except OSError as exc:
-            log.error("cannot keep the rejected rows in %s: %s", path, exc)
 
     # --- committing ---------------------------------------------------------------------------
 
@@ -539,7 +466,7 @@ class Writer(threading.Thread):
         self._close_windows()  # records closing now go out live even if this commit fails
         now = time.monotonic()
         with self._lock:
-            self._take_states(now, final)
+            self._states.take(self._batch.states, now, final)
             self._batch.acks.update(self._acks)
             self._batch.rows.extend(self._rows)
             self._acks, self._rows = set(), []
@@ -563,9 +490,9 @@ class Writer(threading.Thread):
         if self._failures:
             log.info("commits succeed again after %d failed", self._failures)
         self._failures, self._retry_at = 0, 0.0
-        self._keep_quarantined()
+        self._count("quarantined", self._quarantine.keep())
         done, self._batch = self._batch, store.Batch()
-        self._written.update((d, (_state_key(s), now)) for d, s in done.states.items())
+        self._states.written(done.states.values(), now)
         self._account(done, acked)
         if rest:  # deleted now, in transactions of their own
             with self._lock:
@@ -609,7 +536,7 @@ class Writer(threading.Thread):
         try:
             return store.write(self._db, self._batch, self._ids, self._quarantine)
         except sqlite3.Error as exc:
-            self._quarantined.clear()
+            self._quarantine.forget()
             if not salvage.is_damage(exc):
                 raise
             try:
@@ -620,7 +547,7 @@ class Writer(threading.Thread):
             return store.write(fresh, self._batch, self._ids, self._quarantine)
 
     def _failed(self, now: float, exc: BaseException | str) -> bool:
-        self._quarantined.clear()
+        self._quarantine.forget()
         self._failures += 1
         self._retry_at = now + min(RETRY_MAX, self.commit_interval * 2.0 ** min(self._failures, 20))
         self._count("commit_failures")
@@ -663,54 +590,3 @@ def _split_acks(batch: store.Batch) -> list[int]:
     ordered = sorted(batch.acks)
     batch.acks = set(ordered[:ACK_CHUNK])
     return ordered[ACK_CHUNK:]
-
-
-def _open_checked(path: Path) -> Database:
-    """`open_db`, then `quick_check` and the reads `Ids.load` makes: damage shows here, at
-    start, rather than as a commit that fails forever (bench/bench_salvage.py: 0.1-0.2 s for
-    65 MB here, a few seconds on a Pi's SD card)."""
-    db = store.open_db(path)
-    try:
-        problem = store.quick_check(db)
-        if problem is not None:
-            raise salvage.Damaged(f"quick_check: {problem}")
-        store.Ids.load(db)
-    except BaseException:
-        db.close()
-        raise
-    return db
-
-
-def _floor_ids(path: Path) -> store.Ids:
-    """Ids safely past any stored one, from a read-only look that needs no write (no WAL
-    index): used while the database cannot be opened for writing."""
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
-        try:
-            ids = store.Ids.load(Database(conn))
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        if not path.exists():
-            return store.Ids({}, 1, 1)
-        ids = store.Ids({}, 1, 1)
-    return store.Ids({}, ids.next_seq + ID_GAP * SEQ_RANGE, ids.next_record_id + ID_GAP)
-
-
-def _sync_directory(path: Path) -> None:
-    """fsync a directory, so the renames in it survive a power cut."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _state_key(state: dict) -> tuple:
-    """What makes a device state worth writing at once: its value and the device's identity."""
-    return state.get("state"), state.get("info")

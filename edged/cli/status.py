@@ -7,7 +7,9 @@ with its age; a device that is not `ok` is said so first, in words a nurse can r
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +20,13 @@ from edged.cli.alarms import stored_alarms as stored_alarm_rows
 from edged.cli.i18n import N_, t, tr
 from edged.cli.schedule import stored_power
 from edged.config.settings import Config
-from edged.liveness import State, state
+from edged.liveness import state
 from edged.metrics import CATALOGUE
+from edged.readings import DeviceState, Liveness
 from telemetry import queries, status_view
 from telemetry.store import open_db
+
+log = logging.getLogger(__name__)
 
 
 def collect(config: Config) -> dict[str, Any] | None:
@@ -46,7 +51,7 @@ def collect(config: Config) -> dict[str, Any] | None:
         health = view.get("health") or health
         by_id = {a["alarm_id"]: a for a in stored_alarms}
         alarms = [{**a, **_ack_of(by_id.get(a["alarm_id"]))} for a in view.get("alarms", [])]
-        running = {d["device"]: d for d in view.get("devices", [])}
+        running = _running_devices(view.get("devices"))
         devices = [running.get(d["device"], d) for d in devices]
         devices += [d for name, d in running.items() if name not in {x["device"] for x in devices}]
     else:
@@ -75,6 +80,23 @@ def collect(config: Config) -> dict[str, Any] | None:
     }
 
 
+def _running_devices(entries: object) -> dict[str, dict[str, Any]]:
+    """The live view's device entries by id; an entry that is not a device state (a file
+    another process wrote, maybe truncated or tampered with) is left out, with a warning, and
+    the device shown from the database instead."""
+    running: dict[str, dict[str, Any]] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        try:
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("device"), str):
+                raise ValueError("device: expected a device id")
+            DeviceState.from_dict(entry)
+        except ValueError as exc:
+            log.warning("live view: device entry %.80r ignored (%s)", entry, exc)
+            continue
+        running[entry["device"]] = dict(entry)
+    return running
+
+
 def _ack_of(row: dict[str, Any] | None) -> dict[str, Any]:
     if row is None:
         return {}
@@ -86,7 +108,7 @@ def _stored_health(db) -> dict[str, Any]:
     return queries.latest_health(db)
 
 
-_SEVERITY = [State.OK.value, State.STALE.value, State.OFFLINE.value]
+_SEVERITY = [Liveness.OK.value, Liveness.STALE.value, Liveness.OFFLINE.value]
 
 
 def _aged_state(device: dict[str, Any], config: Config, now: float) -> str:
@@ -95,7 +117,7 @@ def _aged_state(device: dict[str, Any], config: Config, now: float) -> str:
     The daemon writes state on transitions; if it is stopped (or hung) the stored `ok` would
     otherwise stay forever. Stale data must never look live, so the age decides too.
     """
-    stored = device.get("state") or State.OFFLINE.value
+    stored = device.get("state") or Liveness.OFFLINE.value
     cfg = next((d for d in config.devices if d.id == device["device"]), None)
     if cfg is None or not device.get("last_seen"):
         return stored

@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from edged.config.settings import Config
-from edged.readings import Sample
+from edged.readings import DeviceState, Sample
 from maintenance.alarms import overrides as alarm_rules
 from maintenance.alarms.engine import AlarmEngine, AlarmEvent
 from maintenance.health.reading import HealthReading
@@ -76,9 +76,10 @@ class AlarmService:
         with self._lock:
             self._emit(self.engine.observe_many(sample.device, sample.metrics, sample.ts))
 
-    def observe_state(self, device: str, state: dict[str, Any]) -> None:
+    def observe_state(self, device: str, state: DeviceState) -> None:
+        value = state.liveness.value
         with self._lock:
-            self._emit(self.engine.observe(device, "state", state.get("state"), time.time()))
+            self._emit(self.engine.observe(device, "state", value, time.time()))
 
     def observe_health(self, reading: HealthReading, now: float) -> None:
         source = f"health.{reading.component}"

@@ -27,8 +27,9 @@ from typing import Any
 
 from edged.config.batteries import BatteryConfig
 from edged.config.devices import DeviceConfig
-from edged.readings import Sample
+from edged.readings import DeviceState, Liveness, Sample
 from maintenance.energy.soc_estimator import SocEstimator, net_battery_current
+from telemetry.rows import KvRow
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,16 @@ MIRRORED = (
 """What a measured bank repeats of its monitor: what the health figures use, no more (every
 mirrored value costs uplink bytes a second time)."""
 _WORST = ("offline", "stale", "ok")
+
+
+@dataclass(frozen=True, slots=True)
+class BankState:
+    """A bank's state after one of its source devices reported, like a runner's."""
+
+    bank: str
+    state: DeviceState
+    changed: bool
+    """True when the bank's liveness changed (the worst of its sources')."""
 
 
 @dataclass(slots=True)
@@ -102,21 +113,21 @@ class BatteryModel:
                     out.append(made)
         return out
 
-    def observe_state(self, device: str, state: Mapping[str, Any]) -> list[tuple[str, dict, bool]]:
-        """(bank, state dict, changed) for each bank built on `device`, like a runner's state."""
+    def observe_state(self, device: str, state: DeviceState) -> list[BankState]:
+        """The state of each bank built on `device`, like a runner's state."""
         out = []
         with self._lock:
             for bank in self._banks:
                 if device not in bank.sources:
                     continue
-                bank.states[device] = str(state.get("state", "offline"))
+                bank.states[device] = state.liveness.value
                 worst = min((bank.states.get(d, "offline") for d in bank.sources), key=_rank)
                 changed, bank.reported = worst != bank.reported, worst
-                out.append((bank.config.id, self._state(bank), changed))
+                out.append(BankState(bank.config.id, self._state(bank), changed))
         return out
 
-    def saves(self, force: bool = False) -> list[tuple[str, str]]:
-        """`kv` rows (key, JSON) of the estimates due to be saved; all of them when `force`."""
+    def saves(self, force: bool = False) -> list[KvRow]:
+        """`kv` rows (JSON values) of the estimates due to be saved; all of them when `force`."""
         rows = []
         with self._lock:
             for bank in self._banks:
@@ -131,7 +142,7 @@ class BatteryModel:
                     "uncertainty": round(est.uncertainty, 3),
                     "ts": bank.last_ts,
                 }
-                rows.append((KV_KEY.format(bank=bank.config.id), json.dumps(value)))
+                rows.append(KvRow(KV_KEY.format(bank=bank.config.id), json.dumps(value)))
                 bank.saved_ts = bank.last_ts
         return rows
 
@@ -185,21 +196,18 @@ class BatteryModel:
         fresh = abs(sample.ts - ts) <= self._stale_after.get(cfg.load, 10.0)
         return amps if fresh else None
 
-    def _state(self, bank: _Bank) -> dict[str, Any]:
+    def _state(self, bank: _Bank) -> DeviceState:
         cfg = bank.config
-        info = {
+        info: dict[str, str | float] = {
             "soc_source": "measured" if bank.estimator is None else "estimated",
             "chemistry": cfg.chemistry,
             "nominal_voltage": cfg.nominal_voltage,
             "capacity_ah": cfg.capacity_ah,
         }
         info |= {k: getattr(cfg, k) for k in ("monitor", "controller", "load") if getattr(cfg, k)}
-        return {
-            "state": bank.reported,
-            "last_seen": bank.last_seen,
-            "info": info,
-            "counters": {"samples": bank.samples},
-        }
+        return DeviceState(
+            Liveness(bank.reported), bank.last_seen, info, counters={"samples": bank.samples}
+        )
 
 
 def _new_bank(cfg: BatteryConfig) -> _Bank:

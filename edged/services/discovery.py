@@ -16,7 +16,7 @@ from typing import Any
 
 from edged import __version__
 from edged.config.settings import Config
-from edged.readings import Record
+from edged.readings import DeviceState, Record
 from telemetry import homeassistant as ha
 from telemetry.mqtt import Publisher
 
@@ -43,9 +43,8 @@ class Discovery:
                 info = self._info.get(record.device, {})
             self._send(record.device, new, info)
 
-    def observe_state(self, device: str, state: dict[str, Any]) -> None:
-        raw = state.get("info")
-        info = {k: raw[k] for k in INFO_KEYS if isinstance(raw, dict) and raw.get(k)}
+    def observe_state(self, device: str, state: DeviceState) -> None:
+        info = {k: state.info[k] for k in INFO_KEYS if state.info.get(k)}
         with self._lock:
             if not info or self._info.get(device) == info:
                 return

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from edged.clock import ClockWatch
-from edged.liveness import Backoff, State, state
+from edged.liveness import Backoff, state
+from edged.readings import Liveness
 
 
 def test_state_follows_the_age_of_the_last_good_read():
-    assert state(None, 100.0, 10, 60) is State.OFFLINE
-    assert state(95.0, 100.0, 10, 60) is State.OK
-    assert state(90.0, 100.0, 10, 60) is State.STALE  # exactly stale_after
-    assert state(41.0, 100.0, 10, 60) is State.STALE
-    assert state(40.0, 100.0, 10, 60) is State.OFFLINE
+    assert state(None, 100.0, 10, 60) is Liveness.OFFLINE
+    assert state(95.0, 100.0, 10, 60) is Liveness.OK
+    assert state(90.0, 100.0, 10, 60) is Liveness.STALE  # exactly stale_after
+    assert state(41.0, 100.0, 10, 60) is Liveness.STALE
+    assert state(40.0, 100.0, 10, 60) is Liveness.OFFLINE
 
 
 def test_backoff_doubles_up_to_its_cap_and_resets():

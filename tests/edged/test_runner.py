@@ -16,7 +16,7 @@ from drivers.base import Counters, DeviceUnavailable
 from edged import runner as runner_module
 from edged.clock import ClockWatch
 from edged.config.devices import DeviceConfig
-from edged.readings import Reading, Sample
+from edged.readings import DeviceState, Reading, Sample
 from edged.runner import DeviceRunner
 
 DEADLINE = 30.0
@@ -55,17 +55,23 @@ def _runner(driver: ScriptedDriver, **timing: float) -> tuple[DeviceRunner, list
         {},
     )
     samples: list[Sample] = []
-    states: dict[str, Any] = {}
+    states: dict[str, DeviceState] = {}
     runner = DeviceRunner(
         device,
         driver,
         push=False,
         on_sample=samples.append,
-        on_state=lambda _d, state, _changed: states.update(state),
+        on_state=lambda device, state, _changed: states.update({device: state}),
         clock=ClockWatch(flag_path="/nonexistent"),
         stop=threading.Event(),
     )
     return runner, samples, states
+
+
+def _liveness(states: dict[str, DeviceState]) -> str | None:
+    """The device's last reported liveness, None before its first state."""
+    state = states.get("dev")
+    return state.liveness.value if state is not None else None
 
 
 def _wait(condition: Callable[[], bool]) -> None:
@@ -85,7 +91,7 @@ def test_refused_values_are_counted_and_never_handed_on(caplog):
         runner._read_once()
         runner.last_accept = -1e18  # each read may make a sample
     assert [s.metrics for s in samples] == [{"load_on": 1}] * 3
-    counters = runner.snapshot(runner.reported)["counters"]
+    counters = runner.snapshot(runner.reported).counters
     assert counters["rejected_out_of_bounds"] == 3 and counters["rejected_not_finite"] == 3
     refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert len(refused) == 2, refused  # once per (device, metric) burst, not once per value
@@ -127,7 +133,7 @@ def test_a_driver_bug_is_counted_logged_once_and_the_device_reopened_not_dead(ca
         runner.stop.set()
         runner.join(DEADLINE)
     assert driver.opens >= 5 and driver.closes >= 4  # reopened after each bug
-    assert runner.snapshot(runner.reported)["counters"]["driver_errors"] == 3
+    assert runner.snapshot(runner.reported).counters["driver_errors"] == 3
     tracebacks = [r for r in caplog.records if r.exc_info and "driver bug" in r.getMessage()]
     assert len(tracebacks) == 1  # once per burst, with its traceback
     assert "OverflowError" in caplog.text
@@ -138,9 +144,9 @@ def test_a_driver_that_always_raises_goes_stale_then_offline_and_the_thread_live
     runner, _, states = _runner(driver, interval=0.05, stale=1.0, offline=2.0)
     runner.start()
     try:
-        _wait(lambda: states.get("state") == "ok")
-        _wait(lambda: states.get("state") == "stale")
-        _wait(lambda: states.get("state") == "offline")
+        _wait(lambda: _liveness(states) == "ok")
+        _wait(lambda: _liveness(states) == "stale")
+        _wait(lambda: _liveness(states) == "offline")
         assert runner.is_alive() and runner.driver_errors >= 2
     finally:
         runner.stop.set()

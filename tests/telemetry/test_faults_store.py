@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from drivers.victron.vedirect.emulator import PtyEmulator
-from edged.readings import Sample
+from edged.readings import DeviceState, Liveness, Sample
 from telemetry import outbox, salvage, store
 from telemetry.lock import DatabaseBusy
 from telemetry.rows import AlarmCleared, HealthRow, KvRow
@@ -253,7 +253,7 @@ def test_rejected_rows_are_quarantined_and_never_block_the_batch(tmp_path):
         w.put_row(KvRow("big", 2**70))  # an int SQLite cannot bind
         w.put_row(AlarmCleared(T0, None))  # binds, updates nothing: fine
         w.put_row(HealthRow("pibox", T0, True, None))  # NOT NULL violated
-        w.put_state("mppt", {"state": "ok", "last_seen": object(), "info": {}, "counters": {}})
+        w.put_state("mppt", DeviceState(Liveness.OK, object()))  # type: ignore[arg-type]
         w.put_row(KvRow("good", "1"))
         w.put(mppt(T0))
         assert w.flush() is True

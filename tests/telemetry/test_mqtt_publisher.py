@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -18,7 +19,7 @@ import pytest
 
 from edged.config.settings import Config
 from edged.config.site import MqttConfig, SiteConfig, TelemetryConfig, TlsConfig
-from edged.readings import Record
+from edged.readings import DeviceState, Liveness, Record
 from telemetry.mqtt import Publisher
 from telemetry.store import open_db
 from telemetry.topics import GZIP_MAGIC, decode_payload
@@ -221,10 +222,15 @@ def test_device_state_is_retained_and_republished_after_a_broker_restart(
     config, root = make_config(broker)
     watcher = Subscriber(broker.host, broker.port, f"{root}/#").start()
     publisher = publishers(config, db_path, Acks())
-    state = {"state": "ok", "last_seen": 1700000000.5, "info": {"product": "SmartSolar"}}
+    state = DeviceState(Liveness.OK, 1700000000.5, {"product": "SmartSolar"})
     publisher.publish_device_state("mppt", state)
-    publisher.publish_device_state("mppt", {**state, "state": "stale"})
-    expected = {"state": "stale", "last_seen": 1700000000.5, "product": "SmartSolar"}
+    publisher.publish_device_state("mppt", dataclasses.replace(state, liveness=Liveness.STALE))
+    expected = {
+        "state": "stale",
+        "last_seen": 1700000000.5,
+        "counters": {},
+        "product": "SmartSolar",
+    }
 
     def is_state(m) -> bool:
         return m.topic == f"{root}/device/mppt" and json.loads(m.payload) == expected

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edged.readings import Record, Sample
+from edged.readings import DeviceState, Liveness, Record, Sample
 from telemetry import outbox, samples, schema, store
+from telemetry.rows import DeviceStateRow
 
 
 def names(db, kind: str) -> set[str]:
@@ -237,11 +238,12 @@ def test_prune_keeps_open_windows_outbox_records_and_newest_record(tmp_path):
 def test_status_hint_points_at_the_newest_block_or_past_the_end(tmp_path):
     db = store.open_db(tmp_path / "edged.db")
     ids = store.Ids.load(db)
-    state = {"state": "ok", "changed": 1.0}
+    ok = DeviceState(Liveness.OK, None)
+    a_state, b_state = DeviceStateRow("a", ok, 1.0), DeviceStateRow("b", ok, 1.0)
     a = [Sample("a", float(i), True, {"pv_power": i}) for i in range(3)]
-    store.write(db, store.Batch(blocks=blocks_of(a), states={"a": state, "b": state}), ids)
+    store.write(db, store.Batch(blocks=blocks_of(a), states={"a": a_state, "b": b_state}), ids)
     b = [Sample("b", 9.0, True, {"pv_power": 9})]
-    store.write(db, store.Batch(blocks=blocks_of(b, 4), states={"a": state}), ids)
+    store.write(db, store.Batch(blocks=blocks_of(b, 4), states={"a": a_state}), ids)
     hints = dict(db.execute("SELECT device, block FROM device_state").fetchall())
     assert hints == {"a": 1, "b": 1}  # b had nothing yet: its hint is the end at that commit
     assert samples.latest(db, "a") == (3, a[2])

@@ -8,7 +8,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edged.readings import Record
+from edged.readings import DeviceState, Liveness, Record
 from telemetry import topics
 
 
@@ -68,14 +68,13 @@ def test_history_compression_pays_on_a_realistic_batch():
 
 
 def test_device_state_payload_flattens_info_without_overriding_state():
-    state = {
-        "state": "ok",
-        "last_seen": 1700000000.0,
-        "info": {"product": "BMV-712", "serial": "HQ1234", "state": "bogus"},
-    }
+    state = DeviceState(
+        Liveness.OK, 1700000000.0, {"product": "BMV-712", "serial": "HQ1234", "state": "bogus"}
+    )
     assert json.loads(topics.device_state_payload(state)) == {
         "state": "ok",
         "last_seen": 1700000000,
+        "counters": {},
         "product": "BMV-712",
         "serial": "HQ1234",
     }

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from edged.readings import Sample
+from edged.readings import DeviceState, Sample
 from telemetry import outbox, status_view, store
 from telemetry.rows import AlarmRaised
 from telemetry.writer import Writer
@@ -170,14 +170,25 @@ def test_silent_device_window_is_closed_by_idle_time(started):
 def test_state_upsert_keeps_changed_while_the_state_holds(started, tmp_path):
     w = started()
     w.put_state(
-        "mppt", {"state": "ok", "last_seen": 1.0, "info": {"serial": "HQ1"}, "counters": {}}
+        "mppt",
+        DeviceState.from_dict(
+            {"state": "ok", "last_seen": 1.0, "info": {"serial": "HQ1"}, "counters": {}}
+        ),
     )
     w.flush()
-    w.put_state("mppt", {"state": "ok", "last_seen": 2.0, "info": {}, "counters": {"accepted": 9}})
+    w.put_state(
+        "mppt",
+        DeviceState.from_dict(
+            {"state": "ok", "last_seen": 2.0, "info": {}, "counters": {"accepted": 9}}
+        ),
+    )
     w.flush()
     db = store.open_db(tmp_path / "edged.db", readonly=True)
     first_changed = db.execute("SELECT changed FROM device_state").fetchone()[0]
-    w.put_state("mppt", {"state": "stale", "last_seen": 2.0, "info": {}, "counters": {}})
+    w.put_state(
+        "mppt",
+        DeviceState.from_dict({"state": "stale", "last_seen": 2.0, "info": {}, "counters": {}}),
+    )
     w.flush()
     [row] = db.execute("SELECT state, last_seen, counters, changed FROM device_state").fetchall()
     assert row[:2] == ("stale", 2.0) and row[3] > first_changed
@@ -307,12 +318,14 @@ def test_status_view_reads_a_readonly_connection_while_the_writer_commits(starte
     w = started(commit_interval=0.005)
     w.put_state(
         "mppt",
-        {
-            "state": "ok",
-            "last_seen": T0,
-            "info": {"product": "MPPT 75/15"},
-            "counters": {"accepted": 1},
-        },
+        DeviceState.from_dict(
+            {
+                "state": "ok",
+                "last_seen": T0,
+                "info": {"product": "MPPT 75/15"},
+                "counters": {"accepted": 1},
+            }
+        ),
     )
     ro = store.open_db(tmp_path / "edged.db", readonly=True)
 
@@ -378,12 +391,14 @@ def test_unchanged_state_is_held_back_changed_state_is_written_the_newest_at_sto
     def put_and_flush(state: str, n: int, info: dict | None = None) -> tuple:
         w.put_state(
             "mppt",
-            {
-                "state": state,
-                "last_seen": float(n),
-                "info": info or {},
-                "counters": {"accepted": n},
-            },
+            DeviceState.from_dict(
+                {
+                    "state": state,
+                    "last_seen": float(n),
+                    "info": info or {},
+                    "counters": {"accepted": n},
+                }
+            ),
         )
         assert w.flush()
         return db.execute("SELECT state, last_seen, info FROM device_state").fetchone()
@@ -395,12 +410,14 @@ def test_unchanged_state_is_held_back_changed_state_is_written_the_newest_at_sto
     assert put_and_flush("stale", 5, {"serial": "HQ1"}) == ("stale", 5.0, '{"serial":"HQ1"}')
     w.put_state(
         "mppt",
-        {
-            "state": "stale",
-            "last_seen": 6.0,
-            "info": {"serial": "HQ1"},
-            "counters": {"accepted": 6},
-        },
+        DeviceState.from_dict(
+            {
+                "state": "stale",
+                "last_seen": 6.0,
+                "info": {"serial": "HQ1"},
+                "counters": {"accepted": 6},
+            }
+        ),
     )
     w.stop()
     assert db.execute("SELECT last_seen, counters FROM device_state").fetchone() == (
@@ -412,7 +429,12 @@ def test_unchanged_state_is_held_back_changed_state_is_written_the_newest_at_sto
 def test_unchanged_state_is_written_again_after_state_refresh(started, tmp_path):
     w = started(state_refresh=0.0)
     for n in (1, 2):
-        w.put_state("mppt", {"state": "ok", "last_seen": float(n), "info": {}, "counters": {}})
+        w.put_state(
+            "mppt",
+            DeviceState.from_dict(
+                {"state": "ok", "last_seen": float(n), "info": {}, "counters": {}}
+            ),
+        )
         assert w.flush()
     db = store.open_db(tmp_path / "edged.db", readonly=True)
     assert db.execute("SELECT last_seen FROM device_state").fetchone() == (2.0,)
@@ -458,7 +480,10 @@ def test_a_commit_appends_a_few_wal_frames_whatever_it_holds(started, tmp_path, 
         for s in range(first, first + per_commit):
             w.put(vedirect_like(T0 + s, rng))
         w.put_state(
-            "mppt", {"state": "ok", "last_seen": T0 + s, "info": {}, "counters": {"accepted": s}}
+            "mppt",
+            DeviceState.from_dict(
+                {"state": "ok", "last_seen": T0 + s, "info": {}, "counters": {"accepted": s}}
+            ),
         )
         w.ack(acked)
         acked.clear()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from edged.cli.status import _aged_state, render_json, render_text
+from edged import live
+from edged.cli.status import _aged_state, collect, render_json, render_text
 from edged.config.loader import parse
+from telemetry.store import open_db
 
 CONFIG = parse(
     {
@@ -130,3 +132,31 @@ def test_stopped_daemon_is_said_first_and_no_device_is_online():
     assert "(il y a 2 h)" in text and "en service" not in text
     details = render_text(status("ok", 3, {}, daemon="stopped"), CONFIG, "fr", details=True)
     assert "EN LIGNE" not in details and "dernières valeurs connues" in details
+
+
+def test_a_hostile_live_view_device_entry_is_ignored_and_the_rest_shown(tmp_path, caplog):
+    db_path, live_path = tmp_path / "edged.db", tmp_path / "run" / "live.json"
+    open_db(db_path).close()
+    live_path.parent.mkdir()
+    config = parse(
+        {
+            "site": {"id": "kalaban-coro"},
+            "storage": {"path": str(db_path), "live_path": str(live_path)},
+            "devices": [{"id": "mppt", "driver": "vedirect", "port": "/dev/ttyUSB0"}],
+        }
+    )
+    good = {"device": "mppt", "state": "ok", "last_seen": NOW, "info": {}, "counters": {}}
+    hostile = [
+        "not an object",
+        {"state": "ok"},  # no device id
+        {"device": "bms", "state": "exploded", "last_seen": NOW},
+        {"device": "gx", "state": "ok", "last_seen": NOW, "counters": "many"},
+        {"device": "pack", "state": "ok", "last_seen": [1]},
+    ]
+    live.write(live_path, {"devices": [*hostile, good]})
+    shown = collect(config)
+    assert shown is not None and shown["daemon"] == "running"
+    assert [d["device"] for d in shown["devices"]] == ["mppt"]
+    assert shown["devices"][0]["state"] == "ok"
+    ignored = [r.getMessage() for r in caplog.records if "ignored" in r.getMessage()]
+    assert len(ignored) == len(hostile)

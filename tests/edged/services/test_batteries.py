@@ -10,9 +10,8 @@ import tomllib
 import pytest
 
 from edged.config.loader import parse
-from edged.readings import Sample
+from edged.readings import DeviceState, Liveness, Sample
 from edged.services.batteries import KV_KEY, BatteryModel
-from telemetry.rows import KvRow
 from telemetry.writer import Writer
 
 T0 = 1_800_000_000.0
@@ -129,14 +128,19 @@ def test_measured_bank_mirrors_the_monitor_battery_metrics_only():
     assert feed(m, [Sample("bmv", T0, True, {"alarm_on": 0})]) == []
 
 
+def _state(liveness: str) -> DeviceState:
+    return DeviceState(Liveness(liveness), None)
+
+
 def test_bank_state_is_the_worst_of_its_sources_with_its_info():
     m = model(ESTIMATED + 'load = "epever"\n')
-    assert m.observe_state("bmv", {"state": "ok"}) == []
-    ((bank, state, changed),) = m.observe_state("mppt", {"state": "ok"})
-    assert (bank, state["state"], changed) == ("bank", "offline", False)  # load not seen yet
-    ((_, state, changed),) = m.observe_state("epever", {"state": "ok"})
-    assert (state["state"], changed) == ("ok", True)
-    assert state["info"] == {
+    assert m.observe_state("bmv", _state("ok")) == []
+    (bank,) = m.observe_state("mppt", _state("ok"))
+    liveness = bank.state.liveness.value
+    assert (bank.bank, liveness, bank.changed) == ("bank", "offline", False)  # load not seen yet
+    (bank,) = m.observe_state("epever", _state("ok"))
+    assert (bank.state.liveness.value, bank.changed) == ("ok", True)
+    assert bank.state.info == {
         "soc_source": "estimated",
         "chemistry": "flooded",
         "nominal_voltage": 24,
@@ -144,21 +148,21 @@ def test_bank_state_is_the_worst_of_its_sources_with_its_info():
         "controller": "mppt",
         "load": "epever",
     }
-    ((_, state, changed),) = m.observe_state("epever", {"state": "stale"})
-    assert (state["state"], changed) == ("stale", True)
-    ((_, state, changed),) = model(MEASURED).observe_state("bmv", {"state": "ok"})
-    assert state["info"]["soc_source"] == "measured" and changed
+    (bank,) = m.observe_state("epever", _state("stale"))
+    assert (bank.state.liveness.value, bank.changed) == ("stale", True)
+    (bank,) = model(MEASURED).observe_state("bmv", _state("ok"))
+    assert bank.state.info["soc_source"] == "measured" and bank.changed
 
 
 def test_saves_are_spaced_by_sample_time_and_forced_at_stop():
     m = model()
     assert m.saves() == []  # nothing counted yet
     feed(m, [mppt(T0, 20.0)])
-    assert [k for k, _ in m.saves()] == [KV_KEY.format(bank="bank")]
+    assert [row.key for row in m.saves()] == [KV_KEY.format(bank="bank")]
     feed(m, [mppt(T0 + 30, 20.0)])
     assert m.saves() == []
     (row,) = m.saves(force=True)
-    assert json.loads(row[1])["ts"] == T0 + 30
+    assert json.loads(row.value)["ts"] == T0 + 30
 
 
 def test_estimate_survives_a_restart_through_the_kv_table(tmp_path):
@@ -167,8 +171,8 @@ def test_estimate_survives_a_restart_through_the_kv_table(tmp_path):
     out = feed(first, [mppt(T0 + 60 * i, 20.0) for i in range(31)])
     writer = Writer(db, publish_interval=60.0, commit_interval=0.2)
     writer.start()
-    for key, value in first.saves(force=True):
-        writer.put_row(KvRow(key, value))
+    for row in first.saves(force=True):
+        writer.put_row(row)
     writer.stop()
 
     writer = Writer(db, publish_interval=60.0, commit_interval=0.2)
