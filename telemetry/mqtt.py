@@ -1,17 +1,10 @@
 """The MQTT publisher: live records, the outbox backlog as history, device state, online status.
 
-Follows docs/architecture.md ("Publisher API") and the topic table of the contract. Delivery is
-at least once: an outbox row is deleted (by the Writer, through `ack`) only after the PUBACK of
-the message that carried it; whatever was in flight when the link dropped is simply sent again
-from the outbox after the reconnect. This module never writes the database.
-
-Live means live: a record goes on `P/telemetry/{device}` only if, when it is handed to paho, its
-window ended less than one publish interval ago by the wall clock AND it closed less than one
-publish interval ago by the monotonic clock (`is_live`). The wall clock alone would pass an old
-record after a backward jump, the monotonic clock alone would pass a record whose `ts` reads
-old after a forward jump: either way a dashboard would show stale data as "now", so both must
-agree. Everything else goes out as history: from the outbox, or, for a record that waited in
-the live queue too long (a slow broker), as a history message of its own.
+Follows docs/architecture.md ("Publisher API") and the topic table of the contract. The delivery
+rules (at least once, the sweep's cursor and horizon, live means live, PUBACK deadlines, damaged
+rows) are `telemetry.delivery.Delivery`'s, which holds the state and does no I/O; this module is
+the paho glue and the outbox reads around it, and builds the messages' topics and payloads. It
+never writes the database.
 
 A broker that takes PUBLISHes but never acknowledges them would stall delivery in silence: a
 message waiting longer than `mqtt.ack_timeout` for its PUBACK makes the publisher log it (once
@@ -19,7 +12,7 @@ per episode), count it (`ack_timeouts`), tell the uplink's health (a disconnect,
 trip of the time waited) and reconnect; what was in flight is resent from the outbox.
 
 Threads: paho's network loop only turns its callbacks into events on a queue; one sender thread
-owns all delivery state (what is in flight, the live queue, the sweep cursor) and is the only one
+owns the `Delivery` (what is in flight, the live queue, the sweep cursor) and is the only one
 that calls `publish`. That keeps paho's internal locks and ours from ever nesting both ways.
 """
 
@@ -31,9 +24,7 @@ import sqlite3
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
@@ -41,40 +32,14 @@ from edged.config.settings import Config
 from edged.readings import DeviceState, Record
 from telemetry import commands, outbox, topics
 from telemetry.database import Database
+from telemetry.delivery import Delivery, Outgoing
 from telemetry.event_log import EventLog
 from telemetry.mqtt_client import build_client
 
 log = logging.getLogger(__name__)
 
-COMMAND_QUEUE_MAX = 100
-"""Command results and `resend` history messages waiting for a slot (dropped while offline)."""
-HEALTH_QUEUE_MAX = 50
-"""Health messages waiting for a slot; older ones are dropped (the next round replaces them)."""
-LIVE_QUEUE_MAX = 1000
-"""Live records waiting for a free in-flight slot; beyond that they wait in the outbox."""
 STOP_TIMEOUT = 5.0
 """How long `stop()` waits for the retained `offline` to be acknowledged."""
-CLOSED_MAX = 20000
-"""Close times remembered for records not yet committed (a failing disk holds them back)."""
-
-
-def is_live(
-    ts: float, interval: float, closed_mono: float, now_wall: float, now_mono: float
-) -> bool:
-    """Whether a record of the window starting at `ts`, closed at monotonic `closed_mono`,
-    may still go on the live topic: its window ended less than one `interval` ago by the wall
-    clock, and it closed less than one `interval` ago by the monotonic clock."""
-    return now_wall - (ts + interval) < interval and now_mono - closed_mono < interval
-
-
-@dataclass(slots=True)
-class _Message:
-    topic: str
-    payload: bytes
-    retain: bool = False
-    ids: tuple[int, ...] = ()
-    kind: str = "control"  # control | state | health | live | history | command
-    sent: float = 0.0  # monotonic, for the uplink's publish -> PUBACK round trip
 
 
 class Publisher:
@@ -99,45 +64,22 @@ class Publisher:
         self._on_link, self._on_rtt = on_link, on_rtt
         self._reader = outbox.Reader(db_path)
         self._generation = 0  # the reader's generation the cursor and horizon belong to
-        self._ack = ack
         self._root = config.topic_root
         self._events: queue.SimpleQueue[tuple] = queue.SimpleQueue()
         self._connected = False
-        self._ever_connected = False
         self._fail_logged = False
         self._thread: threading.Thread | None = None
-        self._stats = dict.fromkeys(
-            (
-                "sent_live",
-                "sent_history",
-                "acked",
-                "reconnects",
-                "bytes_out",
-                "connect_failures",
-                "late_to_history",
-                "damaged_records",
-                "ack_timeouts",
-                "sent_command",
-            ),
-            0,
-        )
-        # Owned by the sender thread only.
-        self._online = False
-        self._inflight: dict[int, _Message] = {}
-        self._control: deque[_Message] = deque()
-        self._live: deque[tuple[Record, float]] = deque()  # (record, monotonic close time)
-        self._closed_at: dict[int, float] = {}  # record id -> monotonic time its window closed
-        self._ack_timeout_logged = False
-        self._states: dict[str, bytes] = {}  # retained topic -> latest payload
-        self._dirty: dict[str, None] = {}
-        self._health: deque[_Message] = deque(maxlen=HEALTH_QUEUE_MAX)
-        self._commands: deque[_Message] = deque(maxlen=COMMAND_QUEUE_MAX)
-        self._horizon = 0
-        self._cursor = 0
-        self._claimed: set[int] = set()
-        self._sweep_due = False
-        self._stopping = False
+        self._connect_failures = 0
         self._where = f"{config.mqtt.host}:{config.mqtt.port}"
+        self._delivery = Delivery(
+            publish_interval=config.telemetry.publish_interval,
+            history_batch=config.telemetry.history_batch,
+            max_inflight=config.mqtt.max_inflight,
+            ack_timeout=config.mqtt.ack_timeout,
+            ack=ack,
+            where=self._where,
+        )
+        """Owned by the sender thread: what is in flight, the live queue, the sweep's cursor."""
         self._link_log = EventLog(log, f"MQTT link to {self._where}")
         """Connected, lost, refused: once each, counted when a broker or the 3G link flaps."""
         self._client: mqtt.Client | None = None
@@ -154,7 +96,11 @@ class Publisher:
 
     @property
     def stats(self) -> dict[str, int]:
-        return {**self._stats, "outbox_read_failures": self._reader.failures}
+        return {
+            **self._delivery.stats,
+            "connect_failures": self._connect_failures,
+            "outbox_read_failures": self._reader.failures,
+        }
 
     @property
     def sender_alive(self) -> bool | None:
@@ -259,7 +205,7 @@ class Publisher:
         self._connect_failed(repr(sys.exception()))  # called inside paho's `except OSError`
 
     def _connect_failed(self, reason: str) -> None:
-        self._stats["connect_failures"] += 1
+        self._connect_failures += 1
         if not self._fail_logged:
             self._fail_logged = True
             self._link_log.log(
@@ -281,15 +227,16 @@ class Publisher:
         if self._on_command is not None:
             self._on_command(message.topic, bytes(message.payload))
 
-    # -- sender thread: the only owner of delivery state ------------------------------------
+    # -- sender thread: drives the delivery state (telemetry.delivery) and does the I/O -------
 
     def _run(self) -> None:
         self._outbox()  # records stored before this run are the backlog: the horizon covers them
+        delivery = self._delivery
         deadline = None
         try:
             while True:
                 wake = min(
-                    filter(None, (deadline, self._ack_deadline(), self._reader.retry_at)),
+                    filter(None, (deadline, delivery.ack_deadline(), self._reader.retry_at)),
                     default=None,
                 )
                 timeout = None if wake is None else max(0.0, wake - time.monotonic())
@@ -299,13 +246,11 @@ class Publisher:
                         self._handle(self._events.get_nowait())
                 except queue.Empty:
                     pass
-                if self._stopping and deadline is None:
+                if delivery.stopping and deadline is None:
                     deadline = time.monotonic() + STOP_TIMEOUT
                 self._check_acks()
                 self._pump()
-                if self._stopping and (
-                    not self._online or not self._inflight or time.monotonic() >= deadline
-                ):
+                if delivery.done(deadline is not None and time.monotonic() >= deadline):
                     return
         finally:
             self._reader.close()
@@ -323,91 +268,59 @@ class Publisher:
             self._reader.failed(exc)
             return None
         self._generation = self._reader.generation
-        self._horizon = max(self._horizon, row[0])
-        self._cursor = 0
-        self._sweep_due = True
+        self._delivery.outbox_opened(row[0])
         return db
 
     def _handle(self, event: tuple) -> None:
         kind = event[0]
+        delivery = self._delivery
         if kind == "puback":
-            self._acknowledged(event[1], failed=event[2])
+            rtt = delivery.acknowledged(event[1], failed=event[2])
+            if rtt is not None and self._on_rtt is not None:
+                self._on_rtt(rtt)
         elif kind == "records":  # a commit: the outbox can be read, if it could not
             self._reader.retry_soon()
-            self._new_records(event[1], event[2])
+            delivery.committed(event[1], event[2])
         elif kind == "closed":
-            self._closed_records(event[1], event[2])
+            delivery.closed(event[1], event[2])
         elif kind == "state":
-            self._states[event[1]] = event[2]
-            self._dirty[event[1]] = None
+            delivery.state(event[1], event[2])
         elif kind == "health":
-            if self._online and not self._stopping:
-                self._health.append(_Message(event[1], event[2], kind="health"))
+            delivery.health(event[1], event[2])
         elif kind == "command":
-            if self._online and not self._stopping:
-                self._commands.append(_Message(event[1], event[2], kind="command"))
+            delivery.command(event[1], event[2])
         elif kind == "connected":
-            self._forget_connection()
-            self._online = True
-            if self._ever_connected:
-                self._stats["reconnects"] += 1
-            self._ever_connected = True
             status = topics.status_topic(self._root)
-            self._control.append(_Message(status, topics.STATUS_ONLINE, retain=True))
-            self._dirty = dict.fromkeys(self._states)
-            self._sweep_due = True
+            delivery.connected(Outgoing("control", status, topics.STATUS_ONLINE, retain=True))
             self._link(True)
         elif kind == "disconnected":
-            self._forget_connection()
+            delivery.disconnected()
             self._link(False)
         elif kind == "stop":
-            self._stopping = True
-            self._control.clear()
-            if self._online:
-                status = topics.status_topic(self._root)
-                self._control.append(_Message(status, topics.STATUS_OFFLINE, retain=True))
+            status = topics.status_topic(self._root)
+            delivery.stop(Outgoing("control", status, topics.STATUS_OFFLINE, retain=True))
 
     def _link(self, connected: bool) -> None:
         if self._on_link is not None:
             self._on_link(connected, time.time())
 
-    def _forget_connection(self) -> None:
-        """What was in flight is still in the outbox: forget it and sweep from the start."""
-        self._online = False
-        self._inflight.clear()
-        self._control.clear()
-        self._live.clear()
-        self._health.clear()
-        self._commands.clear()
-        self._claimed.clear()
-        self._cursor = 0
-
-    def _ack_deadline(self) -> float | None:
-        """When the oldest message in flight runs out of time for its PUBACK."""
-        if not self._online or not self._inflight:
-            return None
-        oldest = min(m.sent for m in self._inflight.values())
-        return oldest + self._config.mqtt.ack_timeout
-
     def _check_acks(self) -> None:
         """A broker that accepts PUBLISHes but sends no PUBACK: reconnect (see module doc)."""
-        due = self._ack_deadline()
-        if due is None or time.monotonic() < due or self._stopping or self._client is None:
+        if self._client is None:
             return
-        waited = time.monotonic() - min(m.sent for m in self._inflight.values())
-        self._stats["ack_timeouts"] += 1
-        if not self._ack_timeout_logged:
-            self._ack_timeout_logged = True
+        overdue = self._delivery.ack_overdue()
+        if overdue is None:
+            return
+        if overdue.first:
             log.warning(
                 "MQTT broker %s sent no PUBACK for %.0f s (%d messages in flight): reconnecting",
                 self._where,
-                waited,
-                len(self._inflight),
+                overdue.waited,
+                overdue.inflight,
             )
         if self._on_rtt is not None:
-            self._on_rtt(waited)
+            self._on_rtt(overdue.waited)
         self._connected = False  # our own disconnect: `_on_disconnect` stays quiet
-        self._forget_connection()
         self._link(False)
         cfg = self._config.mqtt
         self._client.disconnect()
@@ -419,191 +332,57 @@ class Publisher:
             return
         self._client.loop_start()
 
-    def _acknowledged(self, mid: int, failed: bool) -> None:
-        message = self._inflight.pop(mid, None)
-        if message is not None and not failed and self._ack_timeout_logged:
-            self._ack_timeout_logged = False
-            log.info("MQTT broker %s acknowledges again", self._where)
-        if message is not None and self._on_rtt is not None and not failed:
-            self._on_rtt(time.monotonic() - message.sent)
-        if message is None or not message.ids:
-            return
-        if failed:  # MQTT 5 only (we speak 3.1.1); the records wait for the next connection
-            log.warning("broker rejected a message on %r", message.topic)
-            return
-        self._stats["acked"] += len(message.ids)
-        try:
-            self._ack(list(message.ids))
-        except Exception:  # a failing ack only costs a duplicate later; keep publishing
-            log.exception("ack callback failed for %d records", len(message.ids))
-
-    def _fresh(self, record: Record, closed_mono: float) -> bool:
-        interval = self._config.telemetry.publish_interval
-        return is_live(record.ts, interval, closed_mono, time.time(), time.monotonic())
-
-    def _queue_live(self, record: Record, closed_mono: float) -> bool:
-        """Queue `record` live if the link is up, there is room and it is still fresh."""
-        if not self._online or self._stopping or len(self._live) >= LIVE_QUEUE_MAX:
-            return False
-        if not self._fresh(record, closed_mono):
-            return False
-        self._live.append((record, closed_mono))
-        self._claimed.add(record.id)
-        return True
-
-    def _new_records(self, records: list[Record], committed_mono: float) -> None:
-        for record in records:
-            if record.id is None:
-                continue
-            # A record not seen closing closed in this commit (its drain or idle close).
-            closed_mono = self._closed_at.pop(record.id, committed_mono)
-            self._horizon = max(self._horizon, record.id)
-            if record.id <= self._cursor or record.id in self._claimed:
-                continue  # already swept as history at start-up, or already queued live
-            if not self._queue_live(record, closed_mono):
-                self._sweep_due = True
-        if self._online and not self._sweep_due:
-            # Nothing left behind: all up to the horizon is claimed; keep `_claimed` small.
-            self._advance(self._horizon)
-
-    def _closed_records(self, records: list[Record], closed_mono: float) -> None:
-        """Live before their commit. The horizon does not move: the sweep must not pass ids
-        whose outbox rows are not written yet (their commit moves it, `_new_records`)."""
-        for record in records:
-            if record.id is None:
-                continue
-            self._closed_at[record.id] = closed_mono
-            if record.id > self._cursor and record.id not in self._claimed:
-                self._queue_live(record, closed_mono)
-        while len(self._closed_at) > CLOSED_MAX:  # records whose commit never came
-            del self._closed_at[next(iter(self._closed_at))]
-
-    def _advance(self, cursor: int) -> None:
-        """Everything up to `cursor` was sent (or is queued live) in this connection."""
-        self._cursor = cursor
-        self._claimed = {i for i in self._claimed if i > cursor}
-
     def _pump(self) -> None:
-        """Fill the free in-flight slots: status, device states, live records, then history."""
-        max_inflight = self._config.mqtt.max_inflight
-        while self._online and len(self._inflight) < max_inflight:
-            message = self._next_message()
+        """Fill the free in-flight slots: status, device states, live records, then history
+        swept from the outbox."""
+        delivery = self._delivery
+        while delivery.free_slots > 0:
+            message = delivery.next_message()
             if message is not None:
                 self._send(message)
                 continue
-            if self._stopping or not self._sweep_due:
+            if not delivery.sweep_due:
                 return
             db = self._outbox()
             if db is None:
                 return
-            batches = self._sweep(db, max_inflight - len(self._inflight))
+            query = delivery.sweep_query()
+            damaged: list[int] = []
+            try:
+                found = outbox.pending(
+                    db,
+                    query.limit,
+                    after_id=query.after_id,
+                    upto_id=query.upto_id,
+                    exclude=query.exclude,
+                    damaged=damaged,
+                )
+            except sqlite3.Error as exc:  # damage, I/O: reopened after a backoff, swept again
+                self._reader.failed(exc)
+                return
+            self._reader.read_ok()
+            batches = delivery.swept(query, found, damaged)
             if not batches:
                 return
             for records in batches:
-                self._send(self._history_message(records))
+                self._send(Outgoing("history", records=tuple(records)))
 
-    def _next_message(self) -> _Message | None:
-        if self._control:
-            return self._control.popleft()
-        if self._stopping:
-            return None
-        if self._dirty:
-            topic = next(iter(self._dirty))
-            del self._dirty[topic]
-            return _Message(topic, self._states[topic], retain=True, kind="state")
-        if self._health:
-            return self._health.popleft()
-        if self._live:
-            return self._live_message()
-        if self._commands:
-            return self._commands.popleft()
-        return None
-
-    def _live_message(self) -> _Message:
-        """The next live record; if it waited too long (a slow broker), it and the stale
-        records of the same device behind it go out as one history message instead."""
-        record, closed_mono = self._live.popleft()
-        if self._fresh(record, closed_mono):
-            topic = topics.telemetry_topic(self._root, record.device)
-            payload = topics.telemetry_payload(record, self._config.telemetry.payload)
-            return _Message(topic, payload, ids=(record.id,), kind="live")
-        late = [record]
-        size = self._config.telemetry.history_batch
-        while self._live and len(late) < size:
-            following, closed = self._live[0]
-            if following.device != record.device or self._fresh(following, closed):
-                break
-            late.append(self._live.popleft()[0])
-        self._stats["late_to_history"] += len(late)
-        return self._history_message(late)
-
-    def _sweep(self, db: Database, slots: int) -> list[list[Record]]:
-        """The oldest unclaimed outbox records up to the horizon, cut into history batches.
-
-        The cursor moves over everything sent in this connection, so records acked but not yet
-        deleted by the Writer (it deletes at its next commit) are not sent twice.
-        """
-        size = self._config.telemetry.history_batch
-        limit = size * self._config.mqtt.max_inflight  # a wide window fills each device's batch
-        above = [i for i in self._claimed if i > self._cursor]
-        damaged: list[int] = []
-        try:
-            found = outbox.pending(
-                db,
-                limit,
-                after_id=self._cursor,
-                upto_id=self._horizon,
-                exclude=above,
-                damaged=damaged,
-            )
-        except sqlite3.Error as exc:  # damage, I/O: reopened after a backoff, swept again
-            self._reader.failed(exc)
-            return []
-        self._reader.read_ok()
-        if damaged:
-            self._drop_damaged(damaged)
-        complete = len(found) + len(damaged) < limit
-        batches = topics.history_batches(found, size, slots, complete)
-        sent = {r.id for batch in batches for r in batch}
-        unsent = [r.id for r in found if r.id not in sent]
-        self._claimed |= sent
-        if unsent:
-            self._advance(unsent[0] - 1)
-        elif complete:
-            self._advance(self._horizon)
-        else:
-            self._advance(max([r.id for r in found[-1:]] + damaged))
-        self._sweep_due = bool(unsent) or not complete
-        return batches
-
-    def _drop_damaged(self, ids: list[int]) -> None:
-        """Stored records that cannot be decoded leave the outbox (through the Writer, like an
-        ack); their rows stay on the card for a technician until pruned."""
-        self._stats["damaged_records"] += len(ids)
-        log.warning(
-            "%d stored record(s) unreadable, dropped from the outbox (kept on the card): ids %s",
-            len(ids),
-            ids[:10],
-        )
-        self._ack(list(ids))
-
-    def _history_message(self, records: list[Record]) -> _Message:
-        compress = self._config.telemetry.compress_history
-        return _Message(
-            topics.history_topic(self._root, records[0].device),
-            topics.history_payload(records, compress, self._config.telemetry.payload),
-            ids=tuple(r.id for r in records),
-            kind="history",
-        )
-
-    def _send(self, message: _Message) -> None:
-        message.sent = time.monotonic()
-        info = self._client.publish(message.topic, message.payload, qos=1, retain=message.retain)
-        self._inflight[info.mid] = message
-        self._stats["bytes_out"] += len(message.payload)
+    def _encode(self, message: Outgoing) -> tuple[str, bytes]:
+        """The topic and payload of `message`: live and history records in the contract's form."""
+        telemetry = self._config.telemetry
         if message.kind == "live":
-            self._stats["sent_live"] += 1
-        elif message.kind == "history":
-            self._stats["sent_history"] += len(message.ids)
-        elif message.kind == "command":
-            self._stats["sent_command"] += 1
+            record = message.records[0]
+            topic = topics.telemetry_topic(self._root, record.device)
+            return topic, topics.telemetry_payload(record, telemetry.payload)
+        if message.kind == "history":
+            records = message.records
+            return (
+                topics.history_topic(self._root, records[0].device),
+                topics.history_payload(records, telemetry.compress_history, telemetry.payload),
+            )
+        return message.topic, message.payload
+
+    def _send(self, message: Outgoing) -> None:
+        topic, payload = self._encode(message)
+        info = self._client.publish(topic, payload, qos=1, retain=message.retain)
+        self._delivery.sent(info.mid, message, topic, len(payload))

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("edged", "drivers", "telemetry", "maintenance", "fleet")
 # The value types and the metric catalogue: the one thing every part may import.
 SHARED = {"edged.readings", "edged.metrics"}
-MQTT = ("paho", "telemetry.mqtt", "telemetry.mqtt_client", "telemetry.topics")
+MQTT = ("paho", "telemetry.mqtt", "telemetry.mqtt_client", "telemetry.delivery", "telemetry.topics")
 CODEC_NAMES = {"codec", "fields", "tables", "assembler", "common", "decode", "plan"}
 CODEC_FORBIDDEN = ("serial", "socket", "time", "logging", "threading", "select", "pymodbus")
 

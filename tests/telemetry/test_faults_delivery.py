@@ -23,7 +23,8 @@ import pytest
 from edged.config.settings import Config
 from edged.config.site import MqttConfig, SiteConfig, TelemetryConfig
 from edged.readings import Record
-from telemetry.mqtt import Publisher, is_live
+from telemetry.delivery import is_live
+from telemetry.mqtt import Publisher
 from telemetry.store import open_db
 from tests.peers import faketime
 from tests.peers.broker import Broker
@@ -162,6 +163,7 @@ def test_a_broker_that_never_acks_is_left_and_everything_arrives_once_one_does(
     tmp_path, db_path, caplog
 ):
     caplog.set_level(logging.INFO, logger="telemetry.mqtt")
+    caplog.set_level(logging.INFO, logger="telemetry.delivery")  # "acknowledges again"
     silent = SilentBroker().start()
     config = make_config(silent.host, silent.port, ack_timeout=1.0, keepalive=30)
     links: list[bool] = []
