@@ -49,20 +49,30 @@ VACUUM_ROOM = 2.2
 
 
 SMALL_CACHE_KIB = 256
-"""Page cache of a read-only or occasional connection (SQLite's default is 2 MB each): they scan
-once (PV profile, status, reports, the hourly roll-up) and are closed, so a large cache only
-raises the daemon's peak RSS. The Writer keeps the default: its commits reuse the hot pages."""
+"""Page cache of every connection (SQLite's default is 2 MB each). SQLite also sizes a sort's
+in-memory run from it (the GROUP BY of the Writer's replay and prune, of the PV profile), so
+with the default, a scan at start or in the hourly prune held up to 2 MB of cached pages and up
+to 2 MB of sort buffer: RSS that grew with the history and stayed (bench/bench_memory.py). The
+Writer's commits touch a few tail pages, which this holds many times over; and another
+process's commit (the hourly roll-up, `edged alarms ack`) empties its cache anyway."""
+
+SPILL_PAGES = 2000
+"""`cache_spill` of a writable connection: a transaction's dirty pages may fill this many
+pages before SQLite writes them to the WAL ahead of the commit, as they did with SQLite's
+default 2 MB cache. A spilled page that the transaction changes again is written twice, so a
+small cache alone would cost the SD card writes on large deletions (prune, acks); dirty pages
+are never evicted early, and once committed the cache shrinks back to `SMALL_CACHE_KIB`."""
 
 
 class StoreError(Exception):
     """The database cannot be opened, or its schema is not the one this edged reads."""
 
 
-def open_db(path: str | Path, *, readonly: bool = False, occasional: bool = False) -> Database:
+def open_db(path: str | Path, *, readonly: bool = False) -> Database:
     """Open (creating and migrating if needed) the database at `path`.
 
     `readonly` opens without creating or migrating, for `edged status` beside a running daemon.
-    `occasional` (implied by `readonly`): a connection for one-off work, with a small page cache.
+    Every connection keeps a small page cache (`SMALL_CACHE_KIB`).
     """
     path = Path(path)
     try:
@@ -72,14 +82,14 @@ def open_db(path: str | Path, *, readonly: bool = False, occasional: bool = Fals
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA busy_timeout = 5000")
-        if readonly or occasional:
-            conn.execute(f"PRAGMA cache_size = -{SMALL_CACHE_KIB}")
+        conn.execute(f"PRAGMA cache_size = -{SMALL_CACHE_KIB}")
         db = Database(conn)
         if not readonly:
             # page_size only takes effect before the file has its first page; WAL fixes it.
             conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
+            conn.execute(f"PRAGMA cache_spill = {SPILL_PAGES}")
             migrate(db)
         elif _check_version(db) < SCHEMA_VERSION:
             raise StoreError(

@@ -126,7 +126,7 @@ def round_in_process(path: str, interval_s: float, retention_days: float) -> tup
     from telemetry.store import open_db
 
     now = time.time()
-    db = open_db(path, occasional=True)
+    db = open_db(path)
     try:
         rolled = roll_up(db, now, interval_s)
         pruned = prune_records(db, now - retention_days * 86400)

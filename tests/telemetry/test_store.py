@@ -340,19 +340,18 @@ def test_a_record_acknowledged_before_its_commit_gets_no_outbox_row(tmp_path):
     assert db.execute("SELECT count(*) FROM records").fetchone()[0] == 3
 
 
-def test_readonly_and_occasional_connections_keep_a_small_page_cache_the_writer_the_default(
-    tmp_path,
-):
+def test_every_connection_keeps_a_small_page_cache_the_writer_spills_as_before(tmp_path):
     path = tmp_path / "edged.db"
     writer = store.open_db(path)
     reader = store.open_db(path, readonly=True)
-    occasional = store.open_db(path, occasional=True)
     try:
         default = sqlite3.connect(":memory:").execute("PRAGMA cache_size").fetchone()[0]
         assert reader.execute("PRAGMA cache_size").fetchone()[0] == -store.SMALL_CACHE_KIB
-        assert occasional.execute("PRAGMA cache_size").fetchone()[0] == -store.SMALL_CACHE_KIB
-        assert writer.execute("PRAGMA cache_size").fetchone()[0] == default
+        assert writer.execute("PRAGMA cache_size").fetchone()[0] == -store.SMALL_CACHE_KIB
         assert default < -store.SMALL_CACHE_KIB  # smaller than SQLite's 2 MB (negative: KiB)
+        # dirty pages spill to the WAL no earlier than with the default 2 MB (1 KiB pages)
+        assert writer.execute("PRAGMA cache_spill").fetchone()[0] == store.SPILL_PAGES
+        assert -default * 1024 <= store.SPILL_PAGES * store.PAGE_SIZE
     finally:
-        for db in (reader, occasional, writer):
+        for db in (reader, writer):
             db.close()
