@@ -78,6 +78,7 @@ def main() -> None:
         time.sleep(args.warmup)
         pid = _daemon_pid(daemon.pid) if args.breakdown else daemon.pid
         wb0, t0, log0 = proc_write_bytes(pid), time.monotonic(), log.read_bytes()
+        cancelled0 = _cancelled_write_bytes(pid)
         trace0 = trace.stat().st_size if args.breakdown else 0
         wall0 = time.time()
         peak, end = 0, t0 + args.minutes * 60
@@ -85,6 +86,7 @@ def main() -> None:
             time.sleep(1.0)
             peak = max(peak, proc_rss_kb(pid))
         wb1, t1, rss = proc_write_bytes(pid), time.monotonic(), proc_rss_kb(pid)
+        cancelled = _cancelled_write_bytes(pid) - cancelled0
         text = log.read_bytes()[len(log0) :]
         wall1 = time.time()
     finally:
@@ -110,6 +112,7 @@ def main() -> None:
     print(f"{'samples read (in records)':<40}{read:8d}")
     print(f"{'daemon disk writes per day':<40}{disk / 1e6:8.2f} MB")
     print(f"{'  per sample read':<40}{(wb1 - wb0) / max(1, read):8.0f} B")
+    print(f"{'  of which cancelled (deleted unwritten)':<40}{cancelled * per_day / 1e6:8.2f} MB")
     print(f"{'log lines (per day)':<40}{len(lines):8d} ({len(lines) * per_day:.0f})")
     print(f"{'journal per day (bound)':<40}{journal / 1e6:8.2f} MB")
     print(f"{'daemon + journal per day':<40}{(disk + journal) / 1e6:8.2f} MB")
@@ -121,6 +124,16 @@ def main() -> None:
         print("kept", work)
     else:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _cancelled_write_bytes(pid: int) -> int:
+    """`cancelled_write_bytes` of /proc/<pid>/io: bytes counted in `write_bytes` whose pages were
+    truncated or deleted before writeback (SQLite temp files, a WAL reset), so never reached the
+    card. Printed beside `write_bytes`, which stays the figure (an upper bound)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("cancelled_write_bytes:"):
+            return int(line.split()[1])
+    return 0
 
 
 def _daemon_pid(strace_pid: int) -> int:
@@ -140,17 +153,28 @@ def _print_breakdown(trace: Path, offset: int, per_day: float) -> None:
 
     written: Counter[str] = Counter()
     calls: Counter[str] = Counter()
+    syncs: Counter[str] = Counter()
+    sync = re.compile(r"f(?:data)?sync\(\d+<([^>]*)>")
     pattern = re.compile(r"(write|pwrite64)\(\d+<([^>]*)>.*\) = (\d+)")
     with trace.open("rb") as f:
         f.seek(offset)
         for raw in f:
-            match = pattern.search(raw.decode(errors="replace"))
+            text = raw.decode(errors="replace")
+            synced = sync.search(text)
+            if synced:
+                syncs[synced.group(1)] += 1
+            match = pattern.search(text)
             if match and not match.group(2).startswith(("pipe:", "socket:", "/dev/")):
                 written[match.group(2)] += int(match.group(3))
                 calls[match.group(2)] += 1
     print("bytes written per file, per day (syscalls):")
     for path, n in written.most_common(12):
         print(f"  {n * per_day / 1e6:8.2f} MB  {calls[path] * per_day:9.0f} calls  {path}")
+    # A WAL fsync is a commit (synchronous = FULL): write_bytes over this count is what a commit
+    # costs in whole 4 KiB pages, the WAL's and the -shm's (mapped, so no syscall names it).
+    print("fsyncs in the window, per day:")
+    for path, n in syncs.most_common(6):
+        print(f"  {n * per_day:9.0f}  {path}")
 
 
 if __name__ == "__main__":
