@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sqlite3
+import time
 from pathlib import Path
 
 from edged.readings import Record
@@ -66,21 +67,46 @@ def test_full_disk_at_start_the_earlier_backlog_goes_out_once_space_returns(
         site.stop()
 
 
-def damage_root_page(db: Path, table: str) -> None:
+def damage_while_stopped(pid: int, db: Path, table: str, attempts: int = 50) -> None:
+    """`damage_root_page` with the daemon stopped (SIGSTOP), so that no checkpoint races it.
+    Stopped while its publisher holds a read transaction, the daemon blocks the checkpoint: let
+    it run a moment and stop it again."""
+    for _ in range(attempts):
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            if damage_root_page(db, table):
+                return
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        time.sleep(0.2)
+    raise AssertionError(f"the checkpoint stayed blocked in {attempts} attempts")
+
+
+def damage_root_page(db: Path, table: str) -> bool:
     """Garbage over `table`'s root page, in the file, with the WAL checkpointed into it first:
     a running Writer's next insert into `table` reads it (its cache is dropped, since another
-    connection committed)."""
-    conn = sqlite3.connect(db)
-    conn.execute("INSERT OR REPLACE INTO kv VALUES ('poke', '1')")
-    conn.commit()
-    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    assert busy == 0, "checkpoint blocked"
+    connection committed). False, and nothing written, while the daemon's connections block
+    the checkpoint."""
+    conn = sqlite3.connect(db, timeout=1.0)
+    try:
+        conn.execute("INSERT OR REPLACE INTO kv VALUES ('poke', '1')")
+        conn.commit()
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    except sqlite3.OperationalError as exc:  # stopped inside the Writer's transaction
+        conn.close()
+        if "locked" in str(exc):
+            return False
+        raise
+    if busy:
+        conn.close()
+        return False  # a reader holds the WAL: garbage written now could be checkpointed over
     (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()
     size = conn.execute("PRAGMA page_size").fetchone()[0]
     conn.close()
     with db.open("r+b") as f:
         f.seek((root - 1) * size)
         f.write(b"\xa5" * size)
+    return True
 
 
 def outbox_ts(db: Path) -> set[float]:
@@ -95,11 +121,7 @@ def test_a_database_replaced_while_running_is_followed_by_the_publisher(tmp_path
         wait_until(lambda: len(site.live_ts()) >= 3, 60, what="live telemetry")
         broker.stop()  # what the daemon stores from now on waits in the outbox
         wait_until(lambda: len(outbox_ts(site.db)) >= 2, 60, what="records in the outbox")
-        os.kill(daemon.proc.pid, signal.SIGSTOP)  # so that the checkpoint is not raced
-        try:
-            damage_root_page(site.db, "sample_blocks")
-        finally:
-            os.kill(daemon.proc.pid, signal.SIGCONT)
+        damage_while_stopped(daemon.proc.pid, site.db, "sample_blocks")
         wait_until(lambda: salvage.damaged_copies(site.db), 60, what="the file replaced")
         after = wait_until(lambda: len(outbox_ts(site.db)) >= 3 and outbox_ts(site.db), 60)
         broker.start()
