@@ -17,11 +17,6 @@ from drivers.battery.daly.fields import decode
 from drivers.registry import registry
 from tests.drivers.battery.bms_support import (
     assert_catalogue,
-    check_malformed_answer,
-    check_noise_tolerated,
-    check_partial_answer,
-    check_silent_then_back,
-    check_vanished_port,
     corrupt_one_byte,
     feed_all,
     frames_of,
@@ -176,26 +171,6 @@ def test_driver_reads_the_emulated_pack(driver, emulator):
     assert r.extra["cell_voltages"] == "3.301,3.305,3.298,3.31,3.302,3.299,3.304,3.307"
     assert r.extra["state"] == "discharging"
     assert driver.counters.accepted == 5 + 3 + 1 and driver.counters.rejected == 0
-
-
-def test_noise_before_answers_is_counted_not_fatal(driver, emulator):
-    assert check_noise_tolerated(driver, emulator, 7).metrics["cell_count"] == 8
-
-
-def test_malformed_answer_raises_protocol_error_and_counts(driver, emulator):
-    check_malformed_answer(driver, emulator, "checksum")
-
-
-def test_partial_answer_raises_protocol_error_at_the_deadline(driver, emulator):
-    check_partial_answer(driver, emulator)
-
-
-def test_silent_device_is_unavailable_within_the_deadline(driver, emulator):
-    check_silent_then_back(driver, emulator)
-
-
-def test_vanished_port_is_unavailable(driver, emulator):
-    check_vanished_port(driver, emulator)
 
 
 def test_spec_registers_and_builds_a_working_driver():

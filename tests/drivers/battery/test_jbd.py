@@ -20,11 +20,6 @@ from drivers.battery.ptyemu import PtyEmulator
 from drivers.registry import registry
 from tests.drivers.battery.bms_support import (
     assert_catalogue,
-    check_malformed_answer,
-    check_noise_tolerated,
-    check_partial_answer,
-    check_silent_then_back,
-    check_vanished_port,
     corrupt_one_byte,
     feed_all,
     frames_of,
@@ -213,26 +208,6 @@ def test_driver_reads_the_emulated_pack(driver):
     assert (r.metrics["mosfet_temperature"], r.metrics["battery_temperature"]) == (29.0, 25.5)
     assert driver.counters.accepted == 2 and driver.counters.rejected == 0
     assert driver.info == {"firmware": "8.0"}
-
-
-def test_noise_before_answers_is_counted_not_fatal(driver, emulator):
-    assert check_noise_tolerated(driver, emulator, 2).metrics["battery_voltage"] == 13.24
-
-
-def test_malformed_answer_raises_protocol_error_and_counts(driver, emulator):
-    check_malformed_answer(driver, emulator, "checksum")
-
-
-def test_partial_answer_raises_protocol_error_at_the_deadline(driver, emulator):
-    check_partial_answer(driver, emulator)
-
-
-def test_silent_device_is_unavailable_within_the_deadline(driver, emulator):
-    check_silent_then_back(driver, emulator)
-
-
-def test_vanished_port_is_unavailable(driver, emulator):
-    check_vanished_port(driver, emulator)
 
 
 def test_answering_only_the_first_request_is_a_protocol_error():

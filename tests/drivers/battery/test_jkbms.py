@@ -26,11 +26,6 @@ from drivers.battery.jkbms.fields import decode
 from drivers.registry import registry
 from tests.drivers.battery.bms_support import (
     assert_catalogue,
-    check_malformed_answer,
-    check_noise_tolerated,
-    check_partial_answer,
-    check_silent_then_back,
-    check_vanished_port,
     corrupt_one_byte,
     feed_all,
     frames_of,
@@ -213,26 +208,6 @@ def test_version_0_current_encoding_round_trips():
             assert d.read(time.monotonic() + 2)[0].metrics["battery_current"] == 12.5
         finally:
             d.close()
-
-
-def test_noise_before_answers_is_counted_not_fatal(driver, emulator):
-    assert check_noise_tolerated(driver, emulator, 1).metrics["battery_soc"] == 64
-
-
-def test_malformed_answer_raises_protocol_error_and_counts(driver, emulator):
-    check_malformed_answer(driver, emulator, "checksum")
-
-
-def test_partial_answer_raises_protocol_error_at_the_deadline(driver, emulator):
-    check_partial_answer(driver, emulator)
-
-
-def test_silent_device_is_unavailable_within_the_deadline(driver, emulator):
-    check_silent_then_back(driver, emulator)
-
-
-def test_vanished_port_is_unavailable(driver, emulator):
-    check_vanished_port(driver, emulator)
 
 
 def test_spec_registers_and_builds_a_working_driver(emulator):
