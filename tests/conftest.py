@@ -40,3 +40,15 @@ def daemons(tmp_path):
     yield make
     for d in started:
         d.stop()
+
+
+@pytest.fixture
+def gx():
+    """A Victron GX emulator (pymodbus) on a free loopback Modbus-TCP port; `gx.bank` sets its
+    registers, stop()/start() take it off the network and back."""
+    from drivers.modbus.simulator import GxSimulator, free_port  # pymodbus only where used
+
+    sim = GxSimulator(free_port())
+    sim.start()
+    yield sim
+    sim.stop()

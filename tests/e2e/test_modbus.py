@@ -18,7 +18,7 @@ import pytest
 
 from drivers.modbus.decode import encode_string
 from drivers.modbus.mapfile import load_builtin
-from drivers.modbus.simulator import EpeverSimulator, GxSimulator, free_port
+from drivers.modbus.simulator import EpeverSimulator, GxSimulator
 from tests.peers.daemon import DaemonProcess, db_rows, write_config
 from tests.peers.replay import wait_until
 from tests.peers.subscriber import Subscriber
@@ -86,14 +86,6 @@ def start_daemon(tmp_path, broker, daemons):
         return daemons(config)
 
     return start
-
-
-@pytest.fixture
-def gx():
-    sim = GxSimulator(free_port())
-    sim.start()
-    yield sim
-    sim.stop()
 
 
 def test_gx_services_reach_the_broker_and_a_refusing_one_goes_offline(

@@ -10,17 +10,9 @@ from drivers.base import DeviceUnavailable, ProtocolError
 from drivers.modbus.decode import encode_string
 from drivers.modbus.mapfile import load_builtin
 from drivers.modbus.regmap import MapError
-from drivers.modbus.simulator import GxSimulator, free_port
+from drivers.modbus.simulator import GxSimulator
 from drivers.modbus.spec import GX
 from edged.metrics import CATALOGUE
-
-
-@pytest.fixture
-def gx():
-    sim = GxSimulator(free_port())
-    sim.start()
-    yield sim
-    sim.stop()
 
 
 def driver(sim: GxSimulator, **opts):

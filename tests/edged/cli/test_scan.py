@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pymodbus.client import ModbusTcpClient
 
 from drivers.modbus.mapfile import load_builtin
-from drivers.modbus.simulator import EpeverSimulator, GxSimulator, free_port
+from drivers.modbus.simulator import EpeverSimulator, free_port
 from edged.cli.scan import parse_units, spans
 
 COMMAND = [sys.executable, "-m", "edged.cli", "scan"]
@@ -33,14 +33,6 @@ def scan(*args: str, lang: str | None = None) -> subprocess.CompletedProcess:
 @pytest.fixture
 def epever():
     sim = EpeverSimulator(address=3)
-    sim.start()
-    yield sim
-    sim.stop()
-
-
-@pytest.fixture
-def gx():
-    sim = GxSimulator(free_port())
     sim.start()
     yield sim
     sim.stop()
