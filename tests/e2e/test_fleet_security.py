@@ -10,12 +10,10 @@ daemon connects over TLS and answers the dashboard's signed command.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 import threading
-import tomllib
 import uuid
 from pathlib import Path
 
@@ -24,169 +22,18 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.peers.broker import Broker
+from tests.peers.certificates import make_ca
 from tests.peers.commander import Commander
 from tests.peers.daemon import DaemonProcess, write_config
 from tests.peers.energy_pty import EnergyPty
+from tests.peers.fleet_broker import HELPER, Fleet
 from tests.peers.replay import wait_until
 from tests.peers.subscriber import Subscriber
-
-ROOT = Path(__file__).resolve().parents[2]
-HELPER = ROOT / "scripts" / "fleet-site-credentials"
-EXAMPLES = ROOT / "docs" / "broker"
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("openssl") and shutil.which("mosquitto_passwd")),
     reason="needs openssl and mosquitto_passwd",
 )
-
-
-def openssl(*args: str | Path) -> None:
-    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
-
-
-def make_ca(folder: Path, name: str) -> tuple[Path, Path]:
-    key, crt = folder / f"{name}.key", folder / f"{name}.crt"
-    openssl(
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        f"/CN={name}",
-        "-keyout",
-        key,
-        "-out",
-        crt,
-    )
-    return crt, key
-
-
-def make_server_cert(folder: Path, ca: tuple[Path, Path]) -> tuple[Path, Path]:
-    key, csr, crt, ext = (folder / f"broker.{s}" for s in ("key", "csr", "crt", "ext"))
-    ext.write_text("subjectAltName = IP:127.0.0.1, DNS:localhost\n")
-    openssl(
-        "req",
-        "-new",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        key,
-        "-out",
-        csr,
-    )
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        csr,
-        "-CA",
-        ca[0],
-        "-CAkey",
-        ca[1],
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-sha256",
-        "-extfile",
-        ext,
-        "-out",
-        crt,
-    )
-    return crt, key
-
-
-def credentials(folder: Path, site: str, passwd: Path, ca: tuple[Path, Path], port: int) -> dict:
-    """Run the helper as an administrator would; return the TOML it wrote, parsed."""
-    done = subprocess.run(
-        [
-            str(HELPER),
-            site,
-            "--passwd",
-            str(passwd),
-            "--out",
-            str(folder),
-            "--ca",
-            str(ca[0]),
-            "--ca-key",
-            str(ca[1]),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    written = folder / site / "edged-site.toml"
-    assert oct(written.stat().st_mode & 0o777) == "0o600"
-    text = written.read_text()
-    assert text not in done.stdout + done.stderr  # nothing secret printed
-    return tomllib.loads(text)
-
-
-class Fleet:
-    """A central broker from the example files, three sites' accounts and a dashboard's."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        certs = folder / "certs"
-        certs.mkdir()
-        self.ca = make_ca(certs, "ca")
-        make_server_cert(certs, self.ca)
-        self.broker = Broker(folder)
-        conf = (EXAMPLES / "mosquitto-edged.conf").read_text()
-        conf = conf.replace("/etc/mosquitto/", f"{folder}/").replace(
-            "listener 8883", f"listener {self.broker.port} 127.0.0.1"
-        )
-        (folder / "edged.acl").write_text((EXAMPLES / "edged.acl").read_text())
-        if os.geteuid() == 0:  # mosquitto started as root drops to `mosquitto` unless told
-            conf += "\nuser root\n"
-        self.broker.conf.write_text(conf)
-        passwd = folder / "edged.passwd"
-        self.sites = {
-            s: credentials(folder / "sites", s, passwd, self.ca, self.broker.port)
-            for s in ("site-a", "site-b")
-        }
-        self.dashboard_password = uuid.uuid4().hex
-        self.homeassistant_password = uuid.uuid4().hex
-        for user, password in (
-            ("dashboard", self.dashboard_password),
-            ("homeassistant", self.homeassistant_password),
-        ):
-            subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True)
-        self.broker.start()
-
-    def subscriber(self, topic: str, user: str, password: str) -> Subscriber:
-        return Subscriber(
-            "127.0.0.1",
-            self.broker.port,
-            topic,
-            username=user,
-            password=password,
-            ca_file=str(self.ca[0]),
-        ).start()
-
-    def as_site(self, site: str, topic: str) -> Subscriber:
-        return self.subscriber(topic, site, self.sites[site]["mqtt"]["password"])
-
-    def as_dashboard(self, topic: str) -> Subscriber:
-        return self.subscriber(topic, "dashboard", self.dashboard_password)
-
-    def client(self, user: str, password: str) -> mqtt.Client:
-        c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
-        c.username_pw_set(user, password)
-        c.tls_set(ca_certs=str(self.ca[0]))
-        c.connect("127.0.0.1", self.broker.port)
-        c.loop_start()
-        return c
 
 
 @pytest.fixture(scope="module")
