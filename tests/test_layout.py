@@ -101,3 +101,20 @@ def test_the_tree_reader_sees_names_where_the_tree_puts_them():
         "tests/e2e/",
         "telemetry/",
     }
+
+
+def test_every_module_is_named_in_the_architecture_tree():
+    """A newcomer finds any command, driver, rule or job from the tree alone: every module's
+    name is in it, as a path, a bare name in its folder's line or a `render_*` pattern."""
+    tree = "\n".join(tree_block(ARCHITECTURE.read_text(encoding="utf-8")))
+    words = set(re.findall(r"[A-Za-z0-9_]+\*?", tree))
+    patterns = [w[:-1] for w in words if w.endswith("*")]
+    unnamed = sorted(
+        str(path.relative_to(ROOT))
+        for top in PACKAGES
+        for path in (ROOT / top).rglob("*.py")
+        if path.stem not in ("__init__", "__main__")
+        and path.stem not in words
+        and not any(path.stem.startswith(p) for p in patterns)
+    )
+    assert not unnamed, f"modules docs/architecture.md does not name: {unnamed}"
