@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 SUNRISE, SUNSET = 6.5, 18.75  # local hours, Sahel
 EFFICIENCY = 0.97
+MAX_TIME_TO_GO_MIN = 100 * 24 * 60
+"""Beyond 100 days to go the simulated BMV says infinite (-1)."""
 
 
 @dataclass
@@ -134,10 +136,13 @@ class SolarSite:
 
     @property
     def time_to_go_min(self) -> int:
-        """-1 (infinite) unless discharging, like the BMV."""
+        """-1 (infinite) unless discharging, like the BMV; also -1 for a discharge too small to
+        count (at night the simulated load can net a few mA: years to go, which a BMV shows
+        as infinite too, and which the driver's bounds would reject)."""
         if self.battery_i >= 0:
             return -1
-        return int(self.soc / 100 * self.capacity_ah / -self.battery_i * 60)
+        minutes = int(self.soc / 100 * self.capacity_ah / -self.battery_i * 60)
+        return minutes if minutes <= MAX_TIME_TO_GO_MIN else -1
 
 
 def _hour(now: float) -> float:
