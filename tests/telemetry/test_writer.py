@@ -140,7 +140,7 @@ def test_a_commit_writes_one_block_per_device_across_the_folds_before_it(started
         for i in range(5):
             w.put(mppt(T0 + fold * 5 + i))
             w.put(Sample("bmv", T0 + fold * 5 + i, True, {"battery_soc": 50.0 + i}))
-        poll(lambda: w._queue.empty())  # taken by a fold (every second), not by a commit
+        poll(lambda: w._intake.queued == 0)  # taken by a fold (every second), not by a commit
         time.sleep(0.01)
     assert w.flush()
     db = store.open_db(tmp_path / "edged.db", readonly=True)

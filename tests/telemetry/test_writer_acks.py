@@ -6,7 +6,8 @@ from pathlib import Path
 
 from edged.readings import Record, Sample
 from telemetry import outbox, store
-from telemetry.writer import ACK_CHUNK, Writer
+from telemetry.ack_deletion import ACK_CHUNK
+from telemetry.writer import Writer
 from tests.peers.replay import wait_until
 
 T0 = 1_699_999_980.0
@@ -64,13 +65,14 @@ def test_a_commit_holding_many_acks_deletes_them_a_chunk_per_transaction(tmp_pat
     backlog(tmp_path / "edged.db", n)
     w = Writer(tmp_path / "edged.db", publish_interval=60.0, commit_interval=3600.0)
     # not started: the acks pile up as they would during one long cadence, then one commit
-    w._acks.update(range(1, n + 1))
+    w._acks.put_back(range(1, n + 1))
     w.put(Sample("mppt", T0 + n + 100, True, {"battery_voltage": 13.0}))
     statements: list[str] = []
-    w._db.conn.set_trace_callback(statements.append)
+    db = w._database.db
+    db.conn.set_trace_callback(statements.append)
     assert w._commit(force=True)
     assert deletes_per_transaction(statements) == [ACK_CHUNK, ACK_CHUNK, 10]
-    assert outbox.count(w._db) == 0 and w.stats["acked"] == n
+    assert outbox.count(db) == 0 and w.stats["acked"] == n
     w.stop()
 
 
