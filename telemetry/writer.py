@@ -54,7 +54,7 @@ from telemetry.intake import Intake
 from telemetry.lock import DatabaseLock
 from telemetry.quarantine import Quarantine
 from telemetry.rows import KvRow, Row
-from telemetry.windows import ClosedWindow, WindowAggregator
+from telemetry.window_folding import WindowFolding
 from telemetry.writer_database import WriterDatabase
 from telemetry.writer_stats import WriterStats
 
@@ -64,11 +64,6 @@ T = TypeVar("T")
 _STOP = object()
 STATE_REFRESH = 300.0
 """Seconds between writes of an unchanged device state (counters, last_seen) per device."""
-CLOSE_EVERY = 1.0
-"""Most seconds between folds of the queued samples into their windows (in memory, no write):
-a window's record is handed to `on_closed` about a second after it ends, not at the next
-commit; a quarter of the publish interval when that is shorter, so a record is still live
-(its window ended less than one interval ago) when it reaches the publisher."""
 
 
 class Writer(threading.Thread):
@@ -95,7 +90,6 @@ class Writer(threading.Thread):
         """False: a commit stores only the samples no record covers yet, and each device's
         newest (`store.Batch.drop_covered`); True: every sample, pruned after its retention."""
         self._on_records = on_records
-        self._on_closed = on_closed
         self._release_memory = release_memory
         """Gives the memory freed after a large transaction back to the system (the daemon
         passes `edged.memory.trim`: glibc keeps it in its arenas otherwise, so RSS would stay at
@@ -105,8 +99,7 @@ class Writer(threading.Thread):
         self._count = self._stats.add
         self._intake = Intake(max_queue, state_refresh, self._count)
         self._acks = WaitingAcks()
-        self._agg = WindowAggregator(publish_interval, grace)
-        self._close_every = min(CLOSE_EVERY, publish_interval / 4)
+        self._folding = WindowFolding(publish_interval, grace, on_closed)
         self._batch = store.Batch()
         self._finished = False
         self._retry = CommitRetry(max_queue, self._count)
@@ -247,7 +240,7 @@ class Writer(threading.Thread):
             while True:
                 self._heartbeat = time.monotonic()
                 next_commit = last_commit + self.commit_interval
-                wake = min(next_commit, last_close + self._close_every)
+                wake = min(next_commit, last_close + self._folding.every)
                 try:
                     item = self._calls.get(timeout=max(0.0, wake - time.monotonic()))
                 except queue.Empty:
@@ -290,43 +283,17 @@ class Writer(threading.Thread):
         after a crash, withhold those that may have gone out live (`telemetry.replay`)."""
         assert self._database.db is not None
         devices = list(self._database.ids.devices)
-        done = replay.at_start(self._database.db, self._agg, devices, self.commit_interval)
-        self._store_closed(done.records)
+        agg = self._folding.agg
+        done = replay.at_start(self._database.db, agg, devices, self.commit_interval)
+        self._folding.add_closed(self._batch, self._database.ids, done.records)
         self._batch.rows.extend(("kv", row) for row in done.kv_rows())
         self._count("replay_withheld", len(done.withheld))
 
-    def _store_closed(self, windows: list[ClosedWindow]) -> None:
-        ids = self._database.ids
-        for window in windows:
-            self._batch.records.append((ids.next_record_id, *window))
-            ids.next_record_id += 1
-
-    def _drain(self, now: float) -> None:
-        """Move queued samples into the batch as one block per device (contiguous seqs), and
-        fold each, as stored, into its window."""
-        ids = self._database.ids
-        for device, group in self._intake.drain().items():
-            block = self._batch.block_for(device, ids)
-            for sample in group:
-                if not block.has_room():
-                    block = self._batch.block_for(device, ids)
-                block.samples.append(sample)
-                self._store_closed(self._agg.add(sample, block.last_seq, now))
-
     def _close_windows(self) -> None:
-        """Fold the queued samples into the batch; hand the records of windows that closed to
-        `on_closed` now, before their commit (they are committed, with their outbox rows
-        unless already acknowledged, at the next commit, like every record)."""
-        now, before = time.monotonic(), len(self._batch.records)
-        self._drain(now)
-        self._store_closed(self._agg.close_due(now))
-        closed = self._batch.records[before:]
-        if not closed or self._on_closed is None:
-            return
-        try:
-            self._on_closed([store.with_id(record, rid) for rid, record, _ in closed])
-        except Exception:  # the publisher's bug must not stop storage; the outbox has them
-            log.exception("on_closed callback failed; the records go out after their commit")
+        """Fold the queued samples into the batch and their windows; the records of windows
+        that closed go to `on_closed` now, before their commit (`telemetry.window_folding`)."""
+        now = time.monotonic()
+        self._folding.fold(self._batch, self._database.ids, self._intake.drain(), now)
 
     # --- committing ---------------------------------------------------------------------------
 
