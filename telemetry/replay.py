@@ -106,6 +106,25 @@ def replay(
     return out
 
 
+def at_start(
+    db: Database, agg: WindowAggregator, devices: list[str], commit_interval: float
+) -> Replayed:
+    """The Writer's start: take the clean-stop marker, `replay`, and say what was withheld
+    (kept on the card, never published again) and which windows go on."""
+    done = replay(db, agg, devices, take_clean_stop(db), commit_interval)
+    for window in done.withheld:
+        log.warning(
+            "window %s of %r ended before the restart and may have gone out live: its %d"
+            " stored samples are kept but not published again",
+            window.record.ts,
+            window.record.device,
+            window.record.samples,
+        )
+    if agg.open_devices:
+        log.info("replayed open windows of %s", agg.open_devices)
+    return done
+
+
 def _clock_in_doubt(agg: WindowAggregator, device: str, samples: list[Sample]) -> bool:
     """Did the wall clock step back before the crash (samples were being folded after the
     frontier) or across it (now is before stored data)?"""

@@ -1,35 +1,32 @@
-"""Fault injection on the store: damaged files, a full disk, rejected rows, two daemons.
+"""Fault injection on the store under the daemon: damaged files, a full disk, a rotted record,
+two daemons; and the store's reads and VACUUM at their limits.
 
 The daemon tests run the real `edged run` with a VE.Direct controller emulated on a pty and a
 real mosquitto: the damage is done with the daemon stopped, then it must come up, publish live,
 raise the alarm, keep the damaged file aside and store again. The full-disk tests mount a small
-tmpfs (skipped, saying why, where mounting is not permitted).
+tmpfs (skipped, saying why, where mounting is not permitted). The Writer's own faults are
+tested beside the modules that meet them: test_writer_database (damage while running, a cut
+during a salvage, the lock), test_commit_retry (a full disk), test_quarantine (rows SQLite
+rejects), test_writer_replay (a garbage sample block).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
 import subprocess
-import sys
-import time
 import uuid
-import zlib
 from pathlib import Path
 
 import pytest
 
 from drivers.victron.vedirect.emulator import PtyEmulator
-from edged.readings import DeviceState, Liveness, Sample
 from telemetry import outbox, salvage, store
-from telemetry.lock import DatabaseBusy
-from telemetry.rows import AlarmCleared, HealthRow, KvRow
-from telemetry.writer import Writer
 from tests.peers.daemon import DaemonProcess, db_rows, write_config
 from tests.peers.replay import wait_until
 from tests.peers.subscriber import Subscriber
+from tests.telemetry.damage import overwrite_page, truncate_half, zero_header
 
 PREFIX = "faults"
 T0 = 1_699_999_990.0
@@ -72,29 +69,6 @@ class Site:
     def stop(self) -> None:
         self.sub.stop()
         self.emulator.stop()
-
-
-def zero_header(db: Path) -> None:
-    with db.open("r+b") as f:
-        f.write(bytes(100))
-
-
-def truncate_half(db: Path) -> None:
-    os.truncate(db, db.stat().st_size // 2)
-
-
-def overwrite_page(table: str):
-    def damage(db: Path) -> None:
-        conn = sqlite3.connect(db)
-        pages = [p for (p,) in conn.execute("SELECT pageno FROM dbstat WHERE name = ?", (table,))]
-        size = conn.execute("PRAGMA page_size").fetchone()[0]
-        conn.close()
-        assert pages, f"table {table} has no page"
-        with db.open("r+b") as f:
-            f.seek((pages[len(pages) // 2] - 1) * size)
-            f.write(b"\xa5" * size)
-
-    return damage
 
 
 DAMAGE = {
@@ -231,87 +205,7 @@ def test_disk_filling_mid_run_keeps_live_and_loses_no_held_record(
         site.stop()
 
 
-# --- the Writer alone: rows SQLite rejects, damage while running, the lock --------------------
-
-
-def mppt(ts: float, v: float = 13.0) -> Sample:
-    return Sample("mppt", ts, True, {"battery_voltage": v})
-
-
-class _WrongArity:
-    KIND = "kv"
-
-    def params(self) -> tuple:
-        return ("only-one-parameter",)
-
-
-def test_rejected_rows_are_quarantined_and_never_block_the_batch(tmp_path):
-    w = Writer(tmp_path / "edged.db", publish_interval=60.0, commit_interval=3600.0)
-    w.start()
-    try:
-        w.put_row(_WrongArity())  # a row type whose params do not match its statement
-        w.put_row(KvRow("big", 2**70))  # an int SQLite cannot bind
-        w.put_row(AlarmCleared(T0, None))  # binds, updates nothing: fine
-        w.put_row(HealthRow("pibox", T0, True, None))  # NOT NULL violated
-        w.put_state("mppt", DeviceState(Liveness.OK, object()))  # type: ignore[arg-type]
-        w.put_row(KvRow("good", "1"))
-        w.put(mppt(T0))
-        assert w.flush() is True
-        assert w.flush() is True  # nothing left that fails
-        kept = (tmp_path / "edged.db.quarantine").read_text().splitlines()
-        assert [json.loads(k)["kind"] for k in kept] == ["device_state", "kv", "kv", "health"]
-        assert all(json.loads(k)["reason"] for k in kept)
-        assert w.stats["quarantined"] == 4 and w.stats["commit_failures"] == 0
-        assert w.call(lambda db: db.execute("SELECT value FROM kv").fetchall()) == [("1",)]
-    finally:
-        w.stop()
-
-
-def test_damage_while_running_replaces_the_file_and_keeps_the_batch(tmp_path):
-    path = tmp_path / "edged.db"
-    got = []
-    w = Writer(path, publish_interval=60.0, commit_interval=3600.0, on_records=got.extend)
-    w.start()
-    try:
-        for i in range(0, 130):
-            w.put(mppt(T0 + i))
-        assert w.flush()
-        # another connection's commit makes the Writer drop its page cache; after the
-        # checkpoint the outbox page is read from the file, where it is now garbage
-        other = sqlite3.connect(path)
-        other.execute("INSERT INTO kv VALUES ('poke', '1')")
-        other.commit()
-        other.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        other.close()
-        overwrite_page("outbox")(path)
-        for i in range(130, 200):
-            w.put(mppt(T0 + i))
-        assert w.flush() is True
-        assert len(salvage.damaged_copies(path)) == 1
-        assert w.recovered is not None and w.recovered.copied["records"] == 2
-        assert w.storage_health() == {"failing": False, "damaged_copies": 1}
-        stored = w.call(lambda db: list(store.read_samples(db)))
-        assert [s.ts for _, s in stored] == [T0 + i for i in range(200)]  # salvaged + batch
-        assert [seq for seq, _ in stored] == sorted({seq for seq, _ in stored})  # none reused
-        assert [r.ts for r in got] == [T0 - 10 + 60 * k for k in range(3)]
-        assert w.stats["recoveries"] == 1 and w.stats["commit_failures"] == 0
-    finally:
-        w.stop()
-
-
-def test_writer_lock_refuses_a_second_writer_on_one_database(tmp_path):
-    w = Writer(tmp_path / "edged.db", publish_interval=60.0, commit_interval=3600.0)
-    w.start()
-    try:
-        with pytest.raises(DatabaseBusy) as busy:
-            Writer(tmp_path / "edged.db", publish_interval=60.0, commit_interval=3600.0)
-        assert busy.value.pid == os.getpid()
-        (tmp_path / "alias.db").symlink_to(tmp_path / "edged.db")
-        with pytest.raises(DatabaseBusy):  # the same file by another name
-            Writer(tmp_path / "alias.db", publish_interval=60.0, commit_interval=3600.0)
-    finally:
-        w.stop()
-    Writer(tmp_path / "edged.db", publish_interval=60.0, commit_interval=3600.0).stop()
+# --- the store's reads and maintenance at their limits ---------------------------------------
 
 
 def test_outbox_sweep_excludes_more_ids_than_sqlites_variable_limit(tmp_path):
@@ -336,65 +230,6 @@ def test_vacuum_is_skipped_when_the_disk_lacks_room_for_its_copy(tmp_path, monke
     assert "VACUUM skipped" in caplog.text
     monkeypatch.undo()
     assert store.vacuum_if_room(db.conn) is True
-
-
-def test_windows_closing_while_commits_fail_go_live_and_retries_back_off(tmp_path):
-    live, committed = [], []
-    w = Writer(
-        tmp_path / "edged.db",
-        publish_interval=60.0,
-        commit_interval=0.05,
-        on_closed=live.extend,
-        on_records=committed.extend,
-    )
-    w.start()
-    try:
-        w.put(mppt(T0))
-        assert w.flush()
-        pages = w.call(lambda db: db.execute("PRAGMA page_count").fetchone()[0])
-        w.call(lambda db: db.execute(f"PRAGMA max_page_count = {pages}").fetchone())
-        for i in range(1, 400):  # values that do not compress away: the block needs new pages
-            w.put(mppt(T0 + i, v=12 + i * 7919 % 1000 / 1000))
-        wait_until(lambda: w.stats["commit_failures"], 10, what="a failing commit")
-        assert w.storage_health()["failing"] is True
-        # every window that closed is live although none is committed
-        wait_until(lambda: len(live) == 6, 10, what="six windows live")
-        assert [r.samples for r in live] == [50, 60, 60, 60, 60, 60] and committed == []
-        before = w.stats["commit_failures"]
-        time.sleep(1.5)  # at a 0.05 s cadence 30 tries; the backoff doubles from 0.1 s
-        assert w.stats["commit_failures"] - before <= 6
-        w.call(lambda db: db.execute("PRAGMA max_page_count = 1073741823").fetchone())
-        assert w.flush() is True
-        assert [r.id for r in committed] == [r.id for r in live]
-        assert w.storage_health()["failing"] is False and w.stats["dropped"] == 0
-    finally:
-        w.stop()
-
-
-def test_a_garbage_sample_block_is_skipped_at_replay_not_fatal(tmp_path, caplog):
-    path = tmp_path / "edged.db"
-    w = Writer(path, publish_interval=60.0, commit_interval=3600.0)
-    for i in range(5):
-        w.put(mppt(T0 + i))
-    w.stop()
-    conn = sqlite3.connect(path)
-    for first_seq, data in (
-        (6, b"not zlib"),
-        (7, zlib.compress(b"[1, 2]")),
-        (8, zlib.compress(b'{"v": 1, "t": [1], "s": []}')),
-    ):
-        conn.execute(
-            "INSERT INTO sample_blocks VALUES (?, ?, 1, ?, ?, ?)",
-            (first_seq, first_seq, T0 + 9, T0 + 9, data),
-        )
-    conn.commit()
-    conn.close()
-    w = Writer(path, publish_interval=60.0, commit_interval=3600.0)  # replays: must not raise
-    w.put(mppt(T0 + 20))
-    w.stop()
-    db = store.open_db(path, readonly=True)
-    assert [seq for seq, _ in store.read_samples(db)] == [1, 2, 3, 4, 5, 9]
-    assert caplog.text.count("unreadable, skipped") >= 3
 
 
 def test_a_record_whose_stored_json_rotted_leaves_the_outbox_and_the_rest_is_sent(
@@ -431,45 +266,3 @@ def test_a_record_whose_stored_json_rotted_leaves_the_outbox_and_the_rest_is_sen
         assert "unreadable, dropped from the outbox" in second.logs()
     finally:
         site.stop()
-
-
-SLOW_SALVAGE = """
-import sys, time
-from telemetry import salvage
-copy = salvage._copy_all
-def slow(source, fresh):
-    print("salvaging", flush=True)
-    time.sleep(60)  # a slow SD card: the power is cut before the salvage ends
-    return copy(source, fresh)
-salvage._copy_all = slow
-from telemetry.writer import Writer
-Writer(sys.argv[1], publish_interval=60.0, commit_interval=3600.0)
-"""
-
-
-def test_a_cut_during_a_salvage_leaves_the_damaged_file_to_salvage_again(tmp_path):
-    path = tmp_path / "edged.db"
-    w = Writer(path, publish_interval=60.0, commit_interval=3600.0)
-    w.start()
-    for i in range(0, 200):
-        w.put(mppt(T0 + i))
-    assert w.flush()
-    w.stop()
-    overwrite_page("sample_blocks")(path)
-    child = subprocess.Popen(
-        [sys.executable, "-c", SLOW_SALVAGE, str(path)], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert child.stdout.readline().strip() == "salvaging"
-    finally:
-        child.kill()
-        child.wait(10)
-    assert salvage.damaged_copies(path) == []  # the damaged file is still where it was
-    w = Writer(path, publish_interval=60.0, commit_interval=3600.0)
-    w.start()
-    try:
-        assert w.recovered is not None and w.recovered.copied.get("records") == 3
-        assert len(salvage.damaged_copies(path)) == 1
-        assert not path.with_name("edged.db.salvage").exists()
-    finally:
-        w.stop()

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from edged.readings import Record, Sample
 from telemetry import outbox, store
-from telemetry.writer import ACK_CHUNK, Writer
+from telemetry.ack_deletion import ACK_CHUNK
+from telemetry.writer import Writer
 from tests.peers.replay import wait_until
+from tests.telemetry import writers
+from tests.telemetry.writers import running_writers
 
 T0 = 1_699_999_980.0
 
@@ -64,13 +69,14 @@ def test_a_commit_holding_many_acks_deletes_them_a_chunk_per_transaction(tmp_pat
     backlog(tmp_path / "edged.db", n)
     w = Writer(tmp_path / "edged.db", publish_interval=60.0, commit_interval=3600.0)
     # not started: the acks pile up as they would during one long cadence, then one commit
-    w._acks.update(range(1, n + 1))
+    w._acks.put_back(range(1, n + 1))
     w.put(Sample("mppt", T0 + n + 100, True, {"battery_voltage": 13.0}))
     statements: list[str] = []
-    w._db.conn.set_trace_callback(statements.append)
+    db = w._database.db
+    db.conn.set_trace_callback(statements.append)
     assert w._commit(force=True)
     assert deletes_per_transaction(statements) == [ACK_CHUNK, ACK_CHUNK, 10]
-    assert outbox.count(w._db) == 0 and w.stats["acked"] == n
+    assert outbox.count(db) == 0 and w.stats["acked"] == n
     w.stop()
 
 
@@ -92,3 +98,23 @@ def test_acks_of_records_not_committed_yet_wait_for_their_commit(tmp_path):
         assert [r.id for r in got] and all((r.id,) not in rows for r in got)
     finally:
         w.stop()
+
+
+@pytest.fixture
+def started(tmp_path):
+    with running_writers(tmp_path) as make:
+        yield make
+
+
+def test_ack_deletes_only_the_acked_ids(started, tmp_path):
+    got = []
+    w = started(on_records=got.extend)
+    for i in range(0, 300, 30):
+        w.put(writers.mppt(writers.T0 + i))
+    w.flush()
+    assert len(got) == 4
+    w.ack([got[0].id, got[2].id, 999])
+    assert w.flush() and w.stats["acked"] == 2
+    db = store.open_db(tmp_path / "edged.db", readonly=True)
+    assert [r.id for r in outbox.pending(db, 10)] == [got[1].id, got[3].id]
+    assert db.execute("SELECT count(*) FROM records").fetchone()[0] == 4

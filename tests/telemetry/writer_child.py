@@ -1,4 +1,4 @@
-"""Child process for tests/telemetry/test_writer.py: runs a real Writer until the test SIGKILLs it.
+"""Child process for tests/telemetry/test_writer_replay.py: a Writer until the test SIGKILLs it.
 
 Usage: python -m tests.telemetry.writer_child DB START_TS. Puts one sample per simulated second,
 commits every 7 samples and prints `committed N` after each commit, forever.
