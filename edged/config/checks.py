@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -38,3 +38,35 @@ def time_zone(val: Any) -> str | None:
     except (ZoneInfoNotFoundError, ValueError):
         return "expected an IANA time zone such as Africa/Bamako"
     return None
+
+
+def expect(ok: Callable[[Any], bool], expected: str) -> Callable[[Any], str | None]:
+    """A check from a predicate and what it expects."""
+    return lambda val: None if ok(val) else expected
+
+
+def one_of(names: tuple[str, ...]) -> Callable[[Any], str | None]:
+    return lambda val: None if val in names else f"expected one of {', '.join(names)}"
+
+
+percent = expect(lambda x: 0 <= x <= 100, "expected a state of charge 0-100 (%)")
+not_negative = expect(lambda x: x >= 0, "expected a number >= 0")
+
+
+def strings(
+    v: Any,
+    table: Mapping[str, Any],
+    key: str,
+    path: str,
+    check: Callable[[Any], str | None] | None = None,
+) -> tuple[str, ...] | None:
+    """An array of non-empty strings as a tuple; None when absent or wrong (problem added)."""
+    if key not in table:
+        return None
+    val = table[key]
+    ok = isinstance(val, list) and all(isinstance(s, str) and s for s in val)
+    message = (check(val) if check else None) if ok else "expected an array of non-empty strings"
+    if message:
+        v.add(f"{path}.{key}", f"{message}, got {val!r}")
+        return None
+    return tuple(val)
