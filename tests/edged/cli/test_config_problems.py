@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edged.cli.config_problems import PATTERNS, expected, line
-from edged.cli.i18n import tr
+from edged.cli.config_problems import PATTERNS, expected, line, said
+from edged.cli.i18n import N_, tr
 from edged.config.loader import ConfigError, Problem, load, parse
 from tests.edged.cli.test_french import FIELD, english_only_words, words_shown
 
@@ -141,3 +141,14 @@ def test_any_text_gives_a_line_never_an_exception(text):
     """A validator's wording changed or a value full of braces: a line all the same."""
     assert isinstance(expected(text, "fr"), str)
     assert expected(text, "en") == text
+
+
+def test_a_pattern_is_its_message_with_the_placeholders_open():
+    """The wording is written once: its brackets and dots are text, only `{name}` varies."""
+    pattern, message = said(N_("expected a fraction in (0, 1], got {value}"))
+    assert message == "expected a fraction in (0, 1], got {value}"
+    assert pattern.fullmatch("expected a fraction in (0, 1], got 1.5")["value"] == "1.5"
+    assert pattern.fullmatch("expected a fraction in 0, 1, got 1.5") is None
+    pattern, _ = said(N_("expected only with {key}"), key=r"\w+")
+    assert pattern.fullmatch("expected only with warn_soc")
+    assert pattern.fullmatch("expected only with warn soc") is None
