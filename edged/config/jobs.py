@@ -13,7 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from edged.config.checks import expect, kind, not_negative, one_of, percent, positive, strings
+from edged.config.checks import (
+    Unique,
+    expect,
+    not_negative,
+    one_of,
+    percent,
+    positive,
+    strings,
+    tables,
+)
 from edged.config.power import at_nominal
 from maintenance.energy.policy import JobKind, JobSpec
 from maintenance.energy.pv_profile import minutes
@@ -69,21 +78,15 @@ class JobConfig:
 
 def jobs(v: Any, raw: Mapping[str, Any], nominal: int | None) -> tuple[JobConfig, ...]:
     """Every `[[jobs]]` table as a JobConfig; `nominal` places their voltages."""
-    items = v.array(raw.get("jobs", []), "jobs")
     out: list[JobConfig] = []
-    seen: set[str] = set()
-    for i, item in enumerate(items):
-        path = f"jobs[{i}]"
-        if not isinstance(item, Mapping):
-            v.add(path, f"expected a table, got {kind(item)}")
-            continue
+    names = Unique("job name")
+    for path, item in tables(v, raw.get("jobs", []), "jobs"):
         job = _job(v, item, path, nominal)
         name = item.get("name")
-        if isinstance(name, str) and name in seen:
-            v.add(f"{path}.name", f"expected a unique job name, {name!r} is used twice")
-        elif job is not None:
+        if isinstance(name, str) and names.twice(v, f"{path}.name", name):
+            continue
+        if job is not None:
             out.append(job)
-        seen.add(name if isinstance(name, str) else "")
     return tuple(out)
 
 

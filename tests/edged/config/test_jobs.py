@@ -41,3 +41,19 @@ def test_policy_consistency_errors_become_problems_at_the_job():
     assert problems({"jobs": [job], "power": CAP}) == [
         "jobs[0]: job 'b': urgent_min_soc must not be above min_soc"
     ]
+
+
+def test_a_stray_value_and_a_reused_name_are_each_said_and_the_rest_still_judged():
+    found = problems({"jobs": ["backup", JOB, {**JOB, "max_duration": 0}, JOB], "power": CAP})
+    assert found == [
+        "jobs[0]: expected a table, got a string",
+        "jobs[2].max_duration: expected a positive number, got 0",
+        "jobs[2].name: expected a unique job name, 'b' is used twice",
+        "jobs[3].name: expected a unique job name, 'b' is used twice",
+    ]
+    vedirect = {"driver": "vedirect", "port": "/dev/ttyUSB0"}
+    found = problems({"devices": [7, {**vedirect, "id": "m"}, {**vedirect, "id": "m"}]})
+    assert found[:2] == [
+        "devices[0]: expected a table, got an integer",
+        "devices[2].id: expected a unique device id, 'm' is used twice",
+    ]
