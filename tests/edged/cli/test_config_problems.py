@@ -75,13 +75,24 @@ MORE_PROBLEMS = {
     "shedding": {"shutdown_soc": 10, "shutdown_voltage": 10.0, "protection_voltage": 10.5},
 }
 """The kinds of problem no case folder of tests/configs/bad shows, in one config."""
+ONCE_ENGLISH_ONLY = {
+    "site": {"id": "kati"},
+    "mqtt": {"port": 70000},
+    "devices": [{"id": "m", "driver": "vedirect", "port": "/dev/ttyUSB0"}],
+    "batteries": [
+        {"id": "b", "chemistry": "agm", "nominal_voltage": 12, "capacity_ah": 100},
+        {"id": "c", "chemistry": "agm", "nominal_voltage": 12, "capacity_ah": 1, "peukert": 2},
+    ],
+    "jobs": [{"name": "b", "kind": "sync", "command": ["s"], "max_duration": 1, "windows": []}],
+}
+"""Problems the validators said in English only, whatever the reader's language."""
 
 
 def real_problems() -> list[Problem]:
     """Every problem the validators say for tests/configs/bad, MORE_PROBLEMS, `[[devices]]`
     written as a table, and a missing file."""
     said = [Problem("(file)", "file not found")]
-    for raw in (MORE_PROBLEMS, {"site": {"id": "kati"}, "devices": {}}):
+    for raw in (MORE_PROBLEMS, ONCE_ENGLISH_ONLY, {"site": {"id": "kati"}, "devices": {}}):
         with pytest.raises(ConfigError) as problems:
             parse(raw)
         said += problems.value.problems
@@ -152,3 +163,17 @@ def test_a_pattern_is_its_message_with_the_placeholders_open():
     pattern, _ = said(N_("expected only with {key}"), key=r"\w+")
     assert pattern.fullmatch("expected only with warn_soc")
     assert pattern.fullmatch("expected only with warn soc") is None
+
+
+def test_the_problems_once_said_in_english_only_have_both_languages():
+    with pytest.raises(ConfigError) as problems:
+        parse(ONCE_ENGLISH_ONLY)
+    said = {p.expected.split(", got")[0] for p in problems.value.problems}
+    assert {
+        "expected a TCP port 1-65535",
+        "expected a Peukert exponent 1.0-1.6",
+        'expected a non-empty array of ["HH:MM", "HH:MM"]',
+    } <= said
+    for problem in problems.value.problems:
+        assert expected(problem.expected, "en") == problem.expected
+        assert expected(problem.expected, "fr") != problem.expected, problem
