@@ -154,6 +154,7 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     said(N_("expected a unique component name (not pibox or uplink), got {value}")),
     said(N_("expected an array of tables ({form}), got {kind}"), form=r"\[\[\S+\]\]"),
+    said(N_("expected a list of tables ({form})"), form=r"\[\[\S+\]\]"),
     said(N_("expected an array of command names, got {kind}")),
     said(N_("expected a message with balanced braces, got {value}")),
     said(N_("expected {low}..{high}, got {value}"), low=r"-?[\d.]+", high=r"-?[\d.]+"),

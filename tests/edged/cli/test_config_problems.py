@@ -84,6 +84,7 @@ ONCE_ENGLISH_ONLY = {
         {"id": "c", "chemistry": "agm", "nominal_voltage": 12, "capacity_ah": 1, "peukert": 2},
     ],
     "jobs": [{"name": "b", "kind": "sync", "command": ["s"], "max_duration": 1, "windows": []}],
+    "equipment": {"glasses": 1},
 }
 """Problems the validators said in English only, whatever the reader's language."""
 
@@ -173,6 +174,7 @@ def test_the_problems_once_said_in_english_only_have_both_languages():
         "expected a TCP port 1-65535",
         "expected a Peukert exponent 1.0-1.6",
         'expected a non-empty array of ["HH:MM", "HH:MM"]',
+        "expected a list of tables ([[equipment]])",
     } <= said
     for problem in problems.value.problems:
         assert expected(problem.expected, "en") == problem.expected
