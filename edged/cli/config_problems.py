@@ -18,6 +18,7 @@ from edged.config.loader import ConfigError, Problem
 
 FILE = N_("(file)")
 """The key path of a problem with the whole file (not found, unreadable, not TOML)."""
+_FIELD = re.compile(r"\{(\w+)\}")
 _TYPES = "a string|an integer|a number|true or false|a boolean|an array|a table"
 TYPE_NAMES = {
     "a string": N_("a string"),
@@ -28,302 +29,147 @@ TYPE_NAMES = {
     "an array": N_("an array"),
     "a table": N_("a table"),
 }
-PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern), message)
-    for pattern, message in (
-        (r"file not found", N_("file not found")),
-        (r"required key is missing", N_("required key is missing")),
-        (r"required table is missing", N_("required table is missing")),
-        (r"unknown key; expected one of (?P<names>.+)", N_("unknown key; expected one of {names}")),
-        (r"unknown key", N_("unknown key")),
-        (
-            r"expected one of (?P<names>.+), got (?P<value>.+)",
-            N_("expected one of {names}, got {value}"),
+
+
+def said(message: str, **groups: str) -> tuple[re.Pattern[str], str]:
+    """The pattern that recognises a validator's English `message` with its placeholders filled
+    in (each `{name}` any text, or `groups[name]`), beside the message the catalogue translates:
+    the wording is written once."""
+    parts, at = [], 0
+    for found in _FIELD.finditer(message):
+        parts.append(re.escape(message[at : found.start()]))
+        parts.append(f"(?P<{found[1]}>{groups.get(found[1], '.+')})")
+        at = found.end()
+    parts.append(re.escape(message[at:]))
+    return re.compile("".join(parts)), message
+
+
+PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    said(N_("file not found")),
+    said(N_("required key is missing")),
+    said(N_("required table is missing")),
+    said(N_("unknown key; expected one of {names}")),
+    said(N_("unknown key")),
+    said(N_("expected one of {names}, got {value}")),
+    said(N_("expected one of {names}")),
+    said(N_("expected a positive number, got {value}")),
+    (
+        re.compile(
+            rf"expected (?P<expected>{_TYPES})(?: or (?P<other>{_TYPES}))?,"
+            rf" got (?P<kind>{_TYPES}) (?P<value>.+)"
         ),
-        (r"expected one of (?P<names>.+)", N_("expected one of {names}")),
-        (
-            r"expected a positive number, got (?P<value>.+)",
-            N_("expected a positive number, got {value}"),
+        N_("expected {expected}, got {kind} {value}"),
+    ),
+    said(N_("expected {expected}, got {kind}"), expected=_TYPES, kind=_TYPES),
+    said(N_("expected a state of charge 0-100 (%), got {value}")),
+    said(N_("expected only {chars} characters, got {value}"), chars=r"\[\S+\]"),
+    said(N_("expected the id of a [[devices]] entry, got {value}")),
+    said(N_("expected an IANA time zone such as Africa/Bamako, got {value}")),
+    said(N_("expected a number of seconds >= 0, got {value}")),
+    said(N_("expected a number >= 0, got {value}")),
+    said(N_("expected a number >= 0")),
+    said(N_("expected a number > 0")),
+    said(N_("expected a fraction in (0, 1], got {value}")),
+    said(N_("expected 12, 24 or 48, got {value}")),
+    said(N_("expected a day 1-28, got {value}")),
+    said(N_("expected a TCP port 1-65535, got {value}")),
+    said(N_("expected a Peukert exponent 1.0-1.6, got {value}")),
+    said(N_('expected a non-empty array of ["HH:MM", "HH:MM"], got {value}')),
+    said(N_("expected a date (YYYY-MM-DD)")),
+    said(N_("expected only with {key}"), key=r"\w+"),
+    said(N_("expected exactly one of {first} and {second}"), first=r"\w+", second=r"\w+"),
+    said(N_("expected either {first} or {second}, not both"), first=r"\w+", second=r"\w+"),
+    said(N_("expected above {key} ({limit}), got {value}"), key=r"\w+", limit=r"[^)]+"),
+    said(N_("expected more than {key} ({limit}), got {value}"), key=r"\w+", limit=r"[^)]+"),
+    said(N_("expected at most {key} ({limit}), got {value}"), key=r"\w+", limit=r"[^)]+"),
+    said(N_("expected a unique job name, {value} is used twice")),
+    said(N_("expected a unique bank id, {value} is used twice")),
+    said(N_("expected a unique, non-empty name")),
+    said(N_("expected a new rule id, {value} exists")),
+    said(N_("expected an id no device has, {value} is a device")),
+    said(N_("expected the id of a [[devices]] or [[batteries]] entry, got {value}")),
+    said(N_("expected a GPIO pin name such as GPIO17 or BOARD11, got {value}")),
+    said(N_("required for kind {choice}"), choice=r"'\w+'"),
+    said(N_("expected an array of non-empty strings, got {value}")),
+    said(N_("expected a non-empty array (argv, no shell), got {value}")),
+    said(N_("expected systemd unit names, got {value}")),
+    said(N_('expected ["HH:MM", "HH:MM"], two different times 00:00-24:00, got {value}')),
+    said(N_("expected [start, end] hours 0-24, got {value}")),
+    said(N_("expected below {key} ({limit}), got {value}"), key=r"\w+", limit=r"[^)]+"),
+    said(N_("expected placeholders among {names}, got {value}")),
+    said(N_("expected device.metric or health.component.value (patterns allowed: *), got {value}")),
+    said(N_("expected only with condition {first} or {second}"), first=r"\w+", second=r"\w+"),
+    said(
+        N_(
+            "expected no load: {device} ({driver}) reports its battery current net of its"
+            " load output already"
         ),
-        (
-            rf"expected (?P<expected>{_TYPES})(?: or (?P<other>{_TYPES}))?, got (?P<kind>{_TYPES})"
-            r" (?P<value>.+)",
-            N_("expected {expected}, got {kind} {value}"),
+        driver=r"\w+",
+    ),
+    said(
+        N_(
+            'expected monitor = "<device id>" (measured SOC) or controller = "<device id>"'
+            " (estimated SOC)"
+        )
+    ),
+    said(N_("expected only with controller (an estimated bank)")),
+    said(N_("expected a device no other bank uses, {bank} uses {device}")),
+    said(N_("expected a chemistry or expected_cycles for a battery")),
+    said(N_("required for service {choice} (the GX's Modbus TCP page)"), choice=r"'\w+'"),
+    said(N_("expected vvvv:pppp in hex, got {value}")),
+    said(N_("required when bind is not a loopback address")),
+    said(N_('expected a table of NAME = "string", got {value}')),
+    said(N_("required for kind {choice}: a non-empty array (argv, no shell)"), choice=r"'\w+'"),
+    said(N_('expected none for kind = "report" (the built-in report)')),
+    said(
+        N_("job {name}: {key} must not be above {limit}"), name=r"'[^']*'", key=r"\w+", limit=r"\w+"
+    ),
+    said(N_("expected a pin or LED no other role uses, {role} uses {value} too"), role=r"\w+"),
+    said(N_("expected the name of a folder of /sys/class/leds such as ACT, got {value}")),
+    said(N_("expected at least {count} characters (the key is not shown)"), count=r"\d+"),
+    said(N_("expected names among {names}, got {value}")),
+    said(N_("expected one topic level, got {value}")),
+    said(N_("expected a unique device id, {value} is used twice")),
+    said(
+        N_(
+            "expected a serial port no other device uses, {earlier} ({id}) uses it too (this"
+            " driver cannot share a bus)"
         ),
-        (
-            rf"expected (?P<expected>{_TYPES}), got (?P<kind>{_TYPES})",
-            N_("expected {expected}, got {kind}"),
+        earlier=r"devices\[\d+\]",
+    ),
+    said(
+        N_("expected the baudrate of {earlier} ({id}) on the same bus, {value}"),
+        earlier=r"devices\[\d+\]",
+    ),
+    said(
+        N_(
+            "required when there are [[jobs]] and no [[batteries]] bank to take it from"
+            " (capacity_ah x nominal_voltage)"
+        )
+    ),
+    said(N_('expected "{field}" in an element, got {value}'), field=r"\{service\}"),
+    said(
+        N_("expected a shutdown voltage above protection_voltage ({limit}), got {value}"),
+        limit=r"[^)]+",
+    ),
+    said(N_("expected a unique component name (not pibox or uplink), got {value}")),
+    said(N_("expected an array of tables ({form}), got {kind}"), form=r"\[\[\S+\]\]"),
+    said(N_("expected a list of tables ({form})"), form=r"\[\[\S+\]\]"),
+    said(N_("expected an array of command names, got {kind}")),
+    said(N_("expected a message with balanced braces, got {value}")),
+    said(N_("expected {low}..{high}, got {value}"), low=r"-?[\d.]+", high=r"-?[\d.]+"),
+    said(N_("expected a serial device path like /dev/ttyUSB0, got {value}")),
+    said(N_("expected a valid register map ({detail}), got {value}")),
+    said(N_('expected an array of "vvvv:pppp" strings')),
+    said(N_("expected at least one of {names}")),
+    said(N_("expected a table")),
+    said(N_("expected {first} or {second}, got {value}"), first=r"\w+", second=r"\w+"),
+    (
+        re.compile(
+            r"invalid TOML: (?P<detail>.+) \(at line (?P<line>\d+), column (?P<column>\d+)\)"
         ),
-        (
-            r"expected a state of charge 0-100 \(%\), got (?P<value>.+)",
-            N_("expected a state of charge 0-100 (%), got {value}"),
-        ),
-        (
-            r"expected only (?P<chars>\[\S+\]) characters, got (?P<value>.+)",
-            N_("expected only {chars} characters, got {value}"),
-        ),
-        (
-            r"expected the id of a \[\[devices\]\] entry, got (?P<value>.+)",
-            N_("expected the id of a [[devices]] entry, got {value}"),
-        ),
-        (
-            r"expected an IANA time zone such as Africa/Bamako, got (?P<value>.+)",
-            N_("expected an IANA time zone such as Africa/Bamako, got {value}"),
-        ),
-        (
-            r"expected a number of seconds >= 0, got (?P<value>.+)",
-            N_("expected a number of seconds >= 0, got {value}"),
-        ),
-        (r"expected a number >= 0, got (?P<value>.+)", N_("expected a number >= 0, got {value}")),
-        (r"expected a number >= 0", N_("expected a number >= 0")),
-        (r"expected a number > 0", N_("expected a number > 0")),
-        (
-            r"expected a fraction in \(0, 1\], got (?P<value>.+)",
-            N_("expected a fraction in (0, 1], got {value}"),
-        ),
-        (r"expected 12, 24 or 48, got (?P<value>.+)", N_("expected 12, 24 or 48, got {value}")),
-        (r"expected a day 1-28, got (?P<value>.+)", N_("expected a day 1-28, got {value}")),
-        (r"expected a date \(YYYY-MM-DD\)", N_("expected a date (YYYY-MM-DD)")),
-        (r"expected only with (?P<key>\w+)", N_("expected only with {key}")),
-        (
-            r"expected exactly one of (?P<first>\w+) and (?P<second>\w+)",
-            N_("expected exactly one of {first} and {second}"),
-        ),
-        (
-            r"expected either (?P<first>\w+) or (?P<second>\w+), not both",
-            N_("expected either {first} or {second}, not both"),
-        ),
-        (
-            r"expected above (?P<key>\w+) \((?P<limit>[^)]+)\), got (?P<value>.+)",
-            N_("expected above {key} ({limit}), got {value}"),
-        ),
-        (
-            r"expected more than (?P<key>\w+) \((?P<limit>[^)]+)\), got (?P<value>.+)",
-            N_("expected more than {key} ({limit}), got {value}"),
-        ),
-        (
-            r"expected at most (?P<key>\w+) \((?P<limit>[^)]+)\), got (?P<value>.+)",
-            N_("expected at most {key} ({limit}), got {value}"),
-        ),
-        (
-            r"expected a unique job name, (?P<value>.+) is used twice",
-            N_("expected a unique job name, {value} is used twice"),
-        ),
-        (
-            r"expected a unique bank id, (?P<value>.+) is used twice",
-            N_("expected a unique bank id, {value} is used twice"),
-        ),
-        (r"expected a unique, non-empty name", N_("expected a unique, non-empty name")),
-        (
-            r"expected a new rule id, (?P<value>.+) exists",
-            N_("expected a new rule id, {value} exists"),
-        ),
-        (
-            r"expected an id no device has, (?P<value>.+) is a device",
-            N_("expected an id no device has, {value} is a device"),
-        ),
-        (
-            r"expected the id of a \[\[devices\]\] or \[\[batteries\]\] entry, got (?P<value>.+)",
-            N_("expected the id of a [[devices]] or [[batteries]] entry, got {value}"),
-        ),
-        (
-            r"expected a GPIO pin name such as GPIO17 or BOARD11, got (?P<value>.+)",
-            N_("expected a GPIO pin name such as GPIO17 or BOARD11, got {value}"),
-        ),
-        (r"required for kind (?P<choice>'\w+')", N_("required for kind {choice}")),
-        (
-            r"expected an array of non-empty strings, got (?P<value>.+)",
-            N_("expected an array of non-empty strings, got {value}"),
-        ),
-        (
-            r"expected a non-empty array \(argv, no shell\), got (?P<value>.+)",
-            N_("expected a non-empty array (argv, no shell), got {value}"),
-        ),
-        (
-            r"expected systemd unit names, got (?P<value>.+)",
-            N_("expected systemd unit names, got {value}"),
-        ),
-        (
-            r'expected \["HH:MM", "HH:MM"\], two different times 00:00-24:00, got (?P<value>.+)',
-            N_('expected ["HH:MM", "HH:MM"], two different times 00:00-24:00, got {value}'),
-        ),
-        (
-            r"expected \[start, end\] hours 0-24, got (?P<value>.+)",
-            N_("expected [start, end] hours 0-24, got {value}"),
-        ),
-        (
-            r"expected below (?P<key>\w+) \((?P<limit>[^)]+)\), got (?P<value>.+)",
-            N_("expected below {key} ({limit}), got {value}"),
-        ),
-        (
-            r"expected placeholders among (?P<names>.+), got (?P<value>.+)",
-            N_("expected placeholders among {names}, got {value}"),
-        ),
-        (
-            r"expected device\.metric or health\.component\.value \(patterns allowed: \*\),"
-            r" got (?P<value>.+)",
-            N_(
-                "expected device.metric or health.component.value (patterns allowed: *),"
-                " got {value}"
-            ),
-        ),
-        (
-            r"expected only with condition (?P<first>\w+) or (?P<second>\w+)",
-            N_("expected only with condition {first} or {second}"),
-        ),
-        (
-            r"expected no load: (?P<device>.+) \((?P<driver>\w+)\) reports its battery current net"
-            r" of its load output already",
-            N_(
-                "expected no load: {device} ({driver}) reports its battery current net of its"
-                " load output already"
-            ),
-        ),
-        (
-            r'expected monitor = "<device id>" \(measured SOC\) or controller = "<device id>"'
-            r" \(estimated SOC\)",
-            N_(
-                'expected monitor = "<device id>" (measured SOC) or controller = "<device id>"'
-                " (estimated SOC)"
-            ),
-        ),
-        (
-            r"expected only with controller \(an estimated bank\)",
-            N_("expected only with controller (an estimated bank)"),
-        ),
-        (
-            r"expected a device no other bank uses, (?P<bank>.+) uses (?P<device>.+)",
-            N_("expected a device no other bank uses, {bank} uses {device}"),
-        ),
-        (
-            r"expected a chemistry or expected_cycles for a battery",
-            N_("expected a chemistry or expected_cycles for a battery"),
-        ),
-        (
-            r"required for service (?P<choice>'\w+') \(the GX's Modbus TCP page\)",
-            N_("required for service {choice} (the GX's Modbus TCP page)"),
-        ),
-        (
-            r"expected vvvv:pppp in hex, got (?P<value>.+)",
-            N_("expected vvvv:pppp in hex, got {value}"),
-        ),
-        (
-            r"required when bind is not a loopback address",
-            N_("required when bind is not a loopback address"),
-        ),
-        (
-            r'expected a table of NAME = "string", got (?P<value>.+)',
-            N_('expected a table of NAME = "string", got {value}'),
-        ),
-        (
-            r"required for kind (?P<choice>'\w+'): a non-empty array \(argv, no shell\)",
-            N_("required for kind {choice}: a non-empty array (argv, no shell)"),
-        ),
-        (
-            r'expected none for kind = "report" \(the built-in report\)',
-            N_('expected none for kind = "report" (the built-in report)'),
-        ),
-        (
-            r"job (?P<name>'[^']*'): (?P<key>\w+) must not be above (?P<limit>\w+)",
-            N_("job {name}: {key} must not be above {limit}"),
-        ),
-        (
-            r"expected a pin or LED no other role uses, (?P<role>\w+) uses (?P<value>.+) too",
-            N_("expected a pin or LED no other role uses, {role} uses {value} too"),
-        ),
-        (
-            r"expected the name of a folder of /sys/class/leds such as ACT, got (?P<value>.+)",
-            N_("expected the name of a folder of /sys/class/leds such as ACT, got {value}"),
-        ),
-        (
-            r"expected at least (?P<count>\d+) characters \(the key is not shown\)",
-            N_("expected at least {count} characters (the key is not shown)"),
-        ),
-        (
-            r"expected names among (?P<names>.+), got (?P<value>.+)",
-            N_("expected names among {names}, got {value}"),
-        ),
-        (
-            r"expected one topic level, got (?P<value>.+)",
-            N_("expected one topic level, got {value}"),
-        ),
-        (
-            r"expected a unique device id, (?P<value>.+) is used twice",
-            N_("expected a unique device id, {value} is used twice"),
-        ),
-        (
-            r"expected a serial port no other device uses, (?P<earlier>devices\[\d+\])"
-            r" \((?P<id>.+)\) uses it too \(this driver cannot share a bus\)",
-            N_(
-                "expected a serial port no other device uses, {earlier} ({id}) uses it too"
-                " (this driver cannot share a bus)"
-            ),
-        ),
-        (
-            r"expected the baudrate of (?P<earlier>devices\[\d+\]) \((?P<id>.+)\) on the same bus,"
-            r" (?P<value>.+)",
-            N_("expected the baudrate of {earlier} ({id}) on the same bus, {value}"),
-        ),
-        (
-            r"required when there are \[\[jobs\]\] and no \[\[batteries\]\] bank to take it from"
-            r" \(capacity_ah x nominal_voltage\)",
-            N_(
-                "required when there are [[jobs]] and no [[batteries]] bank to take it from"
-                " (capacity_ah x nominal_voltage)"
-            ),
-        ),
-        (
-            r'expected "(?P<field>\{service\})" in an element, got (?P<value>.+)',
-            N_('expected "{field}" in an element, got {value}'),
-        ),
-        (
-            r"expected a shutdown voltage above protection_voltage \((?P<limit>[^)]+)\),"
-            r" got (?P<value>.+)",
-            N_("expected a shutdown voltage above protection_voltage ({limit}), got {value}"),
-        ),
-        (
-            r"expected a unique component name \(not pibox or uplink\), got (?P<value>.+)",
-            N_("expected a unique component name (not pibox or uplink), got {value}"),
-        ),
-        (
-            r"expected an array of tables \((?P<form>\[\[\S+\]\])\), got (?P<kind>.+)",
-            N_("expected an array of tables ({form}), got {kind}"),
-        ),
-        (
-            r"expected an array of command names, got (?P<kind>.+)",
-            N_("expected an array of command names, got {kind}"),
-        ),
-        (
-            r"expected a message with balanced braces, got (?P<value>.+)",
-            N_("expected a message with balanced braces, got {value}"),
-        ),
-        (
-            r"expected (?P<low>-?[\d.]+)\.\.(?P<high>-?[\d.]+), got (?P<value>.+)",
-            N_("expected {low}..{high}, got {value}"),
-        ),
-        (
-            r"expected a serial device path like /dev/ttyUSB0, got (?P<value>.+)",
-            N_("expected a serial device path like /dev/ttyUSB0, got {value}"),
-        ),
-        (
-            r"expected a valid register map \((?P<detail>.+)\), got (?P<value>.+)",
-            N_("expected a valid register map ({detail}), got {value}"),
-        ),
-        (
-            r'expected an array of "vvvv:pppp" strings',
-            N_('expected an array of "vvvv:pppp" strings'),
-        ),
-        (r"expected at least one of (?P<names>.+)", N_("expected at least one of {names}")),
-        (r"expected a table", N_("expected a table")),
-        (
-            r"expected (?P<first>\w+) or (?P<second>\w+), got (?P<value>.+)",
-            N_("expected {first} or {second}, got {value}"),
-        ),
-        (
-            r"invalid TOML: (?P<detail>.+) \(at line (?P<line>\d+), column (?P<column>\d+)\)",
-            N_("invalid TOML at line {line}, column {column}: {detail}"),
-        ),
-    )
+        N_("invalid TOML at line {line}, column {column}: {detail}"),
+    ),
 )
 
 

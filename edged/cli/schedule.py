@@ -25,7 +25,7 @@ from edged.cli import i18n, progress, schedule_view
 from edged.cli.config_file import load_or_report
 from edged.cli.i18n import tr
 from edged.clock import ClockWatch
-from edged.config.power import JobConfig
+from edged.config.jobs import JobConfig
 from edged.config.settings import Config
 from edged.power.jobs import requests as job_requests
 from edged.power.jobs.lock import JobLock

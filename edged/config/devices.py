@@ -14,7 +14,7 @@ from typing import Any
 
 from drivers.base import DriverSpec
 from drivers.registry import registry
-from edged.config.checks import kind, match, positive
+from edged.config.checks import Unique, match, positive, tables
 
 DEVICE_ID = re.compile(r"^[a-z0-9_-]{1,64}$")
 DEVICE_COMMON = ("id", "name", "driver", "interval", "stale_after", "offline_after")
@@ -40,22 +40,13 @@ class DeviceConfig:
 
 
 def devices(v: Any, raw: Any) -> list[DeviceConfig]:
-    raw = v.array(raw, "devices")
     out: list[DeviceConfig] = []
-    seen: set[str] = set()
-    for i, item in enumerate(raw):
-        path = f"devices[{i}]"
-        if not isinstance(item, Mapping):
-            v.add(path, f"expected a table, got {kind(item)}")
-            continue
+    ids = Unique("device id")
+    for path, item in tables(v, raw, "devices"):
         device = _device(v, item, path)
-        # Judged on the written id, whatever else is wrong with either device: check-config
-        # promises every problem at once, and a duplicate is the one a typo fix will not show.
-        dev_id = item.get("id")
+        dev_id = item.get("id")  # judged as written: check-config says every problem at once
         if isinstance(dev_id, str) and DEVICE_ID.match(dev_id):
-            if dev_id in seen:
-                v.add(f"{path}.id", f"expected a unique device id, {dev_id!r} is used twice")
-            seen.add(dev_id)
+            ids.twice(v, f"{path}.id", dev_id)
         if device is None:
             continue
         _shared_serial_port(v, device, out, path)

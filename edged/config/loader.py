@@ -21,9 +21,11 @@ from edged.config import batteries as battery_section
 from edged.config import devices as devices_section
 from edged.config import equipment as equipment_section
 from edged.config import health as health_section
+from edged.config import jobs as jobs_section
 from edged.config import leds as leds_section
 from edged.config import power as power_section
 from edged.config import remote as remote_section
+from edged.config import shedding as shedding_section
 from edged.config import site as site_section
 from edged.config.checks import kind as _kind
 from edged.config.settings import DEFAULT_CONFIG_PATH, Config
@@ -115,7 +117,11 @@ def parse(raw: Mapping[str, Any], source: str = "<config>") -> Config:
     alarms = alarms_section.alarms(v, raw)
     banks = battery_section.batteries(v, raw)
     equipment = equipment_section.equipment(v, raw)
-    jobs, power, shedding, budget = power_section.power_sections(v, raw, banks)
+    nominal = power_section.bank_nominal(raw, banks)
+    jobs = jobs_section.jobs(v, raw, nominal)
+    power = power_section.power(v, raw, banks)
+    shedding = shedding_section.shedding(v, raw, nominal)
+    budget = power_section.budget(v, raw)
     indicators = leds_section.leds(v, raw)
     remote = remote_section.remote(v, raw)
     homeassistant = remote_section.homeassistant(v, raw)

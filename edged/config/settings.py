@@ -2,7 +2,7 @@
 section's settings.
 
 Each section's dataclass, its defaults and its checks live together in that section's module
-(site, devices, batteries, health, alarms, power, equipment, leds, remote);
+(site, devices, batteries, health, alarms, jobs, power, shedding, equipment, leds, remote);
 `edged.config.loader` builds this from TOML after validating every key, and everything else
 receives it ready-made and never touches TOML.
 """
@@ -16,9 +16,11 @@ from edged.config.alarms import AlarmsConfig
 from edged.config.batteries import BatteryConfig
 from edged.config.devices import DeviceConfig
 from edged.config.health import HealthConfig
+from edged.config.jobs import JobConfig
 from edged.config.leds import LedsConfig
-from edged.config.power import Budget, JobConfig, PowerConfig, SheddingConfig
+from edged.config.power import Budget, PowerConfig
 from edged.config.remote import HomeAssistantConfig, RemoteConfig
+from edged.config.shedding import SheddingConfig
 from edged.config.site import MqttConfig, SiteConfig, StorageConfig, TelemetryConfig
 
 if TYPE_CHECKING:  # the type only: importing the report's registry is the loader's job

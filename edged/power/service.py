@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from edged import memory
 from edged.clock import ClockWatch
-from edged.config.power import JobConfig
+from edged.config.jobs import JobConfig
 from edged.config.settings import Config
 from edged.power.energy_view import EnergyView
 from edged.power.jobs import requests as job_requests

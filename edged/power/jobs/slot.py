@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edged.config.power import JobConfig
+from edged.config.jobs import JobConfig
 from edged.config.settings import Config
 from edged.power.jobs.lock import JobLock
 from edged.power.jobs.process import JobProcess, JobResult, Outcome

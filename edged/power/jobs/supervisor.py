@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from edged.config.power import JobConfig
+from edged.config.jobs import JobConfig
 from edged.config.settings import Config
 from edged.power.energy_view import EnergyView
 from edged.power.jobs import decisions as jd

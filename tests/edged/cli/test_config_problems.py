@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edged.cli.config_problems import PATTERNS, expected, line
-from edged.cli.i18n import tr
+from edged.cli.config_problems import PATTERNS, expected, line, said
+from edged.cli.i18n import N_, tr
 from edged.config.loader import ConfigError, Problem, load, parse
 from tests.edged.cli.test_french import FIELD, english_only_words, words_shown
 
@@ -75,13 +75,25 @@ MORE_PROBLEMS = {
     "shedding": {"shutdown_soc": 10, "shutdown_voltage": 10.0, "protection_voltage": 10.5},
 }
 """The kinds of problem no case folder of tests/configs/bad shows, in one config."""
+ONCE_ENGLISH_ONLY = {
+    "site": {"id": "kati"},
+    "mqtt": {"port": 70000},
+    "devices": [{"id": "m", "driver": "vedirect", "port": "/dev/ttyUSB0"}],
+    "batteries": [
+        {"id": "b", "chemistry": "agm", "nominal_voltage": 12, "capacity_ah": 100},
+        {"id": "c", "chemistry": "agm", "nominal_voltage": 12, "capacity_ah": 1, "peukert": 2},
+    ],
+    "jobs": [{"name": "b", "kind": "sync", "command": ["s"], "max_duration": 1, "windows": []}],
+    "equipment": {"glasses": 1},
+}
+"""Problems the validators said in English only, whatever the reader's language."""
 
 
 def real_problems() -> list[Problem]:
     """Every problem the validators say for tests/configs/bad, MORE_PROBLEMS, `[[devices]]`
     written as a table, and a missing file."""
     said = [Problem("(file)", "file not found")]
-    for raw in (MORE_PROBLEMS, {"site": {"id": "kati"}, "devices": {}}):
+    for raw in (MORE_PROBLEMS, ONCE_ENGLISH_ONLY, {"site": {"id": "kati"}, "devices": {}}):
         with pytest.raises(ConfigError) as problems:
             parse(raw)
         said += problems.value.problems
@@ -141,3 +153,29 @@ def test_any_text_gives_a_line_never_an_exception(text):
     """A validator's wording changed or a value full of braces: a line all the same."""
     assert isinstance(expected(text, "fr"), str)
     assert expected(text, "en") == text
+
+
+def test_a_pattern_is_its_message_with_the_placeholders_open():
+    """The wording is written once: its brackets and dots are text, only `{name}` varies."""
+    pattern, message = said(N_("expected a fraction in (0, 1], got {value}"))
+    assert message == "expected a fraction in (0, 1], got {value}"
+    assert pattern.fullmatch("expected a fraction in (0, 1], got 1.5")["value"] == "1.5"
+    assert pattern.fullmatch("expected a fraction in 0, 1, got 1.5") is None
+    pattern, _ = said(N_("expected only with {key}"), key=r"\w+")
+    assert pattern.fullmatch("expected only with warn_soc")
+    assert pattern.fullmatch("expected only with warn soc") is None
+
+
+def test_the_problems_once_said_in_english_only_have_both_languages():
+    with pytest.raises(ConfigError) as problems:
+        parse(ONCE_ENGLISH_ONLY)
+    said = {p.expected.split(", got")[0] for p in problems.value.problems}
+    assert {
+        "expected a TCP port 1-65535",
+        "expected a Peukert exponent 1.0-1.6",
+        'expected a non-empty array of ["HH:MM", "HH:MM"]',
+        "expected a list of tables ([[equipment]])",
+    } <= said
+    for problem in problems.value.problems:
+        assert expected(problem.expected, "en") == problem.expected
+        assert expected(problem.expected, "fr") != problem.expected, problem

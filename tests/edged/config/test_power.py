@@ -1,5 +1,6 @@
-"""`[[jobs]]`, `[power]`, `[shedding]`, `[budget]`: validated into the frozen policy objects the
-daemon runs (edged/config/power.py), every problem named with its key path.
+"""`[power]` and `[budget]`, and a full power-aware config: validated into the frozen policy
+objects the daemon runs (edged/config/power.py; jobs and shedding: test_jobs.py,
+test_shedding.py), every problem named with its key path; voltages placed at the nominal voltage.
 
 The bad-config case folders (tests/configs/bad/jobs-problems, shedding-problems) run through
 `edged check-config` in tests/edged/config/test_config.py; this file checks the objects built and
@@ -17,10 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from edged.config.jobs import JobConfig
 from edged.config.loader import ConfigError, parse
-from edged.config.power import JobConfig, PowerConfig, SheddingConfig
+from edged.config.power import PowerConfig
+from edged.config.shedding import SheddingConfig
 from maintenance.energy.policy import JobKind, JobSpec
-from maintenance.energy.shedding import SheddingThresholds, Threshold, lead_acid_volts
+from maintenance.energy.shedding import SheddingThresholds
 from maintenance.report.figures import Budget
 from tests.peers.site_month import MONTH, write_month
 
@@ -141,26 +144,6 @@ def test_full_config_builds_the_exact_policy_objects():
     assert config.budget == Budget(500_000_000, 25_000)
 
 
-def test_full_config_builds_the_shedding_thresholds_at_the_bank_nominal_voltage():
-    shed = load_text(FULL).shedding
-    default = SheddingThresholds()
-    assert shed == SheddingConfig(
-        policy=SheddingThresholds(
-            warn=Threshold(35.0, 45.0, {24: 23.8}, {24: 25.0}),
-            stop_services=Threshold(20.0, 30.0, {24: 23.4}, default.stop_services.recover_voltage),
-            shutdown=Threshold(12.0, 25.0, {24: 23.0}, lead_acid_volts(25.0)),
-            protection_voltage={24: 22.2},
-            protection_margin_v={24: 0.6},
-        ),
-        enabled=True,
-        services=("openclinic", "mariadb.service"),
-        stop_command=("sh", "-c", "systemctl stop {service}"),
-        start_command=("systemctl", "start", "{service}"),
-        shutdown_command=("systemctl", "poweroff"),
-        command_timeout=60.0,
-    )
-
-
 def test_unwritten_keys_keep_the_pure_defaults():
     config = parse(
         {
@@ -178,11 +161,6 @@ def test_unwritten_keys_keep_the_pure_defaults():
     bare = parse({"site": {"id": "x"}})
     assert (bare.jobs, bare.power, bare.budget) == ((), PowerConfig(), None)
     assert bare.shedding.policy is None  # no [shedding]: no load shedding
-
-
-def test_shutdown_defaults_follow_its_soc():
-    shed = parse({"site": {"id": "x"}, "shedding": {"shutdown_soc": 10}}).shedding.policy
-    assert shed.shutdown == Threshold(10.0, 20.0, lead_acid_volts(10.0), lead_acid_volts(20.0))
 
 
 BANK = {
@@ -231,18 +209,6 @@ def test_voltages_are_placed_at_the_nominal_voltage(power, banks, volts, expecte
     assert config.shedding.policy.warn.voltage == expected
 
 
-def test_protection_margin_is_placed_like_the_protection_voltage():
-    shed = parse(
-        {"site": {"id": "x"}, "shedding": {"protection_voltage": 22.2, "protection_margin": 0.6}}
-    ).shedding.policy
-    assert (shed.protection_voltage, shed.protection_margin_v) == ({24: 22.2}, {24: 0.6})
-    shed = parse({"site": {"id": "x"}, "shedding": {"protection_margin": 0.4}}).shedding.policy
-    assert shed.protection_margin_v == {12: 0.4}
-    with_bank = {"site": {"id": "x"}, "devices": [MPPT], "batteries": [BANK]}
-    shed = parse({**with_bank, "shedding": {"protection_margin": 1.2}}).shedding.policy
-    assert shed.protection_margin_v == {48: 1.2}  # the bank's nominal voltage, not 12 V
-
-
 JOB = {"name": "b", "kind": "backup", "command": ["b"], "max_duration": 60, "power_w": 5}
 CAP = {"capacity_wh": 1000}
 
@@ -250,42 +216,11 @@ CAP = {"capacity_wh": 1000}
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        ({"jobs": {"name": "b"}}, "jobs: expected an array of tables ([[jobs]])"),
-        ({"jobs": [3], "power": CAP}, "jobs[0]: expected a table, got an integer"),
-        ({"jobs": [{**JOB, "kind": "copy"}], "power": CAP}, "jobs[0].kind: expected one of"),
-        ({"jobs": [{**JOB, "name": "B b"}], "power": CAP}, "jobs[0].name: expected only"),
-        ({"jobs": [JOB, JOB], "power": CAP}, "jobs[1].name: expected a unique job name"),
-        ({"jobs": [{**JOB, "command": []}], "power": CAP}, "jobs[0].command: required"),
-        ({"jobs": [{**JOB, "command": ["a", 1]}], "power": CAP}, "jobs[0].command: expected an"),
-        ({"jobs": [{**JOB, "kind": "report"}], "power": CAP}, "jobs[0].command: expected none"),
-        ({"jobs": [{**JOB, "max_duration": -1}], "power": CAP}, "jobs[0].max_duration: expected"),
-        ({"jobs": [{**JOB, "energy_wh": 3}], "power": CAP}, "jobs[0].power_w: expected exactly"),
-        ({"jobs": [{**JOB, "windows": []}], "power": CAP}, "jobs[0].windows: expected a non-"),
-        ({"jobs": [{**JOB, "windows": [["9:00", "9:00"]]}], "power": CAP}, "jobs[0].windows[0]"),
-        ({"jobs": [{**JOB, "min_soc": 101}], "power": CAP}, "jobs[0].min_soc: expected a state"),
-        ({"jobs": [{**JOB, "min_interval": 9e4}], "power": CAP}, "jobs[0].min_interval: expected"),
-        ({"jobs": [{**JOB, "on_low_battery": "kill"}], "power": CAP}, "jobs[0].on_low_battery"),
-        ({"jobs": [{**JOB, "env": {"A": 1}}], "power": CAP}, "jobs[0].env: expected a table"),
-        ({"jobs": [{**JOB, "shell": True}], "power": CAP}, "jobs[0].shell: unknown key"),
         ({"jobs": [JOB]}, "power.capacity_wh: required when there are [[jobs]]"),
         ({"power": {"battery": "nope"}}, "power.battery: expected the id of a [[devices]] or"),
         ({"power": {"timezone": "Bamako"}}, "power.timezone: expected an IANA time zone"),
         ({"power": {"tick": 0}}, "power.tick: expected a positive number"),
         ({"power": {"colour": 1}}, "power.colour: unknown key"),
-        ({"shedding": []}, "shedding: expected a table, got an array"),
-        ({"shedding": {"warn_soc": -1}}, "shedding.warn_soc: expected a state of charge"),
-        ({"shedding": {"warn_recover_soc": 25}}, "shedding.warn_recover_soc: expected above"),
-        ({"shedding": {"stop_soc": 35}}, "shedding.stop_soc: expected below stop_recover_soc"),
-        (
-            {"shedding": {"stop_voltage": 11.9, "stop_recover_voltage": 11.8}},
-            "shedding.stop_recover_voltage: expected above stop_voltage (11.9)",
-        ),
-        ({"shedding": {"shutdown_voltage": 11.5}}, "shedding.shutdown_voltage: expected only"),
-        ({"shedding": {"services": ["a b"]}}, "shedding.services: expected systemd unit names"),
-        ({"shedding": {"stop_command": ["stop"]}}, 'shedding.stop_command: expected "{service}"'),
-        ({"shedding": {"shutdown_command": []}}, "shedding.shutdown_command: expected a non-"),
-        ({"shedding": {"enabled": 1}}, "shedding.enabled: expected true or false"),
-        ({"shedding": {"level": 1}}, "shedding.level: unknown key"),
         ({"budget": {"uplink_bytes": 1.5}}, "budget.uplink_bytes: expected an integer"),
         ({"budget": {"fees_collected": -5}}, "budget.fees_collected: expected a number >= 0"),
         ({"budget": {"currency": "XOF"}}, "budget.currency: unknown key"),
@@ -299,32 +234,6 @@ CAP = {"capacity_wh": 1000}
 def test_each_problem_is_named_with_its_key_path(raw, expected):
     found = problems(raw)
     assert any(line.startswith(expected) for line in found), found
-
-
-def test_policy_consistency_errors_become_problems_at_the_table():
-    job = {**JOB, "min_soc": 30, "urgent_min_soc": 50}
-    assert problems({"jobs": [job], "power": CAP}) == [
-        "jobs[0]: job 'b': urgent_min_soc must not be above min_soc"
-    ]
-    shed = {"warn_soc": 15, "shutdown_soc": 5, "protection_voltage": 11.6}
-    # Both problems, each with its key path (the order of levels once hid the rest).
-    assert problems({"shedding": shed}) == [
-        "shedding.warn_soc: expected above stop_soc (20), got 15",
-        "shedding.shutdown_soc: expected a shutdown voltage above protection_voltage (11.6 V),"
-        " got 11.42 V",
-    ]
-    shed = {"warn_soc": 30, "stop_soc": 35, "stop_recover_soc": 45, "command_timeout": -1}
-    assert problems({"shedding": shed}) == [
-        "shedding.command_timeout: expected a positive number, got -1",
-        "shedding.stop_soc: expected below warn_soc (30), got 35",
-    ]
-
-
-def test_a_typo_is_not_reported_twice_as_a_threshold_clash():
-    # warn_soc is unusable: its recovery is not then judged against the default warn_soc
-    assert problems({"shedding": {"warn_soc": "low", "warn_recover_soc": 25}}) == [
-        "shedding.warn_soc: expected a number, got a string 'low'"
-    ]
 
 
 def test_capacity_comes_from_a_bank_when_there_is_one():
