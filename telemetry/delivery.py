@@ -15,10 +15,10 @@ The rules:
   sweep), never more than the live queue and the in-flight slots hold.
 - The horizon: the newest id whose outbox row is committed. Records handed over before their
   commit (`closed`) may go live, but the sweep never passes the horizon.
-- Live means live: a record goes on `P/telemetry` only if its window ended less than one publish
-  interval ago by the wall clock AND it closed less than one interval ago by the monotonic clock
-  (`is_live`), checked when queued and again when handed out; a record that went stale while
-  waiting goes out as history with the stale ones of its device behind it.
+- Live means live (`telemetry.live_queue`): a record goes on `P/telemetry` only if its window
+  ended less than one publish interval ago by the wall clock AND it closed less than one
+  interval ago by the monotonic clock, checked when queued and again when handed out; a record
+  that went stale while waiting goes out as history with the stale ones of its device behind it.
 - One `(device, ts)`, one content: a record leaves with the content the Writer committed, once
   live or from the outbox, never re-encoded from something else.
 - A PUBACK not received within `ack_timeout` is overdue: the connection is forgotten (the caller
@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 from edged.readings import Record
 from telemetry import topics
+from telemetry.inflight import Flight, InFlight, Overdue
+from telemetry.live_queue import LiveQueue
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +46,6 @@ COMMAND_QUEUE_MAX = 100
 """Command results and `resend` history messages waiting for a slot (dropped while offline)."""
 HEALTH_QUEUE_MAX = 50
 """Health messages waiting for a slot; older ones are dropped (the next round replaces them)."""
-LIVE_QUEUE_MAX = 1000
-"""Live records waiting for a free in-flight slot; beyond that they wait in the outbox."""
 CLOSED_MAX = 20000
 """Close times remembered for records not yet committed (a failing disk holds them back)."""
 
@@ -62,17 +62,6 @@ STAT_KEYS = (
 )
 
 
-def is_live(
-    ts: float, interval: float, closed_mono: float, now_wall: float, now_mono: float
-) -> bool:
-    """Whether a record of the window starting at `ts`, closed at monotonic `closed_mono`,
-    may still go on the live topic: its window ended less than one `interval` ago by the wall
-    clock, and it closed less than one `interval` ago by the monotonic clock. The wall clock
-    alone would pass an old record after a backward jump, the monotonic clock alone a record
-    whose `ts` reads old after a forward jump: both must agree."""
-    return now_wall - (ts + interval) < interval and now_mono - closed_mono < interval
-
-
 @dataclass(slots=True, frozen=True)
 class Outgoing:
     """A message to hand to the broker. `live` and `history` carry their records (the publisher
@@ -86,16 +75,6 @@ class Outgoing:
     records: tuple[Record, ...] = ()
 
 
-@dataclass(slots=True)
-class _Flight:
-    """A message waiting for its PUBACK: only what the ack needs (the records are not kept)."""
-
-    kind: str
-    topic: str
-    ids: tuple[int, ...]
-    sent: float  # monotonic, for the deadline and the uplink's round trip
-
-
 @dataclass(slots=True, frozen=True)
 class SweepQuery:
     """The outbox read the sweep wants: ids in (after_id, upto_id], not in `exclude`, oldest
@@ -105,16 +84,6 @@ class SweepQuery:
     upto_id: int
     exclude: tuple[int, ...]
     limit: int
-
-
-@dataclass(slots=True, frozen=True)
-class Overdue:
-    """A PUBACK overdue: how long the oldest message waited, how many were in flight, and
-    whether this is the first timeout of the episode (the caller logs it once)."""
-
-    waited: float
-    inflight: int
-    first: bool
 
 
 class Delivery:
@@ -136,10 +105,7 @@ class Delivery:
         """`ack(ids)` makes outbox rows leave (the Writer deletes them at its next commit);
         `where` names the broker in log lines; `wall` and `mono` are the clocks (tests pass
         their own)."""
-        self._interval = publish_interval
         self._batch = history_batch
-        self._max_inflight = max_inflight
-        self._ack_timeout = ack_timeout
         self._ack = ack
         self._where = where
         self._wall, self._mono = wall, mono
@@ -147,10 +113,9 @@ class Delivery:
         self._online = False
         self._ever_connected = False
         self._stopping = False
-        self._ack_timeout_logged = False
-        self._inflight: dict[int, _Flight] = {}
+        self._inflight = InFlight(max_inflight, ack_timeout)
         self._control: deque[Outgoing] = deque()
-        self._live: deque[tuple[Record, float]] = deque()  # (record, monotonic close time)
+        self._live = LiveQueue(publish_interval, wall, mono)
         self._closed_at: dict[int, float] = {}  # record id -> monotonic time its window closed
         self._states: dict[str, bytes] = {}  # retained topic -> latest payload
         self._dirty: dict[str, None] = {}
@@ -191,7 +156,7 @@ class Delivery:
     @property
     def free_slots(self) -> int:
         """In-flight slots free now; 0 while offline."""
-        return self._max_inflight - len(self._inflight) if self._online else 0
+        return self._inflight.free() if self._online else 0
 
     @property
     def sweep_due(self) -> bool:
@@ -233,13 +198,11 @@ class Delivery:
 
     def health(self, topic: str, payload: bytes) -> None:
         """An event: dropped unless online (the database keeps what matters)."""
-        if self._online and not self._stopping:
-            self._health.append(Outgoing("health", topic, payload))
+        self._queue_event(self._health, Outgoing("health", topic, payload))
 
     def command(self, topic: str, payload: bytes) -> None:
         """A command's answer or a `resend`'s history: dropped unless online."""
-        if self._online and not self._stopping:
-            self._commands.append(Outgoing("command", topic, payload))
+        self._queue_event(self._commands, Outgoing("command", topic, payload))
 
     def outbox_opened(self, newest_id: int) -> None:
         """The outbox was (re)opened, maybe a new file (the Writer replaced a damaged one): its
@@ -281,15 +244,15 @@ class Delivery:
     def acknowledged(self, mid: int, failed: bool) -> float | None:
         """The PUBACK of message `mid`: its records leave the outbox (through `ack`) unless the
         broker failed it. Returns the round trip for the uplink's health, or None."""
-        flight = self._inflight.pop(mid, None)
+        flight = self._inflight.pop(mid)
         if flight is None:
             return None
         if failed:  # MQTT 5 only (we speak 3.1.1); the records wait for the next connection
             if flight.ids:
                 log.warning("broker rejected a message on %r", flight.topic)
             return None
-        if self._ack_timeout_logged:
-            self._ack_timeout_logged = False
+        if self._inflight.timeout_reported:
+            self._inflight.timeout_reported = False
             log.info("MQTT broker %s acknowledges again", self._where)
         rtt = self._mono() - flight.sent
         if flight.ids:
@@ -302,22 +265,18 @@ class Delivery:
 
     def ack_deadline(self) -> float | None:
         """Monotonic time the oldest message in flight runs out of time for its PUBACK."""
-        if not self._online or not self._inflight:
-            return None
-        return min(f.sent for f in self._inflight.values()) + self._ack_timeout
+        return self._inflight.deadline() if self._online else None
 
     def ack_overdue(self) -> Overdue | None:
         """If a PUBACK is overdue (and not stopping): count it, forget the connection (what
         was in flight is swept again after the next connect) and say so; the caller
         reconnects."""
-        due = self.ack_deadline()
-        now = self._mono()
-        if due is None or now < due or self._stopping:
+        if not self._online or self._stopping:
             return None
-        waited = now - min(f.sent for f in self._inflight.values())
-        overdue = Overdue(waited, len(self._inflight), not self._ack_timeout_logged)
+        overdue = self._inflight.overdue(self._mono())
+        if overdue is None:
+            return None
         self.stats["ack_timeouts"] += 1
-        self._ack_timeout_logged = True
         self._forget_connection()
         return overdue
 
@@ -349,7 +308,7 @@ class Delivery:
             after_id=self._cursor,
             upto_id=self._horizon,
             exclude=tuple(i for i in self._claimed if i > self._cursor),
-            limit=self._batch * self._max_inflight,
+            limit=self._batch * self._inflight.capacity,
         )
 
     def swept(
@@ -378,7 +337,7 @@ class Delivery:
     def sent(self, mid: int, message: Outgoing, topic: str, size: int) -> None:
         """`message` was handed to the broker as `mid` (its encoded `topic`, `size` bytes)."""
         ids = tuple(r.id for r in message.records if r.id is not None)
-        self._inflight[mid] = _Flight(message.kind, topic, ids, self._mono())
+        self._inflight.add(mid, Flight(message.kind, topic, ids, self._mono()))
         self.stats["bytes_out"] += size
         if message.kind == "live":
             self.stats["sent_live"] += 1
@@ -389,33 +348,25 @@ class Delivery:
 
     # -- inside ------------------------------------------------------------------------------
 
-    def _fresh(self, record: Record, closed_mono: float) -> bool:
-        return is_live(record.ts, self._interval, closed_mono, self._wall(), self._mono())
+    def _queue_event(self, waiting: deque[Outgoing], message: Outgoing) -> None:
+        """Health and command answers are worth nothing later: queued only while online."""
+        if self._online and not self._stopping:
+            waiting.append(message)
 
     def _queue_live(self, record: Record, closed_mono: float) -> bool:
-        """Queue `record` live if online, there is room and it is still fresh."""
-        if not self._online or self._stopping or len(self._live) >= LIVE_QUEUE_MAX:
+        """Queue `record` live if online and the live queue takes it (room, still fresh)."""
+        if not self._online or self._stopping or not self._live.offer(record, closed_mono):
             return False
-        if not self._fresh(record, closed_mono):
-            return False
-        self._live.append((record, closed_mono))
         self._claimed.add(record.id)
         return True
 
     def _live_message(self) -> Outgoing:
-        """The next live record; if it waited too long (a slow broker), it and the stale
-        records of the same device behind it go out as one history message instead."""
-        record, closed_mono = self._live.popleft()
-        if self._fresh(record, closed_mono):
-            return Outgoing("live", records=(record,))
-        late = [record]
-        while self._live and len(late) < self._batch:
-            following, closed = self._live[0]
-            if following.device != record.device or self._fresh(following, closed):
-                break
-            late.append(self._live.popleft()[0])
-        self.stats["late_to_history"] += len(late)
-        return Outgoing("history", records=tuple(late))
+        """The next live record, or the late ones it heads as one history message."""
+        live, records = self._live.take(self._batch)
+        if live:
+            return Outgoing("live", records=records)
+        self.stats["late_to_history"] += len(records)
+        return Outgoing("history", records=records)
 
     def _advance(self, cursor: int) -> None:
         """Everything up to `cursor` was sent (or is queued live) in this connection."""

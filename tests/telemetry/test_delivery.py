@@ -13,7 +13,8 @@ import pytest
 
 from edged.readings import Record
 from telemetry import delivery as delivery_module
-from telemetry.delivery import LIVE_QUEUE_MAX, Delivery, Outgoing, SweepQuery
+from telemetry.delivery import Delivery, Outgoing, SweepQuery
+from telemetry.live_queue import LIVE_QUEUE_MAX
 
 INTERVAL = 60.0
 STATUS_ON = Outgoing("control", "p/status", b"online", retain=True)

@@ -23,7 +23,7 @@ import pytest
 from edged.config.settings import Config
 from edged.config.site import MqttConfig, SiteConfig, TelemetryConfig
 from edged.readings import Record
-from telemetry.delivery import is_live
+from telemetry.live_queue import is_live
 from telemetry.mqtt import Publisher
 from telemetry.store import open_db
 from tests.peers import faketime
