@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from telemetry.outgoing import HealthRow
+
 
 @dataclass(slots=True, frozen=True)
 class Flight:
@@ -18,6 +20,7 @@ class Flight:
     topic: str
     ids: tuple[int, ...]
     sent: float  # monotonic, for the deadline and the uplink's round trip
+    health: tuple[HealthRow, ...] = ()  # a frugal batch's health rows, kept until its PUBACK
 
 
 @dataclass(slots=True, frozen=True)
@@ -58,8 +61,11 @@ class InFlight:
         """The flight `mid` acknowledges, or None (a message of an earlier connection)."""
         return self._flights.pop(mid, None)
 
-    def clear(self) -> None:
+    def clear(self) -> list[Flight]:
+        """Forget every flight (a lost connection); returns them, for what they carried."""
+        flights = list(self._flights.values())
         self._flights.clear()
+        return flights
 
     def deadline(self) -> float | None:
         """Monotonic time the oldest message runs out of time for its PUBACK; None if none."""
