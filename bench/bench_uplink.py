@@ -15,7 +15,8 @@ emulators (`edged simulate`'s), started inside the namespace by this script (`--
 - `three`: a charge controller (VE.Direct MPPT), a battery monitor (BMV) and the PiBox health;
 - `seven`: `edged simulate`'s site (MPPT, BMV, GX system / solar charger / battery, EPEver, JBD).
 Both with `edged simulate`'s defaults (publish every 60 s, gzip history, health every 60 s, the
-power policy) but for the broker and `--payload`. Both sites run at once, each in its own
+power policy) but for the broker, `--payload` and `--mode` (`frugal`: `--batch-interval`,
+`[mqtt] keepalive` = `--keepalive`). Both sites run at once, each in its own
 namespace. The first `--warmup` seconds (connect, retained states, first records) are left out
 and reported apart; the rest is extrapolated to a day.
 
@@ -31,6 +32,7 @@ decoder: the time until every backlog record is at the broker, and the alarm's d
 Needs root (`ip netns`), mosquitto and openssl. Cleans up its namespaces and links on exit.
 
     .venv/bin/python bench/bench_uplink.py --minutes 6 [--payload json|compact]
+        [--mode frugal --batch-interval 3600 --keepalive 1200]
         [--sites three seven] [--shape 384kbit --rtt 300] [--drain 72 --sites three]
 """
 
@@ -244,6 +246,11 @@ def child(args: argparse.Namespace) -> int:
         if args.payload:  # edged simulate's own line when it writes one, else a new one
             text = re.sub(r'(?m)^payload = ".*"\n', "", text)
             text = text.replace("[telemetry]\n", f'[telemetry]\npayload = "{args.payload}"\n')
+        if args.mode == "frugal":  # hourly (or --batch-interval) batches, a NAT-long keepalive
+            frugal = f'mode = "frugal"\nbatch_interval = {args.batch_interval}\n'
+            text = text.replace("[telemetry]\n", f"[telemetry]\n{frugal}")
+            text = re.sub(r"(?m)^keepalive = .*\n", "", text)
+            text = text.replace("[mqtt]\n", f"[mqtt]\nkeepalive = {args.keepalive}\n")
         text += f'\n[mqtt.tls]\nca_file = "{args.ca}"\n'
         if args.alarm_after is not None:  # a health round every 2 s: the alarm comes mid-drain
             text = text.replace("[health]\n", "[health]\ninterval = 2\n")
@@ -316,6 +323,9 @@ def run_sites(args: argparse.Namespace, spaces: dict[str, Namespace], folder: Pa
             ]
             if args.payload:
                 command += ["--payload", args.payload]
+            if args.mode == "frugal":
+                command += ["--mode", "frugal", "--batch-interval", str(args.batch_interval)]
+                command += ["--keepalive", str(args.keepalive)]
             if args.drain:
                 command += ["--alarm-after", str(args.alarm_after or 4.0)]
             log = (work / "daemon.log").open("ab")
@@ -452,7 +462,8 @@ def report(site: str, args, start, warm, end, work: Path) -> None:
     log = (work / "daemon.log").read_text(errors="replace")
     connected = log.count("MQTT connected")
     print(
-        f"{site}: payload={args.payload or 'default'}: warm-up {args.warmup:g} s"
+        f"{site}: payload={args.payload or 'default'} mode={args.mode or 'live'}:"
+        f" warm-up {args.warmup:g} s"
         f" {warm[0] - start[0]} B up / {warm[1] - start[1]} B down; then {args.minutes:g} min:"
         f" {up} B up / {down} B down -> {per_day / 1e6:.3f} MB/day"
         f" ({up / args.minutes * 1440 / 1e6:.3f} up, {down / args.minutes * 1440 / 1e6:.3f} down);"
@@ -468,6 +479,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=90.0, help="seconds left out")
     parser.add_argument("--payload", choices=("json", "compact"), help="[telemetry] payload")
     sites = ("three", "seven")
+    parser.add_argument("--mode", choices=("live", "frugal"), help="[telemetry] mode")
+    parser.add_argument("--batch-interval", type=float, default=3600.0, help="s, frugal mode")
+    parser.add_argument("--keepalive", type=int, default=1200, help="s, frugal mode")
     parser.add_argument("--sites", nargs="+", default=list(sites), choices=sites)
     parser.add_argument("--shape", help="tc netem rate on the site's way up, e.g. 384kbit")
     parser.add_argument("--rtt", type=int, default=300, help="ms, with --shape")
