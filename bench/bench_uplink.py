@@ -15,7 +15,8 @@ emulators (`edged simulate`'s), started inside the namespace by this script (`--
 - `three`: a charge controller (VE.Direct MPPT), a battery monitor (BMV) and the PiBox health;
 - `seven`: `edged simulate`'s site (MPPT, BMV, GX system / solar charger / battery, EPEver, JBD).
 Both with `edged simulate`'s defaults (publish every 60 s, gzip history, health every 60 s, the
-power policy) but for the broker and `--payload`. Both sites run at once, each in its own
+power policy) but for the broker, `--payload` and `--mode` (`frugal`: `--batch-interval`,
+`[mqtt] keepalive` = `--keepalive`). Both sites run at once, each in its own
 namespace. The first `--warmup` seconds (connect, retained states, first records) are left out
 and reported apart; the rest is extrapolated to a day.
 
@@ -31,6 +32,7 @@ decoder: the time until every backlog record is at the broker, and the alarm's d
 Needs root (`ip netns`), mosquitto and openssl. Cleans up its namespaces and links on exit.
 
     .venv/bin/python bench/bench_uplink.py --minutes 6 [--payload json|compact]
+        [--mode frugal --batch-interval 3600 --keepalive 1200]
         [--sites three seven] [--shape 384kbit --rtt 300] [--drain 72 --sites three]
 """
 
@@ -48,165 +50,11 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from netns import Namespace, free_port, make_ca, start_broker
+
 ROOT = Path(__file__).resolve().parent.parent
-ETH_HEADER = 14
-SUBNET = 10, 231
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def sh(*args: str) -> None:
-    subprocess.run(args, check=True, capture_output=True)
-
-
-@dataclass
-class Namespace:
-    """A network namespace joined to the root one by a veth pair: host end `.1`, site end `.2`."""
-
-    name: str
-    host_if: str
-    net: int
-
-    @property
-    def host_ip(self) -> str:
-        return f"{SUBNET[0]}.{SUBNET[1]}.{self.net}.1"
-
-    @property
-    def site_ip(self) -> str:
-        return f"{SUBNET[0]}.{SUBNET[1]}.{self.net}.2"
-
-    def create(self) -> None:
-        site_if = self.host_if[:-1] + "s"
-        sh("ip", "netns", "add", self.name)
-        sh("ip", "link", "add", self.host_if, "type", "veth", "peer", "name", site_if)
-        sh("ip", "link", "set", site_if, "netns", self.name)
-        for prefix, iface in (((), self.host_if), (("ip", "netns", "exec", self.name), site_if)):
-            sh(*prefix, "sysctl", "-q", "-w", f"net.ipv6.conf.{iface}.disable_ipv6=1")
-        sh("ip", "addr", "add", f"{self.host_ip}/30", "dev", self.host_if)
-        sh("ip", "link", "set", self.host_if, "up")
-        inside = ("ip", "netns", "exec", self.name, "ip")
-        sh(*inside, "addr", "add", f"{self.site_ip}/30", "dev", site_if)
-        sh(*inside, "link", "set", site_if, "up")
-        sh(*inside, "link", "set", "lo", "up")  # the GX simulator listens on 127.0.0.1
-        # static neighbours: no ARP on the counters
-        host_mac = Path(f"/sys/class/net/{self.host_if}/address").read_text().strip()
-        site_mac = subprocess.run(
-            [*inside[:-1], "cat", f"/sys/class/net/{site_if}/address"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        sh("ip", "neigh", "replace", self.site_ip, "lladdr", site_mac, "dev", self.host_if)
-        sh(*inside, "neigh", "replace", self.host_ip, "lladdr", host_mac, "dev", site_if)
-
-    def shape(self, rate: str, delay_ms: int) -> str:
-        """Shape the site's way up (its end of the pair) to `rate`; with netem, add half the
-        round trip each way. Returns what was done: kernels without netem (this machine's)
-        get the rate alone through tbf, and the round trip is then the veth's (~0)."""
-        site_if = self.host_if[:-1] + "s"
-        inside = ("ip", "netns", "exec", self.name, "tc", "qdisc", "add", "dev", site_if, "root")
-        half = f"{delay_ms // 2}ms"
-        try:
-            sh(*inside, "netem", "rate", rate, "delay", half)
-            sh("tc", "qdisc", "add", "dev", self.host_if, "root", "netem", "delay", half)
-            return f"netem: {rate} up, {delay_ms} ms round trip"
-        except subprocess.CalledProcessError:
-            sh(*inside, "tbf", "rate", rate, "burst", "4kb", "latency", "2s")
-            return f"tbf: {rate} up (no netem in this kernel: no added round trip)"
-
-    def counters(self) -> tuple[int, int]:
-        """IP bytes (up = from the site, down = to the site) through the pair so far."""
-        stats = Path(f"/sys/class/net/{self.host_if}/statistics")
-
-        def read(name: str) -> int:
-            return int((stats / name).read_text())
-
-        up = read("rx_bytes") - ETH_HEADER * read("rx_packets")
-        down = read("tx_bytes") - ETH_HEADER * read("tx_packets")
-        return up, down
-
-    def destroy(self) -> None:
-        subprocess.run(["ip", "link", "del", self.host_if], capture_output=True)
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
-
-
-def make_ca(folder: Path, ips: list[str]) -> Path:
-    """A throwaway CA and one server certificate valid for `ips`; returns the CA file."""
-    ca_key, ca = folder / "ca.key", folder / "ca.pem"
-    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    sh(
-        "openssl",
-        "req",
-        "-x509",
-        *key,
-        "-keyout",
-        str(ca_key),
-        "-out",
-        str(ca),
-        "-days",
-        "2",
-        "-subj",
-        "/CN=bench CA",
-    )
-    csr = folder / "server.csr"
-    sh(
-        "openssl",
-        "req",
-        *key,
-        "-keyout",
-        str(folder / "server.key"),
-        "-out",
-        str(csr),
-        "-subj",
-        "/CN=broker",
-    )
-    (folder / "ext.cnf").write_text("subjectAltName=" + ",".join(f"IP:{ip}" for ip in ips) + "\n")
-    sh(
-        "openssl",
-        "x509",
-        "-req",
-        "-in",
-        str(csr),
-        "-CA",
-        str(ca),
-        "-CAkey",
-        str(ca_key),
-        "-CAcreateserial",
-        "-out",
-        str(folder / "server.pem"),
-        "-days",
-        "2",
-        "-extfile",
-        str(folder / "ext.cnf"),
-    )
-    for path in folder.iterdir():  # mosquitto drops to its own user
-        path.chmod(0o644)
-    return ca
-
-
-def start_broker(tls: Path, work: Path, ip: str, port: int, local: int) -> subprocess.Popen:
-    """One broker per site: both sites are `edged simulate`'s, with the same client id. A plain
-    listener on loopback (root namespace) for the bench's own subscriber."""
-    conf = work / "mosquitto.conf"
-    lines = ["allow_anonymous true", "persistence false", f"listener {local} 127.0.0.1"]
-    lines += [f"listener {port} {ip}"]
-    lines += [f"cafile {tls / 'ca.pem'}", f"certfile {tls / 'server.pem'}"]
-    lines += [f"keyfile {tls / 'server.key'}"]
-    conf.write_text("\n".join(lines) + "\n")
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    log = (work / "mosquitto.log").open("ab")
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=log, stderr=log)
-    time.sleep(1.0)
-    if proc.poll() is not None:
-        raise SystemExit(f"mosquitto did not start: {(work / 'mosquitto.log').read_text()}")
-    return proc
 
 
 def openclinic_check(after: float) -> str:
@@ -244,6 +92,11 @@ def child(args: argparse.Namespace) -> int:
         if args.payload:  # edged simulate's own line when it writes one, else a new one
             text = re.sub(r'(?m)^payload = ".*"\n', "", text)
             text = text.replace("[telemetry]\n", f'[telemetry]\npayload = "{args.payload}"\n')
+        if args.mode == "frugal":  # hourly (or --batch-interval) batches, a NAT-long keepalive
+            frugal = f'mode = "frugal"\nbatch_interval = {args.batch_interval}\n'
+            text = text.replace("[telemetry]\n", f"[telemetry]\n{frugal}")
+            text = re.sub(r"(?m)^keepalive = .*\n", "", text)
+            text = text.replace("[mqtt]\n", f"[mqtt]\nkeepalive = {args.keepalive}\n")
         text += f'\n[mqtt.tls]\nca_file = "{args.ca}"\n'
         if args.alarm_after is not None:  # a health round every 2 s: the alarm comes mid-drain
             text = text.replace("[health]\n", "[health]\ninterval = 2\n")
@@ -316,6 +169,9 @@ def run_sites(args: argparse.Namespace, spaces: dict[str, Namespace], folder: Pa
             ]
             if args.payload:
                 command += ["--payload", args.payload]
+            if args.mode == "frugal":
+                command += ["--mode", "frugal", "--batch-interval", str(args.batch_interval)]
+                command += ["--keepalive", str(args.keepalive)]
             if args.drain:
                 command += ["--alarm-after", str(args.alarm_after or 4.0)]
             log = (work / "daemon.log").open("ab")
@@ -452,7 +308,8 @@ def report(site: str, args, start, warm, end, work: Path) -> None:
     log = (work / "daemon.log").read_text(errors="replace")
     connected = log.count("MQTT connected")
     print(
-        f"{site}: payload={args.payload or 'default'}: warm-up {args.warmup:g} s"
+        f"{site}: payload={args.payload or 'default'} mode={args.mode or 'live'}:"
+        f" warm-up {args.warmup:g} s"
         f" {warm[0] - start[0]} B up / {warm[1] - start[1]} B down; then {args.minutes:g} min:"
         f" {up} B up / {down} B down -> {per_day / 1e6:.3f} MB/day"
         f" ({up / args.minutes * 1440 / 1e6:.3f} up, {down / args.minutes * 1440 / 1e6:.3f} down);"
@@ -468,6 +325,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=90.0, help="seconds left out")
     parser.add_argument("--payload", choices=("json", "compact"), help="[telemetry] payload")
     sites = ("three", "seven")
+    parser.add_argument("--mode", choices=("live", "frugal"), help="[telemetry] mode")
+    parser.add_argument("--batch-interval", type=float, default=3600.0, help="s, frugal mode")
+    parser.add_argument("--keepalive", type=int, default=1200, help="s, frugal mode")
     parser.add_argument("--sites", nargs="+", default=list(sites), choices=sites)
     parser.add_argument("--shape", help="tc netem rate on the site's way up, e.g. 384kbit")
     parser.add_argument("--rtt", type=int, default=300, help="ms, with --shape")

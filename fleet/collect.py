@@ -47,7 +47,7 @@ class Lane(Enum):
 
     ALL = "all"
     LIVE = "live"  # everything but P/history
-    HISTORY = "history"
+    HISTORY = "history"  # and the frugal mode's P/batch
 
 
 LIVE_KINDS = ("telemetry", "device", "alarm", "health", "job", "power", "event", "report")
@@ -85,7 +85,7 @@ class CollectSettings:
         if self.lane is Lane.ALL:
             return [f"{root}/#"]
         if self.lane is Lane.HISTORY:
-            return [f"{root}/history/+"]
+            return [f"{root}/history/+", f"{root}/batch"]
         return [f"{root}/status"] + [f"{root}/{kind}/#" for kind in LIVE_KINDS]
 
 

@@ -71,7 +71,7 @@ def _parse(topic: str, payload: bytes, prefix: str) -> list[Item] | Ignored:
     if kind == "cmd" and "/" not in rest:
         # the centre's own command to the site, seen again through the shared subscription
         return Ignored("command to a site")
-    body = _json(payload, allow_gzip=kind == "history")
+    body = _json(payload, allow_gzip=kind in ("history", "batch"))
     handler = _HANDLERS.get(kind)
     if handler is None:
         raise _Bad(f"unknown topic kind {kind!r}")
@@ -250,6 +250,26 @@ def _history(site: str, rest: str, body: Any) -> list[Item]:
     return [_record("history", site, device, sample, live=False) for sample in samples]
 
 
+def _batch(site: str, rest: str, body: Any) -> list[Item]:
+    """`P/batch` (frugal mode): `{"v":1,"r":{device:[compact record,...]},"h":{component:
+    [health body,...]}}`, each read as its own topic would be."""
+    _no_rest("batch", rest)
+    body = _object("batch", body)
+    _compact_version(body)
+    by_device, by_component = body.get("r", {}), body.get("h", {})
+    if not isinstance(by_device, dict) or not isinstance(by_component, dict):
+        raise _Bad("batch: r and h must be objects")
+    items: list[Item] = []
+    for device, records in by_device.items():
+        items += _history(site, device, {"v": body["v"], "s": records})
+    for component, rows in by_component.items():
+        if not isinstance(rows, list):
+            raise _Bad("batch: h holds a list per component")
+        for row in rows:
+            items += _health(site, component, row)
+    return items
+
+
 def _device(site: str, rest: str, body: Any) -> list[Item]:
     body = _object("device", body)
     last_seen = _ts("device", "last_seen", body.get("last_seen"), required=False)
@@ -369,6 +389,7 @@ def _command_result(site: str, rest: str, body: Any) -> list[Item]:
 _HANDLERS = {
     "telemetry": _telemetry,
     "history": _history,
+    "batch": _batch,
     "device": _device,
     "alarm": _alarm,
     "health": _health,

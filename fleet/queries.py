@@ -129,6 +129,12 @@ def site(conn: psycopg.Connection, site_id: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+def command_key(conn: psycopg.Connection, site_id: str) -> str | None:
+    """The site's HMAC key for signed commands (`edged-fleet site --cmd-key`), or None."""
+    row = conn.execute("SELECT cmd_key FROM site_info WHERE site = %s", (site_id,)).fetchone()
+    return row[0] if row else None
+
+
 def site_details(conn: psycopg.Connection, site_id: str) -> dict[str, list[dict[str, Any]]]:
     p = {"site": site_id}
     return {

@@ -98,6 +98,15 @@ TEXTS: dict[str, tuple[str, str]] = {
     "ack_local": ("enregistrée au centre", "recorded at the centre"),
     "ack_not_sent": ("commande non envoyée : {}", "command not sent: {}"),
     "ack_done": ("Alarme acquittée.", "Alarm acknowledged."),
+    "live_done": (
+        "Valeurs en direct demandées au site.",
+        "Live values asked of the site.",
+    ),
+    "live_failed": (
+        "Demande non envoyée : courtier injoignable.",
+        "Request not sent: broker unreachable.",
+    ),
+    "live_ask": ("En direct", "Live"),
     "ack_already": ("Déjà acquittée.", "Already acknowledged."),
     "unacked_only": ("Actives non acquittées", "Active, not acknowledged"),
     "all_alarms": ("Toutes", "All"),

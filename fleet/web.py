@@ -38,6 +38,10 @@ LANG_COOKIE = "edged_lang"
 SITE_ID = re.compile(r"^[^/#+\x00-\x1f]{1,128}$")  # an MQTT topic level, bounded
 MAX_PARAM = 128
 MAX_COMMENT = 500
+LIVE_MINUTES = (5, 15, 60)
+"""What the site page's "live" buttons ask a frugal site for (docs/mqtt.md, `live`)."""
+LIVE_TTL_S = 300
+"""A `live` request not run within 5 minutes is worth nothing: the site refuses it as expired."""
 PUBLIC = {"login", "static"}
 
 
@@ -294,6 +298,7 @@ def create_app(settings: WebSettings, publisher: commands.CommandPublisher | Non
             "site.html",
             site=found,
             stale_after_s=3 * settings.silent_after_s,
+            live_minutes=LIVE_MINUTES,
             resolve=queries.time_to_clear(conn, by="site", site_id=site_id),
             **details,
         )
@@ -355,6 +360,28 @@ def create_app(settings: WebSettings, publisher: commands.CommandPublisher | Non
                 )
         log.info("alarm %r/%r acknowledged by %r", site_id, alarm_id, user)
         return back("ack")
+
+    @app.post("/site/<path:site_id>/live")
+    def live(site_id: str) -> Any:
+        """Ask a frugal site for live records for a few minutes (the `live` command)."""
+        check_site_id(site_id)
+        minutes_text = request.form.get("minutes", "")
+        if not minutes_text.isdigit() or int(minutes_text) not in (0, *LIVE_MINUTES):
+            refuse("bad_param", 400)
+        conn = db()
+        if queries.site(conn, site_id) is None:
+            abort(404)
+        if publisher is None:
+            refuse("bad_param", 503)
+        key = queries.command_key(conn, site_id)
+        command = commands.build({"minutes": int(minutes_text)}, key, LIVE_TTL_S)
+        try:
+            publisher.publish(commands.topic(settings.prefix, site_id, "live"), command)
+        except commands.CommandNotSent as exc:
+            log.warning("live for %r not sent: %s", site_id, exc)
+            return redirect(url_for("site", site_id=site_id, done="live_failed"))
+        log.info("live %s min asked of %r by %r", minutes_text, site_id, g.session.username)
+        return redirect(url_for("site", site_id=site_id, done="live"))
 
     def back(done: str) -> Any:
         target = request.form.get("next", "")

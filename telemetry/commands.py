@@ -34,6 +34,7 @@ NAMES = (
     "report_regenerate",
     "maintenance_log",
     "resend",
+    "live",
 )
 """Every command edged knows."""
 HARMLESS = ("ping", "status", "support_summary")

@@ -162,6 +162,22 @@ def live_body(record: Record) -> dict[str, Any]:
     }
 
 
+def batch_body(
+    records: Iterable[Record], health: Iterable[tuple[str, Mapping[str, Any]]]
+) -> dict[str, Any]:
+    """`P/batch` (frugal mode): `{"v":1,"r":{device:[{"t","c","m"},...]},"h":{component:
+    [body,...]}}`, each device's records and each component's health bodies oldest first.
+    Records are grouped by device so the per-record keys stay few; gzip does the rest."""
+    by_device: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        entry = {"t": r.ts, "c": int(r.clock_synced), "m": metrics(r.metrics)}
+        by_device.setdefault(r.device, []).append(entry)
+    by_component: dict[str, list[Mapping[str, Any]]] = {}
+    for component, body in health:
+        by_component.setdefault(component, []).append(body)
+    return {"v": VERSION, "r": by_device, "h": by_component}
+
+
 def history_body(records: Iterable[Record]) -> dict[str, Any]:
     """`P/history/{device}`: `{"v":1,"s":[{"t":ts,"c":1|0,"m":{...}},...]}`, oldest first."""
     samples = [{"t": r.ts, "c": int(r.clock_synced), "m": metrics(r.metrics)} for r in records]

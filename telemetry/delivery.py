@@ -15,10 +15,10 @@ The rules:
   sweep), never more than the live queue and the in-flight slots hold.
 - The horizon: the newest id whose outbox row is committed. Records handed over before their
   commit (`closed`) may go live, but the sweep never passes the horizon.
-- Live means live: a record goes on `P/telemetry` only if its window ended less than one publish
-  interval ago by the wall clock AND it closed less than one interval ago by the monotonic clock
-  (`is_live`), checked when queued and again when handed out; a record that went stale while
-  waiting goes out as history with the stale ones of its device behind it.
+- Live means live (`telemetry.live_queue`): fresh by the wall and the monotonic clock when
+  queued and when handed out, else it goes out as history.
+- Frugal mode (`telemetry.batching`): records and health rows go in hourly batches, records
+  live only while a technician asked; the outbox and PUBACK rules above are unchanged.
 - One `(device, ts)`, one content: a record leaves with the content the Writer committed, once
   live or from the outbox, never re-encoded from something else.
 - A PUBACK not received within `ack_timeout` is overdue: the connection is forgotten (the caller
@@ -33,10 +33,13 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from edged.readings import Record
 from telemetry import topics
+from telemetry.batching import Batching, cut
+from telemetry.inflight import Flight, InFlight, Overdue
+from telemetry.live_queue import LiveQueue
+from telemetry.outgoing import HealthRow, Outgoing, SweepQuery
 
 log = logging.getLogger(__name__)
 
@@ -44,77 +47,11 @@ COMMAND_QUEUE_MAX = 100
 """Command results and `resend` history messages waiting for a slot (dropped while offline)."""
 HEALTH_QUEUE_MAX = 50
 """Health messages waiting for a slot; older ones are dropped (the next round replaces them)."""
-LIVE_QUEUE_MAX = 1000
-"""Live records waiting for a free in-flight slot; beyond that they wait in the outbox."""
 CLOSED_MAX = 20000
 """Close times remembered for records not yet committed (a failing disk holds them back)."""
 
-STAT_KEYS = (
-    "sent_live",
-    "sent_history",
-    "acked",
-    "reconnects",
-    "bytes_out",
-    "late_to_history",
-    "damaged_records",
-    "ack_timeouts",
-    "sent_command",
-)
-
-
-def is_live(
-    ts: float, interval: float, closed_mono: float, now_wall: float, now_mono: float
-) -> bool:
-    """Whether a record of the window starting at `ts`, closed at monotonic `closed_mono`,
-    may still go on the live topic: its window ended less than one `interval` ago by the wall
-    clock, and it closed less than one `interval` ago by the monotonic clock. The wall clock
-    alone would pass an old record after a backward jump, the monotonic clock alone a record
-    whose `ts` reads old after a forward jump: both must agree."""
-    return now_wall - (ts + interval) < interval and now_mono - closed_mono < interval
-
-
-@dataclass(slots=True, frozen=True)
-class Outgoing:
-    """A message to hand to the broker. `live` and `history` carry their records (the publisher
-    encodes them: one live record, or one device's history batch); the others carry a topic and
-    a payload built by the caller (`control`, `state`, `health`, `command`)."""
-
-    kind: str
-    topic: str = ""
-    payload: bytes = b""
-    retain: bool = False
-    records: tuple[Record, ...] = ()
-
-
-@dataclass(slots=True)
-class _Flight:
-    """A message waiting for its PUBACK: only what the ack needs (the records are not kept)."""
-
-    kind: str
-    topic: str
-    ids: tuple[int, ...]
-    sent: float  # monotonic, for the deadline and the uplink's round trip
-
-
-@dataclass(slots=True, frozen=True)
-class SweepQuery:
-    """The outbox read the sweep wants: ids in (after_id, upto_id], not in `exclude`, oldest
-    first, at most `limit` (`telemetry.outbox.pending`'s arguments)."""
-
-    after_id: int
-    upto_id: int
-    exclude: tuple[int, ...]
-    limit: int
-
-
-@dataclass(slots=True, frozen=True)
-class Overdue:
-    """A PUBACK overdue: how long the oldest message waited, how many were in flight, and
-    whether this is the first timeout of the episode (the caller logs it once)."""
-
-    waited: float
-    inflight: int
-    first: bool
+STAT_KEYS = ("sent_live", "sent_history", "acked", "reconnects", "bytes_out", "late_to_history")
+STAT_KEYS += ("damaged_records", "ack_timeouts", "sent_command", "sent_batch")
 
 
 class Delivery:
@@ -130,58 +67,42 @@ class Delivery:
         ack_timeout: float,
         ack: Callable[[list[int]], None],
         where: str = "broker",
+        batching: Batching | None = None,
         wall: Callable[[], float] = time.time,
         mono: Callable[[], float] = time.monotonic,
     ) -> None:
         """`ack(ids)` makes outbox rows leave (the Writer deletes them at its next commit);
         `where` names the broker in log lines; `wall` and `mono` are the clocks (tests pass
-        their own)."""
-        self._interval = publish_interval
+        their own); `batching` puts it in frugal mode (telemetry.batching)."""
         self._batch = history_batch
-        self._max_inflight = max_inflight
-        self._ack_timeout = ack_timeout
         self._ack = ack
         self._where = where
         self._wall, self._mono = wall, mono
         self.stats: dict[str, int] = dict.fromkeys(STAT_KEYS, 0)
-        self._online = False
+        # Read by the publisher, written only here: connected now; stopping; every outbox
+        # id up to `cursor` handed out in this connection; `horizon` the newest committed.
+        self.online = False
         self._ever_connected = False
-        self._stopping = False
-        self._ack_timeout_logged = False
-        self._inflight: dict[int, _Flight] = {}
+        self.stopping = False
+        self._inflight = InFlight(max_inflight, ack_timeout)
         self._control: deque[Outgoing] = deque()
-        self._live: deque[tuple[Record, float]] = deque()  # (record, monotonic close time)
+        self._live = LiveQueue(publish_interval, wall, mono)
         self._closed_at: dict[int, float] = {}  # record id -> monotonic time its window closed
         self._states: dict[str, bytes] = {}  # retained topic -> latest payload
         self._dirty: dict[str, None] = {}
         self._health: deque[Outgoing] = deque(maxlen=HEALTH_QUEUE_MAX)
         self._commands: deque[Outgoing] = deque(maxlen=COMMAND_QUEUE_MAX)
-        self._horizon = 0
-        self._cursor = 0
+        self.horizon = 0
+        self.cursor = 0
         self._claimed: set[int] = set()
         self._sweep_due = False
+        self._batching = batching
 
     # -- what the publisher reads ------------------------------------------------------------
 
     @property
-    def online(self) -> bool:
-        return self._online
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping
-
-    @property
     def inflight(self) -> int:
         return len(self._inflight)
-
-    @property
-    def cursor(self) -> int:
-        return self._cursor
-
-    @property
-    def horizon(self) -> int:
-        return self._horizon
 
     @property
     def claimed(self) -> int:
@@ -191,16 +112,27 @@ class Delivery:
     @property
     def free_slots(self) -> int:
         """In-flight slots free now; 0 while offline."""
-        return self._max_inflight - len(self._inflight) if self._online else 0
+        return self._inflight.free() if self.online else 0
 
     @property
     def sweep_due(self) -> bool:
-        """Whether the outbox may hold records to send that nothing has claimed."""
-        return self._sweep_due and not self._stopping
+        """Whether to read the outbox now: it may hold records nothing has claimed (in frugal
+        mode: and a batch is due)."""
+        if self.stopping:
+            return False
+        if self._batching is None:
+            return self._sweep_due
+        return self._batching.due(self._sweep_due)
+
+    def wake_at(self) -> float | None:
+        """Monotonic time a frugal batch falls due (the sender sleeps until then at most)."""
+        if self._batching is None or not self.online or self.stopping:
+            return None
+        return self._batching.wake_at(self._sweep_due)
 
     def done(self, past_deadline: bool) -> bool:
         """Stopping and nothing left to wait for (or no more time to wait)."""
-        return self._stopping and (not self._online or not self._inflight or past_deadline)
+        return self.stopping and (not self.online or not self._inflight or past_deadline)
 
     # -- events ------------------------------------------------------------------------------
 
@@ -208,22 +140,24 @@ class Delivery:
         """A new connection: sent first `status` (the retained `online`), then every retained
         state again, then the backlog swept from the start."""
         self._forget_connection()
-        self._online = True
+        self.online = True
         if self._ever_connected:
             self.stats["reconnects"] += 1
         self._ever_connected = True
         self._control.append(status)
         self._dirty = dict.fromkeys(self._states)
         self._sweep_due = True
+        if self._batching is not None:
+            self._batching.drain()
 
     def disconnected(self) -> None:
         self._forget_connection()
 
     def stop(self, status: Outgoing) -> None:
         """Only `status` (the retained `offline`) goes out from now on, if online."""
-        self._stopping = True
+        self.stopping = True
         self._control.clear()
-        if self._online:
+        if self.online:
             self._control.append(status)
 
     def state(self, topic: str, payload: bytes) -> None:
@@ -233,19 +167,26 @@ class Delivery:
 
     def health(self, topic: str, payload: bytes) -> None:
         """An event: dropped unless online (the database keeps what matters)."""
-        if self._online and not self._stopping:
-            self._health.append(Outgoing("health", topic, payload))
+        self._queue_event(self._health, Outgoing("health", topic, payload))
+
+    def health_row(self, row: HealthRow) -> None:
+        """Frugal mode: a health reading for the next batch, kept while offline."""
+        assert self._batching is not None
+        self._batching.health.append(row)
+
+    def live(self, seconds: float) -> float:
+        """Frugal mode: records go live for `seconds` (0: off); the seconds granted."""
+        return 0.0 if self._batching is None else self._batching.request_live(seconds)
 
     def command(self, topic: str, payload: bytes) -> None:
         """A command's answer or a `resend`'s history: dropped unless online."""
-        if self._online and not self._stopping:
-            self._commands.append(Outgoing("command", topic, payload))
+        self._queue_event(self._commands, Outgoing("command", topic, payload))
 
     def outbox_opened(self, newest_id: int) -> None:
         """The outbox was (re)opened, maybe a new file (the Writer replaced a damaged one): its
         records are swept from the start, up to `newest_id` at least."""
-        self._horizon = max(self._horizon, newest_id)
-        self._cursor = 0
+        self.horizon = max(self.horizon, newest_id)
+        self.cursor = 0
         self._sweep_due = True
 
     def closed(self, records: Sequence[Record], closed_mono: float) -> None:
@@ -256,7 +197,7 @@ class Delivery:
             if record.id is None:
                 continue
             self._closed_at[record.id] = closed_mono
-            if record.id > self._cursor and record.id not in self._claimed:
+            if record.id > self.cursor and record.id not in self._claimed:
                 self._queue_live(record, closed_mono)
         while len(self._closed_at) > CLOSED_MAX:  # records whose commit never came
             del self._closed_at[next(iter(self._closed_at))]
@@ -269,27 +210,29 @@ class Delivery:
                 continue
             # A record not seen closing closed in this commit (its drain or idle close).
             closed_mono = self._closed_at.pop(record.id, committed_mono)
-            self._horizon = max(self._horizon, record.id)
-            if record.id <= self._cursor or record.id in self._claimed:
+            self.horizon = max(self.horizon, record.id)
+            if record.id <= self.cursor or record.id in self._claimed:
                 continue  # already swept as history at start-up, or already queued live
             if not self._queue_live(record, closed_mono):
                 self._sweep_due = True
-        if self._online and not self._sweep_due:
+                if self._batching is not None:
+                    self._batching.waiting(1)
+        if self.online and not self._sweep_due:
             # Nothing left behind: all up to the horizon is claimed; keep `_claimed` small.
-            self._advance(self._horizon)
+            self._advance(self.horizon)
 
     def acknowledged(self, mid: int, failed: bool) -> float | None:
         """The PUBACK of message `mid`: its records leave the outbox (through `ack`) unless the
         broker failed it. Returns the round trip for the uplink's health, or None."""
-        flight = self._inflight.pop(mid, None)
+        flight = self._inflight.pop(mid)
         if flight is None:
             return None
         if failed:  # MQTT 5 only (we speak 3.1.1); the records wait for the next connection
             if flight.ids:
                 log.warning("broker rejected a message on %r", flight.topic)
             return None
-        if self._ack_timeout_logged:
-            self._ack_timeout_logged = False
+        if self._inflight.timeout_reported:
+            self._inflight.timeout_reported = False
             log.info("MQTT broker %s acknowledges again", self._where)
         rtt = self._mono() - flight.sent
         if flight.ids:
@@ -302,22 +245,18 @@ class Delivery:
 
     def ack_deadline(self) -> float | None:
         """Monotonic time the oldest message in flight runs out of time for its PUBACK."""
-        if not self._online or not self._inflight:
-            return None
-        return min(f.sent for f in self._inflight.values()) + self._ack_timeout
+        return self._inflight.deadline() if self.online else None
 
     def ack_overdue(self) -> Overdue | None:
         """If a PUBACK is overdue (and not stopping): count it, forget the connection (what
         was in flight is swept again after the next connect) and say so; the caller
         reconnects."""
-        due = self.ack_deadline()
-        now = self._mono()
-        if due is None or now < due or self._stopping:
+        if not self.online or self.stopping:
             return None
-        waited = now - min(f.sent for f in self._inflight.values())
-        overdue = Overdue(waited, len(self._inflight), not self._ack_timeout_logged)
+        overdue = self._inflight.overdue(self._mono())
+        if overdue is None:
+            return None
         self.stats["ack_timeouts"] += 1
-        self._ack_timeout_logged = True
         self._forget_connection()
         return overdue
 
@@ -328,7 +267,7 @@ class Delivery:
         None when only the sweep is left."""
         if self._control:
             return self._control.popleft()
-        if self._stopping:
+        if self.stopping:
             return None
         if self._dirty:
             topic = next(iter(self._dirty))
@@ -346,10 +285,12 @@ class Delivery:
         """The outbox read for the next sweep: a window wide enough to fill each device's batch
         in every slot."""
         return SweepQuery(
-            after_id=self._cursor,
-            upto_id=self._horizon,
-            exclude=tuple(i for i in self._claimed if i > self._cursor),
-            limit=self._batch * self._max_inflight,
+            after_id=self.cursor,
+            upto_id=self.horizon,
+            exclude=tuple(i for i in self._claimed if i > self.cursor),
+            limit=self._batching.max_records
+            if self._batching is not None
+            else self._batch * self._inflight.capacity,
         )
 
     def swept(
@@ -362,23 +303,37 @@ class Delivery:
         if damaged:
             self._drop_damaged(list(damaged))
         complete = len(found) + len(damaged) < query.limit
-        batches = topics.history_batches(found, self._batch, self.free_slots, complete)
+        if self._batching is not None:
+            batches = cut(found, self._batching.max_records, self.free_slots)
+        else:
+            batches = topics.history_batches(found, self._batch, self.free_slots, complete)
         sent = {r.id for batch in batches for r in batch}
         unsent = [r.id for r in found if r.id not in sent]
         self._claimed |= sent
         if unsent:
             self._advance(unsent[0] - 1)
         elif complete:
-            self._advance(self._horizon)
+            self._advance(self.horizon)
         else:
             self._advance(max([r.id for r in found[-1:]] + list(damaged)))
         self._sweep_due = bool(unsent) or not complete
         return batches
 
+    def sweep_messages(
+        self, query: SweepQuery, found: Sequence[Record], damaged: Sequence[int]
+    ) -> list[Outgoing]:
+        """`swept`, as the messages to send: one device's history each, or in frugal mode the
+        batches (with the health rows waiting, even when no record does)."""
+        batches = self.swept(query, found, damaged)
+        if self._batching is None:
+            return [Outgoing("history", records=tuple(batch)) for batch in batches]
+        complete = not self._sweep_due
+        return self._batching.messages(batches, complete)
+
     def sent(self, mid: int, message: Outgoing, topic: str, size: int) -> None:
         """`message` was handed to the broker as `mid` (its encoded `topic`, `size` bytes)."""
         ids = tuple(r.id for r in message.records if r.id is not None)
-        self._inflight[mid] = _Flight(message.kind, topic, ids, self._mono())
+        self._inflight.add(mid, Flight(message.kind, topic, ids, self._mono(), message.health))
         self.stats["bytes_out"] += size
         if message.kind == "live":
             self.stats["sent_live"] += 1
@@ -386,52 +341,53 @@ class Delivery:
             self.stats["sent_history"] += len(ids)
         elif message.kind == "command":
             self.stats["sent_command"] += 1
+        elif message.kind == "batch":
+            self.stats["sent_batch"] += 1
+            self.stats["sent_history"] += len(ids)
 
     # -- inside ------------------------------------------------------------------------------
 
-    def _fresh(self, record: Record, closed_mono: float) -> bool:
-        return is_live(record.ts, self._interval, closed_mono, self._wall(), self._mono())
+    def _queue_event(self, waiting: deque[Outgoing], message: Outgoing) -> None:
+        """Health and command answers are worth nothing later: queued only while online."""
+        if self.online and not self.stopping:
+            waiting.append(message)
 
     def _queue_live(self, record: Record, closed_mono: float) -> bool:
-        """Queue `record` live if online, there is room and it is still fresh."""
-        if not self._online or self._stopping or len(self._live) >= LIVE_QUEUE_MAX:
+        """Queue `record` live if online and the live queue takes it (room, still fresh)."""
+        if not self.online or self.stopping:
             return False
-        if not self._fresh(record, closed_mono):
+        if self._batching is not None and not self._batching.live_wanted():
             return False
-        self._live.append((record, closed_mono))
+        if not self._live.offer(record, closed_mono):
+            return False
         self._claimed.add(record.id)
         return True
 
     def _live_message(self) -> Outgoing:
-        """The next live record; if it waited too long (a slow broker), it and the stale
-        records of the same device behind it go out as one history message instead."""
-        record, closed_mono = self._live.popleft()
-        if self._fresh(record, closed_mono):
-            return Outgoing("live", records=(record,))
-        late = [record]
-        while self._live and len(late) < self._batch:
-            following, closed = self._live[0]
-            if following.device != record.device or self._fresh(following, closed):
-                break
-            late.append(self._live.popleft()[0])
-        self.stats["late_to_history"] += len(late)
-        return Outgoing("history", records=tuple(late))
+        """The next live record, or the late ones it heads as one history message."""
+        live, records = self._live.take(self._batch)
+        if live:
+            return Outgoing("live", records=records)
+        self.stats["late_to_history"] += len(records)
+        return Outgoing("history", records=records)
 
     def _advance(self, cursor: int) -> None:
         """Everything up to `cursor` was sent (or is queued live) in this connection."""
-        self._cursor = cursor
+        self.cursor = cursor
         self._claimed = {i for i in self._claimed if i > cursor}
 
     def _forget_connection(self) -> None:
         """What was in flight is still in the outbox: forget it and sweep from the start."""
-        self._online = False
-        self._inflight.clear()
+        self.online = False
+        for flight in self._inflight.clear():
+            if flight.health and self._batching is not None:
+                self._batching.returned(flight.health)
         self._control.clear()
         self._live.clear()
         self._health.clear()
         self._commands.clear()
         self._claimed.clear()
-        self._cursor = 0
+        self.cursor = 0
 
     def _drop_damaged(self, ids: list[int]) -> None:
         """Stored records that cannot be decoded leave the outbox (through `ack`, like an

@@ -31,10 +31,12 @@ import paho.mqtt.client as mqtt
 from edged.config.settings import Config
 from edged.readings import DeviceState, Record
 from telemetry import commands, outbox, topics
+from telemetry.batching import Batching
 from telemetry.database import Database
-from telemetry.delivery import Delivery, Outgoing
+from telemetry.delivery import Delivery
 from telemetry.event_log import EventLog
 from telemetry.mqtt_client import build_client
+from telemetry.outgoing import Outgoing
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ class Publisher:
             ack_timeout=config.mqtt.ack_timeout,
             ack=ack,
             where=self._where,
+            batching=Batching.for_mode(config.telemetry),
         )
         """Owned by the sender thread: what is in flight, the live queue, the sweep's cursor."""
         self._link_log = EventLog(log, f"MQTT link to {self._where}")
@@ -157,8 +160,21 @@ class Publisher:
 
     def publish_health(self, component: str, payload: dict) -> None:
         """`P/health/{component}`: an event (a stale health reading is worth nothing to a
-        dashboard; the health table keeps it)."""
-        self.publish_event(topics.health_topic(self._root, component), payload)
+        dashboard; the health table keeps it). In frugal mode: a row of the next batch."""
+        if self._config.telemetry.mode == "frugal":
+            self._events.put(("health_row", (component, payload)))
+        else:
+            self.publish_event(topics.health_topic(self._root, component), payload)
+
+    def request_live(self, seconds: float) -> float:
+        """Frugal mode: records go live for `seconds` (0: off, capped at `live_max_minutes`).
+        Returns the seconds granted (0 in live mode, where records always go live)."""
+        telemetry = self._config.telemetry
+        if telemetry.mode != "frugal":
+            return 0.0
+        granted = max(0.0, min(float(seconds), telemetry.live_max_minutes * 60.0))
+        self._events.put(("live", granted))
+        return granted
 
     def publish_retained(self, topic: str, payload: dict) -> None:
         """Any retained state (`P/alarm`, `P/job`, `P/power/shedding`, `P/report`): the latest
@@ -235,10 +251,8 @@ class Publisher:
         deadline = None
         try:
             while True:
-                wake = min(
-                    filter(None, (deadline, delivery.ack_deadline(), self._reader.retry_at)),
-                    default=None,
-                )
+                wakes = (deadline, delivery.ack_deadline(), self._reader.retry_at)
+                wake = min(filter(None, (*wakes, delivery.wake_at())), default=None)
                 timeout = None if wake is None else max(0.0, wake - time.monotonic())
                 try:
                     self._handle(self._events.get(timeout=timeout))
@@ -289,6 +303,10 @@ class Publisher:
             delivery.health(event[1], event[2])
         elif kind == "command":
             delivery.command(event[1], event[2])
+        elif kind == "health_row":
+            delivery.health_row(event[1])
+        elif kind == "live":
+            delivery.live(event[1])
         elif kind == "connected":
             status = topics.status_topic(self._root)
             delivery.connected(Outgoing("control", status, topics.STATUS_ONLINE, retain=True))
@@ -361,28 +379,13 @@ class Publisher:
                 self._reader.failed(exc)
                 return
             self._reader.read_ok()
-            batches = delivery.swept(query, found, damaged)
-            if not batches:
+            messages = delivery.sweep_messages(query, found, damaged)
+            if not messages:
                 return
-            for records in batches:
-                self._send(Outgoing("history", records=tuple(records)))
-
-    def _encode(self, message: Outgoing) -> tuple[str, bytes]:
-        """The topic and payload of `message`: live and history records in the contract's form."""
-        telemetry = self._config.telemetry
-        if message.kind == "live":
-            record = message.records[0]
-            topic = topics.telemetry_topic(self._root, record.device)
-            return topic, topics.telemetry_payload(record, telemetry.payload)
-        if message.kind == "history":
-            records = message.records
-            return (
-                topics.history_topic(self._root, records[0].device),
-                topics.history_payload(records, telemetry.compress_history, telemetry.payload),
-            )
-        return message.topic, message.payload
+            for outgoing in messages:
+                self._send(outgoing)
 
     def _send(self, message: Outgoing) -> None:
-        topic, payload = self._encode(message)
+        topic, payload = topics.encode(message, self._root, self._config.telemetry)
         info = self._client.publish(topic, payload, qos=1, retain=message.retain)
         self._delivery.sent(info.mid, message, topic, len(payload))

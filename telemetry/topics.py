@@ -13,8 +13,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from edged.config.site import TelemetryConfig
 from edged.readings import DeviceState, Record
 from telemetry import compact
+from telemetry.outgoing import HealthRow, Outgoing
 
 GZIP_MAGIC = b"\x1f\x8b"
 STATUS_ONLINE = b"online"
@@ -31,6 +33,11 @@ def telemetry_topic(root: str, device: str) -> str:
 
 def history_topic(root: str, device: str) -> str:
     return f"{root}/history/{device}"
+
+
+def batch_topic(root: str) -> str:
+    """Frugal mode: every device's records and the health rows of an hour, in one message."""
+    return f"{root}/batch"
 
 
 def device_topic(root: str, device: str) -> str:
@@ -121,6 +128,29 @@ def history_payload(records: Iterable[Record], compress: bool, form: str = "json
         samples = [{"ts": r.ts, "metrics": r.metrics, "clock": _clock(r)} for r in records]
         data = _dumps({"samples": samples})
     return gzip.compress(data, compresslevel=9, mtime=0) if compress else data
+
+
+def batch_payload(records: Sequence[Record], health: Sequence[HealthRow]) -> bytes:
+    """`P/batch`: telemetry.compact's batch body, always gzip (fixed mtime: reproducible)."""
+    data = _dumps(compact.batch_body(records, health))
+    return gzip.compress(data, compresslevel=9, mtime=0)
+
+
+def encode(message: Outgoing, root: str, telemetry: TelemetryConfig) -> tuple[str, bytes]:
+    """The topic and payload of `message`: live, history and batch records in the contract's
+    form (`telemetry.payload`); other messages carry their own."""
+    records = message.records
+    if message.kind == "live":
+        return telemetry_topic(root, records[0].device), telemetry_payload(
+            records[0], telemetry.payload
+        )
+    if message.kind == "history":
+        return history_topic(root, records[0].device), history_payload(
+            records, telemetry.compress_history, telemetry.payload
+        )
+    if message.kind == "batch":
+        return batch_topic(root), batch_payload(records, message.health)
+    return message.topic, message.payload
 
 
 def device_state_payload(state: DeviceState) -> bytes:

@@ -77,6 +77,8 @@ class MqttConfig:
     password: str | None = field(default=None, repr=False)
     client_id: str | None = None
     keepalive: int = 60
+    """Seconds between PINGREQs on a quiet link. A frugal site sets it just under its
+    carrier's NAT timeout (e.g. 1200): longer and the NAT forgets the connection silently."""
     tls: TlsConfig | None = None
     reconnect_min: float = 1.0
     reconnect_max: float = 120.0
@@ -87,6 +89,8 @@ class MqttConfig:
 
 PAYLOAD_FORMS = ("json", "compact")
 """`[telemetry] payload`: the records' form on the uplink (docs/mqtt.md, telemetry.compact)."""
+MODES = ("live", "frugal")
+"""`[telemetry] mode`: every record live (the default), or hourly batches (docs/mqtt.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,19 @@ class TelemetryConfig:
     """The records' form on `P/telemetry` and `P/history`: "json" (names and values as they
     are; the default, so a dashboard written against it keeps working) or "compact" (codes and
     integers at the metric's resolution, telemetry.compact; new configs use it)."""
+    mode: str = "live"
+    """"live": every record on `P/telemetry` as its window closes (the default). "frugal":
+    records and health rows go in one compressed `P/batch` message per `batch_interval` (each
+    message costs ~300 B of TCP/TLS/IP around it on a metered 3G link), and records go live
+    only while a technician asked for it (the `live` command); alarms and device states
+    still go at once (telemetry.batching)."""
+    batch_interval: float = 3600.0
+    """Frugal mode: seconds between batches."""
+    batch_max_records: int = 1500
+    """Frugal mode: a batch goes early once this many records wait (and a backlog goes in
+    messages of this many records); ~60 KB of compact JSON, ~10 KB compressed."""
+    live_max_minutes: float = 60.0
+    """Frugal mode: the longest a `live` command turns live records on for."""
 
 
 def site(v: Any, raw: Mapping[str, Any]) -> SiteConfig | None:
@@ -134,6 +151,10 @@ def telemetry(v: Any, raw: Mapping[str, Any]) -> TelemetryConfig | None:
         "publish_interval": positive,
         "history_batch": positive,
         "payload": lambda val: None if val in PAYLOAD_FORMS else "expected json or compact",
+        "mode": lambda val: None if val in MODES else f"expected one of {', '.join(MODES)}",
+        "batch_interval": positive,
+        "batch_max_records": positive,
+        "live_max_minutes": positive,
     }
     return v.section(raw, "telemetry", TelemetryConfig, checks)
 

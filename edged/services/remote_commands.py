@@ -190,6 +190,20 @@ def resend(site: Site, command: Command) -> dict[str, Any]:
     }
 
 
+def live(site: Site, command: Command) -> dict[str, Any]:
+    """Frugal mode: records go live on `P/telemetry` for `minutes` (0 turns them off), so a
+    technician watching the site sees values no older than one publish window; capped at
+    `[telemetry] live_max_minutes`. In live mode records always go live: nothing to do."""
+    _only(command, "minutes")
+    minutes = command.args.get("minutes")
+    if not _number(minutes) or not 0 <= minutes <= 24 * 60:
+        raise CommandError("bad_args", "minutes: expected a number of minutes 0-1440")
+    if site.config.telemetry.mode != "frugal":
+        return {"mode": site.config.telemetry.mode, "live_s": None}
+    granted = site.publisher.request_live(minutes * 60.0)
+    return {"mode": "frugal", "live_s": granted, "until": time.time() + granted}
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and _finite(value)
 
@@ -215,5 +229,6 @@ HANDLERS: dict[str, Callable[[Site, Command], Any]] = {
     "backup_now": backup_now,
     "maintenance_log": maintenance_log,
     "resend": resend,
+    "live": live,
 }
 """Commands answered at once; `report_regenerate` runs apart (minutes), see the service."""

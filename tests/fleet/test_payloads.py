@@ -10,11 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fleet import payloads as p
+from fleet.items import Health, Record
 
 TOPICS = [
     "status",
     "telemetry/d",
     "history/d",
+    "batch",
     "device/d",
     "alarm/a.b",
     "health/c",
@@ -271,3 +273,42 @@ def test_what_the_site_encodes_the_collector_reads_to_the_resolution(pairs, sync
                 assert got[name] == value
             else:  # half a step of rounding, and a float's relative error on large counts
                 assert abs(got[name] - value) <= step / 2 + abs(value) * 1e-12, name
+
+
+def test_a_frugal_batch_as_the_site_encodes_it_is_every_record_and_health_row():
+    from edged.readings import Record as SiteRecord
+    from telemetry import topics
+
+    records = [
+        SiteRecord("mppt", 1764000000.0 + 60 * i, True, 60, {"pv_power": 120.0 + i}, id=i)
+        for i in range(3)
+    ] + [SiteRecord("bmv", 1764000000.0, False, 60, {"battery_voltage": 12.53}, id=9)]
+    health = [("pibox", {"ts": 1764000030.0, "ok": True, "values": {"cpu_temp": 51.2}})]
+    payload = topics.batch_payload(records, health)
+    assert payload[:2] == b"\x1f\x8b"
+    items = parse("batch", payload)
+    got = [(i.device, i.ts, i.metrics, i.synced, i.live) for i in items if isinstance(i, Record)]
+    assert got == [
+        ("mppt", 1764000000.0, {"pv_power": 120}, True, False),
+        ("mppt", 1764000060.0, {"pv_power": 121}, True, False),
+        ("mppt", 1764000120.0, {"pv_power": 122}, True, False),
+        ("bmv", 1764000000.0, {"battery_voltage": 12.53}, False, False),
+    ]
+    [row] = [i for i in items if isinstance(i, Health)]
+    assert (row.component, row.ts, row.ok) == ("pibox", 1764000030.0, True)
+    assert row.values == {"cpu_temp": 51.2}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"v":2,"r":{},"h":{}}', "unknown compact version"),
+        (b'{"v":1,"r":[],"h":{}}', "r and h must be objects"),
+        (b'{"v":1,"r":{"d/x":[]}}', "expected one topic level"),
+        (b'{"v":1,"r":{},"h":{"c":{}}}', "h holds a list per component"),
+        (b'{"v":1,"r":{"d":[{"t":1,"m":{"0":[1]}}]}}', "battery_voltage is not a number"),
+    ],
+)
+def test_a_bad_batch_is_a_refusal_with_its_reason(body, reason):
+    result = parse("batch", body)
+    assert isinstance(result, p.Rejected) and reason in result.reason, result

@@ -297,3 +297,29 @@ def test_a_visit_is_logged_against_an_alarm_and_bad_dates_are_refused(filled, da
     row = page.split('id="time-to-clear"')[1].split("</tr>")[1]
     assert row.endswith("<td>1</td><td>1</td><td>1 j</td>")  # still active, visited, 1 day
     assert "Traceback" not in web.logs()
+
+
+def test_the_live_button_publishes_the_live_command_and_refuses_other_durations(
+    filled, dashboards, central
+):
+    from tests.peers.subscriber import Subscriber
+
+    web = dashboards()
+    tech = Client(web.url)
+    assert tech.login("tech1", PASSWORD).status == 302
+    commands_seen = Subscriber(central.host, central.port, "edged/kati/cmd/live").start()
+    try:
+        csrf = tech.csrf("/site/kati")
+        assert tech.request("/site/kati/live", {"minutes": "15"}).status == 403  # no token
+        for hostile in ("-5", "1e9", "14", "", "15; DROP"):
+            reply = tech.request("/site/kati/live", {"minutes": hostile, "csrf": csrf})
+            assert reply.status == 400, hostile
+        assert tech.request("/site/nowhere/live", {"minutes": "15", "csrf": csrf}).status == 404
+        reply = tech.request("/site/kati/live", {"minutes": "15", "csrf": csrf})
+        assert reply.status == 302
+        [message] = commands_seen.wait_for(lambda m: True, 20)
+        body = json.loads(message.payload)
+        assert body["args"] == {"minutes": 15} and body["expires"] > time.time()
+        assert "sig" not in body  # the site has no key here: unsigned, the site decides
+    finally:
+        commands_seen.stop()

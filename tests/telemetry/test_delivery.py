@@ -7,13 +7,16 @@ outbox is a list of records the tests answer `sweep_query` from (what `outbox.pe
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from edged.readings import Record
 from telemetry import delivery as delivery_module
-from telemetry.delivery import LIVE_QUEUE_MAX, Delivery, Outgoing, SweepQuery
+from telemetry.batching import Batching
+from telemetry.delivery import Delivery, Outgoing, SweepQuery
+from telemetry.live_queue import LIVE_QUEUE_MAX
 
 INTERVAL = 60.0
 STATUS_ON = Outgoing("control", "p/status", b"online", retain=True)
@@ -33,7 +36,13 @@ class Clock:
 class Harness:
     """A Delivery, a fake outbox and a fake broker that hands out message ids."""
 
-    def __init__(self, max_inflight: int = 4, batch: int = 3, ack_timeout: float = 30.0):
+    def __init__(
+        self,
+        max_inflight: int = 4,
+        batch: int = 3,
+        ack_timeout: float = 30.0,
+        batching: Callable[[Clock], Batching] | None = None,
+    ):
         self.clock = Clock()
         self.acked: list[int] = []
         self.outbox: dict[int, Record] = {}
@@ -46,6 +55,7 @@ class Harness:
             max_inflight=max_inflight,
             ack_timeout=ack_timeout,
             ack=self.acked.extend,
+            batching=None if batching is None else batching(self.clock),
             wall=lambda: self.clock.wall,
             mono=lambda: self.clock.mono,
         )
@@ -79,11 +89,10 @@ class Harness:
                 if not self.d.sweep_due:
                     break
                 q = self.d.sweep_query()
-                batches = self.d.swept(q, *self.read(q))
-                if not batches:
+                messages = self.d.sweep_messages(q, *self.read(q))
+                if not messages:
                     break
-                for records in batches:
-                    out.append(self.send(Outgoing("history", records=tuple(records))))
+                out.extend(self.send(m) for m in messages)
                 continue
             out.append(self.send(message))
         return out

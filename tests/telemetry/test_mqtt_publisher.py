@@ -5,113 +5,31 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
-from edged.config.settings import Config
-from edged.config.site import MqttConfig, SiteConfig, TelemetryConfig, TlsConfig
-from edged.readings import DeviceState, Liveness, Record
+from edged.config.site import TelemetryConfig
+from edged.readings import DeviceState, Liveness
 from telemetry.mqtt import Publisher
 from telemetry.store import open_db
 from telemetry.topics import GZIP_MAGIC, decode_payload
-from tests.peers.broker import Broker, free_port
+from tests.peers.broker import Broker
 from tests.peers.subscriber import Subscriber
-
-SITE = "site-t"
-
-
-def wait_until(condition, timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
-def make_config(broker: Broker, **mqtt_options) -> tuple[Config, str]:
-    """A config with a topic prefix of its own, so tests never see each other's messages."""
-    telemetry = mqtt_options.pop("telemetry", TelemetryConfig())
-    options = {"port": broker.port, "reconnect_min": 0.05, "reconnect_max": 0.2, **mqtt_options}
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    mqtt = MqttConfig(host=broker.host, topic_prefix=prefix, **options)
-    config = Config(site=SiteConfig(id=SITE), mqtt=mqtt, telemetry=telemetry)
-    return config, config.topic_root
-
-
-class Acks:
-    """The `ack` callback: the Writer would delete these outbox rows."""
-
-    def __init__(self) -> None:
-        self.ids: list[int] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, ids: list[int]) -> None:
-        with self._lock:
-            self.ids.extend(ids)
-
-
-def fresh_ts(interval: float = 60.0) -> float:
-    """The start of a window that ends now: live for one more interval (`is_live`)."""
-    return float(int(time.time() - interval))
-
-
-def add_records(db, specs: list[tuple[str, float]]) -> list[Record]:
-    """Commit records with their outbox rows, as the Writer does; returns them with their ids."""
-    records = []
-    for device, ts in specs:
-        metrics = {"battery_voltage": 13.25, "charger_state": "bulk"}
-        rid = db.execute(
-            "INSERT INTO records (device, ts, synced, samples, last_seq, metrics) "
-            "VALUES (?, ?, 1, 60, 0, ?)",
-            [device, ts, json.dumps(metrics)],
-        ).lastrowid
-        db.execute("INSERT INTO outbox (record_id) VALUES (?)", [rid])
-        records.append(Record(device, ts, True, 60, metrics, id=rid))
-    return records
-
-
-@pytest.fixture
-def db_path(tmp_path) -> str:
-    return str(tmp_path / "edged.db")
-
-
-@pytest.fixture
-def db(db_path):
-    database = open_db(db_path)
-    yield database
-    database.close()
-
-
-@pytest.fixture
-def publishers():
-    started: list[Publisher] = []
-
-    def make(config: Config, db_path: str, ack) -> Publisher:
-        publisher = Publisher(config, db_path, ack)
-        started.append(publisher)
-        publisher.start()
-        return publisher
-
-    yield make
-    for publisher in started:
-        publisher.stop()
-
-
-def history_samples(messages) -> list[tuple[str, float]]:
-    return [
-        (m.topic.rsplit("/", 1)[1], s["ts"])
-        for m in messages
-        for s in decode_payload(m.payload)["samples"]
-    ]
+from tests.telemetry.publisher_peers import (
+    SITE,
+    Acks,
+    add_records,
+    fresh_ts,
+    history_samples,
+    make_config,
+    wait_until,
+)
 
 
 def test_live_records_carry_the_contract_payload_and_backlog_goes_to_history(
@@ -360,134 +278,6 @@ def test_never_more_than_max_inflight_messages_outstanding(broker, db, db_path):
     sub.stop()
 
 
-MOSQUITTO_PASSWD = Path("/usr/bin/mosquitto_passwd")
-KEEP_USER = "user root\n"
-"""Started as root, mosquitto drops to user `mosquitto`, which cannot read pytest's private
-tmp_path; this keeps it as the user that started it (ignored when not started as root)."""
-
-
-@pytest.mark.skipif(not MOSQUITTO_PASSWD.exists(), reason="mosquitto_passwd not installed")
-def test_username_and_password(tmp_path, db_path, publishers, caplog):
-    passwords = tmp_path / "passwords"
-    subprocess.run(
-        [str(MOSQUITTO_PASSWD), "-b", "-c", str(passwords), "edged", "s3cret-pw"], check=True
-    )
-    broker = Broker(tmp_path)
-    broker.conf.write_text(
-        f"listener {broker.port} 127.0.0.1\nallow_anonymous false\n"
-        f"password_file {passwords}\npersistence false\n{KEEP_USER}"
-    )
-    broker.start()
-    try:
-        caplog.set_level(logging.DEBUG)
-        config, root = make_config(broker, username="edged", password="s3cret-pw")
-        sub = Subscriber(
-            broker.host, broker.port, f"{root}/#", username="edged", password="s3cret-pw"
-        )
-        sub.start()
-        good = publishers(config, db_path, Acks())
-        sub.wait_for(lambda m: m.topic == f"{root}/status" and m.payload == b"online")
-        assert good.connected
-
-        bad_config, _ = make_config(broker, username="edged", password="wrong-pw")
-        bad = publishers(bad_config, db_path, Acks())
-        wait_until(lambda: bad.stats["connect_failures"] >= 2, what="refusals")
-        assert not bad.connected
-        assert "s3cret-pw" not in caplog.text and "wrong-pw" not in caplog.text
-        sub.stop()
-    finally:
-        broker.stop()
-
-
-def openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def make_certificates(directory: Path) -> None:
-    """A throw-away CA and a server certificate for 127.0.0.1 signed by it."""
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    openssl(
-        "req",
-        "-x509",
-        *ec,
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=edged test CA",
-        cwd=directory,
-    )
-    openssl(
-        "req",
-        *ec,
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=127.0.0.1",
-        cwd=directory,
-    )
-    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    openssl(
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-        cwd=directory,
-    )
-
-
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
-def test_tls_connects_with_the_ca_and_fails_without_it(tmp_path, db_path, publishers):
-    make_certificates(tmp_path)
-    tls_port = free_port()
-    broker = Broker(
-        tmp_path,
-        extra_conf=f"listener {tls_port} 127.0.0.1\ncafile {tmp_path}/ca.crt\n"
-        f"certfile {tmp_path}/server.crt\nkeyfile {tmp_path}/server.key\n{KEEP_USER}",
-    )
-    broker.start()
-    try:
-        wait_until(lambda: port_open(broker.host, tls_port), what="TLS listener")
-        sub = Subscriber(broker.host, broker.port, "#").start()  # the plain listener
-        trusted = TlsConfig(ca_file=str(tmp_path / "ca.crt"))
-        config, root = make_config(broker, port=tls_port, tls=trusted)
-        publisher = publishers(config, db_path, Acks())
-        sub.wait_for(lambda m: m.topic == f"{root}/status" and m.payload == b"online")
-        assert publisher.connected
-
-        untrusted_config, _ = make_config(broker, port=tls_port, tls=TlsConfig())
-        untrusted = publishers(untrusted_config, db_path, Acks())
-        wait_until(lambda: untrusted.stats["connect_failures"] >= 2, what="TLS failures")
-        assert not untrusted.connected
-        sub.stop()
-    finally:
-        broker.stop()
-
-
-def port_open(host: str, port: int) -> bool:
-    try:
-        socket.create_connection((host, port), timeout=0.2).close()
-        return True
-    except OSError:
-        return False
-
-
 def test_a_message_in_flight_when_the_link_dies_is_sent_again(broker, db, db_path, publishers):
     config, _ = make_config(broker)
     acks = Acks()
@@ -505,17 +295,6 @@ def test_a_message_in_flight_when_the_link_dies_is_sent_again(broker, db, db_pat
     broker.start()
     wait_until(lambda: acks.ids == [record[0].id], what="ack of the resent record")
     assert publisher.stats["sent_history"] == 1
-
-
-def test_a_missing_ca_file_is_logged_not_raised(tmp_path, broker, db, db_path, caplog):
-    missing = TlsConfig(ca_file=str(tmp_path / "no-such-ca.crt"))
-    config, _ = make_config(broker, tls=missing)
-    publisher = Publisher(config, db_path, Acks())
-    publisher.start()
-    publisher.publish_records(add_records(db, [("mppt", 60.0)]))
-    publisher.stop()
-    assert not publisher.connected
-    assert "cannot be set up" in caplog.text
 
 
 def test_a_record_goes_live_when_its_window_closes_and_needs_no_outbox_row(broker, db_path):

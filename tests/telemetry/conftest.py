@@ -1,0 +1,37 @@
+"""Fixtures of the publisher tests: a database path, an open database, publishers stopped at
+the end of the test."""
+
+from __future__ import annotations
+
+import pytest
+
+from edged.config.settings import Config
+from telemetry.mqtt import Publisher
+from telemetry.store import open_db
+
+
+@pytest.fixture
+def db_path(tmp_path) -> str:
+    return str(tmp_path / "edged.db")
+
+
+@pytest.fixture
+def db(db_path):
+    database = open_db(db_path)
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def publishers():
+    started: list[Publisher] = []
+
+    def make(config: Config, db_path: str, ack) -> Publisher:
+        publisher = Publisher(config, db_path, ack)
+        started.append(publisher)
+        publisher.start()
+        return publisher
+
+    yield make
+    for publisher in started:
+        publisher.stop()
