@@ -28,7 +28,6 @@ import os
 import random
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
 from edged.readings import Sample
@@ -177,11 +176,6 @@ def main() -> None:
         "--autocheckpoint", type=int, nargs="*", default=[None], help="WAL pages (default 1000)"
     )
     parser.add_argument(
-        "--zlib-rows",
-        action="store_true",
-        help="what-if: records' metrics and device states stored zlib-compressed (not the schema)",
-    )
-    parser.add_argument(
         "--exclusive",
         action="store_true",
         help="what-if: PRAGMA locking_mode = EXCLUSIVE on every connection (WAL index in heap, no"
@@ -197,14 +191,10 @@ def main() -> None:
             return conn
 
         store.sqlite3.connect = exclusive  # type: ignore[assignment]
-    if args.zlib_rows:  # a lever measured before building it: the JSON the store writes, deflated
-        plain = store._json
-        store._json = lambda value: zlib.compress(plain(value).encode(), 9)  # type: ignore
     if (
         args.devices != 1
         or args.raw != ["keep"]
         or args.autocheckpoint != [None]
-        or args.zlib_rows
         or args.exclusive
     ):
         _levers(args)

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from edged.readings import DeviceState, Record, Sample
-from telemetry import recovery, replay, salvage, samples, store
+from telemetry import pruning, recovery, replay, salvage, samples, store
 from telemetry.database import Database
 from telemetry.lock import DatabaseLock
 from telemetry.quarantine import Quarantine
@@ -250,7 +250,7 @@ class Writer(threading.Thread):
         health_before = None if health_max_age is None else now - health_max_age
         try:
             pruned = self.call(
-                lambda db: store.prune(
+                lambda db: pruning.prune(
                     db, now - max_age, records_before, health_before=health_before
                 ),
                 600.0,
