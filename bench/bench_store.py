@@ -191,12 +191,7 @@ def main() -> None:
             return conn
 
         store.sqlite3.connect = exclusive  # type: ignore[assignment]
-    if (
-        args.devices != 1
-        or args.raw != ["keep"]
-        or args.autocheckpoint != [None]
-        or args.exclusive
-    ):
+    if args.devices != 1 or args.raw != ["keep"] or args.autocheckpoint != [None] or args.exclusive:
         _levers(args)
         return
     print(f"1 device, 15 metrics, 1 sample/s, {args.seconds} simulated s; write_bytes per sample")
