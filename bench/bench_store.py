@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from edged.readings import Sample
+from edged.readings import DeviceState, Liveness, Sample
 from telemetry import store
 from telemetry.writer import Writer
 
@@ -116,12 +116,9 @@ def run(
                 for name in names:
                     writer.put_state(
                         name,
-                        {
-                            "state": "ok",
-                            "last_seen": START_TS + s,
-                            "info": {},
-                            "counters": {"accepted": s, "rejected": 0},
-                        },
+                        DeviceState(
+                            Liveness.OK, START_TS + s, counters={"accepted": s, "rejected": 0}
+                        ),
                     )
             writer.ack(acks)
             acks.clear()
