@@ -71,13 +71,30 @@ class DamagedMetrics(ValueError):
 
 def encode(metrics: Mapping[str, Any]) -> bytes:
     """The stored form of a record's metrics (values the JSON encoder cannot write as text)."""
-    keyed = {_key(name): value for name, value in metrics.items()}
-    text = json.dumps(keyed, separators=(",", ":"), default=str).encode()
-    deflate = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, ZDICT)
-    return FORMAT + deflate.compress(text) + deflate.flush()
+    keyed = {key_of(name): value for name, value in metrics.items()}
+    return FORMAT + deflate(json.dumps(keyed, separators=(",", ":"), default=str).encode())
 
 
-def _key(name: str) -> str:
+def deflate(data: bytes) -> bytes:
+    """Raw deflate of `data` against `ZDICT` (also sample blocks' format 2, `telemetry.samples`)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_DEFAULT_STRATEGY, ZDICT)
+    return compressor.compress(data) + compressor.flush()
+
+
+def inflate(data: bytes) -> bytes:
+    """What `deflate` made `data` from; raises `DamagedMetrics` when it did not make it."""
+    decompressor = zlib.decompressobj(-15, ZDICT)
+    try:
+        text = decompressor.decompress(data, MAX_JSON)
+    except zlib.error as exc:
+        raise DamagedMetrics(f"not deflate ({exc})") from exc
+    if not decompressor.eof or decompressor.unconsumed_tail or decompressor.unused_data:
+        raise DamagedMetrics("truncated, too long or followed by other bytes")
+    return text
+
+
+def key_of(name: str) -> str:
+    """The key a metric is stored under: its code, else its name (escaped if it looks like one)."""
     code = _CODE_OF.get(name)
     if code is not None:
         return code
@@ -88,21 +105,16 @@ def metrics_of(stored: object) -> dict[str, Any]:
     """The metrics, keyed by name, of a stored `records.metrics` value (v8 BLOB or older JSON
     text); raises `DamagedMetrics` when it does not decode."""
     if isinstance(stored, str):
-        keyed = _json_object(stored)
-        return keyed
+        return _json_object(stored)
     if not isinstance(stored, bytes) or stored[:1] != FORMAT:
         raise DamagedMetrics(f"not a stored metrics value: {stored!r:.40}")
-    inflate = zlib.decompressobj(-15, ZDICT)
-    try:
-        text = inflate.decompress(stored[1:], MAX_JSON)
-    except zlib.error as exc:
-        raise DamagedMetrics(f"not deflate ({exc})") from exc
-    if not inflate.eof or inflate.unconsumed_tail or inflate.unused_data:
-        raise DamagedMetrics("truncated, too long or followed by other bytes")
-    return {
-        _NAME_OF.get(k, k[1:] if k.startswith(ESCAPE) else k): v
-        for k, v in _json_object(text).items()
-    }
+    text = inflate(stored[1:])
+    return {name_of(k): v for k, v in _json_object(text).items()}
+
+
+def name_of(key: str) -> str:
+    """The metric a stored key names (`key_of` undone)."""
+    return _NAME_OF.get(key, key[1:] if key.startswith(ESCAPE) else key)
 
 
 def _json_object(text: str | bytes) -> dict[str, Any]:

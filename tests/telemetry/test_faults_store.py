@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import sqlite3
 import subprocess
 import sys
@@ -23,7 +24,7 @@ import pytest
 
 from drivers.victron.vedirect.emulator import PtyEmulator
 from edged.readings import DeviceState, Liveness, Sample
-from telemetry import outbox, salvage, store
+from telemetry import outbox, salvage, store, stored_metrics
 from telemetry.lock import DatabaseBusy
 from telemetry.rows import AlarmCleared, HealthRow, KvRow
 from telemetry.writer import Writer
@@ -353,8 +354,9 @@ def test_windows_closing_while_commits_fail_go_live_and_retries_back_off(tmp_pat
         assert w.flush()
         pages = w.call(lambda db: db.execute("PRAGMA page_count").fetchone()[0])
         w.call(lambda db: db.execute(f"PRAGMA max_page_count = {pages}").fetchone())
-        for i in range(1, 400):  # values that do not compress away: the block needs new pages
-            w.put(mppt(T0 + i, v=12 + i * 7919 % 1000 / 1000))
+        noise = random.Random(1)  # values that do not compress away: the block needs new pages
+        for i in range(1, 400):
+            w.put(mppt(T0 + i, v=12 + noise.random()))
         wait_until(lambda: w.stats["commit_failures"], 10, what="a failing commit")
         assert w.storage_health()["failing"] is True
         # every window that closed is live although none is committed
@@ -382,6 +384,9 @@ def test_a_garbage_sample_block_is_skipped_at_replay_not_fatal(tmp_path, caplog)
         (6, b"not zlib"),
         (7, zlib.compress(b"[1, 2]")),
         (8, zlib.compress(b'{"v": 1, "t": [1], "s": []}')),
+        (10, b"\x02" + b"not deflate"),
+        (11, b"\x02" + stored_metrics.deflate(b'{"t": [1], "s": []}')),
+        (12, b"\x02" + stored_metrics.deflate(b'{"t": [1], "s": [1], "m": {}}')[:-3]),
     ):
         conn.execute(
             "INSERT INTO sample_blocks VALUES (?, ?, 1, ?, ?, ?)",
@@ -393,8 +398,8 @@ def test_a_garbage_sample_block_is_skipped_at_replay_not_fatal(tmp_path, caplog)
     w.put(mppt(T0 + 20))
     w.stop()
     db = store.open_db(path, readonly=True)
-    assert [seq for seq, _ in store.read_samples(db)] == [1, 2, 3, 4, 5, 9]
-    assert caplog.text.count("unreadable, skipped") >= 3
+    assert [seq for seq, _ in store.read_samples(db)] == [1, 2, 3, 4, 5, 13]
+    assert caplog.text.count("unreadable, skipped") >= 6
 
 
 def test_a_record_whose_stored_json_rotted_leaves_the_outbox_and_the_rest_is_sent(

@@ -8,8 +8,8 @@ import zlib
 
 import pytest
 
-from edged.readings import Record
-from telemetry import metrics_migration, outbox, pv_hours, queries, status_view, store
+from edged.readings import Record, Sample
+from telemetry import metrics_migration, outbox, pv_hours, queries, samples, status_view, store
 from telemetry import stored_metrics as sm
 
 METRICS = {
@@ -166,3 +166,21 @@ def test_a_v7_row_that_does_not_decode_is_left_as_it_was(tmp_path):
     db = store.open_db(path)
     assert _forms(path) == {"blob": 2, "text": 1}
     assert [r.id for r in queries.records_in(db, 0, 2e9)] == [1, 3]
+
+
+def test_sample_blocks_of_format_1_still_read_and_format_2_is_smaller():
+    rows = [Sample("mppt", 1_780_000_000.0 + i, True, {"pv_power": 100 + i}) for i in range(60)]
+    one = zlib.compress(
+        json.dumps(
+            {
+                "v": 1,
+                "t": [1_780_000_000_000] + [1000] * 59,
+                "s": [1] * 60,
+                "m": {"pv_power": [100 + i for i in range(60)]},
+            }
+        ).encode()
+    )
+    two = samples.encode(rows)
+    assert two[:1] == b"\x02" and len(two) < len(one)
+    assert [s for _, s in samples.decode(one, "mppt", 1)] == rows
+    assert [s for _, s in samples.decode(two, "mppt", 1)] == rows
