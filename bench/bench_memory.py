@@ -41,6 +41,7 @@ from pathlib import Path
 from peers import Broker, proc_status_kb, start_daemon
 
 from drivers.victron.vedirect.emulator import PtyEmulator
+from telemetry import stored_metrics
 from telemetry.store import open_db
 
 DAY = 86400.0
@@ -79,13 +80,13 @@ BMV = (
 )
 
 
-def _metrics(names: tuple[str, ...], rng: random.Random) -> str:
+def _metrics(names: tuple[str, ...], rng: random.Random) -> bytes:
     body: dict = {name: round(rng.uniform(0, 500), 2) for name in names}
     if "pv_power" in body:
         body |= {"charger_state": "bulk", "charger_error": 0, "load_on": True}
     else:
         body |= {"alarm_on": False, "relay_on": False}
-    return json.dumps(body, separators=(",", ":"))
+    return stored_metrics.encode(body)
 
 
 def build(path: Path, span_s: float, step_s: float, in_outbox: bool) -> int:

@@ -1,6 +1,6 @@
 """What a damaged-database check and salvage cost at boot, on a database of `--mb` megabytes.
 
-Builds a database of the current schema filled with records (random metrics, ~0.4 KiB each)
+Builds a database of the current schema filled with records (18 random metrics, ~0.2 KiB each)
 and sample blocks, then times: `PRAGMA quick_check` (what the Writer runs at every open), the
 salvage of the whole file with the sqlite3 shell's `.recover` when it exists, and without it
 (table-by-table copy), after overwriting one page in the middle of `records`.
@@ -11,7 +11,6 @@ salvage of the whole file with the sqlite3 shell's `.recover` when it exists, an
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sqlite3
@@ -20,7 +19,7 @@ import time
 from pathlib import Path
 from unittest import mock
 
-from telemetry import salvage, store
+from telemetry import salvage, store, stored_metrics
 
 
 def build(path: Path, mb: int) -> None:
@@ -34,7 +33,9 @@ def build(path: Path, mb: int) -> None:
             for _ in range(5000):
                 rid += 1
                 metrics = {f"m{i}": rng.random() * 100 for i in range(18)}
-                rows.append((rid, "mppt", 1.7e9 + rid * 60, 1, 60, rid * 60, json.dumps(metrics)))
+                rows.append(
+                    (rid, "mppt", 1.7e9 + rid * 60, 1, 60, rid * 60, stored_metrics.encode(metrics))
+                )
             db.conn.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             blob = [
                 (rid * 60 - 59 + i, rid * 60 + i, 1, 0.0, 1.0, os.urandom(200))

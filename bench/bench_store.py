@@ -28,10 +28,9 @@ import os
 import random
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
-from edged.readings import Sample
+from edged.readings import DeviceState, Liveness, Sample
 from telemetry import store
 from telemetry.writer import Writer
 
@@ -117,12 +116,9 @@ def run(
                 for name in names:
                     writer.put_state(
                         name,
-                        {
-                            "state": "ok",
-                            "last_seen": START_TS + s,
-                            "info": {},
-                            "counters": {"accepted": s, "rejected": 0},
-                        },
+                        DeviceState(
+                            Liveness.OK, START_TS + s, counters={"accepted": s, "rejected": 0}
+                        ),
                     )
             writer.ack(acks)
             acks.clear()
@@ -177,11 +173,6 @@ def main() -> None:
         "--autocheckpoint", type=int, nargs="*", default=[None], help="WAL pages (default 1000)"
     )
     parser.add_argument(
-        "--zlib-rows",
-        action="store_true",
-        help="what-if: records' metrics and device states stored zlib-compressed (not the schema)",
-    )
-    parser.add_argument(
         "--exclusive",
         action="store_true",
         help="what-if: PRAGMA locking_mode = EXCLUSIVE on every connection (WAL index in heap, no"
@@ -197,16 +188,7 @@ def main() -> None:
             return conn
 
         store.sqlite3.connect = exclusive  # type: ignore[assignment]
-    if args.zlib_rows:  # a lever measured before building it: the JSON the store writes, deflated
-        plain = store._json
-        store._json = lambda value: zlib.compress(plain(value).encode(), 9)  # type: ignore
-    if (
-        args.devices != 1
-        or args.raw != ["keep"]
-        or args.autocheckpoint != [None]
-        or args.zlib_rows
-        or args.exclusive
-    ):
+    if args.devices != 1 or args.raw != ["keep"] or args.autocheckpoint != [None] or args.exclusive:
         _levers(args)
         return
     print(f"1 device, 15 metrics, 1 sample/s, {args.seconds} simulated s; write_bytes per sample")

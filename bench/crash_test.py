@@ -41,6 +41,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from peers import Broker, start_daemon
 
 from drivers.victron.vedirect.emulator import PtyEmulator
+from telemetry import stored_metrics
 
 SITE, PREFIX = "crash", "edged"
 ROOT = f"{PREFIX}/{SITE}"
@@ -192,7 +193,9 @@ def check(db: Path, copies: dict[tuple[str, float], list[str]], log: Path) -> di
     lost = []
     for rid, device, ts, synced, metrics in rows:
         k = key(device, ts)
-        stored[k].append(content(json.loads(metrics), "synced" if synced else "unsynced"))
+        stored[k].append(
+            content(stored_metrics.metrics_of(metrics), "synced" if synced else "unsynced")
+        )
         if k not in copies and rid not in waiting:
             lost.append(k)
     return {

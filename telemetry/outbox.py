@@ -21,7 +21,7 @@ from pathlib import Path
 from edged.readings import Record
 from telemetry import store
 from telemetry.database import Database
-from telemetry.store import RECORD_COLUMNS
+from telemetry.stored_metrics import RECORD_COLUMNS, decode_row
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def pending(
     params.append(limit)
     found = []
     for row in db.execute(sql, params).fetchall():
-        record = decode(row)
+        record = decode_row(row)
         if isinstance(record, Record):
             found.append(record)
         else:
@@ -68,21 +68,6 @@ def pending(
             if damaged is not None:
                 damaged.append(row[0])
     return found
-
-
-def decode(row: tuple) -> Record | str:
-    """The `Record` of a `RECORD_COLUMNS` row, or why it is not one (a damaged page reads as
-    anything: text for a number, a metrics column that is not a JSON object)."""
-    rid, device, ts, synced, samples, metrics = row
-    if not isinstance(device, str) or type(ts) not in (int, float) or type(samples) is not int:
-        return f"bad columns: device={device!r} ts={ts!r} samples={samples!r}"
-    try:
-        values = json.loads(metrics)
-    except (TypeError, ValueError, RecursionError) as exc:
-        return f"metrics not JSON ({exc})"
-    if not isinstance(values, dict):
-        return f"metrics not an object: {values!r:.80}"
-    return Record(device, float(ts), bool(synced), samples, values, id=rid)
 
 
 def count(db: Database) -> int:

@@ -13,6 +13,10 @@ values (booleans, text) ignored, a window whose total is not finite left out, th
 the window totals per local hour. One difference, counted: a record whose metrics SQLite cannot
 read as JSON (a `NaN` or `Infinity` literal, which Python's json writes and SQLite 3.40 rejects,
 or a damaged row) is left out whole rather than failing the query; `skipped` says how many.
+The stored metrics are read as JSON through `metrics_json` (`telemetry.stored_metrics`): NULL
+for a value that does not decode, counted in `skipped` too. SQLite inlines the `decoded` CTE, so
+the three JSON calls on a row each call it (it keeps its last answer: one inflate a row); a
+materialised CTE would write every decoded row to a temporary file, on the card.
 """
 
 from __future__ import annotations
@@ -22,15 +26,14 @@ from dataclasses import dataclass
 from telemetry.database import Database
 
 _IN_WINDOW = "ts >= :start AND ts < :now AND synced = 1"
+_DECODED = f"SELECT ts, metrics_json(metrics) AS m FROM records WHERE {_IN_WINDOW}"
 # CASE: json_type must never see a row json_valid rejected (it would fail the whole query).
-_PV_NUMBER = (
-    "(CASE WHEN json_valid(metrics) THEN json_type(metrics, '$.pv_power') END)"
-    " IN ('integer', 'real')"
-)
+_PV_NUMBER = "(CASE WHEN json_valid(m) THEN json_type(m, '$.pv_power') END) IN ('integer', 'real')"
 PROFILE_SQL = f"""
-    WITH windows (ts, total) AS (
-        SELECT ts, total(json_extract(metrics, '$.pv_power')) FROM records
-        WHERE {_IN_WINDOW} AND {_PV_NUMBER} GROUP BY ts)
+    WITH decoded (ts, m) AS ({_DECODED}),
+    windows (ts, total) AS (
+        SELECT ts, total(json_extract(m, '$.pv_power')) FROM decoded
+        WHERE {_PV_NUMBER} GROUP BY ts)
     SELECT CAST((ts + :offset) / 3600 AS INTEGER) % 24, total(total), count(*) FROM windows
     WHERE total BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308
     GROUP BY 1
@@ -38,7 +41,7 @@ PROFILE_SQL = f"""
 """Per local hour: (hour, sum of window totals, windows). BETWEEN the largest doubles drops
 infinite totals (and NULL, which SQLite makes of NaN), as `math.isfinite` does in Python."""
 
-SKIPPED_SQL = f"SELECT count(*) FROM records WHERE {_IN_WINDOW} AND NOT json_valid(metrics)"
+SKIPPED_SQL = f"SELECT count(*) FROM ({_DECODED}) WHERE coalesce(json_valid(m), 0) = 0"
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from edged.readings import Record
-from telemetry import outbox
+from telemetry import stored_metrics
 from telemetry.database import Database, DatabaseError
 from telemetry.rows import JobRunRow
-from telemetry.store import RECORD_COLUMNS, ROW_SQL, record_from_row, transaction
+from telemetry.store import ROW_SQL, transaction
+from telemetry.stored_metrics import RECORD_COLUMNS, records_from_rows
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ def records_between(
         " ORDER BY ts, id LIMIT ?",
         (device, start, end, limit),
     ).fetchall()
-    decoded = [outbox.decode(row) for row in rows]
+    decoded = [stored_metrics.decode_row(row) for row in rows]
     records = [r for r in decoded if isinstance(r, Record)]
     return records, len(decoded) - len(records)
 
@@ -215,7 +216,7 @@ def device_records_since(db: Database, device: str, since: float) -> list[Record
         f"SELECT {RECORD_COLUMNS} FROM records WHERE device = ? AND ts >= ? ORDER BY ts, id",
         (device, since),
     ).fetchall()
-    return [record_from_row(r) for r in rows]
+    return records_from_rows(rows)
 
 
 def last_job_decision(db: Database, job: str) -> dict[str, Any] | None:
@@ -313,7 +314,7 @@ def records_in(db: Database, start: float, end: float) -> list[Record]:
         f"SELECT {RECORD_COLUMNS} FROM records WHERE ts >= ? AND ts < ? ORDER BY id",
         (start, end),
     ).fetchall()
-    return [record_from_row(row) for row in rows]
+    return records_from_rows(rows)
 
 
 def alarms_in(db: Database, start: float, end: float) -> list[dict[str, Any]]:

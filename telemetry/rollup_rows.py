@@ -12,7 +12,8 @@ from collections.abc import Iterable
 
 from edged.readings import Record
 from telemetry.database import Database, DatabaseError
-from telemetry.store import RECORD_COLUMNS, record_from_row, transaction
+from telemetry.store import transaction
+from telemetry.stored_metrics import RECORD_COLUMNS, records_from_rows
 
 Row = tuple[str, int, int, bytes]
 """(device, period_s, start, body)."""
@@ -62,7 +63,7 @@ def records_after(db: Database, after_id: int, upto_id: float = float("inf")) ->
         f"SELECT {RECORD_COLUMNS} FROM records WHERE id > ? AND id <= ? ORDER BY id",
         (after_id, upto_id),
     ).fetchall()
-    return [record_from_row(r) for r in rows]
+    return records_from_rows(rows)
 
 
 def next_batch(db: Database, after_id: int, before_ts: float, batch: int) -> tuple[int | None, int]:

@@ -11,9 +11,12 @@ numbers each device's samples of one commit contiguously, so a block holds exact
 windows every second but writes once per commit, so it sets a range of seqs aside for each
 device's block when its first sample of a commit arrives (`Block.end`) and fills it as samples
 come: the unused rest of a range is a gap in the seqs, which nothing needs dense.
-`data` is zlib of compact JSON, format 1:
-`{"v": 1, "t": [ms, +dms, ...], "s": [synced 0/1, ...], "m": {name: [value | null, ...]}}`;
-`null` marks a metric that sample lacked (a metric value is never None, see `storable`).
+`data` is, in format 2 (written since schema v8), the byte 0x02 then raw deflate, against the
+preset dictionary of stored records (`telemetry.stored_metrics.ZDICT`), of compact JSON
+`{"t": [ms, +dms, ...], "s": [synced 0/1, ...], "m": {code: [value | null, ...]}}`, metrics
+keyed as records' are (the contract's short codes); format 1 (read still) was zlib of
+`{"v": 1, "t": ..., "s": ..., "m": {name: [...]}}`. `null` marks a metric that sample lacked (a
+metric value is never None, see `storable`).
 
 Timestamps are kept to the millisecond. `storable` returns the sample as it will read back, and
 the Writer folds *that* into its windows, so live aggregation and replay after a restart agree.
@@ -33,11 +36,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from edged.readings import Sample
+from telemetry import stored_metrics
 from telemetry.database import Database
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
+_FORMAT_2 = bytes([FORMAT])
 UNREADABLE = (zlib.error, ValueError, KeyError, TypeError, AttributeError, IndexError)
 """What `decode` raises on a block whose bytes are not what `encode` wrote."""
 _VALUE_TYPES = (int, float, str)
@@ -65,19 +70,22 @@ def encode(samples: Sequence[Sample]) -> bytes:
     ms = [round(s.ts * 1000) for s in samples]
     names = dict.fromkeys(name for s in samples for name in s.metrics)
     doc = {
-        "v": FORMAT,
         "t": ms[:1] + [b - a for a, b in itertools.pairwise(ms)],
         "s": [int(s.clock_synced) for s in samples],
-        "m": {name: [s.metrics.get(name) for s in samples] for name in names},
+        "m": {stored_metrics.key_of(n): [s.metrics.get(n) for s in samples] for n in names},
     }
-    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 9)
+    return _FORMAT_2 + stored_metrics.deflate(json.dumps(doc, separators=(",", ":")).encode())
 
 
 def decode(data: bytes, device: str, first_seq: int) -> list[tuple[int, Sample]]:
     """The `(seq, Sample)` pairs of one block, in seq order."""
-    doc = json.loads(zlib.decompress(data))
-    if doc.get("v") != FORMAT:
-        raise ValueError(f"unknown sample block format {doc.get('v')!r}")
+    if data[:1] == _FORMAT_2:
+        doc = json.loads(stored_metrics.inflate(data[1:]))
+        doc["m"] = {stored_metrics.name_of(key): column for key, column in doc["m"].items()}
+    else:
+        doc = json.loads(zlib.decompress(data))
+        if doc.get("v") != 1:
+            raise ValueError(f"unknown sample block format {doc.get('v')!r}")
     columns = doc["m"].items()
     times = itertools.accumulate(doc["t"])
     return [

@@ -52,6 +52,12 @@ v7 (remote commands, docs/mqtt.md "Commands"):
   command runs, so an id delivered twice (QoS 1 is at least once; a broker's persistent session
   replays after a restart) is never run twice, across restarts too. `ok`/`error` are filled in
   once it ran. Rows are pruned a week after their expiry: by then a replay is refused as expired.
+
+v8 (the SD card, issue 18):
+- `records.metrics` holds a BLOB, the metrics code-keyed and deflated (`telemetry.stored_metrics`:
+  ~100 B instead of ~460 B of JSON), read in SQL through `metrics_json(metrics)`. The column's
+  declared type stays TEXT (SQLite stores a BLOB as it is), so no table is rebuilt: the step sets
+  a progress mark and `telemetry.metrics_migration` converts the old rows in bounded batches.
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ import sqlite3
 from collections.abc import Callable
 
 from edged.readings import Sample
+from telemetry import metrics_migration
 from telemetry import samples as blocks
 
 V1 = """
@@ -202,5 +209,6 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     V5,
     V6,
     V7,
+    metrics_migration.START_SQL,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -2,9 +2,10 @@
 
 Never writes: it works on `open_db(path, readonly=True)` beside a running daemon (WAL lets one
 reader see the last commit while the Writer writes). Decoding samples and records is the store's
-(`telemetry.samples.latest`, `telemetry.store.record_from_row`); this module only chooses what to
-show. The newest sample is also a sighting: the Writer stores an unchanged device state only
-every few minutes, so `last_seen` is the later of the state's and the newest sample's time.
+(`telemetry.samples.latest`, `telemetry.stored_metrics.records_from_rows`); this module only
+chooses what to show. The newest sample is also a sighting: the Writer stores an unchanged device
+state only every few minutes, so `last_seen` is the later of the state's and the newest
+sample's time.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from edged.readings import Record
 from telemetry import outbox, samples
 from telemetry.database import Database
-from telemetry.store import RECORD_COLUMNS, record_from_row
+from telemetry.stored_metrics import RECORD_COLUMNS, records_from_rows
 
 
 def device_overview(db: Database) -> list[dict[str, Any]]:
@@ -68,4 +69,4 @@ def last_records(db: Database, device: str, n: int) -> list[Record]:
         f"SELECT {RECORD_COLUMNS} FROM records WHERE device = ? ORDER BY ts DESC, id DESC LIMIT ?",
         [device, n],
     ).fetchall()
-    return [record_from_row(row) for row in rows]
+    return records_from_rows(rows)

@@ -13,22 +13,21 @@ tests/telemetry/test_store.py's WAL-frame test keep it at a handful of 1 KiB pag
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edged.readings import Record
-from telemetry.database import Database
+from telemetry import metrics_migration, stored_metrics
+from telemetry.database import Database, transaction
 from telemetry.rows import DeviceStateRow
 from telemetry.samples import UPDATE_BLOCK_HINT, Block, read_samples
 from telemetry.schema import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["SCHEMA_VERSION", "StoreError", "open_db", "read_samples", "record_from_row", "write"]
+__all__ = ["SCHEMA_VERSION", "StoreError", "open_db", "read_samples", "transaction", "write"]
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +41,9 @@ SYNCHRONOUS = "FULL"
 (<= commit_interval). NORMAL saves no bytes once the kernel writes dirty pages back (~30 s)."""
 
 VACUUM_FREE_PAGES = 256
-"""After a migration freed more pages than this (v1's samples), VACUUM once: reusing a long
-freelist costs every later commit an extra page (the freelist trunk)."""
+"""After the v2 migration freed more pages than this (v1's samples), VACUUM once: reusing a long
+freelist costs every later commit an extra page (the freelist trunk). Later migrations never
+VACUUM: it needs free space about twice the database (v8's conversion is built not to)."""
 VACUUM_ROOM = 2.2
 """Free space VACUUM needs, in database sizes: its temporary copy plus the WAL it writes."""
 
@@ -112,7 +112,9 @@ def _check_version(db: Database) -> int:
 
 
 def migrate(db: Database) -> None:
-    """Apply the missing migrations, each in its own transaction with its version bump."""
+    """Apply the missing migrations, each in its own transaction with its version bump, then
+    finish v8's conversion of stored records if one is under way (`telemetry.metrics_migration`:
+    in bounded batches, resumed here after a crash)."""
     version = _check_version(db)
     for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
         if isinstance(step, str):
@@ -121,9 +123,10 @@ def migrate(db: Database) -> None:
         with transaction(db.conn):
             step(db.conn)
             db.conn.execute(f"PRAGMA user_version = {number}")
+    metrics_migration.convert(db)
     # A new file is migrated from nothing too: the tables v1 made and v2 dropped leave free pages.
     worth = VACUUM_FREE_PAGES if version else 0
-    if version < SCHEMA_VERSION and db.execute("PRAGMA freelist_count").fetchone()[0] > worth:
+    if version < 2 and db.execute("PRAGMA freelist_count").fetchone()[0] > worth:
         vacuum_if_room(db.conn)
 
 
@@ -153,17 +156,6 @@ def quick_check(db: Database) -> str | None:
     costs a read of the file: bench/bench_salvage.py measures it (docs/architecture.md)."""
     first = db.execute("PRAGMA quick_check(1)").fetchone()[0]
     return None if first == "ok" else str(first)
-
-
-def record_from_row(row: sqlite3.Row | tuple) -> Record:
-    """Build a `Record` from `SELECT id, device, ts, synced, samples, metrics FROM records`."""
-    rid, device, ts, synced, samples, metrics = row
-    return Record(device, ts, bool(synced), samples, json.loads(metrics), id=rid)
-
-
-RECORD_COLUMNS = (
-    "records.id, records.device, records.ts, records.synced, records.samples, records.metrics"
-)
 
 
 # --- the Writer's batch: executed only on the Writer thread --------------------------------------
@@ -281,19 +273,6 @@ class Ids:
         )
 
 
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (also when COMMIT itself fails)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
 Quarantine = Callable[[str, object, BaseException], None]
 """Called with (kind, parameters, error) for a row SQLite rejected and `write` skipped."""
 
@@ -328,7 +307,15 @@ def write(db: Database, batch: Batch, ids: Ids, quarantine: Quarantine | None = 
             "INSERT INTO records (id, device, ts, synced, samples, last_seq, metrics)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
-                (rid, r.device, r.ts, int(r.clock_synced), r.samples, last_seq, _json(r.metrics))
+                (
+                    rid,
+                    r.device,
+                    r.ts,
+                    int(r.clock_synced),
+                    r.samples,
+                    last_seq,
+                    stored_metrics.encode(r.metrics),
+                )
                 for rid, r, last_seq in batch.records
             ],
         )
@@ -391,10 +378,6 @@ _UPSERT_STATE = """
 """
 
 
-def _json(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)
-
-
 def _device_id(conn: sqlite3.Connection, name: str, known: dict, new: dict) -> int:
     """Id of device `name`, inserting it (remembered by the caller only after COMMIT)."""
     if name in known:
@@ -406,68 +389,3 @@ def _device_id(conn: sqlite3.Connection, name: str, known: dict, new: dict) -> i
 
 def with_id(record: Record, rid: int) -> Record:
     return dataclasses.replace(record, id=rid)
-
-
-def covered_seqs(db: Database) -> dict[str, int]:
-    """Per device, the newest sample seq some record covers (samples after it are in no record)."""
-    return dict(db.execute("SELECT device, max(last_seq) FROM records GROUP BY device").fetchall())
-
-
-def prune(
-    db: Database,
-    samples_before: float,
-    records_before: float | None,
-    batch: int = 500,
-    health_before: float | None = None,
-) -> int:
-    """Delete old rows in short transactions; returns how many samples and records went.
-    Health rows go before `health_before` (default: `samples_before`).
-
-    A block goes when all its samples are older than `samples_before` and covered by a record.
-    Never deleted: samples no record covers yet (an open window, replayed at start), records
-    still in the outbox, and each device's newest record (it says what is covered).
-    """
-    covered = covered_seqs(db)
-    total = 0
-    for name, device_id in db.execute("SELECT name, id FROM devices").fetchall():
-        top = covered.get(name, 0)
-        total += _delete_in_batches(
-            db.conn,
-            (
-                "DELETE FROM sample_blocks WHERE first_seq IN (SELECT first_seq FROM sample_blocks"
-                " WHERE first_seq <= ? AND last_seq <= ? AND device_id = ? AND ts_max < ? LIMIT ?)"
-                " RETURNING last_seq - first_seq + 1"
-            ),
-            (top, top, device_id, samples_before, batch),
-        )
-    total += _delete_in_batches(
-        db.conn,
-        "DELETE FROM health WHERE id IN (SELECT id FROM health WHERE ts < ? LIMIT ?) RETURNING 1",
-        (samples_before if health_before is None else health_before, batch),
-    )
-    if records_before is not None:
-        # each device's newest record, found once: re-grouping the whole table for every batch
-        # made a first prune over months of records quadratic (bench/bench_rollups.py)
-        rows = db.execute("SELECT max(id) FROM records GROUP BY device").fetchall()
-        newest = json.dumps([i for (i,) in rows])
-        total += _delete_in_batches(
-            db.conn,
-            (
-                "DELETE FROM records WHERE id IN (SELECT id FROM records WHERE ts < ?"
-                " AND id NOT IN (SELECT record_id FROM outbox)"
-                " AND id NOT IN (SELECT value FROM json_each(?)) LIMIT ?) RETURNING 1"
-            ),
-            (records_before, newest, batch),
-        )
-    return total
-
-
-def _delete_in_batches(conn: sqlite3.Connection, sql: str, params: tuple) -> int:
-    """Run a `DELETE ... LIMIT ? RETURNING count` until it deletes fewer rows than the limit."""
-    total, limit = 0, params[-1]
-    while True:
-        with transaction(conn):
-            rows = conn.execute(sql, params).fetchall()
-        total += sum(n for (n,) in rows)
-        if len(rows) < limit:
-            return total

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from edged.readings import DeviceState, Record, Sample
-from telemetry import ack_deletion, replay, salvage, store
+from telemetry import ack_deletion, pruning, replay, salvage, store
 from telemetry.ack_deletion import ACK_CHUNK, WaitingAcks
 from telemetry.commit_retry import CommitRetry
 from telemetry.database import Database
@@ -191,7 +191,7 @@ class Writer(threading.Thread):
         health_before = None if health_max_age is None else now - health_max_age
         try:
             pruned = self.call(
-                lambda db: store.prune(
+                lambda db: pruning.prune(
                     db, now - max_age, records_before, health_before=health_before
                 ),
                 600.0,

@@ -12,7 +12,7 @@ that a clock correction left behind does not block the ones after it.
 Daily rows are re-merged from the day's hourly rows whenever one of them changes.
 
 `prune_records` deletes only records at or below the watermark (rolled up), through
-`telemetry.store.prune` (its rules: never outbox records, never a device's newest record).
+`telemetry.pruning.prune` (its rules: never outbox records, never a device's newest record).
 Call both on a read-write connection from `telemetry.store.open_db` (each batch is one short
 transaction, like the Writer's). The SQL is `telemetry.rollup_rows`'; the rows' meaning is here.
 """
@@ -36,7 +36,7 @@ from maintenance.report.rollups import (
 )
 from telemetry import rollup_rows
 from telemetry.database import Database
-from telemetry.store import prune
+from telemetry.pruning import prune
 
 STATE_KEY = "rollups"
 BATCH = 250
@@ -195,7 +195,7 @@ def roll_up(db: Database, now: float, interval_s: float, batch: int = BATCH) -> 
 
 
 def prune_records(db: Database, before: float, batch: int = 500) -> int:
-    """Prune the records older than `before` that are rolled up (telemetry.store.prune's rules);
+    """Prune the records older than `before` that are rolled up (telemetry.pruning.prune's rules);
     returns how many went. Records after the watermark bound it: all of them are kept."""
     last_id, _, _ = load_state(db)
     if not last_id:

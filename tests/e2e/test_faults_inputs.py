@@ -26,6 +26,7 @@ from drivers.victron.vedirect.codec import encode_block
 from drivers.victron.vedirect.emulator import PtyEmulator
 from edged.daemon import EXIT_THREAD_DIED
 from edged.metrics import CATALOGUE
+from telemetry.stored_metrics import metrics_of
 from tests.peers.daemon import DaemonProcess, db_rows, write_config
 from tests.peers.replay import ReplayPty, wait_until
 from tests.peers.subscriber import Subscriber
@@ -96,7 +97,7 @@ def counters(config: Path, device: str) -> dict:
 
 def stored_metrics(db: Path, device: str) -> list[dict]:
     rows = db_rows(db, f"SELECT metrics FROM records WHERE device = '{device}'")
-    return [json.loads(m) for (m,) in rows]
+    return [metrics_of(m) for (m,) in rows]
 
 
 def assert_in_bounds(records: list[dict]) -> None:

@@ -71,7 +71,7 @@ def test_support_summary_has_no_secret_and_what_a_technician_asks(tech, site):
     assert result["config"]["remote"]["key"] == "***"
     assert result["config"]["mqtt"]["password"] == "***"
     assert result["config"]["site"]["id"] == "test-site"
-    assert result["database"]["schema"] == 7 and "records" in result["database"]["rows"]
+    assert result["database"]["schema"] == 8 and "records" in result["database"]["rows"]
     assert result["counters"]["remote"]["received"] >= 1
     assert result["version"]
 

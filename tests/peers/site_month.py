@@ -23,6 +23,7 @@ from pathlib import Path
 
 from maintenance.report.month import bounds
 from telemetry.store import open_db
+from telemetry.stored_metrics import encode
 
 MONTH = "2026-10"
 GAP_DAYS = (10, 11)
@@ -96,8 +97,8 @@ def write_month(path: Path, month: str = MONTH, empty: bool = False) -> SiteMont
         if stamp is None:
             continue
         rows += [
-            ("mppt", stamp[0], stamp[1], 12, json.dumps(mppt)),
-            ("bmv", stamp[0], stamp[1], 60, json.dumps(bmv)),
+            ("mppt", stamp[0], stamp[1], 12, encode(mppt)),
+            ("bmv", stamp[0], stamp[1], 60, encode(bmv)),
         ]
     with db.conn:
         db.conn.execute("BEGIN")

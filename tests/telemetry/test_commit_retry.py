@@ -4,6 +4,7 @@ once there is room, windows still live meanwhile, the tries backed off
 
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
@@ -62,8 +63,9 @@ def test_windows_closing_while_commits_fail_go_live_and_retries_back_off(tmp_pat
         assert w.flush()
         pages = w.call(lambda db: db.execute("PRAGMA page_count").fetchone()[0])
         w.call(lambda db: db.execute(f"PRAGMA max_page_count = {pages}").fetchone())
-        for i in range(1, 400):  # values that do not compress away: the block needs new pages
-            w.put(mppt_voltage(T0 + i, v=12 + i * 7919 % 1000 / 1000))
+        noise = random.Random(1)  # values that do not compress away: the block needs new pages
+        for i in range(1, 400):
+            w.put(mppt_voltage(T0 + i, v=12 + noise.random()))
         wait_until(lambda: w.stats["commit_failures"], 10, what="a failing commit")
         assert w.storage_health()["failing"] is True
         # every window that closed is live although none is committed

@@ -17,7 +17,8 @@ import pytest
 
 from maintenance.energy.pv_profile import HourlyProfile
 from telemetry.pv_hours import hourly_means
-from telemetry.store import open_db, record_from_row
+from telemetry.store import open_db
+from telemetry.stored_metrics import record_from_row
 
 
 def stored_profile(db, now_ts: float, days: float = 7.0, offset: float = 0.0):

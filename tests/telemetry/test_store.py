@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edged.readings import DeviceState, Liveness, Record, Sample
-from telemetry import outbox, samples, schema, store
+from telemetry import outbox, pruning, samples, schema, store
 from telemetry.rows import DeviceStateRow
 
 
@@ -23,7 +23,7 @@ def names(db, kind: str) -> set[str]:
 
 def test_migrates_an_empty_file_with_the_chosen_page_size_and_wal(tmp_path):
     db = store.open_db(tmp_path / "sub" / "edged.db")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 7
+    assert db.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION == 8
     assert names(db, "table") == {
         "devices",
         "sample_blocks",
@@ -84,7 +84,7 @@ def test_a_v3_database_gains_the_maintenance_log_job_and_rollup_tables_keeping_i
     with pytest.raises(store.StoreError, match="schema v3.*start the daemon once"):
         store.open_db(path, readonly=True)
     db = store.open_db(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 7
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 8
     assert {"maintenance_log", "job_runs", "power_events", "rollups", "commands"} <= names(
         db, "table"
     )
@@ -226,13 +226,13 @@ def test_prune_keeps_open_windows_outbox_records_and_newest_record(tmp_path):
     ]
     store.write(db, batch, ids)
     store.write(db, store.Batch(acks={1, 3}), ids)
-    assert store.prune(db, samples_before=now, records_before=now, batch=1) == 8 + 1
+    assert pruning.prune(db, samples_before=now, records_before=now, batch=1) == 8 + 1
     assert [seq for seq, _ in store.read_samples(db)] == [9, 10]
     assert [r.id for r in outbox.pending(db, 10)] == [2]
     assert db.execute("SELECT id FROM records").fetchall() == [(2,), (3,)]
     assert store.Ids.load(db).next_seq == 11
-    assert store.prune(db, samples_before=now, records_before=now) == 0
-    assert store.prune(db, samples_before=old, records_before=None) == 0  # too young
+    assert pruning.prune(db, samples_before=now, records_before=now) == 0
+    assert pruning.prune(db, samples_before=old, records_before=None) == 0  # too young
 
 
 def test_status_hint_points_at_the_newest_block_or_past_the_end(tmp_path):
@@ -314,7 +314,7 @@ def test_v1_database_is_converted_keeping_every_sample_seq_record_and_state(tmp_
     ]
     assert db.execute("SELECT count(*), max(seq) FROM samples").fetchone() == (1300, 1400)
     assert [r.id for r in outbox.pending(db, 10)] == [2]
-    assert store.covered_seqs(db) == {"mppt": 1319, "bmv": 1310}
+    assert pruning.covered_seqs(db) == {"mppt": 1319, "bmv": 1310}
     assert store.Ids.load(db).next_seq == 1401
     hint = db.execute("SELECT block FROM device_state WHERE device = 'mppt'").fetchone()[0]
     assert samples.latest(db, "mppt") == expected[-2] and hint <= expected[-2][0]

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from telemetry import pv_hours, replay, store
+from telemetry import pruning, pv_hours, replay, store
 from telemetry.windows import WindowAggregator
 
 SQLITE_STATUS_MEMORY_USED = 0
@@ -70,7 +70,7 @@ def _start_and_prune(path) -> None:
         assert store.quick_check(db) is None
         store.Ids.load(db)
         replay.replay(db, WindowAggregator(1.0, 2.0), ["mppt", "bmv"], True, 180.0)
-        store.prune(db, time.time() - 86400, time.time() - 86400)
+        pruning.prune(db, time.time() - 86400, time.time() - 86400)
     finally:
         db.close()
     reader = store.open_db(path, readonly=True)

@@ -11,7 +11,7 @@ import time
 import zlib
 from pathlib import Path
 
-from telemetry import store
+from telemetry import store, stored_metrics
 from telemetry.writer import Writer
 from tests.telemetry.writer_child import sample as child_sample
 from tests.telemetry.writers import T0, mppt, mppt_voltage
@@ -159,6 +159,9 @@ def test_a_garbage_sample_block_is_skipped_at_replay_not_fatal(tmp_path, caplog)
         (6, b"not zlib"),
         (7, zlib.compress(b"[1, 2]")),
         (8, zlib.compress(b'{"v": 1, "t": [1], "s": []}')),
+        (10, b"\x02" + b"not deflate"),
+        (11, b"\x02" + stored_metrics.deflate(b'{"t": [1], "s": []}')),
+        (12, b"\x02" + stored_metrics.deflate(b'{"t": [1], "s": [1], "m": {}}')[:-3]),
     ):
         conn.execute(
             "INSERT INTO sample_blocks VALUES (?, ?, 1, ?, ?, ?)",
@@ -170,5 +173,5 @@ def test_a_garbage_sample_block_is_skipped_at_replay_not_fatal(tmp_path, caplog)
     w.put(mppt_voltage(T0 + 20))
     w.stop()
     db = store.open_db(path, readonly=True)
-    assert [seq for seq, _ in store.read_samples(db)] == [1, 2, 3, 4, 5, 9]
-    assert caplog.text.count("unreadable, skipped") >= 3
+    assert [seq for seq, _ in store.read_samples(db)] == [1, 2, 3, 4, 5, 13]
+    assert caplog.text.count("unreadable, skipped") >= 6

@@ -18,7 +18,8 @@ from maintenance.report.figures import build_report
 from maintenance.report.month import bounds
 from maintenance.report.registry import validate_equipment
 from maintenance.report.rollups import DAY, from_rows, merge, rollup, to_rows
-from telemetry.store import open_db, record_from_row
+from telemetry.store import open_db
+from telemetry.stored_metrics import record_from_row
 from tests.peers.site_month import EQUIPMENT, MONTH, write_month
 
 START, END = bounds(MONTH)

@@ -18,7 +18,8 @@ from maintenance.report.figures import build_report
 from maintenance.report.month import bounds
 from maintenance.report.render_json import render_json
 from maintenance.report.rollups import DAY, HOUR, merge, rollup, to_rows
-from telemetry.store import open_db, record_from_row
+from telemetry.store import open_db
+from telemetry.stored_metrics import record_from_row
 from tests.peers.site_month import JUMP_DAY, MONTH, write_month
 
 START, END = bounds(MONTH)
