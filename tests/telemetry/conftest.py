@@ -8,6 +8,7 @@ import pytest
 from edged.config.settings import Config
 from telemetry.mqtt import Publisher
 from telemetry.store import open_db
+from tests.peers.broker import Broker
 
 
 @pytest.fixture
@@ -35,3 +36,12 @@ def publishers():
     yield make
     for publisher in started:
         publisher.stop()
+
+
+@pytest.fixture
+def persistent_broker(tmp_path):
+    """A broker that keeps sessions across restarts, so a subscriber misses nothing meanwhile."""
+    b = Broker(tmp_path, extra_conf=f"persistence true\npersistence_location {tmp_path}/\n")
+    b.start()
+    yield b
+    b.stop()

@@ -101,14 +101,6 @@ class Checker(Subscriber):
             assert first == content, f"ts {ts} arrived with two contents: {first} != {content}"
 
 
-@pytest.fixture
-def persistent_broker(tmp_path):
-    b = Broker(tmp_path, extra_conf=f"persistence true\npersistence_location {tmp_path}/\n")
-    b.start()
-    yield b
-    b.stop()
-
-
 def daemon_config(tmp_path, broker: Broker, pty: EnergyPty) -> Path:
     devices = f'[[devices]]\nid = "mppt"\ndriver = "vedirect"\nport = "{pty.path}"\n'
     return write_config(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import threading
 import time
 import uuid
 
@@ -22,6 +21,7 @@ from telemetry.store import open_db
 from tests.peers.broker import Broker
 from tests.peers.silent_broker import SilentBroker
 from tests.peers.subscriber import Subscriber
+from tests.telemetry.publisher_peers import Acks
 
 SITE = "site-t"
 
@@ -62,16 +62,6 @@ def make_config(host: str, port: int, interval: float = 60.0, **mqtt) -> Config:
         mqtt=MqttConfig(host=host, port=port, topic_prefix=prefix, **options),
         telemetry=TelemetryConfig(publish_interval=interval),
     )
-
-
-class Acks:
-    def __init__(self) -> None:
-        self.ids: list[int] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, ids: list[int]) -> None:
-        with self._lock:
-            self.ids.extend(ids)
 
 
 def add_records(db, device: str, stamps: list[float]) -> list[Record]:

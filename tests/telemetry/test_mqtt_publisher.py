@@ -12,14 +12,11 @@ import threading
 import time
 import uuid
 
-import pytest
-
 from edged.config.site import TelemetryConfig
 from edged.readings import DeviceState, Liveness
 from telemetry.mqtt import Publisher
 from telemetry.store import open_db
 from telemetry.topics import GZIP_MAGIC, decode_payload
-from tests.peers.broker import Broker
 from tests.peers.subscriber import Subscriber
 from tests.telemetry.publisher_peers import (
     SITE,
@@ -61,15 +58,6 @@ def test_live_records_carry_the_contract_payload_and_backlog_goes_to_history(
     assert len([m for m in sub.messages if "/history/" in m.topic]) == 2
     assert publisher.stats["sent_live"] == 1 and publisher.stats["sent_history"] == 2
     sub.stop()
-
-
-@pytest.fixture
-def persistent_broker(tmp_path):
-    """A broker that keeps sessions across restarts, so a subscriber misses nothing meanwhile."""
-    b = Broker(tmp_path, extra_conf=f"persistence true\npersistence_location {tmp_path}/\n")
-    b.start()
-    yield b
-    b.stop()
 
 
 def test_records_stored_while_broker_down_are_sent_as_history_after_restart(
