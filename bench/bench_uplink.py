@@ -22,8 +22,9 @@ and reported apart; the rest is extrapolated to a day.
 
 `--drain 72`: the three-device site starts with 72 hours of 1-minute records of the MPPT and
 the BMV in its outbox (bench_memory's `build`: random values, so gzip gains less than on real
-ones), its way up shaped with `--shape` (384 kbit/s; netem's `--rtt` where the kernel has netem),
-an `openclinic` TCP check whose socket closes after `--alarm-after` seconds and a health round
+ones), its way up shaped with `--shape` (384 kbit/s) and `--rtt` (netem where the kernel has
+it, else bench/delay_relay.py between the daemon and the veth, inside the namespace), an
+`openclinic` TCP check whose socket closes after `--alarm-after` seconds and a health round
 every 2 s, so `openclinic_down` (critical, delay 0) is raised while the backlog drains. A
 subscriber on the broker's loopback listener reads the history with the fleet collector's own
 decoder: the time until every backlog record is at the broker, and the alarm's delay from its
@@ -131,13 +132,18 @@ def run_sites(args: argparse.Namespace, spaces: dict[str, Namespace], folder: Pa
     procs: dict[str, subprocess.Popen] = {}
     brokers: list[subprocess.Popen] = []
     try:
-        for ns in spaces.values():
+        relayed: set[str] = set()
+        for site, ns in spaces.items():
             ns.create()
             if args.shape:
-                print(f"{ns.name}: shaped with {ns.shape(args.shape, args.rtt)}")
+                how = ns.shape(args.shape, args.rtt)
+                if how.startswith("tbf") and args.rtt:
+                    relayed.add(site)  # no netem: the round trip from bench/delay_relay.py
+                    how += f", {args.rtt} ms round trip through a delay relay in the namespace"
+                print(f"{ns.name}: shaped with {how}")
         tls = folder / "tls"
         tls.mkdir(mode=0o755)
-        ca = make_ca(tls, [ns.host_ip for ns in spaces.values()])
+        ca = make_ca(tls, [ns.host_ip for ns in spaces.values()] + ["127.0.0.1"])
         seconds = args.warmup + args.minutes * 60
         starts, sizes, local = {}, {}, {}
         for site, ns in spaces.items():
@@ -148,6 +154,14 @@ def run_sites(args: argparse.Namespace, spaces: dict[str, Namespace], folder: Pa
             if args.drain:
                 sizes[site] = backlog(work / "edged.db", args.drain)
                 print(f"{site}: {sizes[site]} records in the outbox")
+            broker = f"{ns.host_ip}:8883"
+            if site in relayed:
+                relay_port = free_port()
+                relay = [sys.executable, str(Path(__file__).resolve().parent / "delay_relay.py")]
+                relay += ["--listen", f"127.0.0.1:{relay_port}", "--to", broker]
+                relay += ["--delay", str(args.rtt / 2000)]
+                brokers.append(subprocess.Popen(["ip", "netns", "exec", ns.name, *relay]))
+                broker = f"127.0.0.1:{relay_port}"
             starts[site] = ns.counters()
             command = [
                 "ip",
@@ -161,7 +175,7 @@ def run_sites(args: argparse.Namespace, spaces: dict[str, Namespace], folder: Pa
                 "--dir",
                 str(work),
                 "--broker",
-                f"{ns.host_ip}:8883",
+                broker,
                 "--ca",
                 str(ca),
                 "--seconds",
@@ -223,6 +237,7 @@ def drain_report(
     from paho.mqtt.enums import CallbackAPIVersion
 
     from fleet import payloads
+    from fleet.items import Record
 
     launched = time.time()
     alarms: dict[str, tuple[float, dict]] = {}
@@ -234,15 +249,17 @@ def drain_report(
             body = json.loads(message.payload)
             if body.get("active") and message.topic not in alarms:
                 alarms[message.topic] = (time.time(), body)
-        elif "/history/" in message.topic:
+        elif "/history/" in message.topic or message.topic.endswith("/batch"):
             items = payloads.parse(message.topic, bytes(message.payload), "edged")
-            history["records"] += len(items) if isinstance(items, list) else 0
+            items = items if isinstance(items, list) else []
+            history["records"] += sum(isinstance(i, Record) for i in items)
             if history["records"] >= backlog_size and not history["done"]:
                 history["done"] = time.time()
 
     sub.on_message = on_message
     sub.connect("127.0.0.1", port)
-    sub.subscribe([("edged/simulation/alarm/#", 1), ("edged/simulation/history/#", 1)])
+    topics = ("alarm/#", "history/#", "batch")
+    sub.subscribe([(f"edged/simulation/{topic}", 1) for topic in topics])
     sub.loop_start()
     deadline = time.monotonic() + args.minutes * 60
     try:
