@@ -46,6 +46,7 @@ def said(message: str, **groups: str) -> tuple[re.Pattern[str], str]:
 
 PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     said(N_("file not found")),
+    said(N_("cannot read: {reason}")),
     said(N_("required key is missing")),
     said(N_("required table is missing")),
     said(N_("unknown key; expected one of {names}")),

@@ -91,8 +91,11 @@ ONCE_ENGLISH_ONLY = {
 
 def real_problems() -> list[Problem]:
     """Every problem the validators say for tests/configs/bad, MORE_PROBLEMS, `[[devices]]`
-    written as a table, and a missing file."""
+    written as a table, a missing file and a folder given as the file."""
     said = [Problem("(file)", "file not found")]
+    with pytest.raises(ConfigError) as unreadable:
+        load(str(CASES))
+    said += unreadable.value.problems
     for raw in (MORE_PROBLEMS, ONCE_ENGLISH_ONLY, {"site": {"id": "kati"}, "devices": {}}):
         with pytest.raises(ConfigError) as problems:
             parse(raw)
