@@ -25,6 +25,7 @@ from edged.config.checks import (
 )
 from edged.config.power import at_nominal
 from maintenance.energy.policy import JobKind, JobSpec
+from maintenance.energy.problems import Inconsistent
 from maintenance.energy.pv_profile import minutes
 
 JOB_NAME = re.compile(r"^[a-z0-9_-]{1,64}$")
@@ -111,6 +112,10 @@ def _job(v: Any, item: Mapping[str, Any], path: str, nominal: int | None) -> Job
         return None
     try:
         policy = JobSpec(name=name, kind=JobKind(kind), **spec)
+    except Inconsistent as exc:
+        for problem in exc.problems:  # one by one: each is translated apart
+            v.add(path, f"{exc.subject}: {problem}")
+        return None
     except ValueError as exc:
         v.add(path, str(exc))
         return None

@@ -16,6 +16,7 @@ from typing import Any
 
 from edged.config.checks import expect, kind, not_negative, percent, positive, strings
 from edged.config.power import at_nominal, implied_nominal
+from maintenance.energy.problems import Inconsistent
 from maintenance.energy.shedding import SheddingThresholds, Threshold, lead_acid_volts, volts_for
 
 UNIT = re.compile(r"^[A-Za-z0-9:_.@\\-]+$")
@@ -109,8 +110,12 @@ def _shed_policy(
         return None
     try:
         return SheddingThresholds(**levels, **extra)
+    except Inconsistent as exc:
+        for problem in exc.problems:  # one by one: each is translated apart
+            v.add("shedding", problem)
+        return None
     except ValueError as exc:
-        v.add("shedding", str(exc).removeprefix("shedding: "))
+        v.add("shedding", str(exc))
         return None
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import time
 from enum import StrEnum
 
+from maintenance.energy.problems import Inconsistent
 from maintenance.energy.pv_profile import HourlyProfile, Window, minutes, minutes_left
 from maintenance.energy.reasons import Action, Decision, Floor, ReasonCode, Say, Urgency
 from maintenance.energy.shedding import (
@@ -84,7 +85,7 @@ class JobSpec:
             if start is None or end is None or start == end:
                 problems.append(f"window {w!r}: expected two different 'HH:MM' times")
         if problems:
-            raise ValueError(f"job {self.name!r}: " + "; ".join(problems))
+            raise Inconsistent(f"job {self.name!r}", problems)
 
     @property
     def interval_s(self) -> float:

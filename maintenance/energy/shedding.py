@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from maintenance.energy.chemistry import Chemistry, interpolate, ocv_slope, profile
+from maintenance.energy.problems import Inconsistent
 
 VoltsByNominal = Mapping[int, float]
 _FLOODED = profile(Chemistry.FLOODED)
@@ -184,7 +185,7 @@ class SheddingThresholds:
                 if v <= cut:
                     problems.append(f"shutdown voltage {v} V must be above the cut-off {cut} V")
         if problems:
-            raise ValueError("shedding: " + "; ".join(problems))
+            raise Inconsistent("shedding", problems)
 
     def threshold(self, level: Level) -> Threshold | None:
         by_level = {Level.WARN: self.warn, Level.STOP_SERVICES: self.stop_services}

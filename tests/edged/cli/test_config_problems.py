@@ -83,7 +83,21 @@ ONCE_ENGLISH_ONLY = {
         {"id": "b", "chemistry": "agm", "nominal_voltage": 12, "capacity_ah": 100},
         {"id": "c", "chemistry": "agm", "nominal_voltage": 12, "capacity_ah": 1, "peukert": 2},
     ],
-    "jobs": [{"name": "b", "kind": "sync", "command": ["s"], "max_duration": 1, "windows": []}],
+    "jobs": [
+        {"name": "b", "kind": "sync", "command": ["s"], "max_duration": 1, "windows": []},
+        {
+            "name": "c",
+            "kind": "sync",
+            "command": ["s"],
+            "max_duration": 1,
+            "windows": [["06:00", "07:00"]],
+            "power_w": 5,
+            "min_soc": 50,
+            "urgent_min_soc": 60,
+            "min_voltage": 12.0,
+            "urgent_min_voltage": 12.5,
+        },  # two inconsistencies at once: two problems, each translated
+    ],
     "equipment": {"glasses": 1},
 }
 """Problems the validators said in English only, whatever the reader's language."""
@@ -178,6 +192,8 @@ def test_the_problems_once_said_in_english_only_have_both_languages():
         "expected a Peukert exponent 1.0-1.6",
         'expected a non-empty array of ["HH:MM", "HH:MM"]',
         "expected a list of tables ([[equipment]])",
+        "job 'c': urgent_min_soc must not be above min_soc",
+        "job 'c': urgent_min_voltage must not be above min_voltage",
     } <= said
     for problem in problems.value.problems:
         assert expected(problem.expected, "en") == problem.expected
