@@ -21,17 +21,15 @@ from telemetry.store import open_db
 from tests.peers.broker import Broker
 from tests.peers.silent_broker import SilentBroker
 from tests.peers.subscriber import Subscriber
+from tests.telemetry import publisher_peers
 from tests.telemetry.publisher_peers import Acks
 
 SITE = "site-t"
 
 
 def wait_until(condition, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
+    """The peers' wait, with the longer default these broker faults need."""
+    publisher_peers.wait_until(condition, timeout, what)
 
 
 # --- the live rule, without a broker -------------------------------------------------------------
