@@ -72,7 +72,7 @@ def synthetic(device: str, ts: float, rng: random.Random) -> Sample:
 
 def _write_back(path: Path) -> None:
     """What the kernel does to dirty pages older than 30 s: write them (and the -shm's) out."""
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", "-journal"):
         p = path.with_name(path.name + suffix)
         if p.exists():
             fd = os.open(p, os.O_RDONLY)
@@ -178,7 +178,14 @@ def main() -> None:
         help="what-if: PRAGMA locking_mode = EXCLUSIVE on every connection (WAL index in heap, no"
         " -shm; no other process could open the database)",
     )
+    parser.add_argument(
+        "--journal",
+        choices=("WAL", "DELETE", "TRUNCATE", "PERSIST"),
+        default=store.JOURNAL_MODE,
+        help="what-if: the journal mode of the store (the rollback journals have no -shm)",
+    )
     args = parser.parse_args()
+    store.JOURNAL_MODE = args.journal
     if args.exclusive:  # set before the first WAL access, so SQLite never maps a -shm
         connect = store.sqlite3.connect
 
@@ -188,7 +195,13 @@ def main() -> None:
             return conn
 
         store.sqlite3.connect = exclusive  # type: ignore[assignment]
-    if args.devices != 1 or args.raw != ["keep"] or args.autocheckpoint != [None] or args.exclusive:
+    if (
+        args.devices != 1
+        or args.raw != ["keep"]
+        or args.autocheckpoint != [None]
+        or args.exclusive
+        or args.journal != "WAL"
+    ):
         _levers(args)
         return
     print(f"1 device, 15 metrics, 1 sample/s, {args.seconds} simulated s; write_bytes per sample")
@@ -215,7 +228,10 @@ def main() -> None:
 
 def _levers(args: argparse.Namespace) -> None:
     """--devices / --raw / --autocheckpoint: write MB per day for each combination (writeback)."""
-    print(f"{args.devices} device(s) at 1 sample/s, {args.seconds} simulated s, with writeback")
+    print(
+        f"{args.devices} device(s) at 1 sample/s, {args.seconds} simulated s, with writeback,"
+        f" journal {store.JOURNAL_MODE}"
+    )
     print(f"{'raw':>5} {'ckpt':>6} {'commit s':>8} {'B/sample':>9} {'MB/day':>8} {'DB MB/day':>10}")
     for raw in args.raw:
         for ckpt in args.autocheckpoint:

@@ -40,6 +40,11 @@ SYNCHRONOUS = "FULL"
 """WAL fsync'd at every commit, so a power cut loses at most the Writer's uncommitted batch
 (<= commit_interval). NORMAL saves no bytes once the kernel writes dirty pages back (~30 s)."""
 
+JOURNAL_MODE = "WAL"
+"""Readers (the CLI, the report and roll-up children) never wait on the Writer's commits, and a
+commit appends its pages to one file instead of writing each page twice. bench/bench_store.py
+--journal weighs the rollback journals, which have no -shm, against it."""
+
 VACUUM_FREE_PAGES = 256
 """After the v2 migration freed more pages than this (v1's samples), VACUUM once: reusing a long
 freelist costs every later commit an extra page (the freelist trunk). Later migrations never
@@ -87,7 +92,7 @@ def open_db(path: str | Path, *, readonly: bool = False) -> Database:
         if not readonly:
             # page_size only takes effect before the file has its first page; WAL fixes it.
             conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA journal_mode = {JOURNAL_MODE}")
             conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
             conn.execute(f"PRAGMA cache_spill = {SPILL_PAGES}")
             migrate(db)
