@@ -29,6 +29,7 @@ from edged.services.health_round import HealthRound
 from edged.services.remote import RemoteService
 from edged.services.remote_commands import Site
 from edged.services.rollups import RollupTask
+from edged.stop_signals import StopSignals
 from edged.systemd_notify import Notifier, Vitals, Watchdog
 from maintenance.energy.policy import JobKind
 from maintenance.energy.shedding import Level
@@ -211,8 +212,8 @@ class Daemon:
         if changed and self.publisher is not None:
             self.publisher.publish_device_state(device, state)
 
-    def run(self) -> None:
-        """Run until `stop()`; returns after an orderly shutdown."""
+    def run(self, signals: StopSignals | None = None) -> None:
+        """Run until `stop()` or one of `signals`; returns after an orderly shutdown."""
         log.info(
             "edged starting: site %s, %d device(s), database %s",
             self.config.site.id,
@@ -221,13 +222,13 @@ class Daemon:
         )
         previous_hook, threading.excepthook = threading.excepthook, self._thread_died
         try:
-            self._run()
+            self._run(signals or StopSignals())
         finally:
             threading.excepthook = previous_hook
             if self._backstop is not None:  # stopped in time
                 self._backstop.cancel()
 
-    def _run(self) -> None:
+    def _run(self, signals: StopSignals) -> None:
         self.writer.start()
         self.alarms.restore()
         if self.leds is not None:  # the verdict from the restored alarms, before any reading
@@ -250,7 +251,7 @@ class Daemon:
         )  # a box cut every night still prunes
         was_busy = False
         jumped = self.clock.jumped_s
-        while not self.stop_event.wait(LOOP_EVERY):
+        while not signals.wait(LOOP_EVERY, self.stop_event):
             self.clock.synced()  # jump detection even with no device reading
             if self.clock.jumped_s != jumped:
                 self.alarms.clock_jumped(self.clock.jumped_s - jumped)
@@ -277,9 +278,11 @@ class Daemon:
                 )
                 self.rollups.start()
                 last_prune = now
+        self.stop_event.set()  # a signal only noted: the threads waiting on it stop now
         self._shutdown()
 
     def stop(self) -> None:
+        """From another thread (never a signal handler: see `edged.stop_signals`)."""
         self.stop_event.set()
 
     def _vitals(self) -> Vitals:

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 
 import psycopg
@@ -197,10 +198,16 @@ def _collect(args: argparse.Namespace) -> int:
     except psycopg.Error as exc:  # systemd restarts us; the broker keeps the session meanwhile
         print(f"edged-fleet collect: database: {exc}", file=sys.stderr)
         return 1
+    # The handler only notes the signal: run inside the main thread's `Event.wait`, a handler
+    # calling `Event.set()` could wait forever for the lock that very wait holds.
+    signalled: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: collector.request_stop())
-    while not collector.wait(60):
-        log.info("collector %s: %s", settings.client_id, dict(collector.totals))
+        signal.signal(sig, lambda signum, _frame: signalled.append(signum))
+    last_totals = time.monotonic()
+    while not signalled and not collector.stopping.wait(0.2):
+        if time.monotonic() - last_totals >= 60:
+            log.info("collector %s: %s", settings.client_id, dict(collector.totals))
+            last_totals = time.monotonic()
     collector.stop()
     return 1 if collector.failed else 0
 

@@ -269,9 +269,7 @@ class Collector:
         self._client.loop_stop()
         self._close_store()
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """True once stopping was asked for (a signal) or the writer failed."""
-        return self._stop.wait(timeout)
-
-    def request_stop(self) -> None:
-        self._stop.set()
+    @property
+    def stopping(self) -> threading.Event:
+        """Set once stopping was asked for or the writer failed (`stop` then ends the run)."""
+        return self._stop

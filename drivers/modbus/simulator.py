@@ -33,6 +33,8 @@ from pymodbus.pdu.register_message import ReadHoldingRegistersResponse, ReadInpu
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from edged.stop_signals import StopSignals
+
 from .decode import encode, encode_code, encode_string, words_of
 from .mapfile import load_builtin
 from .plan import plan
@@ -370,12 +372,11 @@ def main(argv: list[str] | None = None) -> None:
     else:
         sim = EpeverSimulator(args.address, args.link)
         where = args.link
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    stops = StopSignals().install(signal.SIGTERM)
     sim.start()
     print(f"{args.kind} simulator serving on {where}; Ctrl-C or SIGTERM stops", flush=True)
     try:
-        done.wait()
+        stops.wait()
     except KeyboardInterrupt:
         pass
     finally:

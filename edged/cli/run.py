@@ -11,6 +11,7 @@ from edged.cli import i18n
 from edged.cli.config_file import load_or_report
 from edged.config.settings import Config
 from edged.daemon import EXIT_THREAD_DIED, Daemon
+from edged.stop_signals import StopSignals
 from telemetry.lock import DatabaseBusy
 
 log = logging.getLogger("edged")
@@ -41,10 +42,9 @@ def run_daemon(config: Config, stop_after: float | None = None) -> int:
         folder = exc.path.parent
         log.error("%s", i18n.t("live_locked", i18n.language(None), path=folder, pid=exc.pid or "?"))
         return 2
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: daemon.stop())
+    stops = StopSignals().install(signal.SIGTERM, signal.SIGINT)
     if stop_after is not None:
-        signal.signal(signal.SIGALRM, lambda *_: daemon.stop())
+        stops.install(signal.SIGALRM)
         signal.setitimer(signal.ITIMER_REAL, stop_after)
-    daemon.run()
+    daemon.run(stops)
     return 0 if daemon.died is None else EXIT_THREAD_DIED

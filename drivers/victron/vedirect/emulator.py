@@ -37,6 +37,7 @@ from collections.abc import Callable
 from drivers.victron.vedirect import tables
 from drivers.victron.vedirect.codec import encode_block, encode_hex
 from drivers.victron.vedirect.simulation import SolarSite
+from edged.stop_signals import StopSignals
 
 log = logging.getLogger(__name__)
 
@@ -276,13 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    done = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: done.set())
+    stops = StopSignals().install(signal.SIGINT, signal.SIGTERM)
     emulator = PtyEmulator(args.model, args.link, args.interval, args.seed).start()
     log.info("%s emulator on %s (Ctrl-C to stop)", args.model, emulator.path)
-    while not done.wait(1.0):
-        pass
+    stops.wait()
     emulator.stop()
     return 0
 

@@ -1,0 +1,51 @@
+"""Stop requests from signals, noted without a lock.
+
+A Python signal handler runs in the main thread between two bytecodes, possibly while that
+thread is inside `Event.wait()` and holds the event's own lock: a handler that calls
+`Event.set()` then waits for that lock forever, and the process never stops (SIGTERM from
+systemd ends in SIGKILL, the final commit lost). The handler here only notes the signal; the
+main thread's own loop, which wakes every `POLL` seconds, turns the note into the stop.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from types import FrameType
+
+POLL = 0.2
+"""How often `wait` looks at the note: the longest a signal waits to be acted on."""
+
+
+class StopSignals:
+    """The first stop signal received, if any; `install` from the main thread only."""
+
+    def __init__(self) -> None:
+        self.received: signal.Signals | None = None
+
+    def install(self, *signals: signal.Signals) -> StopSignals:
+        for sig in signals:
+            signal.signal(sig, self._note)
+        return self
+
+    def _note(self, signum: int, _frame: FrameType | None) -> None:
+        if self.received is None:  # a plain store: no lock, no allocation worth naming
+            self.received = signal.Signals(signum)
+
+    def wait(self, timeout: float | None = None, event: threading.Event | None = None) -> bool:
+        """True once a signal was noted or `event` is set; False after `timeout` seconds.
+
+        Sleeps in steps of at most `POLL`: the note cannot wake a sleeper, so it is looked at
+        between steps."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.received is None:
+            step = POLL if deadline is None else min(POLL, deadline - time.monotonic())
+            if step <= 0:
+                return False
+            if event is not None:
+                if event.wait(step):
+                    return True
+            else:
+                time.sleep(step)
+        return True
