@@ -236,11 +236,11 @@ class Delivery:
             log.info("MQTT broker %s acknowledges again", self._where)
         rtt = self._mono() - flight.sent
         if flight.ids:
-            self.stats["acked"] += len(flight.ids)
             try:
                 self._ack(list(flight.ids))
             except Exception:  # a failing ack only costs a duplicate later; keep publishing
                 log.exception("ack callback failed for %d records", len(flight.ids))
+            self.stats["acked"] += len(flight.ids)  # counted once handed over
         return rtt
 
     def ack_deadline(self) -> float | None:
