@@ -23,11 +23,18 @@ class StopSignals:
 
     def __init__(self) -> None:
         self.received: signal.Signals | None = None
+        self._installed: set[signal.Signals] = set()
 
     def install(self, *signals: signal.Signals) -> StopSignals:
         for sig in signals:
             signal.signal(sig, self._note)
+            self._installed.add(sig)
         return self
+
+    def block(self) -> None:
+        """Once stopped: later stop signals stay pending. The interpreter's exit puts the
+        default action back, which would end an orderly stop as killed by the signal."""
+        signal.pthread_sigmask(signal.SIG_BLOCK, self._installed)
 
     def _note(self, signum: int, _frame: FrameType | None) -> None:
         if self.received is None:  # a plain store: no lock, no allocation worth naming

@@ -47,4 +47,5 @@ def run_daemon(config: Config, stop_after: float | None = None) -> int:
         stops.install(signal.SIGALRM)
         signal.setitimer(signal.ITIMER_REAL, stop_after)
     daemon.run(stops)
+    stops.block()
     return 0 if daemon.died is None else EXIT_THREAD_DIED

@@ -33,6 +33,7 @@ WAITER = textwrap.dedent(
     print("ready", flush=True)
     while not stops.wait(0.001, busy):
         pass
+    stops.block()  # the flood goes on: at exit, the default action would end the process
     print(stops.received.name, flush=True)
     """
 )
