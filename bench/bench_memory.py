@@ -29,7 +29,6 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -41,7 +40,7 @@ from pathlib import Path
 from peers import Broker, proc_status_kb, start_daemon
 
 from drivers.victron.vedirect.emulator import PtyEmulator
-from telemetry import stored_metrics
+from telemetry import exclusive, stored_metrics
 from telemetry.store import open_db
 
 DAY = 86400.0
@@ -130,7 +129,7 @@ def write_config(workdir: Path, ttys: dict[str, str], interval: float, broker: B
 
 
 def outbox_size(db: Path) -> int:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    conn = exclusive.connect(db, readonly=True)  # through the running daemon's door
     try:
         return conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
     finally:

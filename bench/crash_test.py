@@ -41,7 +41,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from peers import Broker, start_daemon
 
 from drivers.victron.vedirect.emulator import PtyEmulator
-from telemetry import stored_metrics
+from telemetry import exclusive, stored_metrics
 
 SITE, PREFIX = "crash", "edged"
 ROOT = f"{PREFIX}/{SITE}"
@@ -137,7 +137,7 @@ def write_config(workdir: Path, tty: str, broker: Broker) -> Path:
 def db_rows(db: Path, sql: str) -> list[tuple]:
     if not db.exists():
         return []
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    conn = exclusive.connect(db, readonly=True)  # through the running daemon's door
     try:
         return conn.execute(sql).fetchall()
     except sqlite3.OperationalError as exc:

@@ -33,11 +33,12 @@ from edged.stop_signals import StopSignals
 from edged.systemd_notify import Notifier, Vitals, Watchdog
 from maintenance.energy.policy import JobKind
 from maintenance.energy.shedding import Level
-from telemetry import queries
+from telemetry import exclusive, queries
 from telemetry.cadence import CommitCadence
 from telemetry.database import DatabaseError
 from telemetry.lock import DatabaseLock
 from telemetry.mqtt import Publisher
+from telemetry.store import open_db
 from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ class Daemon:
         self._live_serial = 0
         """Live views written; a remote `status` waits for the next one (`_status`)."""
         self.watchdog = Watchdog(Notifier())
+        path = storage.path  # before the Writer opens it: other processes use the door
+        self.door = exclusive.take(path, lambda readonly: open_db(path, readonly=readonly))
         try:
             self.writer = Writer(
                 config.storage.path,
@@ -91,6 +94,7 @@ class Daemon:
             )
         except BaseException:  # DatabaseBusy: this daemon will not run, its live folder is free
             self.live_lock.release()
+            exclusive.release(path)
             raise
         self.health: HealthRound | None = None
         if config.health.enabled:
@@ -230,6 +234,8 @@ class Daemon:
 
     def _run(self, signals: StopSignals) -> None:
         self.writer.start()
+        if self.door is not None:
+            self.door.start()
         self.alarms.restore()
         if self.leds is not None:  # the verdict from the restored alarms, before any reading
             self.leds.start()
@@ -393,7 +399,11 @@ class Daemon:
             self.writer.put_row(row)
         if self.remote is not None:
             self.remote.stop()  # before the Writer: a command's last row is written
+        if self.door is not None:
+            self.door.stop()
         self.writer.stop()
+        if self.door is not None:  # the last in-process connections closed with the Writer
+            exclusive.release(self.config.storage.path)
         if self.publisher is not None:
             self.publisher.stop()
         live.mark_stopped(self.live_path)  # `edged status` now says since when it is stopped

@@ -344,10 +344,11 @@ def activate(args: argparse.Namespace, new: Path) -> int:
         previous = None
     was_running = service.running()
     db = database_path(config)
-    old_schema, new_schema = schema_of(db), schema_of_release(new)
     if was_running:
         say("stopping edged (it commits its last batch)")
         service.stop()
+    # Once stopped: a running daemon holds the database exclusively, nobody else may read it.
+    old_schema, new_schema = schema_of(db), schema_of_release(new)
     copy = None
     if previous is not None and old_schema is not None and (new_schema or 1 << 30) > old_schema:
         copy = snapshot(db)

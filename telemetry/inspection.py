@@ -10,9 +10,13 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from telemetry import exclusive
+from telemetry.door_client import DoorConnection
 
-def _connect(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+
+def _connect(path: Path) -> sqlite3.Connection | DoorConnection:
+    """Read-only: the file itself, or through the running daemon's door (it holds the file)."""
+    return exclusive.connect(path, readonly=True)
 
 
 def integrity(path: str | Path) -> tuple[int, str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edged.readings import Record
-from telemetry import metrics_migration, stored_metrics
+from telemetry import exclusive, metrics_migration, stored_metrics
 from telemetry.database import Database, transaction
 from telemetry.rows import DeviceStateRow
 from telemetry.samples import UPDATE_BLOCK_HINT, Block, read_samples
@@ -76,16 +76,15 @@ class StoreError(Exception):
 def open_db(path: str | Path, *, readonly: bool = False) -> Database:
     """Open (creating and migrating if needed) the database at `path`.
 
-    `readonly` opens without creating or migrating, for `edged status` beside a running daemon.
+    `readonly` opens without creating or migrating. Beside a running daemon, which holds the
+    file exclusively, the connection is a session through its door (`telemetry.exclusive`).
     Every connection keeps a small page cache (`SMALL_CACHE_KIB`).
     """
     path = Path(path)
     try:
-        if readonly:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        else:
+        if not readonly:
             path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        conn = exclusive.connect(path, readonly=readonly)  # in-process, through the door, direct
         conn.execute("PRAGMA busy_timeout = 5000")
         conn.execute(f"PRAGMA cache_size = -{SMALL_CACHE_KIB}")
         db = Database(conn)

@@ -15,13 +15,13 @@ import os
 import platform
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from telemetry import exclusive
 from tests.peers.daemon import write_config
 from tests.peers.replay import wait_until
 from tests.test_install import scratch_root
@@ -130,7 +130,7 @@ def running_release(root: Path) -> str:
 
 
 def query(db: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(db, timeout=10, isolation_level=None)  # autocommit
+    conn = exclusive.connect(db, readonly=False)  # autocommit; through the daemon when it runs
     try:
         return conn.execute(sql).fetchall()
     finally:

@@ -8,7 +8,6 @@ import ctypes
 import logging
 import os
 import socket
-import sqlite3
 import threading
 import time
 import uuid
@@ -17,6 +16,8 @@ import pytest
 
 from drivers.victron.vedirect.emulator import PtyEmulator
 from edged.systemd_notify import Notifier, Vitals, Watchdog, verdict, watchdog_interval
+from telemetry import exclusive
+from telemetry.door_client import DoorConnection
 from tests.peers.daemon import db_rows, write_config
 from tests.peers.replay import wait_until
 
@@ -202,9 +203,11 @@ def test_run_is_ready_feeds_the_watchdog_and_withholds_it_while_the_writer_hangs
         wait_until(lambda: len(listener.times("WATCHDOG=1")) >= 3, 60, what="watchdog pings")
         wait_until(lambda: db_rows(db, "SELECT 1 FROM samples LIMIT 1"), 60, what="a sample")
 
-        # Another program holds the database's write lock for 15 s: each commit waits out the
-        # busy timeout (5 s) and fails. The writer is failing, not hung: pings go on.
-        holder = sqlite3.connect(db, timeout=60, isolation_level=None)
+        # Another program (through the daemon's door, the only way in) holds the database's
+        # write lock for 15 s: each commit waits out the busy timeout (5 s) and fails. The
+        # writer is failing, not hung: pings go on.
+        holder = exclusive.connect(db, readonly=False)
+        assert isinstance(holder, DoorConnection)
         holder.execute("BEGIN EXCLUSIVE")
         locked = time.monotonic()
         time.sleep(15)

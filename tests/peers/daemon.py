@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from telemetry import exclusive
+
 
 def write_config(
     workdir: Path,
@@ -94,7 +96,7 @@ def db_rows(db: Path, sql: str) -> list[tuple]:
     """Rows of `sql` on the daemon's database, read-only; [] before the daemon created it."""
     if not db.exists():
         return []
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    conn = exclusive.connect(db, readonly=True)  # through the running daemon's door
     try:
         return conn.execute(sql).fetchall()
     except sqlite3.OperationalError as exc:
