@@ -36,7 +36,6 @@ from maintenance.energy.shedding import Level
 from telemetry import exclusive, queries
 from telemetry.cadence import CommitCadence
 from telemetry.database import DatabaseError
-from telemetry.lock import DatabaseLock
 from telemetry.mqtt import Publisher
 from telemetry.store import open_db
 from telemetry.writer import Writer
@@ -73,15 +72,17 @@ class Daemon:
             storage.commit_interval, storage.low_battery_commit_interval, storage.low_battery_soc
         )
         self.live_path = live.writable_path(config)
-        self.live_lock = self._claim_live(config)
+        self.live_lock = live.claim_for(config, self.live_path)
         self.live_failed = False
         self._live_asked = threading.Condition()
         self._live_wanted = False
         self._live_serial = 0
         """Live views written; a remote `status` waits for the next one (`_status`)."""
         self.watchdog = Watchdog(Notifier())
-        path = storage.path  # before the Writer opens it: other processes use the door
-        self.door = exclusive.take(path, lambda readonly: open_db(path, readonly=readonly))
+        path = storage.path  # held before the Writer opens it: other processes use the door
+        self.holding = exclusive.Holding(
+            path, lambda ro: open_db(path, readonly=ro, migrate_schema=False)
+        )
         try:
             self.writer = Writer(
                 config.storage.path,
@@ -94,7 +95,7 @@ class Daemon:
             )
         except BaseException:  # DatabaseBusy: this daemon will not run, its live folder is free
             self.live_lock.release()
-            exclusive.release(path)
+            self.holding.release()
             raise
         self.health: HealthRound | None = None
         if config.health.enabled:
@@ -161,18 +162,6 @@ class Daemon:
         slots = list(self.power.jobs.slots.values())
         return tuple(s.config.policy.kind for s in slots if s.process is not None)
 
-    def _claim_live(self, config: Config) -> live.LiveLock:
-        """This daemon's live folder (live view, `backup --now` requests, job locks), or
-        LiveInUse. When the database is another daemon's too, DatabaseBusy says so instead:
-        the deeper conflict (the same config started twice)."""
-        try:
-            return live.claim(self.live_path)
-        except live.LiveInUse:
-            probe = DatabaseLock(config.storage.path)
-            probe.acquire()  # DatabaseBusy
-            probe.release()
-            raise
-
     def _records_committed(self, records: list[Record]) -> None:
         if self.discovery is not None:  # a sensor's config before its first value
             self.discovery.observe_records(records)
@@ -234,8 +223,7 @@ class Daemon:
 
     def _run(self, signals: StopSignals) -> None:
         self.writer.start()
-        if self.door is not None:
-            self.door.start()
+        self.holding.open_door()
         self.alarms.restore()
         if self.leds is not None:  # the verdict from the restored alarms, before any reading
             self.leds.start()
@@ -372,6 +360,7 @@ class Daemon:
             "power": self.power.view(),
             "leds": self.leds.view() if self.leds is not None else None,
             "remote": self.remote.stats if self.remote is not None else None,
+            "door": self.holding.counts,
         }
         try:
             live.write(self.live_path, view)  # the main loop's thread only (`_status`)
@@ -399,11 +388,9 @@ class Daemon:
             self.writer.put_row(row)
         if self.remote is not None:
             self.remote.stop()  # before the Writer: a command's last row is written
-        if self.door is not None:
-            self.door.stop()
+        self.holding.close_door()  # before the Writer's final commit: sessions rolled back
         self.writer.stop()
-        if self.door is not None:  # the last in-process connections closed with the Writer
-            exclusive.release(self.config.storage.path)
+        self.holding.release()  # the last in-process connections closed with the Writer
         if self.publisher is not None:
             self.publisher.stop()
         live.mark_stopped(self.live_path)  # `edged status` now says since when it is stopped

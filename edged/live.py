@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edged.config.settings import Config
-from telemetry.lock import ExclusiveLock, LockBusy
+from telemetry.lock import DatabaseLock, ExclusiveLock, LockBusy
 
 log = logging.getLogger(__name__)
 
@@ -115,3 +115,15 @@ def claim(path: Path) -> LiveLock:
     lock = LiveLock(path.parent.resolve() / LOCK_NAME)
     lock.acquire()
     return lock
+
+
+def claim_for(config: Config, path: Path) -> LiveLock:
+    """`claim`, for the daemon of `config`. When the database is another daemon's too,
+    DatabaseBusy says so instead of LiveInUse: the deeper conflict (one config started twice)."""
+    try:
+        return claim(path)
+    except LiveInUse:
+        probe = DatabaseLock(config.storage.path)
+        probe.acquire()  # DatabaseBusy
+        probe.release()
+        raise

@@ -24,6 +24,7 @@ import socket
 import sqlite3
 import struct
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,28 @@ from telemetry.database import Database
 log = logging.getLogger(__name__)
 
 IDLE_S = 60.0
-"""A session silent this long is closed (its transaction rolled back)."""
+"""A session silent this long is closed."""
+FRAME_S = 10.0
+"""A request begun must be whole within this: a peer trickling bytes holds no session."""
+TRANSACTION_S = 60.0
+"""A session's transaction open this long is rolled back and the session closed, however
+busy the client keeps it: the Writer waits at most this for its lock."""
+REPLY_BUDGET = 1024 * 1024
+"""Bytes of rows a reply carries at most (beside `FETCH_ROWS`): large blobs come in more slices."""
+STOP_S = 5.0
+"""How long `stop` waits for the sessions' threads, their statements interrupted."""
 MAX_SESSIONS = 8
 """Sessions at once; one more is told the door is busy (a CLI retries, a child fails loudly)."""
-COUNTERS = ("sessions", "refused", "busy", "bad_frames", "sql_errors", "idle_closed")
+COUNTERS = (
+    "sessions",
+    "refused",
+    "busy",
+    "bad_frames",
+    "sql_errors",
+    "idle_closed",
+    "transactions_expired",
+    "errors",
+)
 _PEERCRED = struct.Struct("3i")
 
 
@@ -48,7 +67,8 @@ class DoorServer:
         self.path, self._open = path, open_session
         self.counts = dict.fromkeys(COUNTERS, 0)
         self._lock = threading.Lock()
-        self._sessions: set[socket.socket] = set()
+        self._sessions: dict[socket.socket, threading.Thread] = {}
+        self._open_sessions: dict[socket.socket, _Session] = {}
         self._stopping = threading.Event()
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -70,6 +90,8 @@ class DoorServer:
         return self
 
     def stop(self) -> None:
+        """Close the door: no new session; running statements interrupted, their
+        transactions rolled back, before the Writer's final commit needs the lock."""
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(5)
@@ -78,9 +100,15 @@ class DoorServer:
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
         with self._lock:
-            for sock in self._sessions:  # their threads roll back and close
+            live = dict(self._sessions)
+            for session in self._open_sessions.values():
+                session.interrupt()
+            for sock in live:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + STOP_S
+        for thread in live.values():
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _count(self, key: str) -> None:
         with self._lock:
@@ -98,7 +126,14 @@ class DoorServer:
                     return
                 log.exception("database door: accept failed")
                 continue
-            self._admit(sock)
+            try:
+                self._admit(sock)
+            except Exception:  # no thread left, a peer gone: that peer only is lost
+                self._count("errors")
+                log.exception("database door: could not admit a peer")
+                with self._lock:
+                    self._sessions.pop(sock, None)
+                sock.close()
 
     def _admit(self, sock: socket.socket) -> None:
         pid, uid, _gid = _PEERCRED.unpack(
@@ -107,42 +142,48 @@ class DoorServer:
         if uid not in (0, os.geteuid()):
             self._count("refused")
             log.warning("database door: refused pid %d (uid %d): not root nor edged's", pid, uid)
-            _reply_and_close(sock, _error("PermissionError", "not allowed"))
+            _reply_and_close(sock, _error("PermissionError", "only root and edged's user"))
             return
+        thread = threading.Thread(
+            target=self._serve, args=(sock, pid), name=f"db-door-{pid}", daemon=True
+        )
         with self._lock:
             full = len(self._sessions) >= MAX_SESSIONS
             if not full:
-                self._sessions.add(sock)
+                self._sessions[sock] = thread
                 self.counts["sessions"] += 1
         if full:
             self._count("busy")
             log.warning("database door: %d sessions open, pid %d turned away", MAX_SESSIONS, pid)
             _reply_and_close(sock, _error("OperationalError", "database door busy"))
             return
-        threading.Thread(
-            target=self._serve, args=(sock, pid), name=f"db-door-{pid}", daemon=True
-        ).start()
+        thread.start()
 
     def _serve(self, sock: socket.socket, pid: int) -> None:
         session: _Session | None = None
-        sock.settimeout(IDLE_S)
         try:
             while not self._stopping.is_set():
+                wait = IDLE_S if session is None else session.wait_allowed()
                 try:
-                    request = wire.read_frame(sock.recv)
-                except TimeoutError:
-                    self._count("idle_closed")
-                    log.warning("database door: pid %d silent %.0f s, session closed", pid, IDLE_S)
+                    request = wire.read_frame(_Paced(sock, wait), wire.MAX_REQUEST)
+                except TimeoutError as exc:
+                    self._closed_for_time(pid, session, exc)
                     return
                 except wire.WireError as exc:
                     self._count("bad_frames")
                     log.warning("database door: pid %d sent a broken frame (%s)", pid, exc)
                     _reply_and_close(sock, _error("WireError", str(exc)))
                     return
+                if session is not None and session.transaction_expired():  # a busy client
+                    self._closed_for_time(pid, session, TimeoutError("busy"))
+                    return
                 if request is None:  # the client closed
                     return
                 if session is None:
                     session, reply = self._open_session(request)
+                    if session is not None:
+                        with self._lock:
+                            self._open_sessions[sock] = session
                 else:
                     reply = session.handle(request)
                 if not reply["ok"] and reply["kind"] != "WireError":
@@ -150,17 +191,37 @@ class DoorServer:
                 elif not reply["ok"]:
                     self._count("bad_frames")
                     log.warning("database door: pid %d: %s", pid, reply["message"])
-                sock.sendall(wire.frame(reply))
+                sock.settimeout(IDLE_S)  # a client that stops reading holds its answer this long
+                sock.sendall(_framed(reply))
                 if session is None:
                     return
         except OSError:
             return  # the client went away mid-answer, or stop() shut the socket
+        except Exception:  # a bug here must not stop the daemon (threads that die do)
+            self._count("errors")
+            log.exception("database door: pid %d's session failed", pid)
         finally:
             if session is not None:
                 session.close()
             with self._lock:
-                self._sessions.discard(sock)
+                self._sessions.pop(sock, None)
+                self._open_sessions.pop(sock, None)
             sock.close()
+
+    def _closed_for_time(self, pid: int, session: _Session | None, exc: TimeoutError) -> None:
+        if session is not None and session.transaction_expired():
+            self._count("transactions_expired")
+            log.warning(
+                "database door: pid %d kept a transaction open %.0f s: rolled back, session closed",
+                pid,
+                TRANSACTION_S,
+            )
+        elif str(exc) == _Paced.SLOW:
+            self._count("bad_frames")
+            log.warning("database door: pid %d sent a request too slowly, session closed", pid)
+        else:
+            self._count("idle_closed")
+            log.warning("database door: pid %d silent %.0f s, session closed", pid, IDLE_S)
 
     def _open_session(self, request: dict[str, Any]) -> tuple[_Session | None, dict[str, Any]]:
         if request.get("op") != "open" or not isinstance(request.get("readonly"), bool):
@@ -171,14 +232,65 @@ class DoorServer:
             return None, _error("OperationalError", str(exc))
 
 
+class _Paced:
+    """A socket's `recv` for one request: the first byte may take `wait` (idle, or what is
+    left of the session's transaction), the rest of the request `FRAME_S`."""
+
+    SLOW = "request not whole in time"
+
+    def __init__(self, sock: socket.socket, wait: float) -> None:
+        self.sock, self.deadline = sock, None
+        sock.settimeout(max(wait, 0.001))
+
+    def __call__(self, size: int) -> bytes:
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(self.SLOW)
+            self.sock.settimeout(left)
+        try:
+            data = self.sock.recv(size)
+        except TimeoutError:
+            raise TimeoutError(self.SLOW if self.deadline is not None else "idle") from None
+        if self.deadline is None:
+            self.deadline = time.monotonic() + FRAME_S
+        return data
+
+
 class _Session:
-    """One client's connection and its open cursor (a query read in `FETCH_ROWS` slices)."""
+    """One client's connection and its open cursor (a query read in slices)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.cursor: sqlite3.Cursor | None = None
+        self.transaction_since: float | None = None
+
+    def wait_allowed(self) -> float:
+        """How long the next request may be awaited: `IDLE_S`, or less inside a transaction."""
+        if self.transaction_since is None:
+            return IDLE_S
+        return min(IDLE_S, self.transaction_since + TRANSACTION_S - time.monotonic())
+
+    def transaction_expired(self) -> bool:
+        since = self.transaction_since
+        return since is not None and time.monotonic() - since >= TRANSACTION_S
+
+    def interrupt(self) -> None:
+        """From another thread: the running statement stops with "interrupted"."""
+        with contextlib.suppress(sqlite3.Error):
+            self.db.conn.interrupt()
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        reply = self._handle(request)
+        in_transaction = self.db.conn.in_transaction
+        if not in_transaction:
+            self.transaction_since = None
+        elif self.transaction_since is None:
+            self.transaction_since = time.monotonic()
+        reply["in_transaction"] = in_transaction
+        return reply
+
+    def _handle(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
         try:
             if op == "execute":
@@ -198,7 +310,7 @@ class _Session:
             if op == "script":
                 self.cursor = None
                 self.db.conn.executescript(_text(request, "sql"))
-                return {"ok": True, "in_transaction": self.db.conn.in_transaction}
+                return {"ok": True}
             raise wire.WireError(f"unknown op {op!r}")
         except wire.WireError as exc:
             return _error("WireError", str(exc))
@@ -211,17 +323,20 @@ class _Session:
         cursor = self.cursor
         if cursor is None:
             return {"ok": True, "rows": [], "more": False}
-        rows = cursor.fetchmany(wire.FETCH_ROWS) if cursor.description is not None else []
-        reply: dict[str, Any] = {
-            "ok": True,
-            "rows": [wire.pack_row(r) for r in rows],
-            "more": len(rows) == wire.FETCH_ROWS,
-        }
+        rows: list[list[Any]] = []
+        size, more = 0, cursor.description is not None
+        while more and len(rows) < wire.FETCH_ROWS and size < REPLY_BUDGET:
+            row = cursor.fetchone()
+            if row is None:
+                more = False
+                break
+            rows.append(wire.pack_row(row))
+            size += sum(len(v["b"]) if isinstance(v, dict) else 16 for v in rows[-1])
+        reply: dict[str, Any] = {"ok": True, "rows": rows, "more": more}
         if head:
             reply["description"] = [d[0] for d in cursor.description or ()] or None
             reply["rowcount"] = cursor.rowcount
             reply["lastrowid"] = cursor.lastrowid
-            reply["in_transaction"] = self.db.conn.in_transaction
         return reply
 
     def close(self) -> None:
@@ -248,7 +363,16 @@ def _error(kind: str, message: str) -> dict[str, Any]:
     return {"ok": False, "kind": kind, "message": message}
 
 
+def _framed(reply: dict[str, Any]) -> bytes:
+    """The reply's frame; a reply too large for one (a single huge row) becomes an error."""
+    try:
+        return wire.frame(reply)
+    except wire.WireError as exc:
+        return wire.frame(_error("WireError", f"reply too large for the door: {exc}"))
+
+
 def _reply_and_close(sock: socket.socket, reply: dict[str, Any]) -> None:
     with contextlib.suppress(OSError):
+        sock.settimeout(1.0)
         sock.sendall(wire.frame(reply))
     sock.close()

@@ -59,7 +59,11 @@ class DoorConnection:
         if self._sock is None:
             raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
         try:
-            self._sock.sendall(wire.frame(message))
+            data = wire.frame(message)
+        except wire.WireError as exc:  # a request the daemon would refuse unread
+            raise sqlite3.InterfaceError(f"database door: {exc}") from None
+        try:
+            self._sock.sendall(data)
             reply = wire.read_frame(self._sock.recv)
         except (OSError, wire.WireError) as exc:
             self.close()
@@ -67,23 +71,32 @@ class DoorConnection:
         if reply is None:
             self.close()
             raise sqlite3.OperationalError(f"database door {str(self._door)!r}: closed")
+        if "in_transaction" in reply:  # errors carry it too: a failed COMMIT may leave it open
+            self.in_transaction = bool(reply["in_transaction"])
         if not reply.get("ok"):
             raise _exception(reply)
-        if "in_transaction" in reply:
-            self.in_transaction = bool(reply["in_transaction"])
         return reply
 
     def execute(self, sql: str, parameters: Any = ()) -> DoorCursor:
         self._drain()
-        reply = self.request({"op": "execute", "sql": sql, "params": wire.pack_params(parameters)})
+        reply = self.request({"op": "execute", "sql": sql, "params": _packed(parameters)})
         self._cursor = DoorCursor(self, reply)
         return self._cursor
 
     def executemany(self, sql: str, seq_of_parameters: Iterable[Any]) -> DoorCursor:
+        """In requests of `MANY_CHUNK` parameter sets (each request stays small); rowcount is
+        their sum, as sqlite3 gives it."""
         self._drain()
-        params = [wire.pack_params(p) for p in seq_of_parameters]
-        reply = self.request({"op": "executemany", "sql": sql, "params": params})
-        self._cursor = DoorCursor(self, reply)
+        total, chunk, reply = 0, [], None
+        for parameters in seq_of_parameters:
+            chunk.append(_packed(parameters))
+            if len(chunk) == wire.MANY_CHUNK:
+                reply = self.request({"op": "executemany", "sql": sql, "params": chunk})
+                total, chunk = total + max(reply.get("rowcount", 0), 0), []
+        if chunk or reply is None:
+            reply = self.request({"op": "executemany", "sql": sql, "params": chunk})
+            total += max(reply.get("rowcount", 0), 0)
+        self._cursor = DoorCursor(self, {**reply, "rowcount": total})
         return self._cursor
 
     def executescript(self, sql: str) -> None:
@@ -107,6 +120,7 @@ class DoorConnection:
             with contextlib.suppress(OSError):
                 self._sock.close()
             self._sock = None
+        self.in_transaction = False  # the daemon rolls back what was open
 
     def _drain(self) -> None:
         if self._cursor is not None:
@@ -164,11 +178,20 @@ class DoorCursor:
         self._rows, self._more = deque(), False
 
 
+def _packed(parameters: Any) -> Any:
+    try:
+        return wire.pack_params(parameters)
+    except wire.WireError as exc:  # as sqlite3 says of a value it cannot bind
+        raise sqlite3.ProgrammingError(str(exc)) from None
+
+
 def _exception(reply: dict[str, Any]) -> sqlite3.Error:
     """The sqlite3 exception the daemon's statement raised (an unknown kind: OperationalError)."""
     kind, message = str(reply.get("kind")), str(reply.get("message"))
     if kind == "WireError":
         return sqlite3.InterfaceError(f"database door: {message}")
+    if kind == "PermissionError":
+        return sqlite3.OperationalError(f"database door: refused ({message})")
     cls = getattr(sqlite3, kind, None)
     if isinstance(cls, type) and issubclass(cls, sqlite3.Error):
         return cls(message)

@@ -16,8 +16,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 MAX_FRAME = 8 * 1024 * 1024
-"""The largest frame either side accepts: a fetch returns at most `FETCH_ROWS` rows, far below
-this even for sample blocks; a peer announcing more is broken."""
+"""The largest reply a client accepts: a fetch carries at most ~1 MiB of rows (the server's
+budget), so only a single huge row comes near it."""
+MAX_REQUEST = 1024 * 1024
+"""The largest request the daemon reads: parsing a frame costs many times its size in memory,
+and a Pi has little (`executemany` is sent in chunks of `MANY_CHUNK` parameter sets)."""
+MANY_CHUNK = 200
 FETCH_ROWS = 500
 """Rows a fetch returns at most: the daemon never materialises a whole month for a report."""
 _HEADER = struct.Struct(">I")
@@ -37,18 +41,18 @@ def frame(message: dict[str, Any]) -> bytes:
     return _HEADER.pack(len(body)) + body
 
 
-def body_size(header: bytes) -> int:
-    """The length a frame's header announces; WireError past `MAX_FRAME`."""
+def body_size(header: bytes, limit: int = MAX_FRAME) -> int:
+    """The length a frame's header announces; WireError past `limit`."""
     (size,) = _HEADER.unpack(header)
-    if size > MAX_FRAME:
-        raise WireError(f"frame of {size} bytes announced, at most {MAX_FRAME} accepted")
+    if size > limit:
+        raise WireError(f"frame of {size} bytes announced, at most {limit} accepted")
     return size
 
 
 def parse(body: bytes) -> dict[str, Any]:
     try:
         message = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise WireError(f"frame is not JSON: {exc}") from None
     if not isinstance(message, dict):
         raise WireError("frame is not a JSON object")
@@ -101,12 +105,12 @@ def unpack_params(params: Any) -> list[Value] | dict[str, Value]:
     raise WireError("parameters that are neither a list nor named")
 
 
-def read_frame(recv: Callable[[int], bytes]) -> dict[str, Any] | None:
+def read_frame(recv: Callable[[int], bytes], limit: int = MAX_FRAME) -> dict[str, Any] | None:
     """The next frame through `recv` (a socket's), or None when the peer closed between two."""
     header = _read_exactly(recv, HEADER_SIZE, allow_eof=True)
     if header is None:
         return None
-    body = _read_exactly(recv, body_size(header), allow_eof=False)
+    body = _read_exactly(recv, body_size(header, limit), allow_eof=False)
     assert body is not None
     return parse(body)
 

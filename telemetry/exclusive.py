@@ -10,6 +10,7 @@ itself only when nobody answers there: no daemon, or a killed one's socket.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ MAX_SOCKET_PATH = 107
 """The longest path a Unix socket may bind to (sun_path is 108 bytes with its NUL)."""
 
 _held: set[Path] = set()
+os.register_at_fork(after_in_child=_held.clear)  # a forked child holds nothing: the lock is ours
 
 
 def door_path(db: str | Path) -> Path:
@@ -46,18 +48,38 @@ def hold(db: str | Path) -> None:
     _held.add(Path(db).resolve())
 
 
-def take(db: str | Path, open_session: Callable[[bool], Database]) -> DoorServer | None:
-    """Hold `db` and make the door other processes will use (started by the caller once the
-    Writer has opened the file); None when the door cannot exist there (see `can_hold`)."""
-    if not can_hold(db):
-        log.warning(
-            "database %s: its door's path is too long for a socket; the database stays shared"
-            " (a -shm file beside it, more SD writes)",
-            db,
-        )
-        return None
-    hold(db)
-    return DoorServer(door_path(db), open_session)
+class Holding:
+    """A daemon's hold on its database and the door it keeps for other processes: held from
+    construction (before the Writer's first connection), the door opened once the Writer
+    has the file and closed before its final commit, released once its connections closed.
+    A door whose path cannot be a socket (`can_hold`) leaves the database shared, as before."""
+
+    def __init__(self, db: str | Path, open_session: Callable[[bool], Database]) -> None:
+        self.db, self.door = db, None
+        if not can_hold(db):
+            log.warning(
+                "database %s: its door's path is too long for a socket; the database stays"
+                " shared (a -shm file beside it, more SD writes)",
+                db,
+            )
+            return
+        hold(db)
+        self.door = DoorServer(door_path(db), open_session)
+
+    @property
+    def counts(self) -> dict[str, int] | None:
+        return dict(self.door.counts) if self.door is not None else None
+
+    def open_door(self) -> None:
+        if self.door is not None:
+            self.door.start()
+
+    def close_door(self) -> None:
+        if self.door is not None:
+            self.door.stop()
+
+    def release(self) -> None:
+        release(self.db)
 
 
 def release(db: str | Path) -> None:

@@ -73,27 +73,31 @@ class StoreError(Exception):
     """The database cannot be opened, or its schema is not the one this edged reads."""
 
 
-def open_db(path: str | Path, *, readonly: bool = False) -> Database:
+def open_db(path: str | Path, *, readonly: bool = False, migrate_schema: bool = True) -> Database:
     """Open (creating and migrating if needed) the database at `path`.
 
     `readonly` opens without creating or migrating. Beside a running daemon, which holds the
     file exclusively, the connection is a session through its door (`telemetry.exclusive`).
-    Every connection keeps a small page cache (`SMALL_CACHE_KIB`).
+    Every connection keeps a small page cache (`SMALL_CACHE_KIB`). `migrate_schema=False`
+    (the door's sessions: the daemon has migrated) only checks the schema's version.
     """
     path = Path(path)
     try:
         if not readonly:
             path.parent.mkdir(parents=True, exist_ok=True)
         conn = exclusive.connect(path, readonly=readonly)  # in-process, through the door, direct
-        conn.execute("PRAGMA busy_timeout = 5000")
-        conn.execute(f"PRAGMA cache_size = -{SMALL_CACHE_KIB}")
+        local = isinstance(conn, sqlite3.Connection)  # else the daemon's session is set up
+        if local:
+            conn.execute("PRAGMA busy_timeout = 5000")
+            conn.execute(f"PRAGMA cache_size = -{SMALL_CACHE_KIB}")
         db = Database(conn)
-        if not readonly:
+        if not readonly and local:
             # page_size only takes effect before the file has its first page; WAL fixes it.
             conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
             conn.execute(f"PRAGMA journal_mode = {JOURNAL_MODE}")
             conn.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
             conn.execute(f"PRAGMA cache_spill = {SPILL_PAGES}")
+        if not readonly and local and migrate_schema:
             migrate(db)
         elif _check_version(db) < SCHEMA_VERSION:
             raise StoreError(

@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import textwrap
 import time
 from collections.abc import Iterator
@@ -33,7 +34,8 @@ from tests.peers.replay import wait_until
 @contextlib.contextmanager
 def _holding(path: Path) -> Iterator[tuple[Path, door.DoorServer]]:
     """A database held by this process, its door open; what a daemon sets up."""
-    server = exclusive.take(path, lambda readonly: open_db(path, readonly=readonly))
+    holding = exclusive.Holding(path, lambda ro: open_db(path, readonly=ro, migrate_schema=False))
+    server = holding.door
     assert server is not None
     writer = open_db(path)  # the Writer's connection: the first, exclusive from here on
     writer.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v)")
@@ -162,6 +164,8 @@ BROKEN = {
     "a list": struct.pack(">I", 2) + b"[]",
     "no open first": wire.frame({"op": "execute", "sql": "SELECT 1"}),
     "open without readonly": wire.frame({"op": "open"}),
+    "nested past the parser's depth": struct.pack(">I", 200_000) + b"[" * 100_000 + b"]" * 100_000,
+    "past the request limit": struct.pack(">I", wire.MAX_REQUEST + 1),
 }
 
 
@@ -272,7 +276,11 @@ def test_another_user_is_refused_even_when_the_socket_lets_it_in():
                 timeout=60,
             )
             assert out.returncode == 0, out.stderr
-            refused = {"ok": False, "kind": "PermissionError", "message": "not allowed"}
+            refused = {
+                "ok": False,
+                "kind": "PermissionError",
+                "message": "only root and edged's user",
+            }
             assert json.loads(out.stdout) == refused
             assert server.counts["refused"] == 1
     finally:
@@ -288,3 +296,92 @@ def test_the_client_survives_a_daemon_that_stops_mid_session(held):
     with pytest.raises(sqlite3.OperationalError, match="door"):
         conn.execute("SELECT 1")
     assert time.monotonic() - started < door_client.REPLY_TIMEOUT_S
+
+
+def test_a_reply_too_large_for_a_frame_is_an_error_and_the_session_goes_on(held):
+    path, server = held
+    conn = _client(path)
+    with pytest.raises(sqlite3.InterfaceError, match="too large"):
+        conn.execute("SELECT zeroblob(7000000)")  # 9.3 MB of base64: past MAX_FRAME
+    # Many large rows come in slices of REPLY_BUDGET, whole.
+    five = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5)"
+    rows = conn.execute(f"{five} SELECT zeroblob(300000) FROM n").fetchall()
+    assert [len(r[0]) for r in rows] == [300000] * 5
+    assert conn.execute("SELECT 3").fetchone() == (3,)
+    assert server.counts["errors"] == 0
+    conn.close()
+
+
+def test_a_request_trickled_byte_by_byte_loses_its_session(held, monkeypatch):
+    path, server = held
+    monkeypatch.setattr(door, "FRAME_S", 1.0)
+    sock = _raw(path)
+    frame = wire.frame({"op": "open", "readonly": True})
+    for byte in frame[:-1]:  # never the last one, a byte every 0.2 s: slowloris
+        try:
+            sock.sendall(bytes([byte]))
+        except OSError:
+            break
+        time.sleep(0.2)
+    wait_until(lambda: server.counts["bad_frames"] == 1, 30, what="the slow request dropped")
+    sock.close()
+
+
+def test_a_transaction_kept_busy_is_rolled_back_at_its_limit(held, monkeypatch):
+    path, server = held
+    monkeypatch.setattr(door, "TRANSACTION_S", 1.0)
+    busy = _client(path)
+    busy.execute("BEGIN IMMEDIATE")
+    busy.execute("INSERT INTO t (v) VALUES ('never committed')")
+    with pytest.raises(sqlite3.OperationalError, match="database door"):
+        for _ in range(200):  # a request every 0.05 s: never idle, always in its transaction
+            busy.execute("SELECT 1")
+            time.sleep(0.05)
+    assert server.counts["transactions_expired"] == 1
+    writer = open_db(path)
+    writer.execute("INSERT INTO t (v) VALUES ('the writer')")
+    assert writer.execute("SELECT v FROM t").fetchall() == [("the writer",)]
+    writer.close()
+
+
+def test_stop_interrupts_a_running_statement_and_releases_the_lock(tmp_path):
+    path = tmp_path / "edged.db"
+    with _holding(path) as (_, server):
+        long = _client(path)
+        long.execute("BEGIN IMMEDIATE")
+        forever = (
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT max(i) FROM n"
+        )
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                long.execute(forever)
+            except sqlite3.Error as exc:
+                failed.append(exc)
+
+        runner = threading.Thread(target=run)
+        runner.start()
+        time.sleep(0.5)  # the statement runs in the daemon
+        started = time.monotonic()
+        server.stop()
+        assert time.monotonic() - started < door.STOP_S + 1
+        runner.join(30)
+        assert failed and not runner.is_alive()
+        writer = open_db(path)  # the session's transaction was rolled back: the lock is free
+        writer.execute("INSERT INTO t (v) VALUES ('final commit')")
+        writer.close()
+
+
+def test_executemany_goes_in_chunks_and_bad_values_are_programming_errors(held):
+    path, _ = held
+    conn = _client(path)
+    n = wire.MANY_CHUNK * 3 + 11
+    assert conn.executemany("INSERT INTO t (v) VALUES (?)", ((i,) for i in range(n))).rowcount == n
+    assert conn.execute("SELECT count(*), sum(v) FROM t").fetchone() == (n, n * (n - 1) // 2)
+    from decimal import Decimal
+
+    with pytest.raises(sqlite3.ProgrammingError):
+        conn.execute("SELECT ?", (Decimal("1.5"),))
+    assert conn.execute("SELECT 1").fetchone() == (1,)  # nothing was sent: the session is fine
+    conn.close()
