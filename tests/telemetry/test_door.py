@@ -16,8 +16,8 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
