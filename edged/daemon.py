@@ -37,7 +37,6 @@ from telemetry import exclusive, queries
 from telemetry.cadence import CommitCadence
 from telemetry.database import DatabaseError
 from telemetry.mqtt import Publisher
-from telemetry.store import open_db
 from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -80,12 +79,14 @@ class Daemon:
         """Live views written; a remote `status` waits for the next one (`_status`)."""
         self.watchdog = Watchdog(Notifier())
         path = storage.path  # held before the Writer opens it: other processes use the door
-        self.holding = exclusive.Holding(
-            path, lambda ro: open_db(path, readonly=ro, migrate_schema=False)
-        )
+        try:
+            self.holding = exclusive.Holding(path)
+        except BaseException:  # DatabaseBusy: another daemon's door answers
+            self.live_lock.release()
+            raise
         try:
             self.writer = Writer(
-                config.storage.path,
+                path,
                 publish_interval=config.telemetry.publish_interval,
                 commit_interval=config.storage.commit_interval,
                 on_records=self._records_committed,
@@ -97,6 +98,7 @@ class Daemon:
             self.live_lock.release()
             self.holding.release()
             raise
+        self.holding.open_door()  # the Writer has the file: other processes may come in
         self.health: HealthRound | None = None
         if config.health.enabled:
             self.health = HealthRound(config, self.writer, self.stop_event)
@@ -223,7 +225,6 @@ class Daemon:
 
     def _run(self, signals: StopSignals) -> None:
         self.writer.start()
-        self.holding.open_door()
         self.alarms.restore()
         if self.leds is not None:  # the verdict from the restored alarms, before any reading
             self.leds.start()

@@ -9,10 +9,12 @@ beside the database, one session (one connection of the daemon's, in its process
 statements in, rows out (`telemetry.door_wire`). `telemetry.door_client` makes that look like
 an sqlite3 connection, so the callers' code is the same with or without a daemon.
 
-Only root and the daemon's own user may come in (SO_PEERCRED; the socket is 0600 too). A
-session that sends nothing for `IDLE_S` is closed and its transaction rolled back: a stuck
-client never blocks the Writer for longer. Every refused peer, broken frame and idle close is
-counted and logged; none stops the door or the daemon.
+Who may do what follows the database file's own mode (0640, the daemon's user and group): the
+socket is 0660, so the kernel lets in only those two; root and the daemon's user (SO_PEERCRED)
+may write, the group's members (a nurse's account running `edged status`) only read. Requests,
+replies, silences and transactions are bounded (the constants below): a stuck or hostile
+client never blocks the Writer for longer than `TRANSACTION_S`. Every refused peer, broken
+frame and closed session is counted and logged; none stops the door or the daemon.
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ COUNTERS = (
 _PEERCRED = struct.Struct("3i")
 
 
+class DoorInUse(Exception):
+    """A live daemon answers at this door already."""
+
+
 class DoorServer:
     """Accepts on `path` until `stop`; `open_session(readonly)` gives each session its handle."""
 
@@ -73,18 +79,30 @@ class DoorServer:
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> DoorServer:
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()  # a killed daemon's socket: nobody answers behind it
+    def listen(self) -> None:
+        """Bind the socket (0660), replacing a killed daemon's; DoorInUse when a live one
+        answers there (two daemons on one database: the Writer's lock then stops this one)."""
+        if self.path.exists():
+            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                probe.connect(str(self.path))
+            except OSError:
+                self.path.unlink(missing_ok=True)  # nobody behind it: a killed daemon's
+            else:
+                raise DoorInUse(f"{self.path}: another daemon answers there")
+            finally:
+                probe.close()
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o177)
-        try:
-            listener.bind(str(self.path))
-        finally:
-            os.umask(old)
+        listener.bind(str(self.path))
+        os.chmod(self.path, 0o660)  # the daemon's user, and its group for read-only sessions
         listener.listen(MAX_SESSIONS)
         listener.settimeout(0.5)
         self._listener = listener
+
+    def start(self) -> DoorServer:
+        """Serve: sessions begin (those waiting since `listen` first)."""
+        if self._listener is None:
+            self.listen()
         self._thread = threading.Thread(target=self._accept, name="db-door", daemon=True)
         self._thread.start()
         return self
@@ -95,8 +113,9 @@ class DoorServer:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(5)
-        if self._listener is not None:
-            self._listener.close()
+        if self._listener is None:
+            return  # never bound (another daemon's socket): not ours to remove
+        self._listener.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
         with self._lock:
@@ -139,13 +158,9 @@ class DoorServer:
         pid, uid, _gid = _PEERCRED.unpack(
             sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size)
         )
-        if uid not in (0, os.geteuid()):
-            self._count("refused")
-            log.warning("database door: refused pid %d (uid %d): not root nor edged's", pid, uid)
-            _reply_and_close(sock, _error("PermissionError", "only root and edged's user"))
-            return
+        writer = uid in (0, os.geteuid())  # else the socket's group let it in: it may read
         thread = threading.Thread(
-            target=self._serve, args=(sock, pid), name=f"db-door-{pid}", daemon=True
+            target=self._serve, args=(sock, pid, writer), name=f"db-door-{pid}", daemon=True
         )
         with self._lock:
             full = len(self._sessions) >= MAX_SESSIONS
@@ -159,7 +174,7 @@ class DoorServer:
             return
         thread.start()
 
-    def _serve(self, sock: socket.socket, pid: int) -> None:
+    def _serve(self, sock: socket.socket, pid: int, writer: bool) -> None:
         session: _Session | None = None
         try:
             while not self._stopping.is_set():
@@ -180,7 +195,7 @@ class DoorServer:
                 if request is None:  # the client closed
                     return
                 if session is None:
-                    session, reply = self._open_session(request)
+                    session, reply = self._open_session(request, writer, pid)
                     if session is not None:
                         with self._lock:
                             self._open_sessions[sock] = session
@@ -223,9 +238,15 @@ class DoorServer:
             self._count("idle_closed")
             log.warning("database door: pid %d silent %.0f s, session closed", pid, IDLE_S)
 
-    def _open_session(self, request: dict[str, Any]) -> tuple[_Session | None, dict[str, Any]]:
+    def _open_session(
+        self, request: dict[str, Any], writer: bool, pid: int
+    ) -> tuple[_Session | None, dict[str, Any]]:
         if request.get("op") != "open" or not isinstance(request.get("readonly"), bool):
             return None, _error("WireError", "a session begins with open")
+        if not request["readonly"] and not writer:  # as the file's mode: the group reads only
+            self._count("refused")
+            log.warning("database door: pid %d may read, not write (not root nor edged's)", pid)
+            return None, _error("PermissionError", "read-only for this user")
         try:
             return _Session(self._open(request["readonly"])), {"ok": True}
         except Exception as exc:  # a StoreError: the client shows its text

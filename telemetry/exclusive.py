@@ -18,8 +18,9 @@ from urllib.parse import quote
 
 from telemetry import door_client
 from telemetry.database import Database
-from telemetry.door import DoorServer
+from telemetry.door import DoorInUse, DoorServer
 from telemetry.door_client import DoorConnection
+from telemetry.lock import DatabaseBusy, DatabaseLock
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,13 @@ class Holding:
     has the file and closed before its final commit, released once its connections closed.
     A door whose path cannot be a socket (`can_hold`) leaves the database shared, as before."""
 
-    def __init__(self, db: str | Path, open_session: Callable[[bool], Database]) -> None:
+    def __init__(
+        self, db: str | Path, open_session: Callable[[bool], Database] | None = None
+    ) -> None:
+        """`open_session(readonly)` gives a session its handle; by default the store's
+        `open_db` without migrating (the daemon's Writer has)."""
         self.db, self.door = db, None
+        open_session = open_session or (lambda readonly: _store_session(db, readonly))
         if not can_hold(db):
             log.warning(
                 "database %s: its door's path is too long for a socket; the database stays"
@@ -63,8 +69,15 @@ class Holding:
                 db,
             )
             return
-        hold(db)
         self.door = DoorServer(door_path(db), open_session)
+        try:
+            # Listening from now on: a client knocking while the Writer still checks the file
+            # waits in the socket's backlog, served once `open_door` ("locked" at no time).
+            self.door.listen()
+        except DoorInUse:  # the same config started twice: said as the Writer's lock says it
+            lock = DatabaseLock(db)
+            raise DatabaseBusy(lock.path, lock.holder_pid()) from None
+        hold(db)
 
     @property
     def counts(self) -> dict[str, int] | None:
@@ -79,7 +92,16 @@ class Holding:
             self.door.stop()
 
     def release(self) -> None:
+        """After the last connection closed (or a failed start: the socket goes too)."""
+        if self.door is not None:
+            self.door.stop()
         release(self.db)
+
+
+def _store_session(db: str | Path, readonly: bool) -> Database:
+    from telemetry.store import open_db  # the store opens through this module
+
+    return open_db(db, readonly=readonly, migrate_schema=False)
 
 
 def release(db: str | Path) -> None:

@@ -96,7 +96,12 @@ def db_rows(db: Path, sql: str) -> list[tuple]:
     """Rows of `sql` on the daemon's database, read-only; [] before the daemon created it."""
     if not db.exists():
         return []
-    conn = exclusive.connect(db, readonly=True)  # through the running daemon's door
+    try:
+        conn = exclusive.connect(db, readonly=True)  # through the running daemon's door
+    except sqlite3.OperationalError as exc:
+        if "has schema v0" in str(exc):  # the daemon could not create it yet (a full disk)
+            return []
+        raise
     try:
         return conn.execute(sql).fetchall()
     except sqlite3.OperationalError as exc:

@@ -11,12 +11,11 @@ import gzip
 import json
 import os
 import signal
-import sqlite3
 import time
 from pathlib import Path
 
 from edged.readings import Record
-from telemetry import salvage, store
+from telemetry import exclusive, salvage, store
 from tests.peers.daemon import db_rows
 from tests.peers.replay import wait_until
 from tests.telemetry import test_faults_store as store_faults
@@ -68,45 +67,46 @@ def test_full_disk_at_start_the_earlier_backlog_goes_out_once_space_returns(
 
 
 def damage_while_stopped(pid: int, db: Path, table: str, attempts: int = 50) -> None:
-    """`damage_root_page` with the daemon stopped (SIGSTOP), so that no checkpoint races it.
-    Stopped while its publisher holds a read transaction, the daemon blocks the checkpoint: let
-    it run a moment and stop it again."""
+    """Garbage over `table`'s root page of a running daemon's database, which only it may open.
+
+    Through its door: a commit (every other connection of the daemon drops its cached pages at
+    its next transaction) and a checkpoint that empties the WAL into the file. Then, the daemon
+    stopped (SIGSTOP) and its WAL still empty (no frame shadows the page), the page is
+    overwritten in the file; a second commit through the door once it runs again drops what a
+    read in between cached. The Writer's next insert into `table` reads the garbage."""
+    wal = Path(f"{db}-wal")
     for _ in range(attempts):
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            if damage_root_page(db, table):
+        root, size, busy = _checkpointed(db, table)
+        if not busy:
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                empty = not wal.exists() or wal.stat().st_size == 0
+                if empty:
+                    with db.open("r+b") as f:
+                        f.seek((root - 1) * size)
+                        f.write(b"\xa5" * size)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            if empty:
+                _checkpointed(db, table)  # a commit: every connection's cache dropped
                 return
-        finally:
-            os.kill(pid, signal.SIGCONT)
         time.sleep(0.2)
     raise AssertionError(f"the checkpoint stayed blocked in {attempts} attempts")
 
 
-def damage_root_page(db: Path, table: str) -> bool:
-    """Garbage over `table`'s root page, in the file, with the WAL checkpointed into it first:
-    a running Writer's next insert into `table` reads it (its cache is dropped, since another
-    connection committed). False, and nothing written, while the daemon's connections block
-    the checkpoint."""
-    conn = sqlite3.connect(db, timeout=1.0)
+def _checkpointed(db: Path, table: str) -> tuple[int, int, int]:
+    """(root page of `table`, page size, checkpoint busy) after a commit and a TRUNCATE
+    checkpoint through the daemon's door; busy while one of its readers holds the WAL."""
+    conn = exclusive.connect(db, readonly=False)
     try:
-        conn.execute("INSERT OR REPLACE INTO kv VALUES ('poke', '1')")
-        conn.commit()
-        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-    except sqlite3.OperationalError as exc:  # stopped inside the Writer's transaction
+        conn.execute("INSERT OR REPLACE INTO kv VALUES ('poke', ?)", (str(time.time()),))
+        busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        sql = "SELECT rootpage FROM sqlite_master WHERE name = ?"
+        (root,) = conn.execute(sql, (table,)).fetchone()
+        (size,) = conn.execute("PRAGMA page_size").fetchone()
+    finally:
         conn.close()
-        if "locked" in str(exc):
-            return False
-        raise
-    if busy:
-        conn.close()
-        return False  # a reader holds the WAL: garbage written now could be checkpointed over
-    (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()
-    size = conn.execute("PRAGMA page_size").fetchone()[0]
-    conn.close()
-    with db.open("r+b") as f:
-        f.seek((root - 1) * size)
-        f.write(b"\xa5" * size)
-    return True
+    return root, size, busy
 
 
 def outbox_ts(db: Path) -> set[float]:
