@@ -98,7 +98,6 @@ class Daemon:
             self.live_lock.release()
             self.holding.release()
             raise
-        self.holding.open_door()  # the Writer has the file: other processes may come in
         self.health: HealthRound | None = None
         if config.health.enabled:
             self.health = HealthRound(config, self.writer, self.stop_event)
@@ -225,6 +224,7 @@ class Daemon:
 
     def _run(self, signals: StopSignals) -> None:
         self.writer.start()
+        self.holding.open_door()  # clients waiting since the start are served from now on
         self.alarms.restore()
         if self.leds is not None:  # the verdict from the restored alarms, before any reading
             self.leds.start()
