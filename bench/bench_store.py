@@ -31,10 +31,12 @@ import time
 from pathlib import Path
 
 from edged.readings import DeviceState, Liveness, Sample
-from telemetry import store
+from telemetry import exclusive, store
 from telemetry.writer import Writer
 
 START_TS = 1_780_000_000.0
+HELD = True
+"""The database held by this process, as `edged run` holds it (`--shared`: as before)."""
 
 
 def write_bytes() -> int:
@@ -95,6 +97,8 @@ def run(
     names = ["mppt"] if devices == 1 else [f"dev{i}" for i in range(devices)]
     with tempfile.TemporaryDirectory(dir=Path(__file__).parent) as tmp:
         path = Path(tmp) / "bench.db"
+        if HELD:  # as `edged run`: SQLite's unix-excl VFS, the WAL index in this process's heap
+            exclusive.hold(path)
         acks: list[int] = []
         writer = Writer(
             path,
@@ -128,6 +132,7 @@ def run(
         elapsed, written = time.perf_counter() - t0, write_bytes() - before
         writer.call(lambda db: db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
         writer.stop()
+        exclusive.release(path)
         size = path.stat().st_size
     return {
         "samples/s": seconds * devices / elapsed,
@@ -173,10 +178,10 @@ def main() -> None:
         "--autocheckpoint", type=int, nargs="*", default=[None], help="WAL pages (default 1000)"
     )
     parser.add_argument(
-        "--exclusive",
+        "--shared",
         action="store_true",
-        help="what-if: PRAGMA locking_mode = EXCLUSIVE on every connection (WAL index in heap, no"
-        " -shm; no other process could open the database)",
+        help="the database shared with other processes, as before the daemon held it: the WAL"
+        " index in a -shm file the kernel writes back (default: held, as `edged run` holds it)",
     )
     parser.add_argument(
         "--journal",
@@ -186,20 +191,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     store.JOURNAL_MODE = args.journal
-    if args.exclusive:  # set before the first WAL access, so SQLite never maps a -shm
-        connect = store.sqlite3.connect
-
-        def exclusive(*a, **k):  # type: ignore[no-untyped-def]
-            conn = connect(*a, **k)
-            conn.execute("PRAGMA locking_mode = EXCLUSIVE")
-            return conn
-
-        store.sqlite3.connect = exclusive  # type: ignore[assignment]
+    global HELD
+    HELD = not args.shared
     if (
         args.devices != 1
         or args.raw != ["keep"]
         or args.autocheckpoint != [None]
-        or args.exclusive
+        or args.shared
         or args.journal != "WAL"
     ):
         _levers(args)
@@ -230,7 +228,7 @@ def _levers(args: argparse.Namespace) -> None:
     """--devices / --raw / --autocheckpoint: write MB per day for each combination (writeback)."""
     print(
         f"{args.devices} device(s) at 1 sample/s, {args.seconds} simulated s, with writeback,"
-        f" journal {store.JOURNAL_MODE}"
+        f" journal {store.JOURNAL_MODE}, database {'held' if HELD else 'shared'}"
     )
     print(f"{'raw':>5} {'ckpt':>6} {'commit s':>8} {'B/sample':>9} {'MB/day':>8} {'DB MB/day':>10}")
     for raw in args.raw:
