@@ -20,7 +20,6 @@ import argparse
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from drivers.victron.vedirect.emulator import PtyEmulator
 from edged.config.site import StorageConfig
+from telemetry import exclusive
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -56,7 +56,7 @@ def folded_samples(db: Path, since: float, until: float) -> int:
     """Samples held by the records of the windows that started in [since, until) (wall clock):
     what the daemon read and kept as history over the run, whether or not it also stored them
     raw (`storage.keep_raw_samples`). Read after the daemon's final commit."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = exclusive.connect(db, readonly=True)  # the file, or a daemon still running's door
     try:
         return conn.execute(
             "SELECT coalesce(sum(samples), 0) FROM records WHERE ts >= ? AND ts < ?",

@@ -18,6 +18,7 @@ and projects the bytes to a day. --breakdown names the files written (strace, if
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import subprocess
@@ -74,6 +75,7 @@ def main() -> None:
     log = work / "daemon.log"
     with log.open("wb") as out:
         daemon = subprocess.Popen(command, stdout=out, stderr=out)
+    pid = daemon.pid
     try:
         time.sleep(args.warmup)
         pid = _daemon_pid(daemon.pid) if args.breakdown else daemon.pid
@@ -90,7 +92,9 @@ def main() -> None:
         text = log.read_bytes()[len(log0) :]
         wall1 = time.time()
     finally:
-        daemon.send_signal(signal.SIGTERM)
+        # The daemon itself (strace, when tracing, would detach it and leave it running, holding
+        # the database the count below reads).
+        os.kill(pid, signal.SIGTERM)
         try:
             daemon.wait(60)
         except subprocess.TimeoutExpired:
