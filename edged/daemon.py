@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -33,7 +34,7 @@ from edged.stop_signals import StopSignals
 from edged.systemd_notify import Notifier, Vitals, Watchdog
 from maintenance.energy.policy import JobKind
 from maintenance.energy.shedding import Level
-from telemetry import exclusive, queries
+from telemetry import exclusive, queries, store
 from telemetry.cadence import CommitCadence
 from telemetry.database import DatabaseError
 from telemetry.mqtt import Publisher
@@ -78,15 +79,15 @@ class Daemon:
         self._live_serial = 0
         """Live views written; a remote `status` waits for the next one (`_status`)."""
         self.watchdog = Watchdog(Notifier())
-        path = storage.path  # held before the Writer opens it: other processes use the door
+        db = storage.path  # held before the Writer opens it: other processes use the door
         try:
-            self.holding = exclusive.Holding(path)
+            self.holding = exclusive.Holding(db, partial(store.open_db, db, migrate_schema=False))
         except BaseException:  # DatabaseBusy: another daemon's door answers
             self.live_lock.release()
             raise
         try:
             self.writer = Writer(
-                path,
+                db,
                 publish_interval=config.telemetry.publish_interval,
                 commit_interval=config.storage.commit_interval,
                 on_records=self._records_committed,

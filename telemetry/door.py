@@ -67,9 +67,10 @@ class DoorInUse(Exception):
 
 
 class DoorServer:
-    """Accepts on `path` until `stop`; `open_session(readonly)` gives each session its handle."""
+    """Accepts on `path` until `stop`; `open_session(readonly=...)` gives each session its
+    handle."""
 
-    def __init__(self, path: Path, open_session: Callable[[bool], Database]) -> None:
+    def __init__(self, path: Path, open_session: Callable[..., Database]) -> None:
         self.path, self._open = path, open_session
         self.counts = dict.fromkeys(COUNTERS, 0)
         self._lock = threading.Lock()
@@ -248,7 +249,7 @@ class DoorServer:
             log.warning("database door: pid %d may read, not write (not root nor edged's)", pid)
             return None, _error("PermissionError", "read-only for this user")
         try:
-            return _Session(self._open(request["readonly"])), {"ok": True}
+            return _Session(self._open(readonly=request["readonly"])), {"ok": True}
         except Exception as exc:  # a StoreError: the client shows its text
             return None, _error("OperationalError", str(exc))
 

@@ -55,13 +55,10 @@ class Holding:
     has the file and closed before its final commit, released once its connections closed.
     A door whose path cannot be a socket (`can_hold`) leaves the database shared, as before."""
 
-    def __init__(
-        self, db: str | Path, open_session: Callable[[bool], Database] | None = None
-    ) -> None:
-        """`open_session(readonly)` gives a session its handle; by default the store's
-        `open_db` without migrating (the daemon's Writer has)."""
+    def __init__(self, db: str | Path, open_session: Callable[..., Database]) -> None:
+        """`open_session(readonly=...)` gives a session its handle (the daemon passes the
+        store's `open_db` without migrating: its Writer has)."""
         self.db, self.door = db, None
-        open_session = open_session or (lambda readonly: _store_session(db, readonly))
         if not can_hold(db):
             log.warning(
                 "database %s: its door's path is too long for a socket; the database stays"
@@ -96,12 +93,6 @@ class Holding:
         if self.door is not None:
             self.door.stop()
         release(self.db)
-
-
-def _store_session(db: str | Path, readonly: bool) -> Database:
-    from telemetry.store import open_db  # the store opens through this module
-
-    return open_db(db, readonly=readonly, migrate_schema=False)
 
 
 def release(db: str | Path) -> None:

@@ -20,6 +20,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ from tests.peers.replay import wait_until
 @contextlib.contextmanager
 def _holding(path: Path) -> Iterator[tuple[Path, door.DoorServer]]:
     """A database held by this process, its door open; what a daemon sets up."""
-    holding = exclusive.Holding(path)
+    holding = exclusive.Holding(path, partial(open_db, path, migrate_schema=False))
     server = holding.door
     assert server is not None
     writer = open_db(path)  # the Writer's connection: the first, exclusive from here on
