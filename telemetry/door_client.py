@@ -63,7 +63,9 @@ class DoorConnection:
         except wire.WireError as exc:  # a request the daemon would refuse unread
             raise sqlite3.InterfaceError(f"database door: {exc}") from None
         try:
-            self._sock.sendall(data)
+            # Turned away (busy, refused) before it read us: its answer still waits to be read.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self._sock.sendall(data)
             reply = wire.read_frame(self._sock.recv)
         except (OSError, wire.WireError) as exc:
             self.close()
