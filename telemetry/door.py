@@ -353,7 +353,7 @@ class _Session:
                 more = False
                 break
             rows.append(wire.pack_row(row))
-            size += sum(len(v["b"]) if isinstance(v, dict) else 16 for v in rows[-1])
+            size += sum(wire.packed_size(v) for v in rows[-1])
         reply: dict[str, Any] = {"ok": True, "rows": rows, "more": more}
         if head:
             reply["description"] = [d[0] for d in cursor.description or ()] or None

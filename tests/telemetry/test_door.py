@@ -314,6 +314,8 @@ def test_a_reply_too_large_for_a_frame_is_an_error_and_the_session_goes_on(held)
     five = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5)"
     rows = conn.execute(f"{five} SELECT zeroblob(300000) FROM n").fetchall()
     assert [len(r[0]) for r in rows] == [300000] * 5
+    texts = conn.execute(f"{five} SELECT printf('%.*c', 2000000, 'x') FROM n").fetchall()
+    assert [len(r[0]) for r in texts] == [2000000] * 5  # long text, sliced by size too
     assert conn.execute("SELECT 3").fetchone() == (3,)
     assert server.counts["errors"] == 0
     conn.close()
