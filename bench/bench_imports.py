@@ -91,6 +91,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--no-standalone", action="store_true", help="skip the per-module RSS")
+    parser.add_argument(
+        "--modules", type=Path, help="write the imported module names here, one a line (to diff)"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="edged-bench-imports-"))
@@ -129,6 +132,8 @@ port = "{emulator.path}"
     print(f"daemon, one VE.Direct device, MQTT on, after {args.seconds:g} s")
     print(f"  RSS {rss / 1024:.1f} MB, {len(rows)} modules imported")
     names = [name for name, _, _ in rows]
+    if args.modules:
+        args.modules.write_text("".join(f"{name}\n" for name in sorted(names)))
     for module in HEAVY:
         if module not in names:
             print(f"  {module:<28} not imported")

@@ -13,19 +13,17 @@ import threading
 import time
 from functools import partial
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drivers.registry import registry
 from edged import live, memory
 from edged.clock import ClockWatch
 from edged.config.settings import Config
-from edged.indicators import service as indicators
 from edged.power.service import PowerService
 from edged.readings import DeviceState, Record, Sample
 from edged.runner import DeviceRunner
 from edged.services.alarms import AlarmService
 from edged.services.batteries import BatteryModel
-from edged.services.discovery import Discovery
 from edged.services.health_round import HealthRound
 from edged.services.remote import RemoteService
 from edged.services.remote_commands import Site
@@ -39,6 +37,10 @@ from telemetry.cadence import CommitCadence
 from telemetry.database import DatabaseError
 from telemetry.mqtt import Publisher
 from telemetry.writer import Writer
+
+if TYPE_CHECKING:  # imported when configured (bench/bench_imports.py: ~1 MB a site without them)
+    from edged.indicators.service import IndicatorService
+    from edged.services.discovery import Discovery
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,8 @@ class Daemon:
             )
         self.discovery: Discovery | None = None
         if self.publisher is not None and config.homeassistant.discovery:
+            from edged.services.discovery import Discovery
+
             self.discovery = Discovery(config, self.publisher)
         self.alarms = AlarmService(config, self.writer, self.publisher)
         self.battery = BatteryModel(config.batteries, config.devices)
@@ -123,8 +127,10 @@ class Daemon:
         self.power = PowerService(
             config, self.writer, self.publisher, self.alarms, self.clock, self.live_path
         )
-        self.leds: indicators.IndicatorService | None = None
+        self.leds: IndicatorService | None = None
         if config.leds is not None:
+            from edged.indicators import service as indicators
+
             facts = indicators.daemon_facts(self.alarms.active, self._shedding, self._jobs_running)
             self.leds = indicators.build(config.leds, self.writer, facts)
         if self.health is not None:

@@ -3,7 +3,8 @@
 Every message goes through the gettext catalogue (`edged.cli.catalogue`): the source holds the
 English msgid, `edged/locale/fr/LC_MESSAGES/edged.po` the French. Numbers, dates and durations
 go through Babel with the `fr_ML` locale (Mali: "31,5 °C", "4 déc. à 13 h 54", "10 h",
-"2 jours"), `en` for English. Pure apart from reading the catalogue once per language.
+"2 jours"), `en` for English; Babel is imported by the first of them, so `edged run`, which
+formats none, never holds it. Pure apart from reading the catalogue once per language.
 """
 
 from __future__ import annotations
@@ -11,9 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import os
-
-from babel.dates import format_datetime, format_timedelta
-from babel.numbers import format_decimal
 
 from edged.cli.catalogue import translations
 from edged.config.settings import Config
@@ -182,6 +180,8 @@ def yes_no(value: object, lang: str) -> str:
 
 def number(value: float, lang: str, digits: int = 3) -> str:
     """`31,5` in French, `31.5` in English; at most `digits` decimals, no trailing zeros."""
+    from babel.numbers import format_decimal  # Babel (~3 MB) only where a number is shown
+
     if isinstance(value, float):
         value = round(value, digits)
     return format_decimal(value, format="#,##0.###", locale=LOCALES[lang])
@@ -190,6 +190,8 @@ def number(value: float, lang: str, digits: int = 3) -> str:
 def duration(seconds: float, lang: str) -> str:
     """ "45 s", "10 min", "10 h", "2 jours": the largest unit of which there are 1.5, in words
     for days (their plural), short otherwise."""
+    from babel.dates import format_timedelta
+
     seconds = max(0.0, float(seconds))
     width = "long" if seconds >= 1.5 * 86400 else "short"
     delta = dt.timedelta(seconds=round(seconds))
@@ -199,6 +201,8 @@ def duration(seconds: float, lang: str) -> str:
 
 def when(ts: float, lang: str) -> str:
     """ "4 déc. à 13 h 54" / "4 Dec at 13:54" (UTC, which is Mali's time)."""
+    from babel.dates import format_datetime
+
     moment = dt.datetime.fromtimestamp(ts, dt.UTC)
     return format_datetime(moment, tr("d MMM 'at' HH:mm", lang), locale=LOCALES[lang])
 

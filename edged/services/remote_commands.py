@@ -24,7 +24,6 @@ from edged import __version__
 from edged.config.settings import Config
 from edged.power.jobs import requests as job_requests
 from edged.power.jobs.slot import report_command
-from edged.services import support
 from edged.services.report_files import read_summary
 from maintenance.energy.policy import JobKind
 from maintenance.report.month import parse_month
@@ -69,6 +68,8 @@ def status(site: Site, command: Command) -> Any:
 
 
 def support_summary(site: Site, command: Command) -> dict[str, Any]:
+    from edged.services import support  # the bundle's code (tarfile, the doctor) when asked
+
     try:
         database: Any = site.writer.call(queries.database_summary)
     except Exception as exc:  # a support summary must come back even with a broken store

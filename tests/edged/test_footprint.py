@@ -25,9 +25,11 @@ def test_daemon_and_cli_imports_leave_heavy_libraries_out():
     assert out.stdout.strip() == "[]"
 
 
-def test_a_site_without_glasses_or_http_checks_leaves_their_modules_out(tmp_path):
-    """Smart glasses (their report endpoint: http.server) and HTTP checks are imported only by a
-    configuration that has them (bench/bench_imports.py)."""
+def test_a_site_without_glasses_leds_or_discovery_leaves_their_modules_out(tmp_path):
+    """Smart glasses (their report endpoint: http.server), HTTP checks, status LEDs and Home
+    Assistant discovery are imported only by a configuration that has them; Babel only by a
+    command that formats a number or a date, the support bundle (tarfile) only when asked for
+    (bench/bench_imports.py: ~1.6 MB of RSS for one device)."""
     config = tmp_path / "edged.toml"
     config.write_text(
         '[site]\nid = "x"\n[storage]\npath = "' + str(tmp_path / "e.db") + '"\n'
@@ -41,7 +43,9 @@ def test_a_site_without_glasses_or_http_checks_leaves_their_modules_out(tmp_path
         "from edged.config.loader import load\n"
         f"load({str(config)!r})\n"
         "lazy = ('maintenance.health.glasses', 'maintenance.health.report_server', 'http.server',"
-        " 'maintenance.report.figures', 'edged.cli.report', 'edged.cli.simulate')\n"
+        " 'maintenance.report.figures', 'edged.cli.report', 'edged.cli.simulate', 'babel',"
+        " 'statistics', 'tarfile', 'edged.indicators.service', 'edged.services.discovery',"
+        " 'edged.services.support', 'telemetry.homeassistant')\n"
         "print(sorted(m for m in lazy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

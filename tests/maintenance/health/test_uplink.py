@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import statistics
+from collections import deque
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from maintenance.health.traffic import (
     BOOT_ID,
@@ -17,7 +21,7 @@ from maintenance.health.traffic import (
     parse_net_dev,
     read_net_dev,
 )
-from maintenance.health.uplink import ConnectionTracker, RoundTrip, collect_uplink
+from maintenance.health.uplink import ConnectionTracker, RoundTrip, collect_uplink, median
 from tests.maintenance.health.test_peers import write_tree
 
 HEADER = (
@@ -198,3 +202,8 @@ def test_budget_spent_and_absent_interface_are_named(tmp_path):
     write_tree(tmp_path, {NET_DEV: net_dev(eth0=(5, 5))})
     gone = collect_uplink(utc(2025, 2, 3), traffic, "ppp0", root=tmp_path)
     assert not gone.ok and gone.detail == "interface 'ppp0' absent"
+
+
+@given(st.lists(st.floats(0, 1e4, allow_nan=False), min_size=1, max_size=60))
+def test_median_is_the_standard_librarys(values: list[float]) -> None:
+    assert median(deque(values)) == pytest.approx(statistics.median(values), rel=1e-12, abs=1e-12)
