@@ -100,9 +100,16 @@ def open_db(path: str | Path, *, readonly: bool = False, migrate_schema: bool = 
         if not readonly and local and migrate_schema:
             migrate(db)
         elif _check_version(db) < SCHEMA_VERSION:
+            # Through a running daemon's door, its own upgrade has not run yet (a full card at
+            # start): it runs again when storage does; otherwise nobody has started it.
+            remedy = (
+                "the running daemon upgrades it once its storage works (alarm storage_failed)"
+                if not migrate_schema
+                else "start the daemon once to upgrade it"
+            )
             raise StoreError(
                 f"database {str(path)!r} has schema v{_check_version(db)}, this edged reads"
-                f" v{SCHEMA_VERSION}: start the daemon once to upgrade it"
+                f" v{SCHEMA_VERSION}: {remedy}"
             )
         return db
     except sqlite3.Error as exc:

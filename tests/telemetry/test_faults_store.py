@@ -64,7 +64,14 @@ class Site:
         return json.loads(found[-1].payload) if found else None
 
     def stored_ts(self) -> set[float]:
-        return {ts for (ts,) in db_rows(self.db, "SELECT ts FROM records WHERE device = 'mppt'")}
+        """Stored records' ts; none while the daemon's upgrade waits for space (it says so)."""
+        try:
+            rows = db_rows(self.db, "SELECT ts FROM records WHERE device = 'mppt'")
+        except sqlite3.OperationalError as exc:
+            if "upgrades it once its storage works" not in str(exc):
+                raise
+            return set()
+        return {ts for (ts,) in rows}
 
     def stop(self) -> None:
         self.sub.stop()

@@ -355,3 +355,20 @@ def test_every_connection_keeps_a_small_page_cache_the_writer_spills_as_before(t
     finally:
         for db in (reader, writer):
             db.close()
+
+
+@pytest.mark.parametrize(
+    ("migrate_schema", "remedy"),
+    [
+        (True, "start the daemon once to upgrade it"),
+        (False, "the running daemon upgrades it once its storage works"),
+    ],
+)
+def test_an_older_schema_read_only_names_who_upgrades_it(tmp_path, migrate_schema, remedy):
+    """An old schema met by a reader: no daemon ran it, or the running one could not yet."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 2")
+    with pytest.raises(store.StoreError, match="has schema v2") as caught:
+        store.open_db(path, readonly=True, migrate_schema=migrate_schema)
+    assert remedy in str(caught.value)
