@@ -91,8 +91,6 @@ class SheddingService:
         if self._reapply and _RANK[level] >= _RANK[Level.STOP_SERVICES]:
             self._stop_services(reason)
         self._reapply = False
-        self._failed_starts: dict[str, float] = {}  # service -> monotonic time of the failure
-        self._shutdown_at: float | None = None  # monotonic: last shutdown attempt this boot
         if level is not self.level:
             self._change(level, reason, now)
         else:
