@@ -200,6 +200,9 @@ class Daemon:
             self.writer.set_commit_interval(cadence)
 
     def _device_state(self, device: str, state: DeviceState, changed: bool) -> None:
+        if changed:  # `edged status` shows a device come up or go stale at the next pass
+            with self._live_asked:
+                self._live_wanted = True
         self._put_state(device, state, changed)
         self.alarms.observe_state(device, state)
         # a bank's state follows its source devices', whose own alarms already cover it
@@ -356,6 +359,8 @@ class Daemon:
         }
 
     def _write_live(self) -> None:
+        with self._live_asked:  # a request from here on (a state change) gets a later view
+            self._live_wanted = False
         view = {
             "pid": os.getpid(),
             "devices": [{"device": r.device.id, **r.live_view()} for r in self.runners],
@@ -378,7 +383,6 @@ class Daemon:
             self.live_failed = True
         with self._live_asked:  # written (or failed, counted): a waiting `status` goes on
             self._live_serial += 1
-            self._live_wanted = False
             self._live_asked.notify_all()
 
     def _shutdown(self) -> None:

@@ -16,6 +16,7 @@ from edged import daemon as daemon_module
 from edged import live
 from edged.config.loader import parse
 from edged.daemon import Daemon
+from edged.readings import DeviceState, Liveness
 from tests.peers.daemon import write_config
 from tests.peers.replay import wait_until
 
@@ -68,3 +69,24 @@ def test_many_status_requests_at_once_each_get_an_answer(running):
         thread.join(30)
     assert len(answers) == 8 and all(a["daemon"] == "running" for a in answers)
     assert {name for name, _ in writes} == {"main-loop"}
+
+
+def test_a_device_state_change_gets_a_fresh_view_at_the_next_pass(running):
+    """A nurse running `edged status` just after a device came up (or went stale) sees it then,
+    not up to `LIVE_EVERY` later: the runner's change asks the main loop for a view."""
+    d, writes = running
+    wait_until(lambda: writes, 30, what="the first view")  # the one written at start
+    changed_at = time.time()
+    came_up = DeviceState(Liveness.OK, changed_at)
+    runner = threading.Thread(target=d._device_state, args=("mppt", came_up, True), name="runner")
+    runner.start()
+    runner.join(30)
+    wait_until(lambda: any(w >= changed_at for _, w in writes), 30, what="a view after it")
+    assert {name for name, _ in writes} == {"main-loop"}
+
+
+def test_an_unchanged_device_state_asks_for_no_view(running):
+    d, writes = running
+    wait_until(lambda: writes, 30, what="the first view")
+    d._device_state("mppt", DeviceState(Liveness.OK, time.time()), False)  # a periodic refresh
+    assert not d._live_wanted
