@@ -200,14 +200,14 @@ class Daemon:
             self.writer.set_commit_interval(cadence)
 
     def _device_state(self, device: str, state: DeviceState, changed: bool) -> None:
-        if changed:  # `edged status` shows a device come up or go stale at the next pass
-            with self._live_asked:
-                self._live_wanted = True
         self._put_state(device, state, changed)
         self.alarms.observe_state(device, state)
         # a bank's state follows its source devices', whose own alarms already cover it
         for bank in self.battery.observe_state(device, state):
             self._put_state(bank.bank, bank.state, bank.changed)
+        if changed:  # `edged status` shows it at the next pass: its alarms and banks too
+            with self._live_asked:
+                self._live_wanted = True
 
     def _put_state(self, device: str, state: DeviceState, changed: bool) -> None:
         self.writer.put_state(device, state)

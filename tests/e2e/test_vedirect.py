@@ -94,7 +94,10 @@ def test_captured_bmv_frames_reach_the_broker_with_exact_values(workdir, broker,
 
         # the live view the CLI reads can predate the first reading by up to a main-loop pass
         said: list[str] = []
-        wait_until(lambda: said.append(verdict()) or said[-1].startswith("TOUT VA BIEN — "), 20)
+        try:
+            wait_until(lambda: said.append(verdict()) or said[-1].startswith("TOUT VA BIEN — "), 20)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the last verdict: {said[-1]!r}") from exc
         assert "Batterie : 84 %" in said[-1]
         out = subprocess.run(
             [sys.executable, "-m", "edged.cli", "status", "--details", "--config", str(config)],

@@ -83,10 +83,3 @@ def test_a_device_state_change_gets_a_fresh_view_at_the_next_pass(running):
     runner.join(30)
     wait_until(lambda: any(w >= changed_at for _, w in writes), 30, what="a view after it")
     assert {name for name, _ in writes} == {"main-loop"}
-
-
-def test_an_unchanged_device_state_asks_for_no_view(running):
-    d, writes = running
-    wait_until(lambda: writes, 30, what="the first view")
-    d._device_state("mppt", DeviceState(Liveness.OK, time.time()), False)  # a periodic refresh
-    assert not d._live_wanted

@@ -93,7 +93,7 @@ def test_a_shutdown_is_tried_again_after_retry_s_while_the_battery_stays_low(sit
     make, log = site
     service = make()
     battery(service, 9.0)
-    for _ in range(TICKS):  # one level a tick: normal, stop_services, shutdown
+    for _ in range(TICKS):  # the services stopped first, the shutdown a tick later
         service.tick()
     assert ran(log).count("poweroff") == 1
     monkeypatch.setattr(shedding_module, "RETRY_S", 0.0)  # the box is still up RETRY_S later
