@@ -76,9 +76,7 @@ class Daemon:
         self.live_path = live.writable_path(config)
         self.live_lock = live.claim_for(config, self.live_path)
         self.live_failed = False
-        self._live_asked = threading.Condition()
-        self._live_wanted = False
-        self._live_serial = 0
+        self._live_requests = live.ViewRequests()
         """Live views written; a remote `status` waits for the next one (`_status`)."""
         self.watchdog = Watchdog(Notifier())
         db = storage.path  # held before the Writer opens it: other processes use the door
@@ -206,8 +204,7 @@ class Daemon:
         for bank in self.battery.observe_state(device, state):
             self._put_state(bank.bank, bank.state, bank.changed)
         if changed:  # `edged status` shows it at the next pass: its alarms and banks too
-            with self._live_asked:
-                self._live_wanted = True
+            self._live_requests.ask()
 
     def _put_state(self, device: str, state: DeviceState, changed: bool) -> None:
         self.writer.put_state(device, state)
@@ -270,7 +267,7 @@ class Daemon:
             if self.leds is not None:
                 self.leds.refresh()
             now, busy = time.monotonic(), self.power.busy
-            wanted = self._live_wanted  # a remote `status` waits for this second's view
+            wanted = self._live_requests.wanted  # a `status` or a device's change asked
             if now - last_live >= LIVE_EVERY or busy or was_busy or wanted:  # a job's end too
                 self._write_live()
                 last_live = now
@@ -337,17 +334,12 @@ class Daemon:
     def _status(self) -> Any:
         """`edged status --json` of this site, for the remote `status` command.
 
-        Runs on the remote service's thread, so it asks the main loop for a fresh live view
-        rather than writing one: the view reads the runners', alarms' and power service's state,
-        which the main loop owns (the power view even asks the clock, whose jump detection must
-        see one caller)."""
+        Runs on the remote service's thread: it asks the main loop for a fresh live view
+        (`live.ViewRequests`) rather than writing one."""
         # Imported when asked: the CLI's status and its texts cost the daemon RAM otherwise.
         from edged.cli.status import collect
 
-        with self._live_asked:
-            serial = self._live_serial
-            self._live_wanted = True
-            self._live_asked.wait_for(lambda: self._live_serial > serial, STATUS_WAIT)
+        self._live_requests.ask_and_wait(STATUS_WAIT)
         return collect(self.config)
 
     def _counters(self) -> dict[str, Any]:
@@ -359,8 +351,7 @@ class Daemon:
         }
 
     def _write_live(self) -> None:
-        with self._live_asked:  # a request from here on (a state change) gets a later view
-            self._live_wanted = False
+        self._live_requests.building()
         view = {
             "pid": os.getpid(),
             "devices": [{"device": r.device.id, **r.live_view()} for r in self.runners],
@@ -381,9 +372,7 @@ class Daemon:
             if not self.live_failed:
                 log.warning("cannot write the live status file %s: %s", self.live_path, exc)
             self.live_failed = True
-        with self._live_asked:  # written (or failed, counted): a waiting `status` goes on
-            self._live_serial += 1
-            self._live_asked.notify_all()
+        self._live_requests.written()
 
     def _shutdown(self) -> None:
         log.info("edged stopping")

@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,46 @@ log = logging.getLogger(__name__)
 
 FRESH_FOR = 15.0
 """A live file older than this (seconds) means the daemon is stopped or hung."""
+
+
+class ViewRequests:
+    """Other threads asking the daemon's main loop for a fresh view.
+
+    The view reads state the main loop owns (runners, alarms, the power service, the clock), so
+    only that loop writes it. A remote `status` asks and waits for the view; a device's state
+    change asks and goes on. A request made while a view is being built gets the next one.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._wanted = False
+        self._written = 0
+
+    @property
+    def wanted(self) -> bool:
+        return self._wanted
+
+    def ask(self) -> None:
+        with self._changed:
+            self._wanted = True
+
+    def ask_and_wait(self, timeout: float) -> bool:
+        """True once a view was written after the ask; False after `timeout` seconds."""
+        with self._changed:
+            asked_at = self._written
+            self._wanted = True
+            return self._changed.wait_for(lambda: self._written > asked_at, timeout)
+
+    def building(self) -> None:
+        """The main loop starts a view: the requests so far are served by it."""
+        with self._changed:
+            self._wanted = False
+
+    def written(self) -> None:
+        """The view is written (or its write failed, counted): the waiting asks go on."""
+        with self._changed:
+            self._written += 1
+            self._changed.notify_all()
 
 
 def write(path: Path, view: dict[str, Any]) -> None:

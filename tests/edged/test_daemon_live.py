@@ -83,3 +83,21 @@ def test_a_device_state_change_gets_a_fresh_view_at_the_next_pass(running):
     runner.join(30)
     wait_until(lambda: any(w >= changed_at for _, w in writes), 30, what="a view after it")
     assert {name for name, _ in writes} == {"main-loop"}
+
+
+def test_a_request_made_while_a_view_is_built_gets_the_next_one():
+    requests = live.ViewRequests()
+    requests.ask()
+    requests.building()  # this view serves the ask above
+    assert not requests.wanted
+    requests.ask()  # a device changed while the view was being built
+    requests.written()
+    assert requests.wanted
+
+
+def test_a_waiting_ask_is_answered_by_a_view_written_after_it_not_before():
+    requests = live.ViewRequests()
+    requests.written()  # an earlier view
+    assert requests.ask_and_wait(0.05) is False
+    threading.Timer(0.05, requests.written).start()
+    assert requests.ask_and_wait(30) is True

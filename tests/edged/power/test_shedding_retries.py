@@ -32,12 +32,12 @@ TICKS = 6
 
 @pytest.fixture
 def site(tmp_path):
-    """(make, commands): `make(start_fails=False)` gives a started SheddingService."""
+    """(make, commands): `make()` gives a power service whose load shedding is restored."""
     log = tmp_path / "commands.log"
     log.touch()
     writers: list[Writer] = []
 
-    def make(start_fails: bool = False, stored: str | None = None) -> SheddingService:
+    def make(start_fails: bool = False, stored: str | None = None) -> PowerService:
         start = f"echo start {{service}} >> {log}" + ("; exit 1" if start_fails else "")
         raw = {
             "site": {"id": "s"},
@@ -64,15 +64,20 @@ def site(tmp_path):
         power = PowerService(config, writer, None, alarms, ClockWatch(), tmp_path / "live.json")
         assert power.shedding is not None
         power.shedding.restore()
-        return power.shedding
+        return power
 
     yield make, log
     for writer in writers:
         writer.stop()
 
 
-def battery(service: SheddingService, soc: float) -> None:
-    service._energy.observe(Sample("bmv", 1_790_000_000.0, True, {"battery_soc": soc}))
+def battery(power: PowerService, soc: float) -> None:
+    power.observe(Sample("bmv", 1_790_000_000.0, True, {"battery_soc": soc}))
+
+
+def shedding(power: PowerService) -> SheddingService:
+    assert power.shedding is not None
+    return power.shedding
 
 
 def ran(log: Path) -> list[str]:
@@ -81,8 +86,9 @@ def ran(log: Path) -> list[str]:
 
 def test_a_shutdown_runs_once_while_the_battery_stays_low(site):
     make, log = site
-    service = make()
-    battery(service, 9.0)
+    power = make()
+    service = shedding(power)
+    battery(power, 9.0)
     for _ in range(TICKS):
         service.tick()
     assert service.level is Level.SHUTDOWN
@@ -91,8 +97,9 @@ def test_a_shutdown_runs_once_while_the_battery_stays_low(site):
 
 def test_a_shutdown_is_tried_again_after_retry_s_while_the_battery_stays_low(site, monkeypatch):
     make, log = site
-    service = make()
-    battery(service, 9.0)
+    power = make()
+    service = shedding(power)
+    battery(power, 9.0)
     for _ in range(TICKS):  # the services stopped first, the shutdown a tick later
         service.tick()
     assert ran(log).count("poweroff") == 1
@@ -103,11 +110,12 @@ def test_a_shutdown_is_tried_again_after_retry_s_while_the_battery_stays_low(sit
 
 def test_a_failed_start_is_retried_after_retry_s_not_every_tick(site, monkeypatch):
     make, log = site
-    service = make(start_fails=True)
-    battery(service, 18.0)
+    power = make(start_fails=True)
+    service = shedding(power)
+    battery(power, 18.0)
     service.tick()
     assert service.level is Level.STOP_SERVICES
-    battery(service, 45.0)
+    battery(power, 45.0)
     for _ in range(TICKS):
         service.tick()
     assert service.level is Level.NORMAL
@@ -119,9 +127,10 @@ def test_a_failed_start_is_retried_after_retry_s_not_every_tick(site, monkeypatc
 
 def test_a_boot_at_the_shutdown_level_gives_the_battery_retry_s_first(site):
     make, log = site
-    service = make(stored=json.dumps({"level": "shutdown", "since": 1_790_000_000.0}))
+    power = make(stored=json.dumps({"level": "shutdown", "since": 1_790_000_000.0}))
+    service = shedding(power)
     assert service.level is Level.SHUTDOWN
-    battery(service, 9.0)
+    battery(power, 9.0)
     for _ in range(TICKS):
         service.tick()
     assert ran(log).count("poweroff") == 0  # no shutdown loop at boot: was one per tick
